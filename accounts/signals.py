@@ -1,0 +1,17 @@
+"""Signals sent by accounts.services (receivers run inside the service's transaction).
+
+Every signal carries `by` (the acting User, or None for the system) and:
+- user_created / user_updated / password_changed / account_activated: `user`
+- user_updated: + `changed`: list[str] of field names
+- user_deleted: `user_id`, `username`, `full_name`, `tenant_id`, `role` (the row is gone)
+- account_suspended: `user`, `reason`, `until` (datetime or None), `lockout` (bool)
+"""
+
+from django.dispatch import Signal
+
+user_created = Signal()
+user_updated = Signal()
+user_deleted = Signal()
+password_changed = Signal()
+account_suspended = Signal()
+account_activated = Signal()

@@ -1,0 +1,204 @@
+"""Packages and hotspot users: creation, provisioning for a payment, disabling, expiry."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.utils import normalize_phone
+from config.errors import InvalidTransition, PermissionDenied
+from tenants.models import Tenant
+
+from . import signals
+from .models import HotspotUser, Package
+
+if TYPE_CHECKING:
+    from payments.models import Payment
+
+PACKAGE_FIELDS = ("name", "price", "duration_minutes", "data_limit_mb", "speed_limit", "is_active")
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _require_tenant_admin(by: User | None, tenant_id: int) -> None:
+    if by is None or by.is_system_admin:
+        return
+    if not (by.is_tenant_admin and by.tenant_id == tenant_id):
+        raise PermissionDenied("Only the tenant's admins can change its hotspot settings.")
+
+
+def _require_tenant_member(by: User | None, tenant_id: int) -> None:
+    if by is None or by.is_system_admin:
+        return
+    if by.tenant_id != tenant_id:
+        raise PermissionDenied("That belongs to another tenant.")
+
+
+def _require_active_tenant(tenant: Tenant) -> None:
+    if tenant.status != Tenant.Status.ACTIVE:
+        raise InvalidTransition(f"{tenant.name} is not active.")
+
+
+@transaction.atomic
+def package_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    price: Decimal,
+    duration_minutes: int,
+    by: User | None,
+    data_limit_mb: int | None = None,
+    speed_limit: str = "",
+    is_active: bool = True,
+) -> Package:
+    _require_tenant_admin(by, tenant.pk)
+    if Package.objects.filter(tenant=tenant, name__iexact=(name or "").strip()).exists():
+        raise ValidationError({"name": "This tenant already has a package with that name."})
+    package = Package(
+        tenant=tenant,
+        name=(name or "").strip(),
+        price=price,
+        currency=settings.CURRENCY,
+        duration_minutes=duration_minutes,
+        data_limit_mb=data_limit_mb,
+        speed_limit=speed_limit,
+        is_active=is_active,
+    )
+    package.full_clean()
+    package.save()
+    signals.package_created.send(sender=Package, package=package, by=by)
+    return package
+
+
+@transaction.atomic
+def package_update(*, package: Package, data: Mapping[str, Any], by: User | None) -> Package:
+    _require_tenant_admin(by, package.tenant_id)
+    unknown = set(data) - set(PACKAGE_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    package = Package.objects.select_for_update().get(pk=package.pk)
+    changed = [f for f, v in data.items() if getattr(package, f) != v]
+    for field in changed:
+        setattr(package, field, data[field])
+    if changed:
+        package.full_clean()
+        package.save(update_fields=[*changed, "updated_at"])
+        signals.package_updated.send(sender=Package, package=package, changed=changed, by=by)
+    return package
+
+
+def _unique_username(tenant: Tenant) -> str:
+    while True:
+        candidate = "hs-" + "".join(secrets.choice(_ALPHABET) for _ in range(6))
+        if not HotspotUser.objects.filter(tenant=tenant, username=candidate).exists():
+            return candidate
+
+
+def generate_password(length: int = 8) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+@transaction.atomic
+def hotspot_user_create(
+    *,
+    tenant: Tenant,
+    package: Package,
+    by: User | None,
+    phone: str = "",
+    username: str = "",
+    password: str = "",
+    starts_at: datetime | None = None,
+    payment: Payment | None = None,
+) -> HotspotUser:
+    """Give a customer router credentials valid for the package's duration."""
+    _require_tenant_member(by, tenant.pk)
+    _require_active_tenant(tenant)
+    if package.tenant_id != tenant.pk:
+        raise ValidationError({"package": "That package belongs to another tenant."})
+    if not package.is_active:
+        raise ValidationError({"package": "That package is not on sale."})
+    username = (username or "").strip() or _unique_username(tenant)
+    if HotspotUser.objects.filter(tenant=tenant, username=username).exists():
+        raise ValidationError({"username": "That hotspot username is already in use."})
+    if phone:
+        try:
+            phone = normalize_phone(phone)
+        except ValueError as exc:
+            raise ValidationError({"phone": str(exc)}) from exc
+    starts_at = starts_at or timezone.now()
+    hotspot_user = HotspotUser(
+        tenant=tenant,
+        package=package,
+        username=username,
+        password=password or generate_password(),
+        phone=phone,
+        payment=payment,
+        starts_at=starts_at,
+        expires_at=starts_at + package.duration,
+    )
+    hotspot_user.full_clean(exclude=["payment"])
+    hotspot_user.save()
+    signals.hotspot_user_created.send(sender=HotspotUser, hotspot_user=hotspot_user, by=by)
+    return hotspot_user
+
+
+@transaction.atomic
+def hotspot_user_provision_for_payment(*, payment: Payment) -> HotspotUser:
+    """Exactly one hotspot user per completed payment: returns the existing one if any."""
+    existing = HotspotUser.objects.filter(payment=payment).first()
+    if existing is not None:
+        return existing
+    return hotspot_user_create(
+        tenant=payment.tenant,
+        package=payment.package,
+        phone=payment.phone,
+        payment=payment,
+        by=None,
+    )
+
+
+@transaction.atomic
+def hotspot_user_disable(*, hotspot_user: HotspotUser, by: User | None) -> HotspotUser:
+    _require_tenant_member(by, hotspot_user.tenant_id)
+    if by is not None and not (by.is_system_admin or by.is_tenant_admin):
+        raise PermissionDenied("Only the tenant's admins can disable hotspot users.")
+    hotspot_user = HotspotUser.objects.select_for_update().get(pk=hotspot_user.pk)
+    if hotspot_user.status != HotspotUser.Status.ACTIVE:
+        raise InvalidTransition(f"{hotspot_user.username} is already {hotspot_user.status}.")
+    hotspot_user.status = HotspotUser.Status.DISABLED
+    hotspot_user.save(update_fields=["status", "updated_at"])
+    signals.hotspot_user_disabled.send(sender=HotspotUser, hotspot_user=hotspot_user, by=by)
+    return hotspot_user
+
+
+@transaction.atomic
+def hotspot_user_expire(*, hotspot_user: HotspotUser, now: datetime | None = None) -> bool:
+    """Expire one user if due; False (and nothing sent) if already expired/disabled or not due."""
+    now = now or timezone.now()
+    hotspot_user = HotspotUser.objects.select_for_update().get(pk=hotspot_user.pk)
+    if hotspot_user.status != HotspotUser.Status.ACTIVE or hotspot_user.expires_at > now:
+        return False
+    hotspot_user.status = HotspotUser.Status.EXPIRED
+    hotspot_user.save(update_fields=["status", "updated_at"])
+    signals.hotspot_user_expired.send(sender=HotspotUser, hotspot_user=hotspot_user, by=None)
+    return True
+
+
+def expire_due_hotspot_users(*, now: datetime | None = None) -> int:
+    """Expire every active user whose time has ended; each in its own transaction. Idempotent."""
+    now = now or timezone.now()
+    due = HotspotUser.objects.filter(status=HotspotUser.Status.ACTIVE, expires_at__lte=now)
+    expired = 0
+    for hotspot_user in due.only("pk").iterator():
+        if hotspot_user_expire(hotspot_user=hotspot_user, now=now):
+            expired += 1
+    return expired

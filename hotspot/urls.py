@@ -1,0 +1,6 @@
+"""hotspot pages."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "hotspot"
+urlpatterns: list = []

@@ -1,0 +1,12 @@
+"""Signals sent by payments.services (receivers run inside the service's transaction).
+
+All carry `payment` and `by` (None: the provider's callback):
+- payment_initiated, payment_completed (+ `hotspot_user`, the provisioned one), payment_failed
+  (+ `reason`).
+"""
+
+from django.dispatch import Signal
+
+payment_initiated = Signal()
+payment_completed = Signal()
+payment_failed = Signal()

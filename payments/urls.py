@@ -1,0 +1,6 @@
+"""payments pages."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "payments"
+urlpatterns: list = []

@@ -1,0 +1,101 @@
+"""Shared fixtures: factories, real-server guards (Redis/PostgreSQL), demo-shaped tenants."""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from tests.factories import (
+    PackageFactory,
+    SystemAdminFactory,
+    TenantAdminFactory,
+    TenantFactory,
+    TenantStaffFactory,
+)
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(url: str, default_port: int, what: str) -> None:
+    """Skip on a laptop without the server; fail in CI, where it must be there."""
+    if _reachable(url, default_port):
+        return
+    message = f"{what} is not reachable at {url}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: tests of {what} behaviour must not skip)")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+def is_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    """`postgres` tests run in the PostgreSQL pass (DATABASE_URL); deselected on SQLite."""
+    if is_postgres():
+        return
+    kept, deselected = [], []
+    for item in items:
+        (deselected if item.get_closest_marker("postgres") else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis for tests of Redis behaviour (REDIS_URL, else the local default)."""
+    url = os.environ.get("REDIS_URL") or DEFAULT_TEST_REDIS
+    require_server(url, 6379, "Redis")
+    return url
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(name="Acme WiFi", slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(name="Beta Net", slug="beta")
+
+
+@pytest.fixture
+def system_admin(db):
+    return SystemAdminFactory(username="root-admin")
+
+
+@pytest.fixture
+def tenant_admin(tenant):
+    return TenantAdminFactory(tenant=tenant, username="acme-admin")
+
+
+@pytest.fixture
+def staff(tenant):
+    return TenantStaffFactory(tenant=tenant, username="acme-staff")
+
+
+@pytest.fixture
+def other_admin(other_tenant):
+    return TenantAdminFactory(tenant=other_tenant, username="beta-admin")
+
+
+@pytest.fixture
+def package(tenant):
+    return PackageFactory(tenant=tenant)
