@@ -1,6 +1,10 @@
 """payments pages."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns = [
+    path("payments/", views.PaymentListView.as_view(), name="payment_list"),
+]

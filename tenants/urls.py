@@ -1,6 +1,27 @@
-"""tenants pages."""
+"""tenants pages: dashboard, registration, settings, and the system admin's tenant pages."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "tenants"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("dashboard/stats/", views.DashboardStatsView.as_view(), name="dashboard_stats"),
+    path("register/", views.RegisterView.as_view(), name="register"),
+    path("register/done/", views.RegisterDoneView.as_view(), name="register_done"),
+    path("settings/", views.SettingsView.as_view(), name="settings"),
+    path("system/tenants/", views.SystemTenantsView.as_view(), name="system_tenants"),
+    path(
+        "system/tenants/<int:pk>/approve/", views.TenantApproveView.as_view(), name="tenant_approve"
+    ),
+    path(
+        "system/tenants/<int:pk>/suspend/", views.TenantSuspendView.as_view(), name="tenant_suspend"
+    ),
+    path(
+        "system/tenants/<int:pk>/reactivate/",
+        views.TenantReactivateView.as_view(),
+        name="tenant_reactivate",
+    ),
+    path("system/events/", views.SystemEventsView.as_view(), name="system_events"),
+]

@@ -1,0 +1,28 @@
+"""The tenant's payments, filterable by status; phones are shown masked."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views import View
+
+from accounts.views import TenantMemberMixin
+
+from .models import Payment
+
+
+class PaymentListView(TenantMemberMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        status = request.GET.get("status", "")
+        if status not in Payment.Status.values:
+            status = ""
+        payments = Payment.objects.for_user(request.user).select_related("package")
+        if status:
+            payments = payments.filter(status=status)
+        page = Paginator(payments, 25).get_page(request.GET.get("page"))
+        return render(
+            request,
+            "payments/payment_list.html",
+            {"page": page, "status": status, "statuses": Payment.Status.choices},
+        )

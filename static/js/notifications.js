@@ -1,0 +1,398 @@
+// The one browser module: one WebSocket per signed-in tab, toasts, live page hooks.
+// No build step. Wire protocol: docs/protocol.md (issue 3). Debug: localStorage.debugNotifications = 1
+"use strict";
+
+const CONFIG_EL = document.getElementById("notifications-config");
+const config = CONFIG_EL ? JSON.parse(CONFIG_EL.textContent) : { live: false };
+const LEVELS = config.levels || { success: 5000, info: 5000, warning: 6000, error: 7000 };
+const EVENTS = config.events || {};
+const MAX_VISIBLE = config.max_visible || 5;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30000;
+const PING_EVERY_MS = 25000;
+// Close codes after which reconnecting cannot help (signed out, suspended, refused).
+const FINAL_CLOSE_CODES = new Set([4401, 4403]);
+
+const debug = () => {
+  try {
+    return window.localStorage.getItem("debugNotifications") === "1";
+  } catch {
+    return false;
+  }
+};
+const log = (...args) => {
+  if (debug()) console.debug("[notifications]", ...args);
+};
+
+// ---------------------------------------------------------------- toasts
+
+const stack = document.getElementById("toast-stack");
+
+function durationFor(eventName, level) {
+  const entry = EVENTS[eventName];
+  if (entry && entry.duration_ms) return entry.duration_ms;
+  return LEVELS[level] || LEVELS.info || 5000;
+}
+
+function dismiss(toast) {
+  if (!toast.isConnected) return;
+  window.clearTimeout(toast._timer);
+  toast.remove();
+}
+
+// Auto-dismiss with a timer that pauses while the pointer is over the toast.
+function arm(toast, ms) {
+  let remaining = ms;
+  let startedAt = 0;
+  const start = () => {
+    startedAt = Date.now();
+    toast._timer = window.setTimeout(() => dismiss(toast), remaining);
+  };
+  toast.addEventListener("mouseenter", () => {
+    window.clearTimeout(toast._timer);
+    remaining = Math.max(500, remaining - (Date.now() - startedAt));
+    toast.dataset.paused = "1";
+  });
+  toast.addEventListener("mouseleave", () => {
+    delete toast.dataset.paused;
+    start();
+  });
+  toast.addEventListener("click", () => dismiss(toast));
+  start();
+}
+
+function trimStack() {
+  if (!stack) return;
+  const toasts = stack.querySelectorAll(".app-toast");
+  for (let i = 0; i < toasts.length - MAX_VISIBLE; i += 1) dismiss(toasts[i]);
+}
+
+/** Show a toast; title and message are always set as text, never parsed as HTML. */
+function showToast({ event = "message", level = "info", title = "", message = "" }) {
+  if (!stack) return null;
+  const toast = document.createElement("div");
+  toast.className = "toast show app-toast";
+  toast.setAttribute("role", "status");
+  toast.dataset.event = event;
+  toast.dataset.level = level;
+  const header = document.createElement("div");
+  header.className = "toast-header";
+  const strong = document.createElement("strong");
+  strong.className = "me-auto toast-title";
+  strong.textContent = title || event;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "btn-close";
+  close.setAttribute("aria-label", "Dismiss");
+  header.append(strong, close);
+  const body = document.createElement("div");
+  body.className = "toast-body toast-message";
+  body.textContent = message;
+  toast.append(header, body);
+  stack.append(toast);
+  arm(toast, durationFor(event, level));
+  trimStack();
+  return toast;
+}
+
+// Flash messages rendered by the server into the stack get the same behaviour.
+if (stack) {
+  stack.querySelectorAll(".app-toast").forEach((toast) => {
+    arm(toast, durationFor(toast.dataset.event, toast.dataset.level));
+  });
+  trimStack();
+}
+
+// ---------------------------------------------------------------- the socket
+
+const state = {
+  socket: null,
+  socketId: null,
+  channels: [],
+  extra: new Set(), // channels this page subscribed to itself; re-sent after a reconnect
+  connected: false,
+  attempt: 0,
+  timer: null,
+  pinger: null,
+  stopped: false,
+};
+
+const indicator = document.getElementById("connection-indicator");
+function setIndicator(value) {
+  if (!indicator) return;
+  indicator.dataset.state = value;
+  const label = indicator.querySelector(".label");
+  const text = { online: "Live", connecting: "Connecting…", offline: "Offline" }[value];
+  if (label) label.textContent = text;
+  indicator.title = `Live updates: ${text}`;
+}
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+    log("send", frame);
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function backoffDelay(attempt) {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2)); // "equal jitter"
+}
+
+function scheduleReconnect() {
+  if (state.stopped || state.timer) return;
+  const delay = backoffDelay(state.attempt);
+  state.attempt += 1;
+  log(`reconnecting in ${delay} ms (attempt ${state.attempt})`);
+  state.timer = window.setTimeout(() => {
+    state.timer = null;
+    connect();
+  }, delay);
+}
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "welcome":
+      state.socketId = frame.socket_id;
+      state.channels = Array.isArray(frame.channels) ? frame.channels.slice() : [];
+      state.connected = true;
+      state.attempt = 0;
+      setIndicator("online");
+      state.extra.forEach((channel) => send({ action: "subscribe", channel }));
+      document.dispatchEvent(new CustomEvent("notifications:connected", { detail: frame }));
+      break;
+    case "event":
+      showToast({
+        event: frame.event,
+        level: frame.level,
+        title: frame.title,
+        message: frame.message,
+      });
+      document.dispatchEvent(new CustomEvent("notifications:event", { detail: frame }));
+      break;
+    case "subscribed":
+      if (!state.channels.includes(frame.channel)) state.channels.push(frame.channel);
+      break;
+    case "unsubscribed":
+      state.channels = state.channels.filter((c) => c !== frame.channel);
+      break;
+    case "error":
+      if (frame.channel) state.extra.delete(frame.channel);
+      console.warn("[notifications] server error", frame);
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  if (state.stopped) return;
+  if (state.socket && state.socket.readyState <= WebSocket.OPEN) return; // exactly one per tab
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  const url = `${scheme}://${window.location.host}${config.ws_path || "/ws/notifications/"}`;
+  setIndicator("connecting");
+  log("connect", url);
+  const socket = new WebSocket(url);
+  state.socket = socket;
+  socket.addEventListener("message", (message) => {
+    let frame;
+    try {
+      frame = JSON.parse(message.data);
+    } catch {
+      console.warn("[notifications] unparsable frame", message.data);
+      return;
+    }
+    log("recv", frame);
+    onFrame(frame);
+  });
+  socket.addEventListener("close", (closeEvent) => {
+    log("closed", closeEvent.code, closeEvent.reason);
+    if (state.socket !== socket) return;
+    state.socket = null;
+    state.connected = false;
+    state.socketId = null;
+    setIndicator(FINAL_CLOSE_CODES.has(closeEvent.code) ? "offline" : "connecting");
+    if (FINAL_CLOSE_CODES.has(closeEvent.code)) {
+      state.stopped = true;
+      showToast({
+        event: "Disconnected",
+        level: "warning",
+        title: "Live updates stopped",
+        message: closeEvent.reason || "Your session ended. Reload the page to sign in again.",
+      });
+      return;
+    }
+    scheduleReconnect();
+  });
+}
+
+// Keep idle connections open through proxies, and notice dead ones.
+function startPinger() {
+  state.pinger = window.setInterval(() => send({ action: "ping" }), PING_EVERY_MS);
+}
+
+// ---------------------------------------------------------------- toOthers on own requests
+
+// The acting tab gets its flash message; the server leaves this socket out of the events the
+// request causes. Plain forms carry a hidden `socket_id`; fetches carry the X-Socket-ID header.
+document.addEventListener(
+  "submit",
+  (submitEvent) => {
+    const form = submitEvent.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if ((form.getAttribute("method") || "get").toLowerCase() === "post" && state.socketId) {
+      let input = form.querySelector('input[name="socket_id"]');
+      if (!input) {
+        input = document.createElement("input");
+        input.type = "hidden";
+        input.name = "socket_id";
+        form.append(input);
+      }
+      input.value = state.socketId;
+    }
+    if (submitEvent.defaultPrevented) return;
+    // No double submit: the buttons go busy once the browser has taken the form data.
+    if (form.dataset.submitting === "1") {
+      submitEvent.preventDefault();
+      return;
+    }
+    form.dataset.submitting = "1";
+    form.setAttribute("aria-busy", "true");
+    window.setTimeout(() => {
+      form.querySelectorAll('button[type="submit"], input[type="submit"]').forEach((button) => {
+        button.disabled = true;
+        if (button.dataset.busyLabel) {
+          button.dataset.idleLabel = button.textContent;
+          const spinner = document.createElement("span");
+          spinner.className = "spinner-border spinner-border-sm me-2";
+          spinner.setAttribute("aria-hidden", "true");
+          button.textContent = button.dataset.busyLabel;
+          button.prepend(spinner);
+        }
+      });
+      form.querySelectorAll("[data-busy-show]").forEach((el) => el.classList.remove("d-none"));
+    }, 0);
+  },
+  true,
+);
+
+// Coming back with the Back button restores a page from the cache: make its forms usable again.
+window.addEventListener("pageshow", (pageEvent) => {
+  if (!pageEvent.persisted) return;
+  document.querySelectorAll("form[data-submitting]").forEach((form) => {
+    delete form.dataset.submitting;
+    form.removeAttribute("aria-busy");
+    form.querySelectorAll("button[disabled]").forEach((button) => {
+      button.disabled = false;
+      if (button.dataset.idleLabel) button.textContent = button.dataset.idleLabel;
+    });
+  });
+});
+
+/** fetch() that marks the request as this tab's own (X-Socket-ID). */
+function ownFetch(input, init = {}) {
+  const headers = new Headers(init.headers || {});
+  if (state.socketId) headers.set("X-Socket-ID", state.socketId);
+  headers.set("X-Requested-With", "XMLHttpRequest");
+  return window.fetch(input, { credentials: "same-origin", ...init, headers });
+}
+
+// ---------------------------------------------------------------- live page hooks
+
+// Elements with data-live-stats="<url>" hold [data-stat="<key>"] children refreshed from that
+// JSON url when an event of one of the categories in data-live-categories arrives.
+function wireLiveStats() {
+  document.querySelectorAll("[data-live-stats]").forEach((box) => {
+    const categories = (box.dataset.liveCategories || "").split(/\s+/).filter(Boolean);
+    let pending = null;
+    const refresh = () => {
+      pending = null;
+      ownFetch(box.dataset.liveStats, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : null))
+        .then((stats) => {
+          if (!stats) return;
+          Object.entries(stats).forEach(([key, value]) => {
+            box.querySelectorAll(`[data-stat="${key}"]`).forEach((el) => {
+              el.textContent = String(value);
+              el.dataset.value = String(value);
+            });
+          });
+          box.dataset.refreshedAt = String(Date.now());
+        })
+        .catch((error) => log("stats refresh failed", error));
+    };
+    document.addEventListener("notifications:event", ({ detail }) => {
+      if (categories.length && !categories.includes(detail.category)) return;
+      if (!pending) pending = window.setTimeout(refresh, 150);
+    });
+  });
+}
+
+// Lists with data-live-feed get one <li> per event (text only), newest first.
+function wireLiveFeeds() {
+  document.querySelectorAll("[data-live-feed]").forEach((list) => {
+    const channel = list.dataset.liveFeed;
+    const limit = Number(list.dataset.limit || 50);
+    document.addEventListener("notifications:event", ({ detail }) => {
+      if (channel && channel !== "*" && detail.channel !== channel) return;
+      const item = document.createElement("li");
+      item.className = "list-group-item";
+      item.dataset.event = detail.event;
+      const head = document.createElement("div");
+      head.className = "d-flex justify-content-between gap-2";
+      const title = document.createElement("strong");
+      title.textContent = detail.title || detail.event;
+      const when = document.createElement("small");
+      when.className = "text-body-secondary text-nowrap";
+      const at = detail.occurred_at ? new Date(detail.occurred_at) : new Date();
+      when.textContent = at.toLocaleTimeString();
+      head.append(title, when);
+      const text = document.createElement("div");
+      text.className = "small";
+      text.textContent = detail.message || "";
+      item.append(head, text);
+      list.querySelectorAll("[data-empty]").forEach((el) => el.remove());
+      list.prepend(item);
+      while (list.children.length > limit) list.lastElementChild.remove();
+    });
+  });
+}
+
+wireLiveStats();
+wireLiveFeeds();
+
+// ---------------------------------------------------------------- console API
+
+const api = {
+  isConnected: () => state.connected,
+  get channels() {
+    return state.channels.slice();
+  },
+  get socketId() {
+    return state.socketId;
+  },
+  subscribe(channel) {
+    state.extra.add(channel);
+    send({ action: "subscribe", channel });
+  },
+  unsubscribe(channel) {
+    state.extra.delete(channel);
+    send({ action: "unsubscribe", channel });
+  },
+  toast: showToast,
+  fetch: ownFetch,
+};
+
+if (!window.notifications) {
+  window.notifications = api;
+  if (config.live && "WebSocket" in window) {
+    connect();
+    startPinger();
+  } else {
+    setIndicator("offline");
+  }
+}
+
+export default api;

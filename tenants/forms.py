@@ -1,0 +1,54 @@
+"""Forms of the tenant pages: public registration, settings, and the system admin's actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from accounts.forms import BootstrapFormMixin
+
+
+class RegistrationForm(BootstrapFormMixin, forms.Form):
+    name = forms.CharField(label="Business name", max_length=120)
+    slug = forms.SlugField(
+        label="Short name",
+        max_length=60,
+        required=False,
+        help_text="Letters, digits and dashes; made from the business name if left empty.",
+    )
+    contact_email = forms.EmailField(label="Contact email")
+    contact_phone = forms.CharField(
+        label="Contact phone", max_length=20, required=False, help_text="e.g. 254712345678"
+    )
+    admin_first_name = forms.CharField(label="Your first name", max_length=150, required=False)
+    admin_last_name = forms.CharField(label="Your last name", max_length=150, required=False)
+    admin_username = forms.CharField(label="Your username", max_length=150)
+    admin_password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common or all-digit password.",
+    )
+    admin_password_confirm = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        pw, again = data.get("admin_password"), data.get("admin_password_confirm")
+        if pw and again and pw != again:
+            self.add_error("admin_password_confirm", "The two passwords do not match.")
+        return data
+
+
+class TenantSettingsForm(BootstrapFormMixin, forms.Form):
+    name = forms.CharField(label="Business name", max_length=120)
+    contact_email = forms.EmailField(label="Contact email")
+    contact_phone = forms.CharField(label="Contact phone", max_length=20, required=False)
+
+
+class TenantSuspendForm(BootstrapFormMixin, forms.Form):
+    reason = forms.CharField(max_length=500)

@@ -1,0 +1,298 @@
+"""Tenant pages: public registration, the tenant dashboard and settings, system-admin pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as Http403
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+
+from accounts.models import User
+from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
+from config.errors import DomainError
+from config.errors import PermissionDenied as DomainPermissionDenied
+from hotspot.models import HotspotUser
+from payments.models import Payment
+
+from . import services
+from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
+from .models import Tenant
+
+# ---------------------------------------------------------------- public registration
+
+
+def _same_registration_done(data: dict[str, Any]) -> Tenant | None:
+    """A double submit: the pending tenant the same person registered a moment ago, if any.
+
+    The service refuses a taken short name, so the second of two identical posts fails. When
+    that tenant is pending and its admin has this username and password, it was this person's
+    own first post: show them success instead of an error.
+    """
+    admin = (
+        User.objects.filter(
+            username=data.get("admin_username", ""),
+            role=User.Role.TENANT_ADMIN,
+            tenant__status=Tenant.Status.PENDING,
+        )
+        .select_related("tenant")
+        .first()
+    )
+    if admin and admin.check_password(data.get("admin_password", "")):
+        return admin.tenant
+    return None
+
+
+class RegisterView(View):
+    template_name = "tenants/register.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": RegistrationForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = RegistrationForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                tenant = services.tenant_register(
+                    name=data["name"],
+                    slug=data["slug"],
+                    contact_email=data["contact_email"],
+                    contact_phone=data["contact_phone"],
+                    admin_username=data["admin_username"],
+                    admin_password=data["admin_password"],
+                    admin_first_name=data["admin_first_name"],
+                    admin_last_name=data["admin_last_name"],
+                )
+            except ValidationError as exc:
+                tenant = _same_registration_done(data)
+                if tenant is None:
+                    form.apply_service_error(
+                        exc,
+                        renames={
+                            "username": "admin_username",
+                            "password": "admin_password",
+                            "email": "contact_email",
+                        },
+                    )
+            if form.is_valid():
+                request.session["registered_tenant"] = tenant.name
+                return redirect("tenants:register_done")
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class RegisterDoneView(View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        name = request.session.get("registered_tenant")
+        return render(request, "tenants/register_done.html", {"tenant_name": name})
+
+
+# ---------------------------------------------------------------- tenant dashboard
+
+
+def dashboard_stats(user: User) -> dict[str, Any]:
+    """The dashboard's counters, read through the tenant scope."""
+    now = timezone.now()
+    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    payments = Payment.objects.for_user(user)
+    today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=start_of_day)
+    agg = today.aggregate(count=Count("pk"), revenue=Sum("amount"))
+    return {
+        "users": User.objects.for_user(user).exclude(role=User.Role.SYSTEM_ADMIN).count(),
+        "active_hotspot_users": HotspotUser.objects.for_user(user)
+        .filter(status=HotspotUser.Status.ACTIVE, expires_at__gt=now)
+        .count(),
+        "payments_today": agg["count"] or 0,
+        "revenue_today": f"{agg['revenue'] or Decimal('0'):.2f}",
+        "pending_payments": payments.filter(status=Payment.Status.PENDING).count(),
+    }
+
+
+def recent_activity(user: User, limit: int = 10) -> list[dict[str, Any]]:
+    """Latest things that happened in the tenant, newest first (payments, hotspot users, users)."""
+    items: list[dict[str, Any]] = []
+    for p in Payment.objects.for_user(user).select_related("package")[:limit]:
+        items.append(
+            {
+                "at": p.updated_at,
+                "title": f"Payment {p.get_status_display().lower()}",
+                "text": f"{p.currency} {p.amount} from {p.masked_phone} for {p.package.name}",
+                "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
+            }
+        )
+    for h in HotspotUser.objects.for_user(user).select_related("package")[:limit]:
+        items.append(
+            {
+                "at": h.created_at,
+                "title": "Hotspot user created",
+                "text": f"{h.username} on {h.package.name}",
+                "level": "info",
+            }
+        )
+    for u in (
+        User.objects.for_user(user)
+        .exclude(role=User.Role.SYSTEM_ADMIN)
+        .order_by("-date_joined")[:limit]
+    ):
+        items.append(
+            {"at": u.date_joined, "title": "User added", "text": u.display_name, "level": "info"}
+        )
+    items.sort(key=lambda item: item["at"], reverse=True)
+    return items[:limit]
+
+
+class DashboardView(PortalMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_system_admin:
+            return redirect("tenants:system_tenants")
+        return render(
+            request,
+            "tenants/dashboard.html",
+            {
+                "stats": dashboard_stats(request.user),
+                "activity": recent_activity(request.user),
+                "currency": _currency(),
+            },
+        )
+
+
+def _currency() -> str:
+    from django.conf import settings
+
+    return settings.CURRENCY
+
+
+class DashboardStatsView(TenantMemberMixin, View):
+    """JSON counters the page's JS re-reads when an event arrives."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse(dashboard_stats(request.user))
+
+
+# ---------------------------------------------------------------- tenant settings
+
+
+class SettingsView(TenantMemberMixin, View):
+    template_name = "tenants/settings.html"
+
+    def _can_edit(self) -> bool:
+        return self.request.user.is_tenant_admin
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        tenant = self.tenant
+        form = TenantSettingsForm(
+            initial={f: getattr(tenant, f) for f in services.UPDATABLE_FIELDS}
+        )
+        return render(
+            request,
+            self.template_name,
+            {"form": form, "tenant": tenant, "can_edit": self._can_edit()},
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not self._can_edit():
+            raise Http403("Only the tenant's admins can change its settings.")
+        tenant = self.tenant
+        form = TenantSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.tenant_update(tenant=tenant, data=form.cleaned_data, by=request.user)
+            except ValidationError as exc:
+                form.apply_service_error(exc)
+            else:
+                messages.success(request, "The settings have been saved.")
+                return redirect("tenants:settings")
+        return render(
+            request,
+            self.template_name,
+            {"form": form, "tenant": tenant, "can_edit": True},
+            status=400,
+        )
+
+
+# ---------------------------------------------------------------- system admin
+
+
+class SystemTenantsView(SystemAdminMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        status = request.GET.get("status", "")
+        if status not in Tenant.Status.values:
+            status = ""
+        tenants = Tenant.objects.for_user(request.user).annotate(user_count=Count("users"))
+        counts = dict(
+            Tenant.objects.for_user(request.user)
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .values_list("status", "n")
+        )
+        if status:
+            tenants = tenants.filter(status=status)
+        tabs = [("", "All", sum(counts.values()))] + [
+            (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
+        ]
+        return render(
+            request,
+            "tenants/system_tenants.html",
+            {"tenants": tenants.order_by("status", "name"), "status": status, "tabs": tabs},
+        )
+
+
+class _TenantAction(SystemAdminMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        tenant = get_object_or_404(Tenant.objects.for_user(request.user), pk=pk)
+        back = request.POST.get("back") or reverse("tenants:system_tenants")
+        if not back.startswith("/") or back.startswith("//"):
+            back = reverse("tenants:system_tenants")
+        try:
+            message = self.act(request, tenant)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except DomainPermissionDenied:
+            raise
+        except DomainError as exc:
+            return refuse_with_message(request, exc, back)
+        else:
+            messages.success(request, message)
+        return redirect(back)
+
+    def act(self, request: HttpRequest, tenant: Tenant) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class TenantApproveView(_TenantAction):
+    def act(self, request: HttpRequest, tenant: Tenant) -> str:
+        services.tenant_approve(tenant=tenant, by=request.user)
+        return f"{tenant.name} has been approved."
+
+
+class TenantSuspendView(_TenantAction):
+    def act(self, request: HttpRequest, tenant: Tenant) -> str:
+        form = TenantSuspendForm(request.POST)
+        if not form.is_valid():
+            raise ValidationError("Give a reason to suspend a tenant.")
+        services.tenant_suspend(tenant=tenant, reason=form.cleaned_data["reason"], by=request.user)
+        return f"{tenant.name} has been suspended."
+
+
+class TenantReactivateView(_TenantAction):
+    def act(self, request: HttpRequest, tenant: Tenant) -> str:
+        services.tenant_reactivate(tenant=tenant, by=request.user)
+        return f"{tenant.name} has been reactivated."
+
+
+class SystemEventsView(SystemAdminMixin, View):
+    """A live feed of system.admin events (filled by the page's socket)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        pending = (
+            Tenant.objects.for_user(request.user).filter(Q(status=Tenant.Status.PENDING)).count()
+        )
+        return render(request, "tenants/system_events.html", {"pending": pending})
