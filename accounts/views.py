@@ -15,16 +15,15 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
-from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
-from config.errors import DomainError
+from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
 
-from . import services
+from . import selectors, services
 from .forms import (
     LoginForm,
     PasswordChangeForm,
@@ -53,6 +52,8 @@ class PortalMixin(LoginRequiredMixin):
             return super().dispatch(request, *args, **kwargs)
         except DomainPermissionDenied as exc:
             raise Http403(str(exc)) from exc
+        except NotFound as exc:  # another tenant's rows do not exist for this user
+            raise Http404(str(exc)) from exc
 
 
 class TenantMemberMixin(PortalMixin):
@@ -157,25 +158,20 @@ class UserManagementMixin(TenantMemberMixin):
         return super().dispatch(request, *args, **kwargs)
 
     def get_target(self, pk: int) -> User:
-        return get_object_or_404(User.objects.for_user(self.request.user), pk=pk)
+        return selectors.user_get(user=self.request.user, user_id=pk)
 
 
 class UserListView(UserManagementMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         query = (request.GET.get("q") or "").strip()[:100]
-        users = User.objects.for_user(request.user).exclude(role=User.Role.SYSTEM_ADMIN)
-        if query:
-            users = users.filter(
-                Q(username__icontains=query)
-                | Q(first_name__icontains=query)
-                | Q(last_name__icontains=query)
-                | Q(email__icontains=query)
-            )
+        users = selectors.user_list(user=request.user, search=query).exclude(
+            role=User.Role.SYSTEM_ADMIN
+        )
         return render(
             request,
             "accounts/user_list.html",
             {
-                "users": users.order_by("username"),
+                "users": users,
                 "q": query,
                 "can_manage": services.can_manage_users(request.user, request.user.tenant_id),
                 "suspend_form": SuspendForm(),

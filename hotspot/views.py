@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
@@ -15,7 +15,7 @@ from accounts.views import TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
 
-from . import services
+from . import selectors, services
 from .forms import HotspotUserForm, PackageForm
 from .models import HotspotUser, Package
 
@@ -30,7 +30,7 @@ class AdminOnlyMixin(TenantMemberMixin):
 
 class PackageListView(TenantMemberMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        packages = Package.objects.for_user(request.user).order_by("price", "name")
+        packages = selectors.package_list(user=request.user).order_by("price", "name")
         return render(
             request,
             "hotspot/package_list.html",
@@ -44,7 +44,7 @@ class PackageFormView(AdminOnlyMixin, View):
     def get_package(self, pk: int | None) -> Package | None:
         if pk is None:
             return None
-        return get_object_or_404(Package.objects.for_user(self.request.user), pk=pk)
+        return selectors.package_get(user=self.request.user, package_id=pk)
 
     def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         self.require_admin()
@@ -78,15 +78,15 @@ class HotspotUserListView(TenantMemberMixin, View):
         status = request.GET.get("status", "")
         if status not in HotspotUser.Status.values:
             status = ""
-        rows = HotspotUser.objects.for_user(request.user).select_related("package")
-        if status:
-            rows = rows.filter(status=status)
+        query = (request.GET.get("q") or "").strip()[:100]
+        rows = selectors.hotspot_user_list(user=request.user, search=query, status=status or None)
         return render(
             request,
             "hotspot/hotspot_user_list.html",
             {
                 "hotspot_users": rows[:200],
                 "status": status,
+                "q": query,
                 "statuses": HotspotUser.Status.choices,
                 "now": timezone.now(),
                 "can_disable": request.user.is_tenant_admin,
@@ -133,7 +133,7 @@ class HotspotUserCreateView(TenantMemberMixin, View):
 class HotspotUserDisableView(AdminOnlyMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         self.require_admin()
-        target = get_object_or_404(HotspotUser.objects.for_user(request.user), pk=pk)
+        target = selectors.hotspot_user_get(user=request.user, hotspot_user_id=pk)
         try:
             services.hotspot_user_disable(hotspot_user=target, by=request.user)
         except DomainPermissionDenied:

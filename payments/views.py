@@ -9,6 +9,7 @@ from django.views import View
 
 from accounts.views import TenantMemberMixin
 
+from . import selectors
 from .models import Payment
 
 
@@ -17,12 +18,11 @@ class PaymentListView(TenantMemberMixin, View):
         status = request.GET.get("status", "")
         if status not in Payment.Status.values:
             status = ""
-        payments = Payment.objects.for_user(request.user).select_related("package")
-        if status:
-            payments = payments.filter(status=status)
+        query = (request.GET.get("q") or "").strip()[:100]
+        payments = selectors.payment_list(user=request.user, search=query, status=status or None)
         page = Paginator(payments, 25).get_page(request.GET.get("page"))
         return render(
             request,
             "payments/payment_list.html",
-            {"page": page, "status": status, "statuses": Payment.Status.choices},
+            {"page": page, "status": status, "q": query, "statuses": Payment.Status.choices},
         )

@@ -9,9 +9,9 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views import View
@@ -23,7 +23,7 @@ from config.errors import PermissionDenied as DomainPermissionDenied
 from hotspot.models import HotspotUser
 from payments.models import Payment
 
-from . import services
+from . import selectors, services
 from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
 from .models import Tenant
 
@@ -226,28 +226,23 @@ class SystemTenantsView(SystemAdminMixin, View):
         status = request.GET.get("status", "")
         if status not in Tenant.Status.values:
             status = ""
-        tenants = Tenant.objects.for_user(request.user).annotate(user_count=Count("users"))
-        counts = dict(
-            Tenant.objects.for_user(request.user)
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
+        tenants = selectors.tenant_list(user=request.user, status=status or None).annotate(
+            user_count=Count("users")
         )
-        if status:
-            tenants = tenants.filter(status=status)
+        counts = selectors.status_counts(user=request.user)
         tabs = [("", "All", sum(counts.values()))] + [
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
         ]
         return render(
             request,
             "tenants/system_tenants.html",
-            {"tenants": tenants.order_by("status", "name"), "status": status, "tabs": tabs},
+            {"tenants": tenants, "status": status, "tabs": tabs},
         )
 
 
 class _TenantAction(SystemAdminMixin, View):
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        tenant = get_object_or_404(Tenant.objects.for_user(request.user), pk=pk)
+        tenant = selectors.tenant_get(user=request.user, tenant_id=pk)
         back = request.POST.get("back") or reverse("tenants:system_tenants")
         if not back.startswith("/") or back.startswith("//"):
             back = reverse("tenants:system_tenants")
@@ -292,7 +287,5 @@ class SystemEventsView(SystemAdminMixin, View):
     """A live feed of system.admin events (filled by the page's socket)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        pending = (
-            Tenant.objects.for_user(request.user).filter(Q(status=Tenant.Status.PENDING)).count()
-        )
+        pending = selectors.status_counts(user=request.user)[Tenant.Status.PENDING]
         return render(request, "tenants/system_events.html", {"pending": pending})

@@ -29,3 +29,11 @@ def test_unknown_status_filter_shows_all(client, staff, tenant):
     response = client.get("/payments/", {"status": "<script>"})
     assert response.status_code == 200 and "REF-1" in response.content.decode()
     assert "<script>" not in response.content.decode().split("<main")[1]
+
+
+def test_payments_search_by_reference(client, staff, tenant):
+    PaymentFactory(package__tenant=tenant, provider_reference="REF-AAA")
+    PaymentFactory(package__tenant=tenant, provider_reference="REF-BBB")
+    client.force_login(staff)
+    html = client.get("/payments/", {"q": "aaa"}).content.decode()
+    assert "REF-AAA" in html and "REF-BBB" not in html
