@@ -7,3 +7,4 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import receivers  # noqa: F401  (domain signals → catalog events)
+        from . import revocation  # noqa: F401  (close sockets on logout/suspension)
