@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.db import models
@@ -37,7 +37,7 @@ def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with milliseconds and a Z, the one timestamp format on the wire."""
     if value is None:
         return None
-    value = timezone.localtime(value, timezone.UTC) if timezone.is_aware(value) else value
+    value = value.astimezone(UTC) if timezone.is_aware(value) else value
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
