@@ -142,6 +142,8 @@ class EventType:
     #: the model whose id `fire_event --object ID` takes (None: system events)
     model: ClassVar[type[models.Model] | None] = None
     description: ClassVar[str] = ""
+    #: how long the browser shows its toast; None: the level's time (5/5/6/7 s)
+    toast_ms: ClassVar[int | None] = None
 
     registry: ClassVar[dict[str, type[EventType]]] = {}
 
@@ -360,6 +362,7 @@ class TenantReactivated(_TenantEvent):
 class TenantRegistered(_TenantEvent):
     category = "system"
     title = "Tenant Registered"
+    toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
     template = "{tenant_name} has registered and is awaiting approval."
     fields = {
         **TENANT_FIELDS,
@@ -461,6 +464,7 @@ class AccountSuspended(_UserEvent):
     category = "auth"
     level = "warning"
     title = "Account Suspended"
+    toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
     template = "{full_name}'s account has been suspended: {reason}"
     fields = {
         **USER_FIELDS,
@@ -681,6 +685,7 @@ class SystemNotification(_SystemEvent):
 class SystemAlert(_SystemEvent):
     level = "warning"
     title = "System Alert"
+    toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
     template = "The platform needs attention."
     description = "Operational alert from the platform (fire_event / shell / monitoring)."
 

@@ -1,11 +1,12 @@
 """What every page needs for live toasts: whether to open a socket, and the toast timing map.
 
-The timing map is built from the server's event catalog (notifications.catalog) when it exists,
-so the browser never keeps a second, hand-written list of events.
+The timing map is built from the server's event catalog (notifications.catalog), so the browser
+never keeps a second, hand-written list of events.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.http import HttpRequest
@@ -14,16 +15,25 @@ from django.http import HttpRequest
 LEVEL_DURATIONS_MS = {"success": 5000, "info": 5000, "warning": 6000, "error": 7000}
 
 
+@cache
 def _catalog_events() -> dict[str, dict[str, Any]]:
-    """{event name: {"level", "title", "duration_ms"}} from the catalog, or {} before it exists."""
-    try:
-        from notifications import catalog
-    except ImportError:
-        return {}
-    describe = getattr(catalog, "toast_map", None)
-    if callable(describe):
-        return describe()
-    return {}
+    """{event name: {"level", "title", "duration_ms"}} derived from the catalog.
+
+    An event type may set `toast_ms` to stay longer than its level's time (the issue asks
+    8 s for AccountSuspended, TenantRegistered and SystemAlert).
+    """
+    from notifications import catalog
+
+    return {
+        name: {
+            "level": event_type.level,
+            "title": event_type.title,
+            "category": event_type.category,
+            "duration_ms": getattr(event_type, "toast_ms", None)
+            or LEVEL_DURATIONS_MS[event_type.level],
+        }
+        for name, event_type in catalog.CATALOG.items()
+    }
 
 
 def notifications_ui(request: HttpRequest) -> dict[str, Any]:

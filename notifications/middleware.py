@@ -14,6 +14,8 @@ from .context import clean_socket_id, current_socket_id
 logger = logging.getLogger(__name__)
 
 HEADER = "X-Socket-ID"
+FIELD = "socket_id"  # the same, as a hidden form field (plain form posts)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class SocketIdMiddleware:
@@ -34,6 +36,9 @@ class SocketIdMiddleware:
 
     def _socket_id(self, request: HttpRequest) -> str | None:
         raw = request.headers.get(HEADER)
+        if raw is None and request.method == "POST" and request.content_type in FORM_TYPES:
+            # A plain HTML form cannot set a header: the page's JS adds a hidden field.
+            raw = request.POST.get(FIELD)
         socket_id = clean_socket_id(raw)
         if raw and socket_id is None:
             logger.debug("ignoring malformed %s header %r", HEADER, raw[:40])

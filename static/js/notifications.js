@@ -115,6 +115,8 @@ const state = {
   timer: null,
   pinger: null,
   stopped: false,
+  seen: new Set(), // event ids already shown (dedupe across groups and reconnects)
+  lastId: null,
 };
 
 const indicator = document.getElementById("connection-indicator");
@@ -129,8 +131,9 @@ function setIndicator(value) {
 
 function send(frame) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN) {
-    log("send", frame);
-    state.socket.send(JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    log("send", text);
+    state.socket.send(text);
     return true;
   }
   return false;
@@ -164,6 +167,13 @@ function onFrame(frame) {
       document.dispatchEvent(new CustomEvent("notifications:connected", { detail: frame }));
       break;
     case "event":
+      // A socket in several of an event's groups gets one frame per group: show it once.
+      if (frame.id != null) {
+        if (state.seen.has(frame.id)) return;
+        state.seen.add(frame.id);
+        if (state.seen.size > 500) state.seen.delete(state.seen.values().next().value);
+        state.lastId = frame.id;
+      }
       showToast({
         event: frame.event,
         level: frame.level,
@@ -204,7 +214,7 @@ function connect() {
       console.warn("[notifications] unparsable frame", message.data);
       return;
     }
-    log("recv", frame);
+    log("recv", message.data);
     onFrame(frame);
   });
   socket.addEventListener("close", (closeEvent) => {
@@ -372,6 +382,9 @@ const api = {
   },
   get socketId() {
     return state.socketId;
+  },
+  get lastEventId() {
+    return state.lastId;
   },
   subscribe(channel) {
     state.extra.add(channel);
