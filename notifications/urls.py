@@ -1,6 +1,10 @@
 """notifications pages."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "notifications"
-urlpatterns: list = []
+urlpatterns = [
+    path("system/events/", views.SystemEventsView.as_view(), name="system_events"),
+]

@@ -23,5 +23,4 @@ urlpatterns = [
         views.TenantReactivateView.as_view(),
         name="tenant_reactivate",
     ),
-    path("system/events/", views.SystemEventsView.as_view(), name="system_events"),
 ]

@@ -281,11 +281,3 @@ class TenantReactivateView(_TenantAction):
     def act(self, request: HttpRequest, tenant: Tenant) -> str:
         services.tenant_reactivate(tenant=tenant, by=request.user)
         return f"{tenant.name} has been reactivated."
-
-
-class SystemEventsView(SystemAdminMixin, View):
-    """A live feed of system.admin events (filled by the page's socket)."""
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        pending = selectors.status_counts(user=request.user)[Tenant.Status.PENDING]
-        return render(request, "tenants/system_events.html", {"pending": pending})

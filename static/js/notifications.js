@@ -347,9 +347,12 @@ function wireLiveFeeds() {
     const limit = Number(list.dataset.limit || 50);
     document.addEventListener("notifications:event", ({ detail }) => {
       if (channel && channel !== "*" && detail.channel !== channel) return;
+      if (detail.id != null && list.querySelector(`[data-event-id="${CSS.escape(String(detail.id))}"]`)) return;
       const item = document.createElement("li");
       item.className = "list-group-item";
       item.dataset.event = detail.event;
+      item.dataset.level = detail.level || "info";
+      if (detail.id != null) item.dataset.eventId = String(detail.id);
       const head = document.createElement("div");
       head.className = "d-flex justify-content-between gap-2";
       const title = document.createElement("strong");

@@ -174,3 +174,31 @@ def test_one_socket_per_tab_and_none_on_public_pages(new_page, server):
     page.wait_for_timeout(300)
     connects = [t for t in page.frames_seen if t.startswith("[notifications] connect ")]
     assert len(connects) == 1
+
+
+PAY = """
+from hotspot.models import Package
+from payments.services import payment_initiate, payment_record_callback
+from tenants.models import Tenant
+acme = Tenant.objects.get(slug="acme")
+package = Package.objects.filter(tenant=acme, is_active=True).order_by("price").first()
+payment = payment_initiate(tenant=acme, package=package, phone="254733000111")
+payment_record_callback(provider_reference=payment.provider_reference, succeeded=True,
+                        amount=payment.amount, raw={"demo": True})
+"""
+
+
+def test_dashboard_counts_update_live_on_payment(new_page, server):
+    page = new_page("acme-admin")
+    stat = page.locator('#dashboard-stats [data-stat="payments_today"]')
+    before = int(stat.get_attribute("data-value"))
+    revenue_before = float(page.locator('[data-stat="revenue_today"]').inner_text())
+    server.manage("shell", "-c", PAY)
+    event_toasts(page, "PaymentCompleted").first.wait_for(state="visible", timeout=5000)
+    page.wait_for_function(
+        f"document.querySelector('[data-stat=payments_today]').dataset.value === '{before + 1}'",
+        timeout=5000,
+    )
+    assert float(page.locator('[data-stat="revenue_today"]').inner_text()) > revenue_before
+    # The recent-activity list got the event too (as text).
+    assert "has been received" in page.locator("#recent-activity li").first.inner_text()

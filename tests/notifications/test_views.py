@@ -1,0 +1,34 @@
+"""The system admins' live-events page: stored system.admin events only, escaped, admins only."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.services import user_create
+from notifications.broadcast import broadcast
+from notifications.catalog import SystemAlert
+
+pytestmark = pytest.mark.django_db
+
+
+def test_system_feed_lists_system_events_not_tenant_events(client, system_admin, tenant):
+    broadcast(SystemAlert.create(title="Disk <b>full</b>", message="93% used"))
+    user_create(
+        username="tenant-only",
+        password="Pw-long-enough-1",
+        role="staff",
+        tenant=tenant,
+        first_name="Tenant",
+        last_name="Only",
+        by=None,
+    )
+    client.force_login(system_admin)
+    html = client.get("/system/events/").content.decode()
+    assert 'id="system-feed"' in html and 'data-live-feed="system.admin"' in html
+    assert 'data-event="SystemAlert"' in html and "Disk &lt;b&gt;full&lt;/b&gt;" in html
+    assert 'data-event="UserCreated"' not in html
+
+
+def test_system_feed_is_for_system_admins_only(client, tenant_admin):
+    client.force_login(tenant_admin)
+    assert client.get("/system/events/").status_code == 403
