@@ -70,8 +70,13 @@ class LiveServer:
 
     def prepare(self) -> None:
         self.manage("migrate", "--noinput")
-        self.manage("seed_demo", "--password", PASSWORD)
-        self.manage("shell", "-c", EXTRA_USERS)
+        # seed_demo and the extra user in one process (each start of Django costs seconds).
+        self.manage(
+            "shell",
+            "-c",
+            f"from django.core.management import call_command\n"
+            f"call_command('seed_demo', password={PASSWORD!r})\n{EXTRA_USERS}",
+        )
 
     def start(self) -> None:
         """Start daphne: on a free port the first time (port 0), then on the same port."""
