@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from tenants.models import Tenant
 
-from . import services
+from . import selectors, services
 from .admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
 from .models import User
 from .utils import mask_phone
@@ -151,6 +151,9 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
     @admin.display(description="Locked until", ordering="suspended_until")
     def locked_until(self, obj: User) -> Any:
         return obj.suspended_until if obj.is_suspended else None
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return selectors.user_list(user=request.user)
 
     def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> tuple:
         if obj is None:

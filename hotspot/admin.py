@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, run_for_each
 from tenants.models import Tenant
 
-from . import services
+from . import selectors, services
 from .models import HotspotUser, Package
 
 
@@ -62,7 +62,7 @@ class PackageAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_select_related = ("tenant",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Package]:
-        return Package.objects.for_user(request.user).select_related("tenant")
+        return selectors.package_list(user=request.user)
 
     def get_form(self, request: HttpRequest, obj: Package | None = None, **kwargs: Any) -> Any:
         kwargs["form"] = PackageAddForm if obj is None else PackageEditForm
@@ -154,7 +154,7 @@ class HotspotUserAdmin(ServiceAdminMixin, admin.ModelAdmin):
         return obj.masked_phone
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[HotspotUser]:
-        return HotspotUser.objects.for_user(request.user).select_related("tenant", "package")
+        return selectors.hotspot_user_list(user=request.user)
 
     def get_fields(self, request: HttpRequest, obj: HotspotUser | None = None) -> Any:
         if obj is None:

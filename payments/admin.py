@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from . import selectors
 from .models import Payment
 
 
@@ -49,7 +50,7 @@ class PaymentAdmin(admin.ModelAdmin):
         return obj.masked_phone
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
-        return Payment.objects.for_user(request.user).select_related("tenant", "package")
+        return selectors.payment_list(user=request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
 
-from . import services
+from . import selectors, services
 from .models import Tenant
 
 
@@ -107,7 +107,7 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return (
-            Tenant.objects.for_user(request.user)
+            selectors.tenant_list(user=request.user)
             .select_related("approved_by", "suspended_by")
             .annotate(user_total=Count("users", distinct=True))
         )
