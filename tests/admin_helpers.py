@@ -26,3 +26,15 @@ def run_action(client, changelist: str, action: str, objects, **extra):
 def messages_of(response) -> list[tuple[str, str]]:
     """The (level, text) messages shown on the final page."""
     return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+def submit_page_form(client, page, url: str, **fields):
+    """Post the page's own form: its hidden inputs (CSRF, ids, action) plus `fields`."""
+    data: dict[str, list[str]] = {}
+    for name, value in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text
+    ):
+        data.setdefault(name, []).append(value)
+    for name, value in fields.items():
+        data[name] = [value]
+    return client.post(url, data, follow=True)

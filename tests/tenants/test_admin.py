@@ -3,7 +3,7 @@
 import pytest
 
 from tenants.models import Tenant
-from tests.admin_helpers import csrf_token, messages_of, run_action
+from tests.admin_helpers import csrf_token, messages_of, run_action, submit_page_form
 from tests.factories import TenantFactory
 
 CHANGELIST = "/admin/tenants/tenant/"
@@ -192,3 +192,14 @@ def test_edit_goes_through_the_service(sysadmin_client, system_admin, tenant, si
 def test_tenants_cannot_be_deleted(sysadmin_client, tenant):
     assert sysadmin_client.get(f"{CHANGELIST}{tenant.pk}/delete/").status_code == 403
     assert "delete_selected" not in sysadmin_client.get(CHANGELIST).text
+
+
+def test_the_reason_page_submits_to_the_suspension(sysadmin_client, tenant, other_tenant):
+    page = act(sysadmin_client, "suspend_tenants", [tenant, other_tenant])
+    response = submit_page_form(
+        sysadmin_client, page, CHANGELIST, reason="Fraud review", apply="Suspend tenants"
+    )
+    assert ("success", "Suspended 2: Acme WiFi, Beta Net.") in messages_of(response)
+    assert set(Tenant.objects.values_list("status", "suspension_reason")) == {
+        ("suspended", "Fraud review")
+    }
