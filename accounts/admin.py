@@ -32,7 +32,13 @@ class UserAddForm(ServiceFormMixin, SetPasswordMixin, forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         self.validate_passwords()  # both given and equal; strength is the service's check
-        return super().clean()
+        cleaned = super().clean()
+        role, tenant = cleaned.get("role"), cleaned.get("tenant")
+        if role == User.Role.SYSTEM_ADMIN and tenant is not None:
+            self.add_error("tenant", "System admins do not belong to a tenant.")
+        elif role and role != User.Role.SYSTEM_ADMIN and tenant is None:
+            self.add_error("tenant", "Tenant admins and staff need a tenant.")
+        return cleaned
 
     def run_service(self) -> User:
         data = self.cleaned_data

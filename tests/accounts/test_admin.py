@@ -163,7 +163,8 @@ def test_add_user_goes_through_the_service(sysadmin_client, system_admin, tenant
     [
         ({"password1": "password", "password2": "password"}, "This password is too common."),
         ({"password2": "Other-Pass-77"}, "The two password fields didn’t match."),
-        ({"tenant": ""}, "Constraint"),  # staff without a tenant
+        ({"tenant": ""}, "Tenant admins and staff need a tenant."),
+        ({"role": "system_admin"}, "System admins do not belong to a tenant."),
         ({"phone": "phone"}, "9 to 15 digits"),
         ({"username": "ACME-STAFF"}, "That username is already taken."),
     ],
@@ -260,3 +261,23 @@ def test_system_admin_role_is_read_only(sysadmin_client):
     other = SystemAdminFactory(username="ops2")
     page = sysadmin_client.get(f"{CHANGELIST}{other.pk}/change/")
     assert page.status_code == 200 and 'name="role"' not in page.text
+
+
+def test_add_a_system_admin(sysadmin_client):
+    url = CHANGELIST + "add/"
+    response = sysadmin_client.post(
+        url,
+        {
+            "csrfmiddlewaretoken": csrf_token(sysadmin_client, url),
+            "username": "ops2",
+            "role": "system_admin",
+            "tenant": "",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    ops2 = User.objects.get(username="ops2")
+    assert ops2.is_system_admin and ops2.is_staff and ops2.tenant is None
+    client, _ = sign_in("ops2", NEW_PASSWORD)
+    assert client.get("/admin/").status_code == 200
