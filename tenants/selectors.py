@@ -41,7 +41,7 @@ def _pk(value: Any) -> int:
         return 0
 
 
-def tenant_status_counts(*, user: Any) -> dict[str, int]:
+def status_counts(*, user: Any) -> dict[str, int]:
     """How many tenants `user` may see in each status (every status present, zero included)."""
     counts = dict.fromkeys(Tenant.Status.values, 0)
     for row in Tenant.objects.for_user(user).values("status").order_by():

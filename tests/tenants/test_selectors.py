@@ -18,7 +18,7 @@ def test_system_admin_lists_searches_and_filters(system_admin, tenant, other_ten
     assert list(selectors.tenant_list(user=system_admin, search="net")) == [other_tenant]
     assert list(selectors.tenant_list(user=system_admin, search="ops@gamma")) == [gamma]
     assert list(selectors.tenant_list(user=system_admin, status="pending")) == [gamma]
-    assert selectors.tenant_status_counts(user=system_admin) == {
+    assert selectors.status_counts(user=system_admin) == {
         "pending": 1,
         "active": 2,
         "suspended": 0,
@@ -28,7 +28,7 @@ def test_system_admin_lists_searches_and_filters(system_admin, tenant, other_ten
 def test_tenant_users_list_only_their_tenant(tenant_admin, tenant, other_tenant):
     assert list(selectors.tenant_list(user=tenant_admin, search="")) == [tenant]
     assert list(selectors.tenant_list(user=tenant_admin, search="Beta")) == []
-    assert selectors.tenant_status_counts(user=tenant_admin)["active"] == 1
+    assert selectors.status_counts(user=tenant_admin)["active"] == 1
 
 
 def test_get_is_scoped(tenant_admin, system_admin, tenant, other_tenant):
