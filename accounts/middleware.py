@@ -16,14 +16,25 @@ from .services import login_block_reason
 
 
 class BlockedUserLogoutMiddleware:
-    """Needs the session, auth and messages middleware before it."""
+    """Needs the session, auth and messages middleware before it.
+
+    The API (/api/) is left alone: it answers a blocked session itself with a JSON
+    401 `account_blocked`, which a flash message and a silent logout would turn into an
+    unexplained `not_authenticated`. The session ends on the user's next page instead.
+    """
+
+    exempt_prefixes: tuple[str, ...] = ("/api/",)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(self.exempt_prefixes)
+        ):
             reason = login_block_reason(user)
             if reason:
                 logout(request)

@@ -50,3 +50,13 @@ def test_a_lockout_signs_out_open_sessions(client, staff):
     client.get("/admin/login/")
     assert not signed_in(client)
     assert Tenant.objects.get(pk=staff.tenant_id).status == "active"
+
+
+def test_api_requests_are_left_to_the_api(client, tenant_admin, tenant):
+    """The API explains a blocked session in JSON itself; the page session ends on the next page."""
+    client.force_login(tenant_admin)
+    tenant_suspend(tenant=tenant, reason="Unpaid", by=None)
+    client.get("/api/not-a-real-endpoint/")
+    assert signed_in(client)
+    client.get("/admin/login/")
+    assert not signed_in(client)
