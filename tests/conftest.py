@@ -131,3 +131,13 @@ def signal_log():
     yield log
     for signal, handler in connected:
         signal.disconnect(handler)
+
+
+@pytest.fixture
+def sysadmin_client(system_admin):
+    """A browser signed in to the admin as a system admin, with CSRF checks on."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(system_admin)
+    return client

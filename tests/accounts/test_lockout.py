@@ -107,3 +107,43 @@ def test_failures_do_not_turn_an_admin_suspension_into_a_lockout(tenant_admin, s
 def test_unknown_usernames_are_ignored(db, username, signal_log):
     fail(username, 5)
     assert signal_log == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_failures_are_all_counted_and_lock_once():
+    """A burst of parallel guesses must not slip past the limit through lost updates."""
+    import threading
+
+    from django.db import connection
+
+    from accounts import signals
+    from tests.factories import TenantFactory, TenantStaffFactory
+
+    user = TenantStaffFactory(tenant=TenantFactory(slug="acme"), username="target")
+    suspensions = []
+
+    def on_suspended(sender, **kwargs):
+        suspensions.append(kwargs)
+
+    signals.account_suspended.connect(on_suspended)
+    barrier = threading.Barrier(8)
+
+    def guess():
+        try:
+            barrier.wait(timeout=10)
+            authenticate(None, username="target", password="wrong")
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=guess) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        signals.account_suspended.disconnect(on_suspended)
+    user = reload(user)
+    assert user.is_suspended
+    assert len(suspensions) == 1 and suspensions[0]["lockout"] is True

@@ -55,6 +55,8 @@ def test_seed_creates_the_documented_demo(db):
         assert HotspotUser.objects.filter(tenant__slug=slug).count() >= 2
         statuses = set(Payment.objects.filter(tenant__slug=slug).values_list("status", flat=True))
         assert {"completed", "pending"} <= statuses
+    assert Package.objects.filter(tenant__slug="gamma").exists()
+    assert not Payment.objects.filter(tenant__slug="gamma").exists()  # pending: sells nothing
     # Completed payments provisioned exactly one hotspot user each.
     for payment in Payment.objects.filter(status="completed"):
         assert HotspotUser.objects.filter(payment=payment).count() == 1

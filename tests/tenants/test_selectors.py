@@ -18,7 +18,11 @@ def test_system_admin_lists_searches_and_filters(system_admin, tenant, other_ten
     assert list(selectors.tenant_list(user=system_admin, search="net")) == [other_tenant]
     assert list(selectors.tenant_list(user=system_admin, search="ops@gamma")) == [gamma]
     assert list(selectors.tenant_list(user=system_admin, status="pending")) == [gamma]
-    assert selectors.status_counts(user=system_admin) == {"pending": 1, "active": 2, "suspended": 0}
+    assert selectors.status_counts(user=system_admin) == {
+        "pending": 1,
+        "active": 2,
+        "suspended": 0,
+    }
 
 
 def test_tenant_users_list_only_their_tenant(tenant_admin, tenant, other_tenant):

@@ -53,6 +53,8 @@ PACKAGES = {
         ("30 Minutes", "10.00", 30, 250, "2M/1M"),
         ("Daily Unlimited", "80.00", 1440, None, "8M/4M"),
     ],
+    # Pending: its packages are ready, but it sells nothing until a system admin approves it.
+    "gamma": [("2 Hours", "30.00", 120, 1024, "4M/2M")],
 }
 HOTSPOT_USERS = {
     # username, package, phone
@@ -155,8 +157,9 @@ class Command(BaseCommand):
                 )
                 self.created.append(f"user {username}")
 
+        tenants["gamma"] = Tenant.objects.get(slug=PENDING_TENANT["slug"])
         for slug, tenant in tenants.items():
-            admin = User.objects.get(username=f"{slug}-admin")
+            admin = User.objects.filter(username=f"{slug}-admin", tenant=tenant).first()
             self.seed_tenant_business(tenant, admin)
 
         reset = []
@@ -167,7 +170,7 @@ class Command(BaseCommand):
                     reset.append(user.username)
         return reset
 
-    def seed_tenant_business(self, tenant: Tenant, admin: User) -> None:
+    def seed_tenant_business(self, tenant: Tenant, admin: User | None) -> None:
         for name, price, minutes, data_mb, speed in PACKAGES[tenant.slug]:
             if not Package.objects.filter(tenant=tenant, name=name).exists():
                 package_create(
@@ -180,10 +183,10 @@ class Command(BaseCommand):
                     by=admin,
                 )
                 self.created.append(f"package {tenant.slug}/{name}")
-        if tenant.status != Tenant.Status.ACTIVE:  # e.g. suspended while demoing
+        if tenant.status != Tenant.Status.ACTIVE:  # pending gamma, or suspended while demoing
             return
         packages = {p.name: p for p in Package.objects.filter(tenant=tenant)}
-        for username, package_name, phone in HOTSPOT_USERS[tenant.slug]:
+        for username, package_name, phone in HOTSPOT_USERS.get(tenant.slug, []):
             if not HotspotUser.objects.filter(tenant=tenant, username=username).exists():
                 hotspot_user_create(
                     tenant=tenant,
@@ -193,7 +196,7 @@ class Command(BaseCommand):
                     by=admin,
                 )
                 self.created.append(f"hotspot user {tenant.slug}/{username}")
-        for reference, package_name, phone, outcome in PAYMENTS[tenant.slug]:
+        for reference, package_name, phone, outcome in PAYMENTS.get(tenant.slug, []):
             if Payment.objects.filter(provider_reference=reference).exists():
                 continue
             payment = payment_initiate(
