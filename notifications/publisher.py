@@ -346,7 +346,7 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, connection.close)
+        await loop.run_in_executor(self._executor, lambda: connection.close())
         self._executor.shutdown(wait=False)
 
 
