@@ -15,13 +15,14 @@ from tenants import services as tenant_services
 from tests.factories import DEFAULT_PASSWORD
 from tests.notifications.wsutil import (
     access_token,
+    committed_db,
     communicator,
     connect_user,
     expect_close,
     fresh_layer,  # noqa: F401
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
 
 async def open_socket(comm):

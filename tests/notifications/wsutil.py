@@ -129,3 +129,7 @@ async def fresh_layer():
     yield
     channel_layers.backends.clear()
     await database_sync_to_async(connections.close_all)()
+
+
+# Socket tests need committed rows: the consumer reads them from another thread or process.
+committed_db = pytest.mark.django_db(transaction=True)
