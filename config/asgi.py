@@ -21,6 +21,8 @@ from notifications.auth import (  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
+# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
+# lifespan on uvicorn, on the first connection on daphne.
 application = PublisherMiddleware(
     ProtocolTypeRouter(
         {

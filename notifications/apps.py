@@ -6,7 +6,5 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from . import (
-            receivers,  # noqa: F401  (domain signals → catalog events)
-            revocation,  # noqa: F401  (close sockets on logout/suspension)
-        )
+        # receivers: domain signals → catalog events; revocation: close sockets on lost access
+        from . import receivers, revocation  # noqa: F401
