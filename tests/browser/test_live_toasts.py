@@ -201,4 +201,5 @@ def test_dashboard_counts_update_live_on_payment(new_page, server):
     )
     assert float(page.locator('[data-stat="revenue_today"]').inner_text()) > revenue_before
     # The recent-activity list got the event too (as text).
-    assert "has been received" in page.locator("#recent-activity li").first.inner_text()
+    live_items = page.locator('#recent-activity li[data-event="PaymentCompleted"]')
+    assert "has been received" in live_items.first.inner_text()
