@@ -394,3 +394,29 @@ def test_lockout_that_ran_out_lets_user_in(client, tenant, settings):
     response = login_post(client, "late")
     assert response.status_code == 302
     assert reverse("tenants:dashboard") == response["Location"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/users/new/", "/accounts/profile/", "/accounts/password/", "/settings/"]
+)
+def test_every_form_post_needs_the_csrf_token(tenant_admin, url):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(tenant_admin)
+    assert "csrfmiddlewaretoken" in client.get(url).content.decode()
+    count = User.objects.count()
+    assert (
+        client.post(url, {**NEW_USER, "name": "X", "contact_email": "a@b.example"}).status_code
+        == 403
+    )
+    assert User.objects.count() == count
+
+
+def test_register_post_needs_the_csrf_token(db):
+    from django.test import Client
+
+    from tenants.models import Tenant
+
+    response = Client(enforce_csrf_checks=True).post("/register/", {"name": "X"})
+    assert response.status_code == 403 and not Tenant.objects.filter(name="X").exists()
