@@ -238,6 +238,15 @@ function connect() {
   });
 }
 
+// The network came back: try at once instead of waiting out the back-off.
+window.addEventListener("online", () => {
+  if (state.stopped || state.connected || !config.live) return;
+  window.clearTimeout(state.timer);
+  state.timer = null;
+  state.attempt = 0;
+  connect();
+});
+
 // Keep idle connections open through proxies, and notice dead ones.
 function startPinger() {
   state.pinger = window.setInterval(() => send({ action: "ping" }), PING_EVERY_MS);

@@ -21,6 +21,7 @@ def test_sign_in_error_and_pending_tenant_message(new_page, server):
 
 
 def test_registration_shows_progress_then_pending_approval(new_page, server):
+    system_admin = new_page("sysadmin")
     page = new_page(width=390, height=844)  # phone width
     page.goto(f"{server.url}/register/")
     page.fill("#id_name", "Zeta Spots")
@@ -60,6 +61,10 @@ def test_registration_shows_progress_then_pending_approval(new_page, server):
         "from tenants.models import Tenant;print(Tenant.objects.filter(name='Zeta Spots').count())",
     )
     assert out.strip().splitlines()[-1] == "1"
+    # The system admins hear about it at once.
+    toast = system_admin.locator('#toast-stack [data-event="TenantRegistered"]').first
+    toast.wait_for(state="visible", timeout=5000)
+    assert "Zeta Spots" in toast.inner_text()
     # Phone width: no horizontal scrolling.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
