@@ -10,6 +10,7 @@ const MAX_VISIBLE = config.max_visible || 5;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
+const STABLE_AFTER_MS = 5000;
 // Close codes after which reconnecting cannot help (signed out, suspended, refused).
 const FINAL_CLOSE_CODES = new Set([4401, 4403]);
 
@@ -114,6 +115,7 @@ const state = {
   attempt: 0,
   timer: null,
   pinger: null,
+  stableTimer: null,
   stopped: false,
   seen: new Set(), // event ids already shown (dedupe across groups and reconnects)
   lastId: null,
@@ -161,7 +163,12 @@ function onFrame(frame) {
       state.socketId = frame.socket_id;
       state.channels = Array.isArray(frame.channels) ? frame.channels.slice() : [];
       state.connected = true;
-      state.attempt = 0;
+      // The back-off starts over only once a connection has proved stable (a server that
+      // accepts and at once closes again must not be hammered).
+      window.clearTimeout(state.stableTimer);
+      state.stableTimer = window.setTimeout(() => {
+        if (state.connected) state.attempt = 0;
+      }, STABLE_AFTER_MS);
       setIndicator("online");
       state.extra.forEach((channel) => send({ action: "subscribe", channel }));
       document.dispatchEvent(new CustomEvent("notifications:connected", { detail: frame }));
