@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -203,7 +204,9 @@ async def send_events(
                 for group, message in layer_messages(row):
                     await layer.group_send(group, message)
         except Exception as exc:
-            logger.warning(
+            # Once per outage-ish: the first failure of an event, then debug (retries are noisy).
+            log = logger.warning if row.publish_attempts <= 1 else logger.debug
+            log(
                 "channel layer refused event %s (%s: %s); %d event(s) will be retried",
                 row.id,
                 type(exc).__name__,
@@ -237,12 +240,30 @@ class LayerUnavailable(Exception):
     """The channel layer refused a send; the events stay unpublished and are retried."""
 
 
+#: After a failed direct send, requests stop trying for a while (monotonic deadline), so a
+#: hung or dead layer costs one request the send timeout, not every request.
+_direct_paused_until = 0.0
+
+
+def direct_publishing_paused() -> bool:
+    return time.monotonic() < _direct_paused_until
+
+
+def resume_direct_publishing() -> None:
+    global _direct_paused_until
+    _direct_paused_until = 0.0
+
+
 def publish_now(event_id: int) -> bool:
     """Publish one just-committed event from the emitting (sync) thread. Never raises.
 
     False when it was not sent now (claimed by another process, or the layer is down: then it
     stays unpublished and a server's publisher retries it).
     """
+    global _direct_paused_until
+    if direct_publishing_paused():
+        wake()
+        return False
     try:
         rows = claim(ids=[event_id])
     except DatabaseError:
@@ -257,6 +278,9 @@ def publish_now(event_id: int) -> bool:
         sent, failed = [], rows
     settle(sent, failed)
     if failed:
+        _direct_paused_until = time.monotonic() + _setting(
+            "NOTIFICATIONS_DIRECT_PAUSE_SECONDS", 5.0
+        )
         wake()
     return not failed
 
@@ -339,6 +363,12 @@ class Publisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
+    def discard(self) -> None:
+        """Release the DB thread of a publisher whose loop is gone (closing its connection)."""
+        with contextlib.suppress(RuntimeError):
+            self._executor.submit(lambda: connection.close())
+        self._executor.shutdown(wait=False)
+
     async def stop(self) -> None:
         """Cancel the loop and close this publisher's database connection."""
         if self.task is not None and not self.task.done():
@@ -383,6 +413,8 @@ def ensure_started() -> Publisher | None:
         current = _publisher
         if current is not None and current.running:
             return current
+        if current is not None:  # its loop is gone (a test's loop, a reloaded server)
+            current.discard()
         if loop is None:
             if not layer_crosses_processes():
                 if not _warned_no_loop:
