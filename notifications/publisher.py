@@ -173,6 +173,8 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
             StoredEvent.objects.filter(id__in=[row.id for row in rows]).update(
                 lease_until=now + lease(), publish_attempts=F("publish_attempts") + 1
             )
+            for row in rows:
+                row.publish_attempts += 1  # this attempt
     return rows
 
 
@@ -185,7 +187,7 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
         )
     for row in failed:
         StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
-            lease_until=now + retry_delay(row.publish_attempts + 1)
+            lease_until=now + retry_delay(row.publish_attempts)
         )
 
 
