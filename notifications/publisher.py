@@ -451,8 +451,16 @@ async def stop() -> None:
     global _publisher
     with _lock:
         publisher, _publisher = _publisher, None
-    if publisher is not None and publisher.loop is _running_loop():
+    if publisher is None:
+        return
+    if publisher.loop is _running_loop():
         await publisher.stop()
+    elif publisher.loop is not None and publisher.loop.is_running():  # its own thread's loop
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(publisher.stop(), publisher.loop)
+        )
+    else:
+        publisher.discard()
 
 
 class PublisherMiddleware:

@@ -208,3 +208,24 @@ async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
     assert inner_calls == ["http"]
     assert publisher.current() is not None
     await publisher.stop()
+
+
+def test_ensure_started_outside_an_event_loop():
+    """A process with no event loop (a worker, a script) gets a publisher on its own thread
+    with a cross-process layer; with the in-memory layer it would reach nobody, so none."""
+    from asgiref.sync import async_to_sync
+
+    started = publisher.ensure_started()
+    if not publisher.layer_crosses_processes():
+        assert started is None
+        return
+    try:
+        assert started.running and started.loop is not None
+        [stored] = fire()
+        deadline = time.monotonic() + 2
+        while StoredEvent.objects.get(pk=stored.pk).published_at is None:
+            assert time.monotonic() < deadline, "not published by the thread's publisher"
+            time.sleep(0.05)
+    finally:
+        async_to_sync(publisher.stop)()
+    assert publisher.current() is None
