@@ -296,6 +296,7 @@ class Publisher:
     def __init__(self, *, interval: float | None = None) -> None:
         self.interval = interval if interval is not None else poll_interval()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.owns_loop = False  # True: runs on a thread ensure_started() made for it
         self.task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
@@ -411,6 +412,7 @@ def ensure_started() -> Publisher | None:
     """
     global _publisher, _warned_no_loop
     loop = _running_loop()
+    owns_loop = False
     with _lock:
         current = _publisher
         if current is not None and current.running:
@@ -426,8 +428,9 @@ def ensure_started() -> Publisher | None:
                     )
                     _warned_no_loop = True
                 return None
-            loop = _start_thread_loop()
+            loop, owns_loop = _start_thread_loop(), True
         publisher = Publisher()
+        publisher.owns_loop = owns_loop
         publisher.start(loop)
         _publisher = publisher
         return publisher
@@ -456,9 +459,10 @@ async def stop() -> None:
     if publisher.loop is _running_loop():
         await publisher.stop()
     elif publisher.loop is not None and publisher.loop.is_running():  # its own thread's loop
-        await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(publisher.stop(), publisher.loop)
-        )
+        loop = publisher.loop
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(publisher.stop(), loop))
+        if publisher.owns_loop:
+            loop.call_soon_threadsafe(loop.stop)  # ends the thread started for it
     else:
         publisher.discard()
 
