@@ -73,9 +73,33 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def layer_crosses_processes(layer: Any = None) -> bool:
-    """True unless the layer is the in-memory one (which only reaches this process)."""
+    """Does a group_send from this process reach sockets held by other processes?
+
+    A layer may say so itself (`crosses_processes`); otherwise Channels' in-memory layer does
+    not, a layer with an `is_redis` flag (notifications.layers) does when it has Redis, and any
+    other layer (channels-redis) is assumed to.
+    """
     layer = layer if layer is not None else get_channel_layer()
-    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+    if layer is None:
+        return False
+    explicit = _declared(layer, "crosses_processes")
+    if explicit is not None:
+        return bool(explicit)
+    if isinstance(layer, InMemoryChannelLayer):
+        return False
+    is_redis = _declared(layer, "is_redis")
+    if is_redis is not None:
+        return bool(is_redis)
+    return True
+
+
+def _declared(layer: Any, name: str) -> Any:
+    """`layer.<name>` if its class or instance defines it, else None. (Never falls through to
+    a `__getattr__`: channels-redis' proxies attributes to a per-loop layer and needs a loop.)"""
+    defined = name in getattr(layer, "__dict__", {}) or any(
+        name in vars(klass) for klass in type(layer).__mro__
+    )
+    return getattr(layer, name) if defined else None
 
 
 # --- the wire format -----------------------------------------------------------------------

@@ -229,3 +229,29 @@ def test_ensure_started_outside_an_event_loop():
     finally:
         async_to_sync(publisher.stop)()
     assert publisher.current() is None
+
+
+def test_which_layers_cross_processes(settings):
+    from channels.layers import InMemoryChannelLayer
+
+    class Declares:
+        crosses_processes = False
+
+    class RedisFlag:
+        def __init__(self, is_redis):
+            self.is_redis = is_redis
+
+    assert not publisher.layer_crosses_processes(InMemoryChannelLayer())
+    assert not publisher.layer_crosses_processes(Declares())
+    assert not publisher.layer_crosses_processes(RedisFlag(False))  # a process-local layer
+    assert publisher.layer_crosses_processes(RedisFlag(True))
+    assert publisher.layer_crosses_processes(object())  # e.g. channels-redis
+
+
+def test_channels_redis_layers_cross_processes_outside_an_event_loop():
+    """channels-redis proxies unknown attributes to a per-loop layer: asking must not need one."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    assert publisher.layer_crosses_processes(RedisPubSubChannelLayer(hosts=["redis://x:1/0"]))
+    assert publisher.layer_crosses_processes(RedisChannelLayer(hosts=["redis://x:1/0"]))

@@ -88,10 +88,10 @@ def spare_redis(redis_url) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def layer_on_spare_redis(settings, spare_redis):
-    """The configured layer (or channels-redis' pub/sub one on the embedded default), on the
-    spare server."""
+    """The configured layer on the spare server (Channels' in-memory layer takes no Redis:
+    channels-redis' pub/sub layer stands in for it)."""
     layer_config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
-    if not publisher.layer_crosses_processes():
+    if layer_config["BACKEND"] == "channels.layers.InMemoryChannelLayer":
         layer_config = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {}}
     layer_config.setdefault("CONFIG", {})
     layer_config["CONFIG"]["hosts"] = [spare_redis.url]
