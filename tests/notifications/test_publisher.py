@@ -208,3 +208,50 @@ async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
     assert inner_calls == ["http"]
     assert publisher.current() is not None
     await publisher.stop()
+
+
+def test_ensure_started_outside_an_event_loop():
+    """A process with no event loop (a worker, a script) gets a publisher on its own thread
+    with a cross-process layer; with the in-memory layer it would reach nobody, so none."""
+    from asgiref.sync import async_to_sync
+
+    started = publisher.ensure_started()
+    if not publisher.layer_crosses_processes():
+        assert started is None
+        return
+    try:
+        assert started.running and started.loop is not None
+        [stored] = fire()
+        deadline = time.monotonic() + 2
+        while StoredEvent.objects.get(pk=stored.pk).published_at is None:
+            assert time.monotonic() < deadline, "not published by the thread's publisher"
+            time.sleep(0.05)
+    finally:
+        async_to_sync(publisher.stop)()
+    assert publisher.current() is None
+
+
+def test_which_layers_cross_processes(settings):
+    from channels.layers import InMemoryChannelLayer
+
+    class Declares:
+        crosses_processes = False
+
+    class RedisFlag:
+        def __init__(self, is_redis):
+            self.is_redis = is_redis
+
+    assert not publisher.layer_crosses_processes(InMemoryChannelLayer())
+    assert not publisher.layer_crosses_processes(Declares())
+    assert not publisher.layer_crosses_processes(RedisFlag(False))  # a process-local layer
+    assert publisher.layer_crosses_processes(RedisFlag(True))
+    assert publisher.layer_crosses_processes(object())  # e.g. channels-redis
+
+
+def test_channels_redis_layers_cross_processes_outside_an_event_loop():
+    """channels-redis proxies unknown attributes to a per-loop layer: asking must not need one."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    assert publisher.layer_crosses_processes(RedisPubSubChannelLayer(hosts=["redis://x:1/0"]))
+    assert publisher.layer_crosses_processes(RedisChannelLayer(hosts=["redis://x:1/0"]))
