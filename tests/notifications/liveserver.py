@@ -187,3 +187,17 @@ def run_shell(env: dict[str, str], code: str, timeout: float = 60) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """`manage.py <args>` in another OS process (e.g. fire_event), with a server's settings."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.factories import DEFAULT_PASSWORD
-from tests.notifications.liveserver import Browser, Daphne, run_shell, server_env
+from tests.notifications.liveserver import Browser, Daphne, run_manage, run_shell, server_env
 from tests.notifications.wsutil import committed_db, event_message
 
 pytestmark = [pytest.mark.live, committed_db]
@@ -135,6 +135,29 @@ async def test_foreign_origin_is_refused_at_the_handshake(memory_server, staff):
     assert refused.value.response.status_code == 403
 
 
+async def test_fire_event_in_another_process_reaches_the_embedded_server(
+    memory_server, staff, other_admin
+):
+    """In-memory layer: the server's publisher picks up what `fire_event` stored."""
+    env = server_env(redis_url=None)
+    async with (
+        connect(f"{memory_server.ws}?token={await jwt_for(staff)}") as acme,
+        connect(f"{memory_server.ws}?token={await jwt_for(other_admin)}") as beta,
+    ):
+        assert (await recv_json(acme))["type"] == "welcome"
+        assert (await recv_json(beta))["type"] == "welcome"
+        await asyncio.to_thread(
+            run_manage, env, "fire_event", "SystemNotification", "--tenant", "acme",
+            "--message", "<b>maintenance</b> tonight",
+        )  # fmt: skip
+        frame = await recv_json(acme, timeout=3)
+        assert frame["type"] == "event"
+        assert frame["event"] == "SystemNotification"
+        assert frame["channel"] == f"tenant.{staff.tenant_id}"
+        assert frame["message"] == "<b>maintenance</b> tonight"  # escaping is the page's job
+        assert await nothing_arrives(beta)
+
+
 # -- real Redis: two server processes and other OS processes -----------------------------------
 
 
@@ -168,6 +191,27 @@ async def test_redis_server_delivers_an_event_from_another_process(
         assert (frame_b["id"], frame_b["channel"]) == ("102", tenant_b)
         assert await nothing_arrives(on_a)
         assert await nothing_arrives(on_b)
+
+
+async def test_fire_event_reaches_sockets_on_both_servers_and_no_other_tenant(
+    redis_servers, redis_env, staff, tenant_admin, other_admin
+):
+    server_a, server_b = redis_servers
+    async with (
+        connect(f"{server_a.ws}?token={await jwt_for(staff)}") as staff_on_a,
+        connect(f"{server_b.ws}?token={await jwt_for(tenant_admin)}") as admin_on_b,
+        connect(f"{server_a.ws}?token={await jwt_for(other_admin)}") as beta_on_a,
+    ):
+        for ws in (staff_on_a, admin_on_b, beta_on_a):
+            assert (await recv_json(ws))["type"] == "welcome"
+        await asyncio.to_thread(
+            run_manage, redis_env, "fire_event", "SystemAlert", "--tenant", "acme"
+        )
+        first = await recv_json(staff_on_a)
+        second = await recv_json(admin_on_b)
+        assert first == second
+        assert (first["event"], first["channel"]) == ("SystemAlert", f"tenant.{staff.tenant_id}")
+        assert await nothing_arrives(beta_on_a)
 
 
 async def test_logout_on_one_server_closes_the_socket_held_by_the_other(
