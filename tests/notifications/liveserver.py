@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import json
 import os
 import re
 import socket
@@ -15,8 +17,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
+from rest_framework_simplejwt.tokens import RefreshToken
+from websockets.exceptions import ConnectionClosed
 
 BASE_DIR = Path(settings.BASE_DIR)
 BIN = Path(sys.executable).parent
@@ -201,3 +207,34 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+# -- websockets-client helpers --------------------------------------------------------------
+
+
+@database_sync_to_async
+def jwt_for(user) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+def cookie_header(session: str) -> dict[str, str]:
+    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
+
+
+async def recv_json(ws, timeout: float = 5) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def expect_close(ws, code: int, timeout: float = 5) -> None:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+async def nothing_arrives(ws, wait: float = 0.5) -> bool:
+    try:
+        frame = await asyncio.wait_for(ws.recv(), wait)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected frame {frame}")
