@@ -69,13 +69,17 @@ class Daphne:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["config.asgi:application"],
+            self.command(),
             cwd=BASE_DIR,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def command(self) -> list[str]:
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port)] + [
+            "config.asgi:application"
+        ]
 
     @classmethod
     def start(cls, env: dict[str, str], count: int = 1) -> list[Daphne]:
@@ -124,6 +128,15 @@ class Daphne:
                 self.process.wait(5)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+class Uvicorn(Daphne):
+    """The production server (docs/deployment.md): one uvicorn worker with ASGI lifespan."""
+
+    def command(self) -> list[str]:
+        return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
+            "--port", str(self.port), "--lifespan", "on", "--log-level", "warning"
+        ]  # fmt: skip
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -12,11 +12,13 @@ import uuid
 import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.factories import DEFAULT_PASSWORD
 from tests.notifications.liveserver import (
     Browser,
     Daphne,
+    Uvicorn,
     cookie_header,
     expect_close,
     jwt_for,
@@ -100,6 +102,50 @@ async def test_fire_event_reaches_sockets_on_both_servers_and_no_other_tenant(
         assert first == second
         assert (first["event"], first["channel"]) == ("SystemAlert", f"tenant.{staff.tenant_id}")
         assert await nothing_arrives(beta_on_a)
+
+
+async def test_uvicorn_and_daphne_share_events_and_closes(
+    redis_servers, redis_env, staff, system_admin, tenant_admin
+):
+    """The production server (uvicorn) next to daphne on one Redis; uvicorn sends reasons."""
+    _, daphne_b = redis_servers
+    (uvicorn,) = Uvicorn.start(redis_env)
+    try:
+        browser = Browser(daphne_b.http)
+        session = await asyncio.to_thread(browser.login, system_admin.username, DEFAULT_PASSWORD)
+        async with (
+            connect(f"{uvicorn.ws}?token={await jwt_for(staff)}") as staff_ws,
+            connect(
+                uvicorn.ws, origin=uvicorn.http, additional_headers=cookie_header(session)
+            ) as admin_ws,
+        ):
+            assert (await recv_json(staff_ws))["type"] == "welcome"
+            assert (await recv_json(admin_ws))["type"] == "welcome"
+            await asyncio.to_thread(
+                run_manage, redis_env, "fire_event", "SystemAlert", "--tenant", "acme"
+            )
+            assert (await recv_json(staff_ws))["event"] == "SystemAlert"
+            assert await nothing_arrives(admin_ws)  # system admins are not in tenant groups
+            await asyncio.to_thread(browser.logout)  # on daphne B
+            await expect_close(admin_ws, 4403, timeout=1)
+            script = "\n".join(
+                [
+                    "from accounts.models import User",
+                    "from accounts.services import user_suspend",
+                    f"user_suspend(user=User.objects.get(pk={staff.pk}), reason='Unpaid',"
+                    f" by=User.objects.get(pk={tenant_admin.pk}))",
+                ]
+            )
+            await asyncio.to_thread(run_shell, redis_env, script)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(staff_ws.recv(), 5)
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                4403,
+                "Account suspended.",
+            )
+    finally:
+        uvicorn.stop()
 
 
 async def test_logout_on_one_server_closes_the_socket_held_by_the_other(
