@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import secrets
 import time
 from types import SimpleNamespace
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 4096
 FRAME_RATE = 20.0  # frames per second, sustained
 FRAME_BURST = 40  # frames allowed at once before the rate applies
-RECHECK_SECONDS = 30.0  # re-read the account and session, in case a close message was lost
+RECHECK_SECONDS = 60.0  # re-read the account and session, in case a close message was lost
 MAX_CHANNEL_LENGTH = 200
 
 
@@ -243,8 +244,11 @@ class NotificationConsumer(AsyncWebsocketConsumer):
 
     async def _recheck_forever(self) -> None:
         interval = float(_setting("NOTIFICATIONS_WS_RECHECK_SECONDS", RECHECK_SECONDS))
+        # Spread sockets that connected together (a server restart) over the interval.
+        delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
         while not self._closed:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(delay)
+            delay = interval
             try:
                 verdict = await database_sync_to_async(_still_allowed)(self.auth)
             except Exception:  # a database hiccup must not drop healthy sockets

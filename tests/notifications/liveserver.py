@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
+import json
 import os
 import re
 import socket
@@ -15,8 +17,12 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
+from rest_framework_simplejwt.tokens import RefreshToken
+from websockets.exceptions import ConnectionClosed
 
 BASE_DIR = Path(settings.BASE_DIR)
 BIN = Path(sys.executable).parent
@@ -63,13 +69,17 @@ class Daphne:
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["config.asgi:application"],
+            self.command(),
             cwd=BASE_DIR,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+
+    def command(self) -> list[str]:
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port)] + [
+            "config.asgi:application"
+        ]
 
     @classmethod
     def start(cls, env: dict[str, str], count: int = 1) -> list[Daphne]:
@@ -118,6 +128,15 @@ class Daphne:
                 self.process.wait(5)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+class Uvicorn(Daphne):
+    """The production server (docs/deployment.md): one uvicorn worker with ASGI lifespan."""
+
+    def command(self) -> list[str]:
+        return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
+            "--port", str(self.port), "--lifespan", "on", "--log-level", "warning"
+        ]  # fmt: skip
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -187,3 +206,48 @@ def run_shell(env: dict[str, str], code: str, timeout: float = 60) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """`manage.py <args>` in another OS process (e.g. fire_event), with a server's settings."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+# -- websockets-client helpers --------------------------------------------------------------
+
+
+@database_sync_to_async
+def jwt_for(user) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+def cookie_header(session: str) -> dict[str, str]:
+    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
+
+
+async def recv_json(ws, timeout: float = 5) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def expect_close(ws, code: int, timeout: float = 5) -> None:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+
+
+async def nothing_arrives(ws, wait: float = 0.5) -> bool:
+    try:
+        frame = await asyncio.wait_for(ws.recv(), wait)
+    except TimeoutError:
+        return True
+    raise AssertionError(f"unexpected frame {frame}")

@@ -214,3 +214,39 @@ async def test_notify_close_closes_with_its_code(staff):
     await group_send(f"user.{staff.pk}", {"type": "notify.close", "code": 4403, "reason": "bye"})
     message = await expect_close(comm, 4403)
     assert message["reason"] == "bye"
+
+
+async def test_events_are_forwarded_without_a_database_query(staff, monkeypatch):
+    """The per-event path must not query: with every cursor refused, events still flow."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    comm, welcome = await connect_user(staff)
+    group = f"tenant.{staff.tenant_id}"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a database query on the event path")
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "_cursor", refuse)
+    await group_send(group, event_message(group, 31))
+    await group_send(group, event_message(group, 32, roles=["staff"]))
+    await group_send(group, event_message(group, 33, exclude=welcome["socket_id"]))
+    assert [f["id"] for f in await drain(comm)] == ["31", "32"]
+    monkeypatch.undo()
+    await comm.disconnect()
+
+
+def test_protocol_doc_lists_every_error_and_close_code():
+    """docs/protocol.md is the client authors' reference: it must name every code we send."""
+    from pathlib import Path
+
+    from notifications import auth, consumers
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    source = Path(consumers.__file__).read_text()
+    error_codes = set(re.findall(r'_error\(\s*"([a-z_]+)"', source)) | {"forbidden"}
+    assert len(error_codes) >= 8
+    for code in error_codes:
+        assert f"`{code}`" in doc, code
+    for name in dir(auth):
+        if name.startswith("CLOSE_"):
+            assert f"**{getattr(auth, name)}**" in doc, name

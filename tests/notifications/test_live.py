@@ -1,21 +1,27 @@
-"""Real sockets against live daphne processes: in-memory layer, Redis, and across processes."""
+"""Real sockets against a live daphne process on the embedded default (in-memory layer)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import pytest
-from channels.db import database_sync_to_async
-from django.conf import settings
-from rest_framework_simplejwt.tokens import RefreshToken
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from tests.factories import DEFAULT_PASSWORD
-from tests.notifications.liveserver import Browser, Daphne, run_shell, server_env
-from tests.notifications.wsutil import committed_db, event_message
+from tests.notifications.liveserver import (
+    Browser,
+    Daphne,
+    cookie_header,
+    expect_close,
+    jwt_for,
+    nothing_arrives,
+    recv_json,
+    run_manage,
+    server_env,
+)
+from tests.notifications.wsutil import committed_db
 
 pytestmark = [pytest.mark.live, committed_db]
 
@@ -26,49 +32,6 @@ def memory_server(django_db_setup):
     (server,) = Daphne.start(server_env(redis_url=None))
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_env(redis_url, django_db_setup):
-    """Server environment on the real Redis, under a prefix of this test run only."""
-    return server_env(redis_url=redis_url, prefix=f"{settings.CHANNELS_PREFIX}-{uuid.uuid4().hex}")
-
-
-@pytest.fixture(scope="module")
-def redis_servers(redis_env):
-    """Two daphne processes sharing one Redis (and the test database)."""
-    servers = Daphne.start(redis_env, count=2)
-    yield servers
-    for server in servers:
-        server.stop()
-
-
-@database_sync_to_async
-def jwt_for(user) -> str:
-    return str(RefreshToken.for_user(user).access_token)
-
-
-def cookie_header(session: str) -> dict[str, str]:
-    return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"}
-
-
-async def recv_json(ws, timeout: float = 5) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def expect_close(ws, code: int, timeout: float = 5) -> None:
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await asyncio.wait_for(ws.recv(), timeout)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == code
-
-
-async def nothing_arrives(ws, wait: float = 0.5) -> bool:
-    try:
-        frame = await asyncio.wait_for(ws.recv(), wait)
-    except TimeoutError:
-        return True
-    raise AssertionError(f"unexpected frame {frame}")
 
 
 # -- embedded default: in-memory layer ---------------------------------------------------------
@@ -135,68 +98,24 @@ async def test_foreign_origin_is_refused_at_the_handshake(memory_server, staff):
     assert refused.value.response.status_code == 403
 
 
-# -- real Redis: two server processes and other OS processes -----------------------------------
-
-
-async def test_redis_server_delivers_an_event_from_another_process(
-    redis_servers, redis_env, staff, other_admin
+async def test_fire_event_in_another_process_reaches_the_embedded_server(
+    memory_server, staff, other_admin
 ):
-    server_a, server_b = redis_servers
-    tenant_a, tenant_b = f"tenant.{staff.tenant_id}", f"tenant.{other_admin.tenant_id}"
+    """In-memory layer: the server's publisher picks up what `fire_event` stored."""
+    env = server_env(redis_url=None)
     async with (
-        connect(
-            server_a.ws, additional_headers={"Authorization": f"Bearer {await jwt_for(staff)}"}
-        ) as on_a,
-        connect(f"{server_b.ws}?token={await jwt_for(other_admin)}", origin=server_b.http) as on_b,
+        connect(f"{memory_server.ws}?token={await jwt_for(staff)}") as acme,
+        connect(f"{memory_server.ws}?token={await jwt_for(other_admin)}") as beta,
     ):
-        assert (await recv_json(on_a))["type"] == "welcome"
-        assert (await recv_json(on_b))["type"] == "welcome"
-        # a separate OS process (not a server) publishes to each tenant's group
-        script = "\n".join(
-            [
-                "from asgiref.sync import async_to_sync",
-                "from channels.layers import get_channel_layer",
-                "send = async_to_sync(get_channel_layer().group_send)",
-                f"send({tenant_a!r}, {event_message(tenant_a, 101)!r})",
-                f"send({tenant_b!r}, {event_message(tenant_b, 102)!r})",
-            ]
-        )
-        await asyncio.to_thread(run_shell, redis_env, script)
-        frame_a = await recv_json(on_a)
-        frame_b = await recv_json(on_b)
-        assert (frame_a["id"], frame_a["channel"]) == ("101", tenant_a)
-        assert (frame_b["id"], frame_b["channel"]) == ("102", tenant_b)
-        assert await nothing_arrives(on_a)
-        assert await nothing_arrives(on_b)
-
-
-async def test_logout_on_one_server_closes_the_socket_held_by_the_other(
-    redis_servers, system_admin
-):
-    server_a, server_b = redis_servers
-    browser = Browser(server_b.http)
-    session = await asyncio.to_thread(browser.login, system_admin.username, DEFAULT_PASSWORD)
-    async with connect(
-        server_a.ws, origin=server_a.http, additional_headers=cookie_header(session)
-    ) as ws:
-        assert (await recv_json(ws))["type"] == "welcome"
-        await asyncio.to_thread(browser.logout)  # handled by process B
-        await expect_close(ws, 4403, timeout=1)
-
-
-async def test_suspension_in_another_process_closes_the_socket(
-    redis_servers, redis_env, staff, tenant_admin
-):
-    server_a, _ = redis_servers
-    async with connect(f"{server_a.ws}?token={await jwt_for(staff)}") as ws:
-        assert (await recv_json(ws))["type"] == "welcome"
-        script = "\n".join(
-            [
-                "from accounts.models import User",
-                "from accounts.services import user_suspend",
-                f"user_suspend(user=User.objects.get(pk={staff.pk}), reason='Unpaid',"
-                f" by=User.objects.get(pk={tenant_admin.pk}))",
-            ]
-        )
-        await asyncio.to_thread(run_shell, redis_env, script)
-        await expect_close(ws, 4403, timeout=2)
+        assert (await recv_json(acme))["type"] == "welcome"
+        assert (await recv_json(beta))["type"] == "welcome"
+        await asyncio.to_thread(
+            run_manage, env, "fire_event", "SystemNotification", "--tenant", "acme",
+            "--message", "<b>maintenance</b> tonight",
+        )  # fmt: skip
+        frame = await recv_json(acme, timeout=3)
+        assert frame["type"] == "event"
+        assert frame["event"] == "SystemNotification"
+        assert frame["channel"] == f"tenant.{staff.tenant_id}"
+        assert frame["message"] == "<b>maintenance</b> tonight"  # escaping is the page's job
+        assert await nothing_arrives(beta)
