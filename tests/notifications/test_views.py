@@ -32,3 +32,23 @@ def test_system_feed_lists_system_events_not_tenant_events(client, system_admin,
 def test_system_feed_is_for_system_admins_only(client, tenant_admin):
     client.force_login(tenant_admin)
     assert client.get("/system/events/").status_code == 403
+
+
+def test_toast_map_on_every_signed_in_page_comes_from_the_catalog(client, tenant_admin):
+    import json
+
+    from notifications.catalog import CATALOG
+
+    client.force_login(tenant_admin)
+    html = client.get("/users/").content.decode()
+    raw = html.split('<script id="notifications-config" type="application/json">')[1]
+    config = json.loads(raw.split("</script>")[0])
+    assert config["live"] is True and config["max_visible"] == 5
+    assert set(config["events"]) == set(CATALOG)
+    durations = {name: e["duration_ms"] for name, e in config["events"].items()}
+    long = {"AccountSuspended", "TenantRegistered", "SystemAlert"}
+    assert {n for n, ms in durations.items() if ms == 8000} == long
+    by_level = {"success": 5000, "info": 5000, "warning": 6000, "error": 7000}
+    for name, entry in config["events"].items():
+        if name not in long:
+            assert entry["duration_ms"] == by_level[entry["level"]], name
