@@ -1,4 +1,9 @@
-"""HTTP and WebSocket entry point; both protocols share one process and one channel layer."""
+"""HTTP and WebSocket entry point; both protocols share one process and one channel layer.
+
+WebSocket handshakes pass the Origin check (ALLOWED_HOSTS; Origin-less non-browser clients
+allowed), then authentication (session cookie or simplejwt token, notifications.auth), then the
+URL router. Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`.
+"""
 
 import os
 
@@ -8,13 +13,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from notifications.auth import (  # noqa: E402
+    AllowedHostsOriginValidator,
+    SocketAuthMiddlewareStack,
+)
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": AllowedHostsOriginValidator(
+            SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

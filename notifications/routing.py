@@ -1,3 +1,9 @@
-"""WebSocket URL map (filled in by the live-event pipeline)."""
+"""WebSocket URL map (wrapped by the origin check and authentication in config/asgi.py)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from .consumers import NotificationConsumer
+
+websocket_urlpatterns = [
+    path("ws/notifications/", NotificationConsumer.as_asgi()),
+]

@@ -1,0 +1,266 @@
+"""`/ws/notifications/`: one authenticated socket per browser tab (wire protocol: docs/protocol.md).
+
+Thin on purpose: authenticate (scope from notifications.auth), join the groups `allowed_groups`
+permits, and forward each event's pre-serialized `text` as is. The per-event path touches no ORM
+and parses no JSON; the database is read only at the handshake and by a slow re-check timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from .auth import (
+    CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
+    CLOSE_RECONNECT,
+    CLOSE_UNAUTHENTICATED,
+    SocketAuth,
+    allowed_groups,
+    may_join,
+    session_group,
+)
+
+logger = logging.getLogger(__name__)
+
+# Limits (settings may override them; documented in docs/protocol.md).
+MAX_FRAME_BYTES = 4096
+FRAME_RATE = 20.0  # frames per second, sustained
+FRAME_BURST = 40  # frames allowed at once before the rate applies
+RECHECK_SECONDS = 30.0  # re-read the account and session, in case a close message was lost
+MAX_CHANNEL_LENGTH = 200
+
+
+def new_socket_id() -> str:
+    """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
+    return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
+    """Re-check a live socket's account and session; a close (code, reason) or None."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.base import SessionBase
+    from django.utils.module_loading import import_string
+
+    from accounts.services import login_block_reason
+
+    old = auth.user
+    user = get_user_model().objects.select_related("tenant").filter(pk=old.pk).first()
+    if user is None or not user.is_active:
+        return CLOSE_FORBIDDEN, "Account removed."
+    reason = login_block_reason(user)
+    if reason:
+        return CLOSE_FORBIDDEN, reason
+    if (user.role, user.tenant_id) != (old.role, old.tenant_id):
+        return CLOSE_RECONNECT, "Account changed; reconnect."
+    if auth.session_key is not None:
+        store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
+        if not store.exists(auth.session_key):
+            return CLOSE_FORBIDDEN, "Signed out."
+    return None
+
+
+class NotificationConsumer(AsyncWebsocketConsumer):
+    """Authenticated event stream; see docs/protocol.md for every frame and close code."""
+
+    async def connect(self) -> None:
+        self._closed = False
+        self._timers: list[asyncio.Task] = []
+        self.muted: set[str] = set()
+        auth: SocketAuth = self.scope.get("socket_auth") or SocketAuth(
+            user=None, error="unauthenticated", detail="Not signed in."
+        )
+        # Accept, then close: a rejected handshake would hide the code from browsers.
+        await self.accept()
+        if auth.error is not None:
+            await self._close(auth.close_code or CLOSE_UNAUTHENTICATED, auth.detail)
+            return
+        self.auth = auth
+        user = auth.user
+        self.role: str = user.role
+        self.socket_id = new_socket_id()
+        self.channels = allowed_groups(user)
+        internal = [session_group(auth.session_key)] if auth.session_key else []
+        for group in self.channels + internal:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups = self.channels + internal  # discarded by Channels on disconnect
+        self._tokens = float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST))
+        self._last_frame = time.monotonic()
+        await self._send_frame(
+            {
+                "type": "welcome",
+                "socket_id": self.socket_id,
+                "user": {
+                    "id": user.pk,
+                    "username": user.username,
+                    "role": user.role,
+                    "tenant": user.tenant_id,
+                },
+                "channels": self.channels,
+            }
+        )
+        if auth.expires_at is not None:
+            self._timers.append(asyncio.create_task(self._expire(auth.expires_at)))
+        self._timers.append(asyncio.create_task(self._recheck_forever()))
+
+    async def disconnect(self, code: int) -> None:
+        self._closed = True
+        for task in getattr(self, "_timers", []):
+            task.cancel()
+
+    # -- channel-layer messages (the hot path) -------------------------------------------------
+
+    async def notify_event(self, message: dict) -> None:
+        """Forward an event's pre-serialized frame unless its audience excludes this socket."""
+        if self._closed:
+            return
+        roles = message.get("roles")
+        if roles is not None and self.role not in roles:
+            return
+        exclude = message.get("exclude")
+        if exclude is not None and exclude == self.socket_id:
+            return
+        if self.muted and self._channel_of(message) in self.muted:
+            return
+        await self.send(text_data=message["text"])
+
+    async def notify_close(self, message: dict) -> None:
+        code = message.get("code")
+        if not isinstance(code, int) or not 4000 <= code <= 4999:
+            code = CLOSE_FORBIDDEN
+        await self._close(code, str(message.get("reason") or ""))
+
+    @staticmethod
+    def _channel_of(message: dict) -> str | None:
+        """The event's group; only paid by sockets that unsubscribed from something."""
+        channel = message.get("channel")
+        if channel is None:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                channel = json.loads(message["text"]).get("channel")
+        return channel
+
+    # -- client frames ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self._closed:
+            return
+        if not self._take_token():
+            await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
+            return
+        if text_data is None:
+            await self._error("binary_not_supported", "Only text frames (JSON) are accepted.")
+            return
+        limit = _setting("NOTIFICATIONS_WS_MAX_FRAME_BYTES", MAX_FRAME_BYTES)
+        if len(text_data) > limit // 4 and len(text_data.encode("utf-8")) > limit:
+            await self._error("frame_too_large", f"Frames are limited to {limit} bytes.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict):
+            await self._error("invalid_frame", "A frame must be a JSON object.")
+            return
+        if "action" not in frame:
+            await self._error("missing_field", "The frame has no action.", field="action")
+            return
+        action = frame["action"]
+        if action == "ping":
+            await self._send_frame({"type": "pong"})
+        elif action in ("subscribe", "unsubscribe"):
+            await self._subscription(action, frame)
+        else:
+            await self._error(
+                "unknown_action", "Known actions: subscribe, unsubscribe, ping.", field="action"
+            )
+
+    async def _subscription(self, action: str, frame: dict) -> None:
+        if "channel" not in frame:
+            await self._error("missing_field", "The frame has no channel.", field="channel")
+            return
+        channel = frame["channel"]
+        if not isinstance(channel, str) or not 0 < len(channel) <= MAX_CHANNEL_LENGTH:
+            await self._error("invalid_field", "channel must be a short string.", field="channel")
+            return
+        if not may_join(self.auth.user, channel):
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "forbidden",
+                    "message": "You may not subscribe to this channel.",
+                    "channel": channel,
+                }
+            )
+            return
+        # Membership of the layer group stays (closes for the account still arrive there);
+        # unsubscribing only stops this socket's events of that channel.
+        if action == "subscribe":
+            self.muted.discard(channel)
+            await self._send_frame({"type": "subscribed", "channel": channel})
+        else:
+            self.muted.add(channel)
+            await self._send_frame({"type": "unsubscribed", "channel": channel})
+
+    def _take_token(self) -> bool:
+        """Token bucket: FRAME_BURST at once, FRAME_RATE per second sustained."""
+        now = time.monotonic()
+        rate = float(_setting("NOTIFICATIONS_WS_RATE", FRAME_RATE))
+        burst = float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST))
+        self._tokens = min(burst, self._tokens + (now - self._last_frame) * rate)
+        self._last_frame = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    # -- timers ----------------------------------------------------------------------------
+
+    async def _expire(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        await self._close(CLOSE_UNAUTHENTICATED, "Token expired.")
+
+    async def _recheck_forever(self) -> None:
+        interval = float(_setting("NOTIFICATIONS_WS_RECHECK_SECONDS", RECHECK_SECONDS))
+        while not self._closed:
+            await asyncio.sleep(interval)
+            try:
+                verdict = await database_sync_to_async(_still_allowed)(self.auth)
+            except Exception:  # a database hiccup must not drop healthy sockets
+                logger.warning("socket re-check failed", exc_info=True)
+                continue
+            if verdict is not None:
+                await self._close(*verdict)
+                return
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _send_frame(self, frame: dict) -> None:
+        if not self._closed:
+            await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self._send_frame({"type": "error", "code": code, "message": message, **extra})
+
+    async def _close(self, code: int, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._timers:
+            if task is not asyncio.current_task():
+                task.cancel()
+        # Close reasons are limited to 123 bytes by RFC 6455.
+        await self.close(code=code, reason=reason.encode("utf-8")[:123].decode("utf-8", "ignore"))

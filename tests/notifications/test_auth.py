@@ -1,0 +1,167 @@
+"""Handshake authentication (session cookie, JWT header or ?token=), origin check, block rule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts import services as account_services
+from tenants import services as tenant_services
+from tests.factories import TenantAdminFactory, TenantFactory
+from tests.notifications.wsutil import (
+    access_token,
+    communicator,
+    connect_user,
+    expect_close,
+    fresh_layer,  # noqa: F401
+    session_cookie,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+
+
+async def assert_refused(comm, code: int) -> dict:
+    """Accepted, then closed with `code` before any data frame (the client sees the code)."""
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    message = await comm.receive_output(3)
+    assert message["type"] == "websocket.close", message
+    assert message["code"] == code
+    return message
+
+
+async def test_anonymous_is_closed_4401():
+    await assert_refused(communicator(), 4401)
+
+
+async def test_unknown_session_cookie_is_closed_4401():
+    await assert_refused(communicator(cookie="not-a-session"), 4401)
+
+
+@pytest.mark.parametrize("kind", ["header", "query"])
+async def test_garbage_token_is_closed_4401(kind, staff):
+    comm = communicator(**{"token" if kind == "header" else "query_token": "abc.def.ghi"})
+    await assert_refused(comm, 4401)
+
+
+async def test_expired_token_is_closed_4401(staff):
+    token = await database_sync_to_async(AccessToken.for_user)(staff)
+    token.set_exp(lifetime=-timedelta(seconds=5))
+    await assert_refused(communicator(token=str(token)), 4401)
+
+
+async def test_refresh_token_is_not_an_access_token(staff):
+    refresh = await database_sync_to_async(RefreshToken.for_user)(staff)
+    await assert_refused(communicator(token=str(refresh)), 4401)
+
+
+async def test_token_signed_with_another_key_is_closed_4401(staff, settings):
+    import jwt
+
+    forged = jwt.encode(
+        {"token_type": "access", "user_id": str(staff.pk), "exp": 4102444800, "jti": "x"},
+        "another-secret-key-of-sufficient-length-0123456789",
+        algorithm="HS256",
+    )
+    await assert_refused(communicator(token=forged), 4401)
+
+
+async def test_an_invalid_token_never_falls_back_to_the_cookie(staff):
+    cookie = await session_cookie(staff)
+    await assert_refused(communicator(cookie=cookie, token="bad"), 4401)
+
+
+async def test_basic_authorization_header_is_ignored_and_the_cookie_used(staff):
+    cookie = await session_cookie(staff)
+    comm = communicator(cookie=cookie, headers=[(b"authorization", b"Basic dXNlcjpwYXNz")])
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    assert (await comm.receive_json_from())["type"] == "welcome"
+    await comm.disconnect()
+
+
+async def test_session_of_a_deleted_user_is_closed_4401(tenant_admin, staff):
+    cookie = await session_cookie(staff)
+    await database_sync_to_async(account_services.user_delete)(user=staff, by=tenant_admin)
+    await assert_refused(communicator(cookie=cookie), 4401)
+
+
+async def test_inactive_user_is_closed_4401(staff):
+    cookie = await session_cookie(staff)
+    token = await access_token(staff)
+    staff.is_active = False
+    await database_sync_to_async(staff.save)(update_fields=["is_active"])
+    await assert_refused(communicator(cookie=cookie), 4401)
+    await assert_refused(communicator(token=token), 4401)
+
+
+@pytest.mark.parametrize("via", ["session", "header"])
+async def test_suspended_user_is_closed_4403_with_the_reason(via, staff, tenant_admin):
+    cookie = await session_cookie(staff)
+    token = await access_token(staff)
+    await database_sync_to_async(account_services.user_suspend)(
+        user=staff, reason="Unpaid", by=tenant_admin
+    )
+    comm = communicator(cookie=cookie) if via == "session" else communicator(token=token)
+    message = await assert_refused(comm, 4403)
+    assert "suspended" in message["reason"]
+
+
+async def test_user_of_a_suspended_tenant_is_closed_4403(staff, system_admin):
+    token = await access_token(staff)
+    await database_sync_to_async(tenant_services.tenant_suspend)(
+        tenant=staff.tenant, reason="Fraud", by=system_admin
+    )
+    await assert_refused(communicator(token=token), 4403)
+
+
+async def test_user_of_a_pending_tenant_is_closed_4403(db):
+    pending = await database_sync_to_async(TenantFactory)(slug="gamma", status="pending")
+    admin = await database_sync_to_async(TenantAdminFactory)(tenant=pending)
+    await assert_refused(communicator(token=await access_token(admin)), 4403)
+
+
+async def test_foreign_origin_is_rejected_at_the_handshake(staff):
+    cookie = await session_cookie(staff)
+    comm = communicator(cookie=cookie, origin="https://evil.example")
+    connected, _ = await comm.connect(timeout=3)
+    assert not connected
+
+
+async def test_origin_of_an_allowed_host_is_accepted(staff):
+    cookie = await session_cookie(staff)
+    comm = communicator(cookie=cookie, origin="http://localhost:8000")
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    assert (await comm.receive_json_from())["type"] == "welcome"
+    await comm.disconnect()
+
+
+async def test_non_browser_client_without_origin_is_accepted(staff):
+    comm = communicator(token=await access_token(staff), origin=None)
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    assert (await comm.receive_json_from())["type"] == "welcome"
+    await comm.disconnect()
+
+
+async def test_jwt_socket_closes_4401_when_its_token_expires(staff):
+    token = await database_sync_to_async(AccessToken.for_user)(staff)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    comm = communicator(token=str(token))
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    assert (await comm.receive_json_from())["type"] == "welcome"
+    await comm.send_json_to({"action": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    message = await expect_close(comm, 4401, timeout=3)
+    assert "expired" in message["reason"]
+
+
+async def test_session_socket_has_no_expiry_timer(staff):
+    comm, _ = await connect_user(staff)
+    assert await comm.receive_nothing(1.2)
+    await comm.disconnect()

@@ -1,0 +1,184 @@
+"""Sockets close within a second when their user loses access, and only those sockets."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.test import Client
+
+from accounts import services as account_services
+from accounts.models import User
+from tenants import services as tenant_services
+from tests.factories import DEFAULT_PASSWORD
+from tests.notifications.wsutil import (
+    access_token,
+    communicator,
+    connect_user,
+    expect_close,
+    fresh_layer,  # noqa: F401
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+
+
+async def open_socket(comm):
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    assert (await comm.receive_json_from(timeout=3))["type"] == "welcome"
+    return comm
+
+
+async def still_open(comm) -> None:
+    await comm.send_json_to({"action": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+
+
+@database_sync_to_async
+def signed_in_client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def cookie_of(client: Client) -> str:
+    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+
+async def test_logout_closes_that_sessions_sockets_only(staff):
+    browser = await signed_in_client(staff)
+    other_browser = await signed_in_client(staff)
+    tab1 = await open_socket(communicator(cookie=cookie_of(browser)))
+    tab2 = await open_socket(communicator(cookie=cookie_of(browser)))
+    elsewhere = await open_socket(communicator(cookie=cookie_of(other_browser)))
+    api_client = await open_socket(communicator(token=await access_token(staff)))
+
+    await database_sync_to_async(browser.logout)()
+
+    assert "Signed out" in (await expect_close(tab1, 4403, timeout=1))["reason"]
+    await expect_close(tab2, 4403, timeout=1)
+    await still_open(elsewhere)
+    await still_open(api_client)
+    for comm in (elsewhere, api_client):
+        await comm.disconnect()
+
+
+async def test_logout_through_the_admin_logout_view_closes_the_socket(system_admin):
+    browser = Client()
+    signed_in = await database_sync_to_async(browser.login)(
+        username=system_admin.username, password=DEFAULT_PASSWORD
+    )
+    assert signed_in
+    tab = await open_socket(communicator(cookie=cookie_of(browser)))
+    response = await database_sync_to_async(browser.post)("/admin/logout/")
+    assert response.status_code == 302  # LOGOUT_REDIRECT_URL
+    await expect_close(tab, 4403, timeout=1)
+
+
+@pytest.mark.parametrize("via", ["session", "header"])
+async def test_suspending_a_user_closes_all_their_sockets(via, staff, tenant_admin):
+    victim, _ = await connect_user(staff, via=via)
+    second, _ = await connect_user(staff, via="query")
+    bystander, _ = await connect_user(tenant_admin)
+    await database_sync_to_async(account_services.user_suspend)(
+        user=staff, reason="Unpaid", by=tenant_admin
+    )
+    assert "suspended" in (await expect_close(victim, 4403, timeout=1))["reason"]
+    await expect_close(second, 4403, timeout=1)
+    await still_open(bystander)
+    await bystander.disconnect()
+
+
+async def test_a_lockout_after_failed_logins_closes_the_sockets(staff, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    victim, _ = await connect_user(staff, via="header")
+    for _ in range(2):
+        await database_sync_to_async(account_services.user_record_login_failure)(
+            username=staff.username
+        )
+    await expect_close(victim, 4403, timeout=1)
+
+
+async def test_deleting_a_user_closes_their_sockets(staff, tenant_admin):
+    victim, _ = await connect_user(staff)
+    bystander, _ = await connect_user(tenant_admin)
+    await database_sync_to_async(account_services.user_delete)(user=staff, by=tenant_admin)
+    await expect_close(victim, 4403, timeout=1)
+    await still_open(bystander)
+    await bystander.disconnect()
+
+
+async def test_suspending_a_tenant_closes_its_users_sockets_only(
+    staff, tenant_admin, other_admin, system_admin
+):
+    a_staff, _ = await connect_user(staff)
+    a_admin, _ = await connect_user(tenant_admin, via="header")
+    b_admin, _ = await connect_user(other_admin)
+    root, _ = await connect_user(system_admin)
+    await database_sync_to_async(tenant_services.tenant_suspend)(
+        tenant=staff.tenant, reason="Fraud", by=system_admin
+    )
+    await expect_close(a_staff, 4403, timeout=1)
+    await expect_close(a_admin, 4403, timeout=1)
+    await still_open(b_admin)
+    await still_open(root)
+    for comm in (b_admin, root):
+        await comm.disconnect()
+
+
+async def test_a_rolled_back_suspension_closes_nothing(staff, tenant_admin):
+    socket, _ = await connect_user(staff)
+
+    @database_sync_to_async
+    def suspend_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            account_services.user_suspend(user=staff, reason="oops", by=tenant_admin)
+            raise RuntimeError("rolled back")
+
+    await suspend_then_fail()
+    assert await socket.receive_nothing(0.5)
+    await still_open(socket)
+    await socket.disconnect()
+
+
+async def test_a_role_change_asks_the_socket_to_reconnect(staff, tenant_admin):
+    socket, _ = await connect_user(staff)
+    await database_sync_to_async(account_services.user_update)(
+        user=staff, data={"role": "tenant_admin"}, by=tenant_admin
+    )
+    await expect_close(socket, 4409, timeout=1)
+    _, welcome = await connect_user(await database_sync_to_async(User.objects.get)(pk=staff.pk))
+    assert welcome["user"]["role"] == "tenant_admin"
+
+
+async def test_a_password_change_closes_sockets_and_old_sessions_are_refused(staff):
+    browser = await signed_in_client(staff)
+    tab = await open_socket(communicator(cookie=cookie_of(browser)))
+    await database_sync_to_async(account_services.user_change_password)(
+        user=staff, new_password="Another-Horse-77", by=staff
+    )
+    await expect_close(tab, 4409, timeout=1)
+    again = communicator(cookie=cookie_of(browser))
+    assert (await again.connect(timeout=3))[0]
+    assert (await again.receive_output(3))["code"] == 4401
+
+
+async def test_recheck_closes_a_socket_whose_close_message_was_lost(staff, settings):
+    """Defence in depth: the slow re-check catches a change whose notify.close never arrived."""
+    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 0.2
+    socket, _ = await connect_user(staff)
+    # Simulate a change whose close message was lost (e.g. Redis was down at that moment).
+    await database_sync_to_async(User.objects.filter(pk=staff.pk).update)(
+        status=User.Status.SUSPENDED, suspension_reason="x"
+    )
+    await expect_close(socket, 4403, timeout=2)
+
+
+async def test_recheck_closes_a_socket_whose_session_is_gone(staff, settings):
+    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 0.2
+    browser = await signed_in_client(staff)
+    tab = await open_socket(communicator(cookie=cookie_of(browser)))
+    await database_sync_to_async(Session.objects.filter(session_key=cookie_of(browser)).delete)()
+    assert "Signed out" in (await expect_close(tab, 4403, timeout=2))["reason"]
