@@ -45,13 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 USERS_SCRIPT = """
-import json, django
+import json, secrets, django
 django.setup()
 from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
 from accounts.services import user_create
 from tenants.services import tenant_create
-admin = user_create(username="bench-root", password="Bench-Pass-2026!", role="system_admin",
+PASSWORD = "Zq-" + secrets.token_urlsafe(12)
+admin = user_create(username="bench-root", password=PASSWORD, role="system_admin",
                     by=None)
 out = []
 for t in range({tenants}):
@@ -59,7 +60,7 @@ for t in range({tenants}):
                            contact_email=f"ops@bench{{t}}.example", by=admin)
     for u in range({users}):
         role = "tenant_admin" if u == 0 else "staff"
-        user = user_create(username=f"bench-{{t}}-{{u}}", password="Bench-Pass-2026!",
+        user = user_create(username=f"bench-{{t}}-{{u}}", password=PASSWORD,
                            role=role, tenant=tenant, by=None)
         out.append({{"tenant": tenant.pk, "token": str(AccessToken.for_user(user))}})
 print("USERS" + json.dumps(out))
@@ -127,14 +128,16 @@ def setup_product(env: dict, tenants: int, users: int) -> list[dict]:
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
-    out = subprocess.run(
+    done = subprocess.run(
         [python, "-c", USERS_SCRIPT.format(tenants=tenants, users=users)],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"creating the benchmark's users failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
     return json.loads(out[out.index("USERS") + 5 :])
 
 
@@ -159,7 +162,7 @@ def start(target: Target, env: dict) -> None:
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
             argv = [daphne, "-b", "127.0.0.1", "-p", str(target.port), "-v", "0", app]
-    env = dict(env, CHANNELS_PREFIX=target.prefix, BENCH_KIND=target.kind)
+    env = dict(env, CHANNELS_PREFIX=target.prefix, BENCH_KIND=target.kind, BENCH_FAST_DISPATCH="1")
     target.proc = subprocess.Popen(argv, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -509,12 +512,16 @@ async def main(args) -> dict:
             product_kind = "product" if real else "shape"
             label = "product" if real else "layer+minimal"
             targets.append(Target(f"{label}/{kind}", product_kind, kind, f"{run_prefix}.{kind}"))
+        elif kind == "minimal":
+            # The layer with a minimal consumer of the product's shape (no auth, no middleware):
+            # separates the layer's cost from the product consumer's.
+            targets.append(Target("layer+minimal/uvicorn", "shape", "uvicorn", f"{run_prefix}.m"))
         elif kind == "stock":
             targets.append(Target("stock-channels/uvicorn", "stock", "uvicorn", f"{run_prefix}.s"))
         elif kind == "bare":
             targets.append(Target("bare-websockets", "bare", "websockets", f"{run_prefix}.b"))
         else:
-            raise SystemExit(f"unknown server {kind!r} (uvicorn, daphne, stock, bare)")
+            raise SystemExit(f"unknown server {kind!r} (uvicorn, daphne, minimal, stock, bare)")
 
     users: list[dict] = []
     scratch = tempfile.mkdtemp(prefix="fanout-bench-")
@@ -543,15 +550,17 @@ async def main(args) -> dict:
                 client.delete(key)
             client.close()
 
-    def of(name_part: str) -> dict | None:
-        return next((r for n, r in results.items() if name_part in n), None)
+    def first(*wanted: tuple[str, str]) -> dict | None:
+        for kind, server in wanted:
+            for t in targets:
+                if t.kind == kind and server in ("*", t.server):
+                    return results[t.name]
+        return None
 
-    primary = next(
-        (r for n, r in results.items() if n.endswith("/uvicorn") and not n.startswith("stock")),
-        None,
-    ) or next(iter(results.values()))
-    bare, stock = of("bare"), of("stock")
-    product_rows = [r for n, r in results.items() if not n.startswith(("stock", "bare"))]
+    main_kind = "product" if real else "shape"
+    primary = first((main_kind, "uvicorn"), (main_kind, "*")) or next(iter(results.values()))
+    bare, stock = first(("bare", "*")), first(("stock", "*"))
+    product_rows = [results[t.name] for t in targets if t.kind == main_kind]
     summary = {
         "sockets": primary["sockets"],
         "single_p50_ms": primary["single_p50_ms"],
@@ -575,9 +584,11 @@ async def main(args) -> dict:
         "consumer": "product" if real else "minimal",
         "servers": results,
     }
-    for row in product_rows:
-        if row is not primary and bare and bare["deliveries_per_s"]:
-            summary[f"{row['server'].split('/')[1]}_ratio_vs_bare"] = round(
+    for t in targets:
+        row = results[t.name]
+        if row is not primary and t.kind != "bare" and bare and bare["deliveries_per_s"]:
+            label = t.name.replace("/", "_").replace("-", "_").replace("+", "_")
+            summary[f"{label}_ratio_vs_bare"] = round(
                 row["deliveries_per_s"] / bare["deliveries_per_s"], 3
             )
     print(json.dumps(summary, separators=(",", ":")), flush=True)
@@ -591,7 +602,12 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--singles", type=int, default=20, help="events sent one at a time")
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--users-per-tenant", type=int, default=5)
-    parser.add_argument("--servers", default="uvicorn,daphne,stock,bare")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn,daphne,stock,bare",
+        help="any of: uvicorn, daphne (the product), minimal (the layer with a minimal "
+        "consumer), stock (plain Channels on RedisPubSubChannelLayer), bare (websockets)",
+    )
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     )
