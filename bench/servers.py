@@ -38,6 +38,11 @@ if not settings.configured and os.environ.get("BENCH_KIND") in LAYERS:
                 "CONFIG": {
                     "hosts": [os.environ["REDIS_URL"]],
                     "prefix": os.environ["CHANNELS_PREFIX"],
+                    **(
+                        {"capacity": int(os.environ["BENCH_CAPACITY"])}
+                        if "BENCH_CAPACITY" in os.environ
+                        else {}
+                    ),
                 },
             }
         },
