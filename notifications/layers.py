@@ -48,7 +48,7 @@ from typing import Any
 
 import msgpack
 from channels.exceptions import ChannelFull
-from channels.layers import BaseChannelLayer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,11 @@ class FanoutChannelLayer(BaseChannelLayer):
     @property
     def is_redis(self) -> bool:
         return self.redis_url is not None
+
+    @property
+    def crosses_processes(self) -> bool:
+        """Whether a group_send here reaches sockets held by other processes."""
+        return self.is_redis
 
     @property
     def healthy(self) -> bool:
@@ -539,6 +544,20 @@ class FanoutChannelLayer(BaseChannelLayer):
         for closer in (pubsub.aclose, client.aclose):
             with contextlib.suppress(Exception):  # already broken
                 await closer()
+
+
+class LocalFanoutChannelLayer(FanoutChannelLayer, InMemoryChannelLayer):
+    """The process-local mode as its own class: the embedded default (no REDIS_URL).
+
+    Same fan-out and bounded inboxes as the Redis mode, nothing leaves the process. It is also an
+    ``InMemoryChannelLayer`` so that code asking "does this layer only reach this process?" the
+    Channels way (``isinstance(layer, InMemoryChannelLayer)``) gets the right answer.
+    """
+
+    def __init__(self, hosts: None = None, **kwargs: Any) -> None:
+        if hosts:
+            raise ValueError("LocalFanoutChannelLayer takes no hosts; use FanoutChannelLayer.")
+        super().__init__(hosts=None, **kwargs)
 
 
 class LayerEventDispatchMixin:

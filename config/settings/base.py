@@ -127,9 +127,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "notifications.layers.FanoutChannelLayer",
+        "BACKEND": "notifications.layers."
+        + ("FanoutChannelLayer" if REDIS_URL else "LocalFanoutChannelLayer"),
         "CONFIG": {
-            "hosts": [REDIS_URL] if REDIS_URL else None,
+            **({"hosts": [REDIS_URL]} if REDIS_URL else {}),
             "prefix": CHANNELS_PREFIX,
             # Messages a socket may fall behind before it is disconnected (4408, "too slow").
             "capacity": int(os.environ.get("CHANNELS_CAPACITY", "1000")),

@@ -22,7 +22,7 @@ import pytest
 import redis
 from channels.exceptions import ChannelFull
 
-from notifications.layers import FanoutChannelLayer, LayerUnavailable
+from notifications.layers import FanoutChannelLayer, LayerUnavailable, LocalFanoutChannelLayer
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {"type": "notify.event", "id": 1, "text": '{"type":"event","id":"1"}', "roles": None}
@@ -35,8 +35,10 @@ def _prefix() -> str:
 @pytest.fixture(params=["local", "redis"])
 def make_layer(request):
     """Factory of layers for one mode (each test flushes its layer in its own loop)."""
-    hosts = [request.getfixturevalue("redis_url")] if request.param == "redis" else None
     prefix = _prefix()
+    if request.param == "local":
+        return lambda **config: LocalFanoutChannelLayer(prefix=prefix, **config)
+    hosts = [request.getfixturevalue("redis_url")]
 
     def make(**config) -> FanoutChannelLayer:
         return FanoutChannelLayer(hosts=hosts, prefix=prefix, **config)
@@ -199,6 +201,23 @@ async def test_flush_forgets_groups_and_queued_messages(make_layer):
         assert (await _receive(layer, fresh))["type"] == "after.flush"
     finally:
         await layer.flush()
+
+
+def test_settings_pick_the_layer_by_redis_url(settings):
+    """REDIS_URL → the Redis mode (crosses processes); none → the process-local class."""
+    from channels.layers import InMemoryChannelLayer, channel_layers
+
+    layer = channel_layers.make_backend("default")
+    if settings.REDIS_URL:
+        assert type(layer) is FanoutChannelLayer and layer.crosses_processes
+    else:
+        assert isinstance(layer, LocalFanoutChannelLayer) and not layer.crosses_processes
+        assert isinstance(layer, InMemoryChannelLayer)
+
+
+def test_a_local_layer_refuses_hosts():
+    with pytest.raises(ValueError):
+        LocalFanoutChannelLayer(hosts=["redis://127.0.0.1:6379/0"])
 
 
 # ---------------------------------------------------------------- Redis mode only
