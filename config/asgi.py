@@ -18,13 +18,18 @@ from notifications.auth import (  # noqa: E402
     AllowedHostsOriginValidator,
     SocketAuthMiddlewareStack,
 )
+from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
+# lifespan on uvicorn, on the first connection on daphne.
+application = PublisherMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

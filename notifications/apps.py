@@ -6,4 +6,5 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from . import revocation  # noqa: F401  (close sockets on logout/suspension)
+        # receivers: domain signals → catalog events; revocation: close sockets on lost access
+        from . import receivers, revocation  # noqa: F401

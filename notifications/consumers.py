@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import time
+from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -51,14 +52,25 @@ def _setting(name: str, default: Any) -> Any:
 
 
 def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
-    """Re-check a live socket's account and session; a close (code, reason) or None."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.base import SessionBase
+    """Re-check a live socket's account and session; a close (code, reason) or None.
+
+    Catches what no close message announces (a session that expired or was cleared, another
+    session's password change) and any close message lost while the layer was down.
+    """
+    from django.contrib.auth import get_user, get_user_model
     from django.utils.module_loading import import_string
 
     from accounts.services import login_block_reason
 
     old = auth.user
+    if auth.session_key is not None:
+        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(auth.session_key)
+        # Expired, cleared, or rotated (Django cycles the key on a password change): the page
+        # reconnects with its current cookie, or signs in again.
+        if not store.exists(auth.session_key):
+            return CLOSE_UNAUTHENTICATED, "Session ended."
+        if get_user(SimpleNamespace(session=store)).pk != old.pk:  # another session's password
+            return CLOSE_UNAUTHENTICATED, "Session ended."
     user = get_user_model().objects.select_related("tenant").filter(pk=old.pk).first()
     if user is None or not user.is_active:
         return CLOSE_FORBIDDEN, "Account removed."
@@ -67,10 +79,6 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
         return CLOSE_FORBIDDEN, reason
     if (user.role, user.tenant_id) != (old.role, old.tenant_id):
         return CLOSE_RECONNECT, "Account changed; reconnect."
-    if auth.session_key is not None:
-        store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
-        if not store.exists(auth.session_key):
-            return CLOSE_FORBIDDEN, "Signed out."
     return None
 
 

@@ -80,12 +80,6 @@ def on_user_updated(sender: Any, user: Any, changed: list[str], **kwargs: Any) -
         close_group(user_group(user.pk), code=CLOSE_RECONNECT, reason="Role changed; reconnect.")
 
 
-@receiver(account_signals.password_changed, dispatch_uid="notifications.revocation.password")
-def on_password_changed(sender: Any, user: Any, **kwargs: Any) -> None:
-    """Django invalidates the other sessions; their sockets reconnect and are refused (4401)."""
-    close_group(user_group(user.pk), code=CLOSE_RECONNECT, reason="Password changed; reconnect.")
-
-
 @receiver(tenant_signals.tenant_suspended, dispatch_uid="notifications.revocation.tenant")
 def on_tenant_suspended(sender: Any, tenant: Any, **kwargs: Any) -> None:
     close_group(tenant_group(tenant.pk), reason="Organisation suspended.")

@@ -13,6 +13,7 @@ from tenants import services as tenant_services
 from tests.factories import TenantAdminFactory, TenantFactory
 from tests.notifications.wsutil import (
     access_token,
+    committed_db,
     communicator,
     connect_user,
     expect_close,
@@ -20,7 +21,7 @@ from tests.notifications.wsutil import (
     session_cookie,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
 
 async def assert_refused(comm, code: int) -> dict:

@@ -10,6 +10,7 @@ import pytest
 from django.test import override_settings
 
 from tests.notifications.wsutil import (
+    committed_db,
     connect_user,
     drain,
     event_message,
@@ -18,7 +19,7 @@ from tests.notifications.wsutil import (
     group_send,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
 
 async def test_welcome_frame_names_user_groups_and_a_pusher_socket_id(tenant_admin):

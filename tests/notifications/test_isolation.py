@@ -9,6 +9,7 @@ import pytest
 
 from notifications.auth import allowed_groups, may_join
 from tests.notifications.wsutil import (
+    committed_db,
     connect_user,
     drain,
     event_message,
@@ -16,7 +17,7 @@ from tests.notifications.wsutil import (
     group_send,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
 PEOPLE = ("system_admin", "tenant_admin", "staff", "other_admin")
 

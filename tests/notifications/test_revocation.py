@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts import services as account_services
@@ -15,13 +17,15 @@ from tenants import services as tenant_services
 from tests.factories import DEFAULT_PASSWORD
 from tests.notifications.wsutil import (
     access_token,
+    committed_db,
     communicator,
     connect_user,
     expect_close,
     fresh_layer,  # noqa: F401
+    still_open,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
+pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
 
 async def open_socket(comm):
@@ -29,11 +33,6 @@ async def open_socket(comm):
     assert connected
     assert (await comm.receive_json_from(timeout=3))["type"] == "welcome"
     return comm
-
-
-async def still_open(comm) -> None:
-    await comm.send_json_to({"action": "ping"})
-    assert await comm.receive_json_from() == {"type": "pong"}
 
 
 @database_sync_to_async
@@ -153,16 +152,38 @@ async def test_a_role_change_asks_the_socket_to_reconnect(staff, tenant_admin):
     assert welcome["user"]["role"] == "tenant_admin"
 
 
-async def test_a_password_change_closes_sockets_and_old_sessions_are_refused(staff):
-    browser = await signed_in_client(staff)
-    tab = await open_socket(communicator(cookie=cookie_of(browser)))
-    await database_sync_to_async(account_services.user_change_password)(
-        user=staff, new_password="Another-Horse-77", by=staff
-    )
-    await expect_close(tab, 4409, timeout=1)
-    again = communicator(cookie=cookie_of(browser))
-    assert (await again.connect(timeout=3))[0]
-    assert (await again.receive_output(3))["code"] == 4401
+async def test_a_password_change_ends_the_sessions_sockets_but_not_api_tokens(staff, settings):
+    """As on Django's pages: every session of the user ends (the changing browser gets a new
+    key, so its page reconnects with its new cookie); JWT sockets carry on."""
+    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 0.2
+    this_browser = await signed_in_client(staff)
+    other_browser = await signed_in_client(staff)
+    this_tab = await open_socket(communicator(cookie=cookie_of(this_browser)))
+    other_tab = await open_socket(communicator(cookie=cookie_of(other_browser)))
+    api = await open_socket(communicator(token=await access_token(staff)))
+
+    @database_sync_to_async
+    def change_password_in_this_browser() -> str:
+        user = account_services.user_change_password(
+            user=staff, new_password="Another-Horse-77", by=staff
+        )
+        request = HttpRequest()
+        request.session = this_browser.session
+        request.user = user
+        update_session_auth_hash(request, user)  # what the password-change page does
+        request.session.save()
+        return request.session.session_key
+
+    new_cookie = await change_password_in_this_browser()
+    await expect_close(other_tab, 4401, timeout=2)
+    await expect_close(this_tab, 4401, timeout=2)
+    await still_open(api)
+    reconnected = await open_socket(communicator(cookie=new_cookie))  # the changing browser
+    refused = communicator(cookie=cookie_of(other_browser))
+    assert (await refused.connect(timeout=3))[0]
+    assert (await refused.receive_output(3))["code"] == 4401
+    for comm in (api, reconnected):
+        await comm.disconnect()
 
 
 async def test_recheck_closes_a_socket_whose_close_message_was_lost(staff, settings):
@@ -181,4 +202,4 @@ async def test_recheck_closes_a_socket_whose_session_is_gone(staff, settings):
     browser = await signed_in_client(staff)
     tab = await open_socket(communicator(cookie=cookie_of(browser)))
     await database_sync_to_async(Session.objects.filter(session_key=cookie_of(browser)).delete)()
-    assert "Signed out" in (await expect_close(tab, 4403, timeout=2))["reason"]
+    assert "Session ended" in (await expect_close(tab, 4401, timeout=2))["reason"]

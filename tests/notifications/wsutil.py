@@ -15,6 +15,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
+from notifications import publisher
 
 PATH = "/ws/notifications/"
 ORIGIN = "http://127.0.0.1:8000"
@@ -76,6 +77,14 @@ async def expect_close(comm: WebsocketCommunicator, code: int, timeout: float = 
             return message
 
 
+async def still_open(comm: WebsocketCommunicator) -> None:
+    """The socket answers a ping (domain events that arrive meanwhile are skipped)."""
+    await comm.send_json_to({"action": "ping"})
+    while (frame := await comm.receive_json_from(timeout=2))["type"] == "event":
+        pass
+    assert frame == {"type": "pong"}
+
+
 async def drain(comm: WebsocketCommunicator, wait: float = 0.3) -> list[dict]:
     """Every frame that arrives within `wait` seconds of quiet."""
     frames = []
@@ -127,5 +136,10 @@ async def fresh_layer():
     """
     channel_layers.backends.clear()
     yield
+    await publisher.stop()  # started by the first connection, on this test's loop
     channel_layers.backends.clear()
     await database_sync_to_async(connections.close_all)()
+
+
+# Socket tests need committed rows: the consumer reads them from another thread or process.
+committed_db = pytest.mark.django_db(transaction=True)

@@ -1,0 +1,71 @@
+"""The one way an event leaves the server: `broadcast(event) -> StoredEvent`.
+
+It writes the event (and its target groups) in the caller's transaction, so a rolled-back change
+emits nothing and a committed one is never lost, and registers `transaction.on_commit` to publish
+it. Publishing never fails the caller:
+
+- cross-process layer (Redis): the emitting process publishes right after commit; if the layer
+  is down the row stays unpublished and a server's publisher sends it when the layer is back;
+- in-memory layer: only the server process can reach its own sockets, so the emitting process
+  just wakes its publisher if it runs one (a `manage.py shell`/`fire_event` process does not,
+  and leaves the row for the server's publisher, which polls the table).
+
+Usable from the shell in one line::
+
+    from notifications.broadcast import broadcast
+    from notifications.catalog import UserCreated
+    broadcast(UserCreated.from_user(user))
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from . import publisher
+from .catalog import Event
+from .context import clean_socket_id, current_socket_id
+from .models import EventTarget, StoredEvent
+
+logger = logging.getLogger(__name__)
+
+_UNSET = object()
+
+
+def broadcast(event: Event, *, exclude: str | None | object = _UNSET) -> StoredEvent:
+    """Store `event` now and publish it once the current transaction commits.
+
+    `exclude` is the socket id that must not receive it (toOthers); by default the one of the
+    current request (`X-Socket-ID`, see notifications.middleware).
+    """
+    socket_id = current_socket_id.get() if exclude is _UNSET else clean_socket_id(exclude)
+    with transaction.atomic():
+        stored = StoredEvent.objects.create(
+            name=event.name,
+            category=event.category,
+            level=event.level,
+            title=event.title[:200],
+            message=event.message,
+            data=event.data,
+            exclude_socket_id=socket_id or "",
+            occurred_at=event.occurred_at,
+        )
+        EventTarget.objects.bulk_create(
+            EventTarget(event=stored, group=t.group, roles=list(t.roles) if t.roles else None)
+            for t in event.targets
+        )
+        transaction.on_commit(partial(_after_commit, stored.pk), robust=True)
+    return stored
+
+
+def _after_commit(event_id: int) -> None:
+    """Publish now where this process can reach every socket; never raises."""
+    try:
+        if publisher.layer_crosses_processes():
+            publisher.publish_now(event_id)
+        else:
+            publisher.wake()
+    except Exception:  # the request must succeed; the row stays for the publisher
+        logger.exception("publishing event %s after commit failed; the publisher retries", event_id)

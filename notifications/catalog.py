@@ -1,0 +1,777 @@
+"""The ONE place that declares every event type: name, category, level, title, message, payload
+fields and audience. The server (receivers, fire_event), the browser's toast map and
+docs/events.md are all derived from it.
+
+An event type is a class; its `from_<object>()` builders return an :class:`Event` (plain data,
+JSON-ready), which `notifications.broadcast.broadcast()` stores and publishes::
+
+    broadcast(UserCreated.from_user(user))
+
+Payloads hold ids, names, masked phones and ISO timestamps only: never model instances,
+secrets, passwords or hashes (a test checks every builder against its declared fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.utils import mask_phone
+from hotspot.models import HotspotUser, Package
+from payments.models import Payment
+from tenants.models import Tenant
+
+LEVELS = ("success", "info", "warning", "error")
+CATEGORIES = ("tenant", "user", "auth", "payment", "hotspot", "system")
+ROLES = tuple(User.Role.values)
+SYSTEM_ADMIN_GROUP = "system.admin"
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with milliseconds and a Z, the one timestamp format on the wire."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC) if timezone.is_aware(value) else value
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def tenant_group(tenant_id: int) -> str:
+    return f"tenant.{tenant_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One channel-layer group an event goes to, and the roles within it (None: everyone)."""
+
+    group: str
+    roles: tuple[str, ...] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "roles": list(self.roles) if self.roles else None}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An audience rule, resolved against an event's payload.
+
+    scope: "tenant" → tenant.<data.tenant_id> (skipped when the payload has no tenant),
+    "user" → user.<data.user_id> (skipped without a user), "system" → system.admin.
+    when (system only): "always"; "no_tenant" (the subject has no tenant, e.g. a system
+    admin's own account); "unaddressed" (no tenant and no user was given).
+    """
+
+    scope: str
+    roles: tuple[str, ...] | None = None
+    when: str = "always"
+
+    def resolve(self, data: Mapping[str, Any]) -> Target | None:
+        if self.scope == "tenant":
+            tenant_id = data.get("tenant_id")
+            return None if tenant_id is None else Target(tenant_group(tenant_id), self.roles)
+        if self.scope == "user":
+            user_id = data.get("user_id")
+            return None if user_id is None else Target(user_group(user_id))
+        if self.when == "no_tenant" and data.get("tenant_id") is not None:
+            return None
+        if self.when == "unaddressed" and (
+            data.get("tenant_id") is not None or data.get("user_id") is not None
+        ):
+            return None
+        return Target(SYSTEM_ADMIN_GROUP)
+
+    def describe(self) -> str:
+        if self.scope == "tenant":
+            who = " and ".join(r.replace("_", " ") + "s" for r in self.roles or ()) or "everyone"
+            return f"`tenant.<tenant_id>` ({who})"
+        if self.scope == "user":
+            return "`user.<user_id>` (that person)"
+        suffix = {
+            "always": "",
+            "no_tenant": " (when the subject has no tenant)",
+            "unaddressed": " (when neither a tenant nor a user is given)",
+        }[self.when]
+        return f"`system.admin`{suffix}"
+
+
+TENANT_MEMBERS = Recipient("tenant")
+TENANT_ADMINS = Recipient("tenant", roles=("tenant_admin",))
+THE_USER = Recipient("user")
+SYSTEM_ADMINS = Recipient("system")
+SYSTEM_ADMINS_IF_NO_TENANT = Recipient("system", when="no_tenant")
+
+
+@dataclass
+class Event:
+    """One occurrence of an event type, ready to store and publish (JSON-only payload)."""
+
+    name: str
+    category: str
+    level: str
+    title: str
+    message: str
+    data: dict[str, Any]
+    targets: list[Target]
+    occurred_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def groups(self) -> list[str]:
+        return [target.group for target in self.targets]
+
+
+class EventType:
+    """Base of every catalog entry; subclasses set the class attributes and add builders."""
+
+    name: ClassVar[str]
+    category: ClassVar[str]
+    level: ClassVar[str]
+    title: ClassVar[str]
+    template: ClassVar[str]
+    #: payload field → what it holds (documented in docs/events.md; builders must match)
+    fields: ClassVar[dict[str, str]]
+    audience: ClassVar[tuple[Recipient, ...]]
+    #: the model whose id `fire_event --object ID` takes (None: system events)
+    model: ClassVar[type[models.Model] | None] = None
+    description: ClassVar[str] = ""
+
+    registry: ClassVar[dict[str, type[EventType]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__.startswith("_"):  # shared bases of a family, not event types
+            return
+        cls.name = cls.__name__
+        if cls.category not in CATEGORIES or cls.level not in LEVELS:
+            raise TypeError(f"{cls.name}: unknown category or level")
+        EventType.registry[cls.name] = cls
+
+    @classmethod
+    def build(
+        cls,
+        data: dict[str, Any],
+        *,
+        title: str | None = None,
+        message: str | None = None,
+        level: str | None = None,
+    ) -> Event:
+        """An Event of this type from its payload; the audience follows from the payload."""
+        mismatch = set(cls.fields) ^ set(data)
+        if mismatch:
+            raise TypeError(f"{cls.name} payload does not match its fields: {sorted(mismatch)}")
+        if level is not None and level not in LEVELS:
+            raise ValueError(f"Unknown level {level!r}; use one of {', '.join(LEVELS)}.")
+        targets = [t for r in cls.audience if (t := r.resolve(data)) is not None]
+        return Event(
+            name=cls.name,
+            category=cls.category,
+            level=level or cls.level,
+            title=title or cls.title,
+            message=message or cls.template.format_map(data),
+            data=data,
+            targets=targets,
+        )
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        """Build from an instance of `model` (used by `fire_event --object ID`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def audience_text(cls) -> str:
+        return "; ".join(r.describe() for r in cls.audience)
+
+
+# --- payload pieces ------------------------------------------------------------------------
+
+TENANT_FIELDS = {
+    "tenant_id": "id of the tenant",
+    "tenant_name": "the tenant's name",
+    "tenant_slug": "the tenant's short name",
+    "status": "the tenant's status after the change (pending/active/suspended)",
+}
+USER_FIELDS = {
+    "user_id": "id of the account",
+    "username": "its username",
+    "full_name": "display name (full name, else username)",
+    "role": "system_admin / tenant_admin / staff",
+    "tenant_id": "the account's tenant id (null for system admins)",
+}
+PAYMENT_FIELDS = {
+    "payment_id": "id of the payment",
+    "tenant_id": "id of the tenant paid",
+    "reference": "the provider's reference",
+    "amount": 'amount as a decimal string, e.g. "50.00"',
+    "currency": "ISO currency code",
+    "phone": "the payer's phone, masked (2547****678)",
+    "package_id": "id of the package bought",
+    "package_name": "name of the package bought",
+}
+HOTSPOT_USER_FIELDS = {
+    "hotspot_user_id": "id of the hotspot user",
+    "tenant_id": "id of its tenant",
+    "username": "router login name (never the password)",
+    "package_id": "id of its package",
+    "package_name": "name of its package",
+    "phone": "customer phone, masked",
+    "expires_at": "ISO time the access ends",
+}
+PACKAGE_FIELDS = {
+    "package_id": "id of the package",
+    "tenant_id": "id of its tenant",
+    "name": "package name",
+    "price": "price as a decimal string",
+    "currency": "ISO currency code",
+    "duration_minutes": "access time sold",
+    "is_active": "on sale or not",
+}
+
+
+def tenant_data(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.pk,
+        "tenant_name": tenant.name,
+        "tenant_slug": tenant.slug,
+        "status": tenant.status,
+    }
+
+
+def user_data(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "full_name": user.display_name,
+        "role": user.role,
+        "tenant_id": user.tenant_id,
+    }
+
+
+def payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.pk,
+        "tenant_id": payment.tenant_id,
+        "reference": payment.provider_reference,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "phone": mask_phone(payment.phone),
+        "package_id": payment.package_id,
+        "package_name": payment.package.name,
+    }
+
+
+def hotspot_user_data(hotspot_user: HotspotUser) -> dict[str, Any]:
+    return {
+        "hotspot_user_id": hotspot_user.pk,
+        "tenant_id": hotspot_user.tenant_id,
+        "username": hotspot_user.username,
+        "package_id": hotspot_user.package_id,
+        "package_name": hotspot_user.package.name,
+        "phone": mask_phone(hotspot_user.phone),
+        "expires_at": iso(hotspot_user.expires_at),
+    }
+
+
+def package_data(package: Package) -> dict[str, Any]:
+    return {
+        "package_id": package.pk,
+        "tenant_id": package.tenant_id,
+        "name": package.name,
+        "price": str(package.price),
+        "currency": package.currency,
+        "duration_minutes": package.duration_minutes,
+        "is_active": package.is_active,
+    }
+
+
+CHANGED = {"changed": "names of the fields that changed"}
+
+
+# --- tenant --------------------------------------------------------------------------------
+
+
+class _TenantEvent(EventType):
+    category = "tenant"
+    level = "info"
+    model = Tenant
+    fields = TENANT_FIELDS
+    audience = (TENANT_MEMBERS, SYSTEM_ADMINS)
+
+    @classmethod
+    def from_tenant(cls, tenant: Tenant) -> Event:
+        return cls.build(tenant_data(tenant))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_tenant(obj)
+
+
+class TenantCreated(_TenantEvent):
+    level = "success"
+    title = "Tenant Created"
+    template = "{tenant_name} has been created."
+    audience = (SYSTEM_ADMINS,)
+    description = "A system admin created a tenant directly."
+
+
+class TenantUpdated(_TenantEvent):
+    title = "Tenant Updated"
+    template = "{tenant_name}'s details have been updated."
+    fields = {**TENANT_FIELDS, **CHANGED}
+    audience = (TENANT_ADMINS, SYSTEM_ADMINS)
+    description = "Contact details changed (by a system admin or the tenant's own admin)."
+
+    @classmethod
+    def from_tenant(cls, tenant: Tenant, changed: list[str] | None = None) -> Event:
+        return cls.build({**tenant_data(tenant), "changed": list(changed or [])})
+
+
+class TenantApproved(_TenantEvent):
+    level = "success"
+    title = "Tenant Approved"
+    template = "{tenant_name} has been approved and is now active."
+
+
+class TenantSuspended(_TenantEvent):
+    level = "error"
+    title = "Tenant Suspended"
+    template = "{tenant_name} has been suspended: {reason}"
+    fields = {**TENANT_FIELDS, "reason": "why (shown to the tenant)"}
+    description = "The tenant's sockets are closed too (4403)."
+
+    @classmethod
+    def from_tenant(cls, tenant: Tenant, reason: str | None = None) -> Event:
+        return cls.build({**tenant_data(tenant), "reason": reason or tenant.suspension_reason})
+
+
+class TenantReactivated(_TenantEvent):
+    level = "success"
+    title = "Tenant Reactivated"
+    template = "{tenant_name} has been reactivated."
+
+
+class TenantRegistered(_TenantEvent):
+    category = "system"
+    title = "Tenant Registered"
+    template = "{tenant_name} has registered and is awaiting approval."
+    fields = {
+        **TENANT_FIELDS,
+        "admin_user_id": "id of the tenant admin created with it (null if none)",
+        "admin_username": "that admin's username",
+    }
+    audience = (SYSTEM_ADMINS,)
+    description = "Public sign-up; system admins only (the tenant cannot sign in yet)."
+
+    @classmethod
+    def from_tenant(cls, tenant: Tenant, admin_user: User | None = None) -> Event:
+        if admin_user is None:
+            admin_user = tenant.users.filter(role=User.Role.TENANT_ADMIN).order_by("pk").first()
+        return cls.build(
+            {
+                **tenant_data(tenant),
+                "admin_user_id": admin_user.pk if admin_user else None,
+                "admin_username": admin_user.username if admin_user else "",
+            }
+        )
+
+
+# --- user ----------------------------------------------------------------------------------
+
+
+class _UserEvent(EventType):
+    category = "user"
+    level = "info"
+    model = User
+    fields = USER_FIELDS
+    audience = (TENANT_ADMINS, SYSTEM_ADMINS_IF_NO_TENANT)
+
+    @classmethod
+    def from_user(cls, user: User) -> Event:
+        return cls.build(user_data(user))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_user(obj)
+
+
+class UserCreated(_UserEvent):
+    level = "success"
+    title = "User Created"
+    template = "{full_name} has been added to the system."
+
+
+class UserUpdated(_UserEvent):
+    title = "User Updated"
+    template = "{full_name}'s account has been updated."
+    fields = {**USER_FIELDS, **CHANGED}
+    audience = (TENANT_ADMINS, THE_USER, SYSTEM_ADMINS_IF_NO_TENANT)
+    description = "Profile or role changed; the person is told too."
+
+    @classmethod
+    def from_user(cls, user: User, changed: list[str] | None = None) -> Event:
+        return cls.build({**user_data(user), "changed": list(changed or [])})
+
+
+class UserDeleted(_UserEvent):
+    level = "warning"
+    title = "User Deleted"
+    template = "{full_name} has been removed from the system."
+    description = "The account is gone; its sockets are closed (4403)."
+
+    @classmethod
+    def from_snapshot(
+        cls, *, user_id: int, username: str, full_name: str, tenant_id: int | None, role: str
+    ) -> Event:
+        """From the accounts.user_deleted signal's keyword arguments (the row is gone)."""
+        return cls.build(
+            {
+                "user_id": user_id,
+                "username": username,
+                "full_name": full_name,
+                "role": role,
+                "tenant_id": tenant_id,
+            }
+        )
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+class PasswordChanged(_UserEvent):
+    category = "auth"
+    title = "Password Changed"
+    template = "Your password has been changed."
+    fields = {"user_id": "id of the account", "username": "its username"}
+    audience = (THE_USER,)
+    description = "That person only (their other tabs and devices)."
+
+    @classmethod
+    def from_user(cls, user: User) -> Event:
+        return cls.build({"user_id": user.pk, "username": user.username})
+
+
+class AccountSuspended(_UserEvent):
+    category = "auth"
+    level = "warning"
+    title = "Account Suspended"
+    template = "{full_name}'s account has been suspended: {reason}"
+    fields = {
+        **USER_FIELDS,
+        "reason": "why",
+        "until": "ISO end of a temporary lockout, or null (until reactivated)",
+        "lockout": "true for the automatic failed-sign-in lockout",
+    }
+    audience = (THE_USER, TENANT_ADMINS, SYSTEM_ADMINS_IF_NO_TENANT)
+    description = "The person's sockets are closed too (4403)."
+
+    @classmethod
+    def from_user(
+        cls,
+        user: User,
+        reason: str | None = None,
+        until: datetime | None = None,
+        lockout: bool = False,
+    ) -> Event:
+        return cls.build(
+            {
+                **user_data(user),
+                "reason": reason or user.suspension_reason,
+                "until": iso(until if until is not None else user.suspended_until),
+                "lockout": bool(lockout),
+            }
+        )
+
+
+class AccountActivated(_UserEvent):
+    category = "auth"
+    level = "success"
+    title = "Account Activated"
+    template = "{full_name}'s account has been activated."
+    audience = (THE_USER, TENANT_ADMINS, SYSTEM_ADMINS_IF_NO_TENANT)
+
+
+# --- payment -------------------------------------------------------------------------------
+
+
+class _PaymentEvent(EventType):
+    category = "payment"
+    level = "info"
+    model = Payment
+    fields = PAYMENT_FIELDS
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_payment(cls, payment: Payment) -> Event:
+        return cls.build(payment_data(payment))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_payment(obj)
+
+
+class PaymentInitiated(_PaymentEvent):
+    title = "Payment Started"
+    template = "{phone} started paying {currency} {amount} for {package_name}."
+    description = "A customer started paying (pending); for live counters."
+
+
+class PaymentCompleted(_PaymentEvent):
+    level = "success"
+    title = "Payment Received"
+    template = "Payment {reference} of {currency} {amount} from {phone} has been received."
+    fields = {
+        **PAYMENT_FIELDS,
+        "hotspot_user_id": "id of the hotspot user provisioned for it (null if none)",
+        "hotspot_username": "its router login name",
+        "completed_at": "ISO time",
+    }
+
+    @classmethod
+    def from_payment(cls, payment: Payment, hotspot_user: HotspotUser | None = None) -> Event:
+        if hotspot_user is None:
+            hotspot_user = HotspotUser.objects.filter(payment=payment).first()
+        return cls.build(
+            {
+                **payment_data(payment),
+                "hotspot_user_id": hotspot_user.pk if hotspot_user else None,
+                "hotspot_username": hotspot_user.username if hotspot_user else "",
+                "completed_at": iso(payment.completed_at),
+            }
+        )
+
+
+class PaymentFailed(_PaymentEvent):
+    level = "error"
+    title = "Payment Failed"
+    template = "Payment {reference} of {currency} {amount} from {phone} failed: {reason}"
+    fields = {**PAYMENT_FIELDS, "reason": "the provider's reason", "failed_at": "ISO time"}
+
+    @classmethod
+    def from_payment(cls, payment: Payment, reason: str | None = None) -> Event:
+        return cls.build(
+            {
+                **payment_data(payment),
+                "reason": reason or payment.failure_reason or "Declined by the provider.",
+                "failed_at": iso(payment.failed_at),
+            }
+        )
+
+
+# --- hotspot -------------------------------------------------------------------------------
+
+
+class _HotspotUserEvent(EventType):
+    category = "hotspot"
+    level = "info"
+    model = HotspotUser
+    fields = HOTSPOT_USER_FIELDS
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_hotspot_user(cls, hotspot_user: HotspotUser) -> Event:
+        return cls.build(hotspot_user_data(hotspot_user))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_hotspot_user(obj)
+
+
+class HotspotUserCreated(_HotspotUserEvent):
+    level = "success"
+    title = "Hotspot User Created"
+    template = "Hotspot user {username} has been created ({package_name})."
+    fields = {**HOTSPOT_USER_FIELDS, "payment_id": "id of the payment it was sold by, or null"}
+
+    @classmethod
+    def from_hotspot_user(cls, hotspot_user: HotspotUser) -> Event:
+        return cls.build({**hotspot_user_data(hotspot_user), "payment_id": hotspot_user.payment_id})
+
+
+class HotspotUserExpired(_HotspotUserEvent):
+    level = "warning"
+    title = "Hotspot User Expired"
+    template = "Hotspot user {username}'s {package_name} access has expired."
+
+
+class HotspotUserDisabled(_HotspotUserEvent):
+    level = "warning"
+    title = "Hotspot User Disabled"
+    template = "Hotspot user {username} has been disabled."
+
+
+class _PackageEvent(EventType):
+    category = "hotspot"
+    level = "info"
+    model = Package
+    fields = PACKAGE_FIELDS
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_package(cls, package: Package) -> Event:
+        return cls.build(package_data(package))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_package(obj)
+
+
+class PackageCreated(_PackageEvent):
+    level = "success"
+    title = "Package Created"
+    template = "Package {name} is now available."
+
+
+class PackageUpdated(_PackageEvent):
+    title = "Package Updated"
+    template = "Package {name} has been updated."
+    fields = {**PACKAGE_FIELDS, **CHANGED}
+
+    @classmethod
+    def from_package(cls, package: Package, changed: list[str] | None = None) -> Event:
+        return cls.build({**package_data(package), "changed": list(changed or [])})
+
+
+# --- system --------------------------------------------------------------------------------
+
+
+class _SystemEvent(EventType):
+    category = "system"
+    fields = {
+        "tenant_id": "the tenant addressed, or null",
+        "user_id": "the person addressed, or null",
+    }
+    audience = (
+        Recipient("tenant"),
+        Recipient("user"),
+        Recipient("system", when="unaddressed"),
+    )
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        message: str | None = None,
+        title: str | None = None,
+        level: str | None = None,
+        tenant: Tenant | None = None,
+        user: User | None = None,
+    ) -> Event:
+        """A hand-written notice: to system.admin, or to a tenant and/or a person if given."""
+        data = {
+            "tenant_id": tenant.pk if tenant else None,
+            "user_id": user.pk if user else None,
+        }
+        return cls.build(data, title=title, message=message, level=level)
+
+
+class SystemNotification(_SystemEvent):
+    level = "info"
+    title = "System Notification"
+    template = "A message from the platform team."
+    description = "Free text from the platform team (fire_event / shell)."
+
+
+class SystemAlert(_SystemEvent):
+    level = "warning"
+    title = "System Alert"
+    template = "The platform needs attention."
+    description = "Operational alert from the platform (fire_event / shell / monitoring)."
+
+
+#: name → event type, in declaration order (the catalog)
+CATALOG: dict[str, type[EventType]] = dict(EventType.registry)
+
+
+def get(name: str) -> type[EventType]:
+    """The event type called `name` (KeyError with the known names otherwise)."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise KeyError(f"Unknown event {name!r}. Known events: {', '.join(CATALOG)}.") from None
+
+
+# --- derived views of the catalog (list_events, docs/events.md, the browser's toast map) ----
+
+
+def as_dicts() -> list[dict[str, Any]]:
+    """The catalog as JSON-ready dicts (e.g. for the browser's toast map)."""
+    return [
+        {
+            "name": t.name,
+            "category": t.category,
+            "level": t.level,
+            "title": t.title,
+            "message": t.template,
+            "fields": dict(t.fields),
+            "audience": t.audience_text(),
+            "object": t.model.__name__ if t.model else None,
+            "description": t.description,
+        }
+        for t in CATALOG.values()
+    ]
+
+
+def markdown() -> str:
+    """docs/events.md, generated: `manage.py list_events --format markdown > docs/events.md`."""
+    lines = [
+        "# Event reference",
+        "",
+        "<!-- Generated from notifications/catalog.py by "
+        "`python manage.py list_events --format markdown > docs/events.md`. Do not edit; "
+        "a test fails when this file is stale. -->",
+        "",
+        "Every event reaches the browser as one `event` frame on `/ws/notifications/`:",
+        "",
+        "```json",
+        '{"type":"event","id":42,"event":"UserCreated","category":"user","level":"success",'
+        '"title":"User Created","message":"Jane Doe has been added to the system.",'
+        '"channel":"tenant.3","data":{...},"occurred_at":"2026-01-31T12:00:00.000Z"}',
+        "```",
+        "",
+        "- `id` increases across all events of the platform (a single sequence).",
+        "- `channel` is the group the frame was sent to. A socket that is in several of an "
+        "event's groups gets one frame per group, all with the same `id`: dedupe by `id`.",
+        "- `message` and every string in `data` are plain text: escape them (use `textContent`).",
+        "- Groups: `tenant.<id>` (members of that tenant; some events only reach its tenant "
+        "admins), `user.<id>` (that person), `system.admin` (system admins, who are not "
+        "members of tenant groups).",
+        "- Timestamps are ISO 8601 UTC; phones are masked (`2547****678`); payloads never hold "
+        "passwords, secrets or hashes.",
+        "- The tab that caused a change (header `X-Socket-ID`) does not get its events.",
+        "",
+        "| event | category | level | title | audience |",
+        "|---|---|---|---|---|",
+    ]
+    for t in CATALOG.values():
+        lines.append(
+            f"| [`{t.name}`](#{t.name.lower()}) | {t.category} | {t.level} | {t.title} | "
+            f"{t.audience_text()} |"
+        )
+    for t in CATALOG.values():
+        lines += ["", f"## {t.name}", ""]
+        if t.description:
+            lines += [t.description, ""]
+        lines += [
+            f"- category: `{t.category}`, level: `{t.level}`, title: “{t.title}”",
+            f"- message: “{t.template}”",
+            f"- audience: {t.audience_text()}",
+            "- fire by hand: `python manage.py fire_event "
+            + t.name
+            + (
+                " --object <" + t.model.__name__ + " id>`"
+                if t.model
+                else " [--tenant SLUG] [--user USERNAME] [--title T] [--message M] [--level L]`"
+            ),
+            "",
+            "| data field | holds |",
+            "|---|---|",
+        ]
+        lines += [f"| `{name}` | {text} |" for name, text in t.fields.items()]
+    return "\n".join(lines) + "\n"

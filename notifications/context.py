@@ -1,0 +1,37 @@
+"""Request-scoped state the broadcast needs: the socket that caused a change (toOthers).
+
+`SocketIdMiddleware` sets `current_socket_id` from the `X-Socket-ID` header; `broadcast()`
+stores it as the event's `exclude`, so the tab that made the change does not get its own toast
+while every other socket of the group does. Code outside a request (a consumer acting for a
+socket, a test) uses `excluding_socket()`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+#: Pusher-style socket id, "<int>.<int>" (e.g. "123456.7891011"); anything else is ignored.
+SOCKET_ID_RE = re.compile(r"^\d{1,20}\.\d{1,20}$")
+
+current_socket_id: ContextVar[str | None] = ContextVar("current_socket_id", default=None)
+
+
+def clean_socket_id(value: str | None) -> str | None:
+    """The socket id if well-formed, else None (a bad header must not exclude anyone)."""
+    if not value:
+        return None
+    value = value.strip()
+    return value if SOCKET_ID_RE.match(value) else None
+
+
+@contextmanager
+def excluding_socket(socket_id: str | None) -> Iterator[None]:
+    """Events broadcast inside this block skip `socket_id` (if well-formed)."""
+    token = current_socket_id.set(clean_socket_id(socket_id))
+    try:
+        yield
+    finally:
+        current_socket_id.reset(token)

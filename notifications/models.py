@@ -1,0 +1,92 @@
+"""The stored event: the outbox the publisher drains, and the store inbox/replay will read.
+
+One row per event, written in the same transaction as the change that caused it (so a
+rolled-back change leaves nothing, and a committed one is never lost), plus one `EventTarget`
+row per group it goes to (indexed by group, for "the events of these groups after id N").
+
+Ordering and the late-commit trap (issue 5). `id` is the frame id and increases across all
+events, but ids are handed out when a row is inserted, not when its transaction commits: on
+PostgreSQL, transaction A may take id 10, B take id 11 and commit first, and a client that saw
+11 and then reconnects with last_id=11 would never get 10. SQLite serializes writers, so ids
+are commit-ordered there; PostgreSQL needs the hook below.
+
+The hook is `position`: a second, commit-ordered sequence. `notifications.publisher.claim()`
+takes one lock (`pg_advisory_xact_lock`; SQLite's write lock), and numbers every committed row
+that has no position yet in id order, before any of them is published. Because each numbering
+transaction sees everything committed before it, a late commit gets a *higher* position than
+rows that became visible earlier, whatever its id. Replay must therefore translate the client's
+last_id into that event's position and serve `position > it` (ordered by position, filtered by
+group and role at replay time), never `id > last_id`; rows without a position are not yet
+visible to replay. Clients dedupe by `id`, so a small overlap (e.g. replaying from a few
+positions earlier, to cover two server processes publishing concurrently) is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class StoredEvent(models.Model):
+    class Level(models.TextChoices):
+        SUCCESS = "success", "Success"
+        INFO = "info", "Info"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    id = models.BigAutoField(primary_key=True)  # the frame `id`
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=64)
+    category = models.CharField(max_length=16)
+    level = models.CharField(max_length=8, choices=Level.choices)
+    title = models.CharField(max_length=200)
+    message = models.TextField()
+    data = models.JSONField(default=dict)
+    #: socket id of the tab that caused it (toOthers); "" for none
+    exclude_socket_id = models.CharField(max_length=48, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    #: commit-ordered sequence for replay (see the module docstring); null until claimed
+    position = models.BigIntegerField(null=True, blank=True, unique=True)
+    #: null until sent to the channel layer; the publisher picks up rows where it is null
+    published_at = models.DateTimeField(null=True, blank=True)
+    #: a publisher holds the row until then (claimed, or backing off after a failure)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["occurred_at"],
+                condition=models.Q(published_at__isnull=True),
+                name="event_unpublished_idx",
+            ),
+            models.Index(fields=["name", "id"], name="event_name_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.name}"
+
+    @property
+    def exclude(self) -> str | None:
+        return self.exclude_socket_id or None
+
+
+class EventTarget(models.Model):
+    """One group an event goes to, with the roles allowed within it (null: everyone)."""
+
+    event = models.ForeignKey(StoredEvent, on_delete=models.CASCADE, related_name="targets")
+    group = models.CharField(max_length=100)
+    roles = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["event_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "group"], name="event_target_unique_group")
+        ]
+        indexes = [models.Index(fields=["group", "event"], name="event_target_group_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.group}"

@@ -1,0 +1,446 @@
+"""Publishing stored events to the channel layer: claim, send, settle.
+
+Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
+`ensure_started()`), which every ~200 ms (or at once when woken) claims the events nobody has
+published and sends them. Claims are atomic (one lock, then a lease on the rows), so two
+server processes never both publish a row; a process that dies mid-send lets its lease run out
+and another one sends the row (at-least-once; clients dedupe by `id`).
+
+Wiring (config/asgi.py, owned by the sockets helper)::
+
+    from notifications.publisher import PublisherMiddleware
+    application = PublisherMiddleware(ProtocolTypeRouter({...}))
+
+`PublisherMiddleware` answers the ASGI lifespan protocol (uvicorn starts the publisher at boot)
+and calls `ensure_started()` on every connection (daphne has no lifespan). `ensure_started()`
+is idempotent and cheap, so a consumer may also call it in `connect()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from .catalog import iso
+from .models import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def poll_interval() -> float:
+    return _setting("NOTIFICATIONS_POLL_SECONDS", 0.2)
+
+
+def send_timeout() -> float:
+    return _setting("NOTIFICATIONS_SEND_TIMEOUT_SECONDS", 2.0)
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=_setting("NOTIFICATIONS_LEASE_SECONDS", 10.0))
+
+
+def max_age() -> timedelta:
+    """Unpublished events older than this are not pushed live any more (they stay stored)."""
+    return timedelta(seconds=_setting("NOTIFICATIONS_PUBLISH_MAX_AGE_SECONDS", 900.0))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back off after a failed send: 0.25 s, 0.5 s, 1 s ... capped (default 2 s)."""
+    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 2.0)
+    return timedelta(seconds=min(cap, 0.25 * 2 ** max(0, attempts - 1)))
+
+
+def layer_crosses_processes(layer: Any = None) -> bool:
+    """True unless the layer is the in-memory one (which only reaches this process)."""
+    layer = layer if layer is not None else get_channel_layer()
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
+# --- the wire format -----------------------------------------------------------------------
+
+
+def frame(event: StoredEvent, group: str) -> str:
+    """The `event` wire frame for `group`, serialized once (the consumer sends it as is)."""
+    return json.dumps(
+        {
+            "type": "event",
+            "id": event.id,
+            "event": event.name,
+            "category": event.category,
+            "level": event.level,
+            "title": event.title,
+            "message": event.message,
+            "channel": group,
+            "data": event.data,
+            "occurred_at": iso(event.occurred_at),
+        },
+        separators=(",", ":"),
+    )
+
+
+def layer_messages(event: StoredEvent) -> list[tuple[str, dict[str, Any]]]:
+    """(group, channel-layer message) for each target of a claimed event."""
+    return [
+        (
+            target.group,
+            {
+                "type": "notify.event",
+                "id": event.id,
+                "text": frame(event, target.group),
+                "roles": list(target.roles) if target.roles else None,
+                "exclude": event.exclude,
+            },
+        )
+        for target in event.targets.all()
+    ]
+
+
+# --- claim / settle (sync, database) -------------------------------------------------------
+
+
+def _lock_claims() -> None:
+    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def _assign_positions(limit: int = 1000) -> None:
+    """Number committed, unnumbered rows in id order: the commit-ordered replay sequence."""
+    pending = list(
+        StoredEvent.objects.filter(position__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not pending:
+        return
+    top = StoredEvent.objects.aggregate(top=Max("position"))["top"] or 0
+    for offset, pk in enumerate(pending, start=1):
+        StoredEvent.objects.filter(pk=pk).update(position=top + offset)
+
+
+def _claimable(now: Any) -> Any:
+    return StoredEvent.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lte=now),
+        published_at__isnull=True,
+        occurred_at__gte=now - max_age(),
+    )
+
+
+def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredEvent]:
+    """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
+
+    Returns them with their targets loaded. A cheap unlocked check comes first, so an idle
+    poll costs one indexed query and no lock.
+    """
+    ids = list(ids) if ids is not None else None
+    queryset = _claimable(timezone.now())
+    if ids is not None:
+        queryset = queryset.filter(id__in=ids)
+    if not queryset.exists():
+        return []
+    with transaction.atomic():
+        _lock_claims()
+        _assign_positions()
+        now = timezone.now()
+        queryset = _claimable(now).filter(position__isnull=False)
+        if ids is not None:
+            queryset = queryset.filter(id__in=ids)
+        rows = list(queryset.order_by("position").prefetch_related("targets")[:limit])
+        if rows:
+            StoredEvent.objects.filter(id__in=[row.id for row in rows]).update(
+                lease_until=now + lease(), publish_attempts=F("publish_attempts") + 1
+            )
+    return rows
+
+
+def settle(published: list[int], failed: list[StoredEvent]) -> None:
+    """Mark sent rows published; give failed ones back after a back-off delay."""
+    now = timezone.now()
+    if published:
+        StoredEvent.objects.filter(id__in=published, published_at__isnull=True).update(
+            published_at=now, lease_until=None
+        )
+    for row in failed:
+        StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
+            lease_until=now + retry_delay(row.publish_attempts + 1)
+        )
+
+
+# --- sending (async) -----------------------------------------------------------------------
+
+
+async def send_events(
+    rows: list[StoredEvent], layer: Any = None
+) -> tuple[list[int], list[StoredEvent]]:
+    """group_send each event to each of its groups; stop at the first failure (layer down)."""
+    layer = layer if layer is not None else get_channel_layer()
+    sent: list[int] = []
+    for index, row in enumerate(rows):
+        try:
+            async with asyncio.timeout(send_timeout()):
+                for group, message in layer_messages(row):
+                    await layer.group_send(group, message)
+        except Exception as exc:
+            logger.warning(
+                "channel layer refused event %s (%s: %s); %d event(s) will be retried",
+                row.id,
+                type(exc).__name__,
+                exc,
+                len(rows) - index,
+            )
+            return sent, rows[index:]
+        sent.append(row.id)
+    return sent, []
+
+
+DbRunner = Callable[..., Awaitable[Any]]
+
+
+async def publish_pending(
+    *, layer: Any = None, limit: int = 100, run_db: DbRunner | None = None
+) -> int:
+    """Claim and send what is unpublished; returns how many were sent. For tests and the loop."""
+    run_db = run_db or (lambda fn, *a, **kw: database_sync_to_async(fn)(*a, **kw))
+    rows = await run_db(claim, limit=limit)
+    if not rows:
+        return 0
+    sent, failed = await send_events(rows, layer)
+    await run_db(settle, sent, failed)
+    if failed:
+        raise LayerUnavailable(f"{len(failed)} event(s) could not be sent")
+    return len(sent)
+
+
+class LayerUnavailable(Exception):
+    """The channel layer refused a send; the events stay unpublished and are retried."""
+
+
+def publish_now(event_id: int) -> bool:
+    """Publish one just-committed event from the emitting (sync) thread. Never raises.
+
+    False when it was not sent now (claimed by another process, or the layer is down: then it
+    stays unpublished and a server's publisher retries it).
+    """
+    try:
+        rows = claim(ids=[event_id])
+    except DatabaseError:
+        logger.exception("could not claim event %s; the publisher will send it", event_id)
+        return False
+    if not rows:
+        return False
+    try:
+        sent, failed = async_to_sync(send_events)(rows)
+    except Exception:
+        logger.exception("publishing event %s failed; the publisher will retry", event_id)
+        sent, failed = [], rows
+    settle(sent, failed)
+    if failed:
+        wake()
+    return not failed
+
+
+# --- the per-process publisher -------------------------------------------------------------
+
+
+class Publisher:
+    """Drains the outbox from one event loop: poll every `interval`, or at once when woken."""
+
+    def __init__(self, *, interval: float | None = None) -> None:
+        self.interval = interval if interval is not None else poll_interval()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        # One thread with its own long-lived DB connection: polling never opens connections
+        # and never queues behind request threads.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="notifications-publisher")
+
+    @property
+    def running(self) -> bool:
+        return (
+            self.task is not None
+            and not self.task.done()
+            and self.loop is not None
+            and not self.loop.is_closed()
+        )
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+        def _create() -> None:
+            self._wake = asyncio.Event()
+            self.task = loop.create_task(self.run(), name="notifications-publisher")
+
+        if _running_loop() is loop:
+            _create()
+        else:
+            done = threading.Event()
+            loop.call_soon_threadsafe(lambda: (_create(), done.set()))
+            done.wait(5)
+
+    def wake(self) -> None:
+        """Thread-safe: publish now rather than at the next poll."""
+        loop, event = self.loop, self._wake
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
+
+    def _run_db_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError:
+            connection.close()  # reconnect next time (server restarted, connection dropped)
+            raise
+
+    async def run_db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, lambda: self._run_db_sync(fn, *args, **kwargs)
+        )
+
+    async def run(self) -> None:
+        assert self._wake is not None
+        failures = 0
+        while True:
+            self._wake.clear()
+            try:
+                sent = await publish_pending(run_db=self.run_db)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                sent = 0
+                if failures == 1 or failures % 50 == 0:
+                    logger.warning("notifications publisher: %s (attempt %d)", exc, failures)
+            if sent >= 100:
+                continue  # a backlog: keep draining
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    async def stop(self) -> None:
+        """Cancel the loop and close this publisher's database connection."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, lambda: connection.close())
+        self._executor.shutdown(wait=False)
+
+
+_lock = threading.Lock()
+_publisher: Publisher | None = None
+_warned_no_loop = False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _start_thread_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    threading.Thread(
+        target=loop.run_forever, name="notifications-publisher-loop", daemon=True
+    ).start()
+    return loop
+
+
+def ensure_started() -> Publisher | None:
+    """Start this process's publisher once; safe to call any number of times, from anywhere.
+
+    Called on the server's event loop it runs there (required for the in-memory layer, whose
+    queues belong to that loop). Called with no running loop it runs on a daemon thread, which
+    is only useful with a cross-process layer; with the in-memory layer it then does nothing.
+    """
+    global _publisher, _warned_no_loop
+    loop = _running_loop()
+    with _lock:
+        current = _publisher
+        if current is not None and current.running:
+            return current
+        if loop is None:
+            if not layer_crosses_processes():
+                if not _warned_no_loop:
+                    logger.warning(
+                        "notifications publisher not started: the in-memory layer needs the "
+                        "server's event loop (call ensure_started() from the ASGI app)"
+                    )
+                    _warned_no_loop = True
+                return None
+            loop = _start_thread_loop()
+        publisher = Publisher()
+        publisher.start(loop)
+        _publisher = publisher
+        return publisher
+
+
+def current() -> Publisher | None:
+    """This process's publisher if it runs."""
+    publisher = _publisher
+    return publisher if publisher is not None and publisher.running else None
+
+
+def wake() -> None:
+    """Ask this process's publisher (if any) to publish now."""
+    publisher = current()
+    if publisher is not None:
+        publisher.wake()
+
+
+async def stop() -> None:
+    """Stop this process's publisher (tests, server shutdown)."""
+    global _publisher
+    with _lock:
+        publisher, _publisher = _publisher, None
+    if publisher is not None and publisher.loop is _running_loop():
+        await publisher.stop()
+
+
+class PublisherMiddleware:
+    """ASGI wrapper: starts the publisher on lifespan startup and on every connection.
+
+    It answers the lifespan protocol itself (the inner ProtocolTypeRouter has no lifespan), so
+    put it outermost in config/asgi.py.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    ensure_started()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await stop()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        ensure_started()
+        await self.app(scope, receive, send)

@@ -1,0 +1,105 @@
+"""Fixtures for the event pipeline: listen on groups of the configured channel layer.
+
+Tests run against whatever layer settings configure (in-memory on the embedded default, the
+real Redis with REDIS_URL), so they stay valid when the layer is swapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from notifications import publisher
+
+run = database_sync_to_async  # call sync (ORM) code from async tests; closes connections
+
+
+@dataclass
+class Listener:
+    """One test channel subscribed to some groups; `collect()` returns what reached it."""
+
+    layer: Any
+    channel: str
+    groups: list[str] = field(default_factory=list)
+
+    async def collect(self, timeout: float = 3.0) -> list[dict[str, Any]]:
+        """Everything received so far: send a probe to ourselves and read up to it."""
+        await self.layer.send(self.channel, {"type": "test.probe"})
+        messages = []
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.layer.receive(self.channel)
+                if message["type"] == "test.probe":
+                    return messages
+                # notify.close (sockets closed on revocation) is tested by the socket tests
+                if message["type"] not in ("test.ready", "notify.close"):
+                    messages.append(message)
+
+    async def events(self, timeout: float = 3.0) -> list[tuple[str, dict[str, Any]]]:
+        """(event name, decoded frame) of every notify.event received so far."""
+        return [
+            (json.loads(m["text"])["event"], json.loads(m["text"]))
+            for m in await self.collect(timeout)
+            if m["type"] == "notify.event"
+        ]
+
+
+async def _subscribed(layer: Any, group: str, channel: str) -> None:
+    """Wait until a group message reaches `channel` (a pub/sub SUBSCRIBE is asynchronous)."""
+    async with asyncio.timeout(5):
+        while True:
+            await layer.group_send(group, {"type": "test.ready"})
+            try:
+                async with asyncio.timeout(0.2):
+                    while (await layer.receive(channel))["type"] != "test.ready":
+                        pass
+                return
+            except TimeoutError:
+                continue
+
+
+@pytest.fixture
+async def listen():
+    """`await listen("tenant.3", "system.admin")` → a Listener on those groups."""
+    layer = get_channel_layer()
+    made: list[Listener] = []
+
+    async def make(*groups: str) -> Listener:
+        channel = await layer.new_channel()
+        listener = Listener(layer, channel, list(groups))
+        for group in groups:
+            await layer.group_add(group, channel)
+            await _subscribed(layer, group, channel)
+        made.append(listener)
+        return listener
+
+    yield make
+    for listener in made:
+        for group in listener.groups:
+            await layer.group_discard(group, listener.channel)
+    if hasattr(layer, "flush") and not publisher.layer_crosses_processes(layer):
+        await layer.flush()
+
+
+@pytest.fixture
+async def deliver():
+    """Publish what the emitting code left for a server (the in-memory layer's path)."""
+
+    async def _deliver() -> int:
+        return await publisher.publish_pending()
+
+    return _deliver
+
+
+@pytest.fixture
+async def running_publisher():
+    """This process's publisher, on the test's event loop; stopped afterwards."""
+    started = publisher.ensure_started()
+    yield started
+    await publisher.stop()

@@ -1,0 +1,202 @@
+"""broadcast(): stored in the caller's transaction, published only after commit, toOthers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import transaction
+from django.test import RequestFactory
+
+from accounts import services as accounts
+from notifications import publisher
+from notifications.broadcast import broadcast
+from notifications.catalog import SystemAlert, UserCreated
+from notifications.context import excluding_socket
+from notifications.middleware import SocketIdMiddleware
+from notifications.models import StoredEvent
+from tenants import services as tenants
+from tests.notifications.conftest import run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_shell_one_liner_reaches_the_group(tenant_admin, staff, listen, deliver):
+    listener = await listen(f"tenant.{staff.tenant_id}")
+    stored = await run(lambda: broadcast(UserCreated.from_user(staff)))()
+    await deliver()
+    [message] = await listener.collect()
+    assert message["type"] == "notify.event"
+    assert message["id"] == stored.id
+    assert message["roles"] == ["tenant_admin"]
+    assert message["exclude"] is None
+    frame = json.loads(message["text"])
+    assert list(frame) == [
+        "type",
+        "id",
+        "event",
+        "category",
+        "level",
+        "title",
+        "message",
+        "channel",
+        "data",
+        "occurred_at",
+    ]
+    assert frame["type"] == "event" and frame["id"] == stored.id
+    assert frame["channel"] == f"tenant.{staff.tenant_id}"
+    assert frame["occurred_at"].endswith("Z")
+
+
+async def test_each_group_gets_its_own_channel_in_the_frame(tenant, listen, deliver):
+    tenant_listener = await listen(f"tenant.{tenant.pk}")
+    admin_listener = await listen("system.admin")
+    await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
+    await deliver()
+    [(_, to_tenant)] = await tenant_listener.events()
+    [(_, to_admins)] = await admin_listener.events()
+    assert to_tenant["id"] == to_admins["id"]
+    assert (to_tenant["channel"], to_admins["channel"]) == (f"tenant.{tenant.pk}", "system.admin")
+    assert to_tenant["data"]["reason"] == "Unpaid"
+
+
+async def test_rolled_back_change_emits_nothing(tenant, listen, deliver):
+    listener = await listen(f"tenant.{tenant.pk}", "system.admin")
+
+    def suspend_then_fail():
+        with transaction.atomic():
+            tenants.tenant_suspend(tenant=tenant, reason="Unpaid", by=None)
+            raise RuntimeError("something later in the request failed")
+
+    with pytest.raises(RuntimeError):
+        await run(suspend_then_fail)()
+    await deliver()
+    assert await listener.collect() == []
+    assert await run(StoredEvent.objects.count)() == 0
+
+
+async def test_published_only_after_commit(tenant, listen, deliver):
+    listener = await listen(f"tenant.{tenant.pk}")
+    seen_before_commit = []
+
+    def suspend_and_look():
+        with transaction.atomic():
+            tenants.tenant_suspend(tenant=tenant, reason="Unpaid", by=None)
+            # Still inside the transaction: stored (in it) but nothing published.
+            seen_before_commit.append(StoredEvent.objects.get().published_at)
+
+    await run(suspend_and_look)()
+    assert seen_before_commit == [None]
+    await deliver()
+    assert [name for name, _ in await listener.events()] == ["TenantSuspended"]
+    assert await run(lambda: StoredEvent.objects.get().published_at is not None)()
+
+
+async def test_savepoint_rollback_drops_only_its_events(tenant, listen, deliver):
+    listener = await listen(f"tenant.{tenant.pk}")
+
+    def outer():
+        with transaction.atomic():
+            tenants.tenant_update(tenant=tenant, data={"name": "Kept"}, by=None)
+            try:
+                with transaction.atomic():
+                    tenants.tenant_suspend(tenant=tenant, reason="x", by=None)
+                    raise ValueError
+            except ValueError:
+                pass
+
+    await run(outer)()
+    await deliver()
+    # TenantUpdated goes to tenant admins only; the suspension was rolled back.
+    assert [name for name, _ in await listener.events()] == ["TenantUpdated"]
+
+
+async def test_cross_process_layer_is_published_by_the_emitting_process(tenant, listen):
+    """With Redis, no server publisher is needed: the emitter sends right after commit."""
+    if not publisher.layer_crosses_processes():
+        pytest.skip("the in-memory layer is published by the server's publisher")
+    listener = await listen(f"tenant.{tenant.pk}")
+    await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
+    assert [name for name, _ in await listener.events()] == ["TenantSuspended"]
+    assert await run(lambda: StoredEvent.objects.get().published_at is not None)()
+
+
+async def test_in_memory_layer_leaves_it_for_the_server(tenant):
+    if publisher.layer_crosses_processes():
+        pytest.skip("only the in-memory layer defers to the server")
+    await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
+    assert await run(lambda: StoredEvent.objects.get().published_at)() is None
+
+
+# --- toOthers --------------------------------------------------------------------------------
+
+
+def _request_with(header: str | None):
+    factory = RequestFactory()
+    extra = {"HTTP_X_SOCKET_ID": header} if header is not None else {}
+    return factory.post("/tenants/acme/suspend/", **extra)
+
+
+async def test_x_socket_id_excludes_the_senders_socket(tenant, listen, deliver):
+    listener = await listen(f"tenant.{tenant.pk}")
+
+    def view(request):
+        tenants.tenant_suspend(tenant=tenant, reason="Unpaid", by=None)
+        return "ok"
+
+    response = await run(SocketIdMiddleware(view))(_request_with("123456.7891011"))
+    assert response == "ok"
+    await deliver()
+    [message] = await listener.collect()
+    assert message["exclude"] == "123456.7891011"
+    assert await run(lambda: StoredEvent.objects.get().exclude_socket_id)() == "123456.7891011"
+
+
+async def test_x_socket_id_does_not_leak_into_the_next_request(tenant, listen, deliver):
+    listener = await listen(f"tenant.{tenant.pk}")
+    middleware = SocketIdMiddleware(lambda request: "ok")
+    await run(middleware)(_request_with("1.2"))
+    await run(lambda: broadcast(SystemAlert.create(message="hi", tenant=tenant)))()
+    await deliver()
+    [message] = await listener.collect()
+    assert message["exclude"] is None
+
+
+@pytest.mark.parametrize("header", ["", "abc", "1.2.3", "12345", "1.2; drop", "9" * 30 + ".1"])
+async def test_malformed_x_socket_id_is_ignored(tenant, listen, deliver, header):
+    listener = await listen(f"tenant.{tenant.pk}")
+
+    def view(request):
+        tenants.tenant_suspend(tenant=tenant, reason="Unpaid", by=None)
+        return "ok"
+
+    assert await run(SocketIdMiddleware(view))(_request_with(header)) == "ok"
+    await deliver()
+    [message] = await listener.collect()
+    assert message["exclude"] is None  # nobody is excluded; the change still happened
+
+
+async def test_async_views_get_the_socket_id_too(tenant):
+    seen = []
+
+    async def view(request):
+        from notifications.context import current_socket_id
+
+        seen.append(current_socket_id.get())
+        return "ok"
+
+    assert await SocketIdMiddleware(view)(_request_with("42.7")) == "ok"
+    assert seen == ["42.7"]
+
+
+async def test_excluding_socket_for_code_outside_requests(staff, listen, deliver):
+    listener = await listen(f"user.{staff.pk}")
+
+    def change():
+        with excluding_socket("5.6"):
+            accounts.user_change_password(user=staff, new_password="N3w-Secret-pw!", by=staff)
+
+    await run(change)()
+    await deliver()
+    [message] = await listener.collect()
+    assert message["exclude"] == "5.6"
