@@ -158,7 +158,8 @@ def start(target: Target, env: dict) -> None:
         if target.server == "uvicorn":
             argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
             argv += ["--port", str(target.port), "--log-level", "warning", "--no-access-log"]
-            argv += ["--lifespan", "off"]
+            # The product answers lifespan (its outbox publisher starts at boot); the others don't.
+            argv += ["--lifespan", "on" if target.kind == "product" else "off"]
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
             argv = [daphne, "-b", "127.0.0.1", "-p", str(target.port), "-v", "0", app]
