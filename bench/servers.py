@@ -66,18 +66,13 @@ if not settings.configured and os.environ.get("BENCH_KIND") in LAYERS:
         async def notify_event(self, message: dict) -> None:
             await self.send(text_data=message["text"])
 
-    class FastGroupConsumer(GroupConsumer):
-        """The same, minus Channels' per-message ``aclose_old_connections()`` thread hop for
-        layer events (their handlers touch no ORM); what the product's consumer should do."""
-
-        async def dispatch(self, message: dict) -> None:
-            if message["type"] == "notify.event":
-                await self.notify_event(message)
-            else:
-                await super().dispatch(message)
-
         async def notify_close(self, message: dict) -> None:
             await self.close(code=message.get("code", 4403))
+
+    from notifications.layers import LayerEventDispatchMixin
+
+    class FastGroupConsumer(LayerEventDispatchMixin, GroupConsumer):
+        """The same with the product's dispatch (LayerEventDispatchMixin)."""
 
     fast = os.environ["BENCH_KIND"] == "shape" and os.environ.get("BENCH_FAST_DISPATCH") == "1"
     application = (FastGroupConsumer if fast else GroupConsumer).as_asgi()

@@ -132,6 +132,22 @@ async def test_a_later_change_to_the_sent_dict_does_not_reach_receivers(make_lay
         await layer.flush()
 
 
+async def test_receive_nowait_drains_what_is_queued_without_waiting(make_layer):
+    layer = make_layer()
+    try:
+        channel = await layer.new_channel()
+        assert layer.receive_nowait(channel) is None
+        await layer.group_add("tenant.2", channel)
+        for i in range(3):
+            await layer.group_send("tenant.2", dict(EVENT, id=i))
+        assert (await _receive(layer, channel))["id"] == 0
+        await asyncio.sleep(0.2)  # the other two have arrived (Redis mode) and wait in the inbox
+        assert [layer.receive_nowait(channel)["id"] for _ in range(2)] == [1, 2]
+        assert layer.receive_nowait(channel) is None
+    finally:
+        await layer.flush()
+
+
 async def test_invalid_names_are_refused(make_layer):
     layer = make_layer()
     try:
