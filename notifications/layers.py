@@ -87,6 +87,7 @@ class FanoutChannelLayer(BaseChannelLayer):
     """Channels layer: local fan-out per process, Redis pub/sub (one channel per group) between."""
 
     extensions = ["groups", "flush"]
+    READ_BATCH = 64
 
     def __init__(
         self,
@@ -526,21 +527,28 @@ class FanoutChannelLayer(BaseChannelLayer):
                 self._dispatch(msg["channel"].decode(), msg["data"])
 
     async def _pump(self, pubsub: Any) -> None:
+        """Read and fan out. What Redis has already sent is handled in one turn (up to
+        ``READ_BATCH`` messages), so during a burst each consumer wakes once for several events
+        (and drains them together) rather than once per event."""
         get_message = pubsub.get_message
         while True:
             msg = await get_message(timeout=None)
-            if msg is None:
-                continue
-            kind = msg["type"]
-            key = msg["channel"].decode()
-            if kind == "message":
-                self._dispatch(key, msg["data"])
-                # Let consumers drain between messages of a burst.
-                await asyncio.sleep(0)
-            elif kind == "subscribe":
-                for fut in self._pending_subs.pop(key, ()):
-                    if not fut.done():
-                        fut.set_result(None)
+            batch = 0
+            while msg is not None:
+                kind = msg["type"]
+                key = msg["channel"].decode()
+                if kind == "message":
+                    self._dispatch(key, msg["data"])
+                    batch += 1
+                elif kind == "subscribe":
+                    for fut in self._pending_subs.pop(key, ()):
+                        if not fut.done():
+                            fut.set_result(None)
+                if batch >= self.READ_BATCH:
+                    break
+                msg = await get_message(timeout=0)
+            # Let consumers run before the next batch.
+            await asyncio.sleep(0)
 
     def _dispatch(self, key: str, data: bytes) -> None:
         try:
