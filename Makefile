@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install
+.PHONY: run serve test lint install
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ run: $(STAMP)
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@echo "Serving on http://$(HOST):$(PORT)/  (Django admin: http://$(HOST):$(PORT)/admin/)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+# Production: uvicorn workers (docs/deployment.md, "Why uvicorn"). Several workers share events
+# only through Redis, so without REDIS_URL there is one worker.
+WORKERS ?= $(if $(REDIS_URL),2,1)
+serve: $(STAMP)
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production} \
+	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --no-access-log --proxy-headers
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

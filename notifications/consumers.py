@@ -31,6 +31,7 @@ from .auth import (
     may_join,
     session_group,
 )
+from .layers import LayerEventDispatchMixin
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
     return None
 
 
-class NotificationConsumer(AsyncWebsocketConsumer):
+class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
     async def connect(self) -> None:

@@ -123,19 +123,23 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Channel layer: REDIS_URL selects Redis (shared by every server process); otherwise the
-# in-memory layer, which only reaches sockets held by the same process.
+# Channel layer (notifications/layers.py): one Redis pub/sub subscription per group per server
+# process and a local fan-out to that process's sockets. REDIS_URL shares events between every
+# server process; without it the layer is process-local (other processes reach it via the outbox).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNELS_PREFIX},
-        }
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "notifications.layers."
+        + ("FanoutChannelLayer" if REDIS_URL else "LocalFanoutChannelLayer"),
+        "CONFIG": {
+            **({"hosts": [REDIS_URL]} if REDIS_URL else {}),
+            "prefix": CHANNELS_PREFIX,
+            # Messages a socket may fall behind before it is disconnected (4408, "too slow").
+            "capacity": int(os.environ.get("CHANNELS_CAPACITY", "1000")),
+        },
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+}
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")

@@ -1,0 +1,644 @@
+#!/usr/bin/env python
+"""Fan-out benchmark: the product on uvicorn and daphne vs stock Channels vs a bare broadcaster.
+
+    python bench/fanout.py --sockets N --events M
+
+Starts each server on loopback as its own OS process, one after the other, with the real Redis
+(REDIS_URL, default redis://127.0.0.1:6379/0; keys and pub/sub channels under a prefix of the
+run's own). Per server: opens N sockets spread over tenants (the product: the real consumer at
+/ws/notifications/ with a JWT ``?token=`` minted here for demo-shaped users in a scratch SQLite
+database), fires events through the same path the product's publisher uses (a channel-layer
+``group_send`` from this other process), and prints sockets held, connect rate, deliveries/s,
+latency from emit to receipt (p50/p99/max), lost events and server memory per socket. Ends with
+ONE JSON line (keys: sockets, single_p50_ms, single_p99_ms, deliveries_per_s, burst_p99_ms, lost,
+kib_per_socket, bare_deliveries_per_s, stock_channels_deliveries_per_s, ratios vs bare, and
+per-server figures).
+
+"single" = events sent one at a time, each to all N sockets (the next once all have it);
+"burst" = M events sent back to back, each to all N sockets. Clients run in this process (one
+core), the measured server in another; on a 2-core machine with other work running, figures are
+noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+USERS_SCRIPT = """
+import json, secrets, django
+django.setup()
+from rest_framework_simplejwt.tokens import AccessToken
+from accounts.models import User
+from accounts.services import user_create
+from tenants.services import tenant_create
+PASSWORD = "Zq-" + secrets.token_urlsafe(12)
+admin = user_create(username="bench-root", password=PASSWORD, role="system_admin",
+                    by=None)
+out = []
+for t in range({tenants}):
+    tenant = tenant_create(name=f"Bench Tenant {{t}}", slug=f"bench-{{t}}",
+                           contact_email=f"ops@bench{{t}}.example", by=admin)
+    for u in range({users}):
+        role = "tenant_admin" if u == 0 else "staff"
+        user = user_create(username=f"bench-{{t}}-{{u}}", password=PASSWORD,
+                           role=role, tenant=tenant, by=None)
+        out.append({{"tenant": tenant.pk, "token": str(AccessToken.for_user(user))}})
+print("USERS" + json.dumps(out))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+@dataclass
+class Target:
+    """One server to measure: how to start it, reach it, and fire events at it."""
+
+    name: str
+    kind: str  # product | shape | stock | bare
+    server: str  # uvicorn | daphne | websockets
+    prefix: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+
+@dataclass
+class Stats:
+    expected_per_event: int = 0
+    counts: dict = field(default_factory=lambda: defaultdict(int))
+    phase_of: dict = field(default_factory=dict)
+    latencies: dict = field(default_factory=lambda: defaultdict(list))
+    total: int = 0
+    target: int = 0
+    last_receipt: float = 0.0
+    closed: dict = field(default_factory=lambda: defaultdict(int))
+    reached: asyncio.Event | None = None
+    finished: bool = False
+
+    def record(self, event_id: int, sent_at: float, now: float) -> None:
+        self.counts[event_id] += 1
+        self.latencies[self.phase_of.get(event_id, "?")].append(now - sent_at)
+        self.total += 1
+        self.last_receipt = now
+        if self.total >= self.target and self.reached is not None:
+            self.reached.set()
+
+
+def setup_product(env: dict, tenants: int, users: int) -> list[dict]:
+    """Migrate a scratch database and mint one JWT per user (tenant admin + staff per tenant)."""
+    python = sys.executable
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    done = subprocess.run(
+        [python, "-c", USERS_SCRIPT.format(tenants=tenants, users=users)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"creating the benchmark's users failed:\n{done.stderr[-3000:]}")
+    out = done.stdout
+    return json.loads(out[out.index("USERS") + 5 :])
+
+
+def product_ready() -> bool:
+    """The product's consumer is in: /ws/notifications/ is routed."""
+    routing = ROOT / "notifications" / "routing.py"
+    return routing.exists() and "ws/notifications" in routing.read_text()
+
+
+def start(target: Target, env: dict) -> None:
+    bin_dir = Path(sys.executable).parent
+    if target.kind == "bare":
+        key = f"{target.prefix}:bare"
+        argv = [sys.executable, str(ROOT / "bench" / "servers.py"), "bare", str(target.port)]
+        argv += [env["REDIS_URL"], key]
+    else:
+        app = "config.asgi:application" if target.kind == "product" else "bench.servers:application"
+        if target.server == "uvicorn":
+            argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
+            argv += ["--port", str(target.port), "--log-level", "warning", "--no-access-log"]
+            # The product answers lifespan (its outbox publisher starts at boot); the others don't.
+            argv += ["--lifespan", "on" if target.kind == "product" else "off"]
+        else:
+            daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
+            argv = [daphne, "-b", "127.0.0.1", "-p", str(target.port), "-v", "0", app]
+    env = dict(env, CHANNELS_PREFIX=target.prefix, BENCH_KIND=target.kind, BENCH_FAST_DISPATCH="1")
+    target.proc = subprocess.Popen(argv, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if target.proc.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with {target.proc.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", target.port), 0.2),
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{target.name} did not start listening")
+
+
+def stop(target: Target) -> None:
+    if target.proc is not None and target.proc.poll() is None:
+        target.proc.terminate()
+        try:
+            target.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            target.proc.kill()
+            target.proc.wait(10)
+
+
+class Emitter:
+    """Fires one event to every tenant group the way the product's publisher would."""
+
+    def __init__(self, target: Target, redis_url: str, tenants: list[int]) -> None:
+        self.target = target
+        self.tenants = tenants
+        if target.kind == "bare":
+            import redis.asyncio as aioredis
+
+            self.redis = aioredis.Redis.from_url(redis_url)
+            self.key = f"{target.prefix}:bare"
+        elif target.kind == "stock":
+            from channels_redis.pubsub import RedisPubSubChannelLayer
+
+            self.layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=target.prefix)
+        else:
+            from notifications.layers import FanoutChannelLayer
+
+            self.layer = FanoutChannelLayer(hosts=[redis_url], prefix=target.prefix)
+
+    @staticmethod
+    def frame(event_id: int, channel: str, sent_at: float) -> str:
+        return json.dumps(
+            {
+                "type": "event",
+                "id": str(event_id),
+                "event": "SystemNotification",
+                "category": "system",
+                "level": "info",
+                "title": "Benchmark",
+                "message": "A benchmark event.",
+                "channel": channel,
+                "data": {"t": sent_at},
+                "occurred_at": "2026-01-01T00:00:00+00:00",
+            },
+            separators=(",", ":"),
+        )
+
+    async def emit(self, event_id: int) -> None:
+        sent_at = time.perf_counter()
+        if self.target.kind == "bare":
+            await self.redis.publish(self.key, self.frame(event_id, "all", sent_at))
+            return
+        for tenant in self.tenants:
+            group = f"tenant.{tenant}"
+            message = {
+                "type": "notify.event",
+                "id": event_id,
+                "text": self.frame(event_id, group, sent_at),
+                "roles": None,
+                "exclude": None,
+            }
+            await self.layer.group_send(group, message)
+
+    async def close(self) -> None:
+        if self.target.kind == "bare":
+            await self.redis.aclose()
+        elif hasattr(self.layer, "close"):
+            with contextlib.suppress(Exception):
+                await self.layer.close()
+
+
+class WSClient(asyncio.Protocol):
+    """A receive-only WebSocket client protocol for the benchmark (RFC 6455, client side).
+
+    Why not the ``websockets`` client: with a task and a queue per frame it tops out near 25k
+    frames/s in one process, below what the servers deliver, so every server would measure the
+    client. This parses frames straight from ``data_received`` (server frames are unmasked),
+    answers pings, and records each event frame's latency.
+    """
+
+    def __init__(self, stats: Stats, welcomed, host: str, path: str, origin: str) -> None:
+        self.stats, self.welcomed = stats, welcomed
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+        ).encode()
+        self.buf = bytearray()
+        self.upgraded = False
+        self.greeted = False
+        self.transport: asyncio.Transport | None = None
+        self.close_code: int | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc) -> None:
+        if not self.greeted:
+            self.stats.closed[f"no welcome ({self.close_code})"] += 1
+            self.welcomed(False)
+        elif self.close_code not in (1000, None) or not self.stats.finished:
+            self.stats.closed[f"closed {self.close_code}"] += 1
+        if not self.closed.done():
+            self.closed.set_result(self.close_code)
+
+    def _send(self, opcode: int, payload: bytes = b"") -> None:
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            with contextlib.suppress(Exception):
+                self._send(0x8, struct.pack("!H", 1000))
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        buf = self.buf
+        buf += data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if b" 101 " not in bytes(buf[: buf.find(b"\r\n")]):
+                self.stats.closed["handshake refused"] += 1
+                self.greeted = True
+                self.welcomed(False)
+                self.transport.close()
+                return
+            del buf[: end + 4]
+            self.upgraded = True
+        pos, size = 0, len(buf)
+        loads, record = json.loads, self.stats.record
+        while size - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length, head = b1 & 0x7F, 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if size - pos < head + length:
+                break
+            payload = bytes(buf[pos + head : pos + head + length])
+            pos += head + length
+            opcode = b0 & 0x0F
+            if opcode == 0x1:
+                frame = loads(payload)
+                kind = frame.get("type")
+                if kind == "event":
+                    record(int(frame["id"]), frame["data"]["t"], now)
+                elif kind == "welcome" and not self.greeted:
+                    self.greeted = True
+                    self.welcomed(True)
+            elif opcode == 0x8:
+                self.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
+                with contextlib.suppress(Exception):
+                    self._send(0x8, payload[:2])
+                self.transport.close()
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+        del buf[:pos]
+
+
+async def open_socket(url: str, origin: str, stats: Stats, welcomed) -> WSClient | None:
+    parsed = urlsplit(url)
+    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    loop = asyncio.get_running_loop()
+    try:
+        _, proto = await loop.create_connection(
+            lambda: WSClient(stats, welcomed, parsed.netloc, path, origin),
+            parsed.hostname,
+            parsed.port,
+        )
+    except OSError as exc:
+        stats.closed[f"connect failed: {type(exc).__name__}"] += 1
+        welcomed(False)
+        return None
+    return proto
+
+
+async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
+    """Start one server, hold N sockets, fire single events then a burst; the figures."""
+    start(target, env)
+    pid = target.proc.pid
+    tenants = sorted({u["tenant"] for u in users}) if users else list(range(1, args.tenants + 1))
+    base = f"ws://127.0.0.1:{target.port}"
+    origin = f"http://127.0.0.1:{target.port}"
+
+    def url(i: int) -> str:
+        if target.kind == "bare":
+            return base + "/"
+        if target.kind == "product":
+            return f"{base}/ws/notifications/?token={users[i % len(users)]['token']}"
+        return f"{base}/ws/notifications/?tenant={tenants[i % len(tenants)]}"
+
+    stats = Stats()
+    emitter = Emitter(target, env["REDIS_URL"], tenants)
+    sockets: list[WSClient] = []
+    try:
+        # Warm up (imports, first DB connection), then take the memory baseline.
+        for i in range(5):
+            fut = asyncio.get_running_loop().create_future()
+            proto = await open_socket(url(i), origin, Stats(), fut.set_result)
+            await asyncio.wait_for(fut, 60)
+            if proto is not None:
+                proto.close()
+        await asyncio.sleep(1.0)
+        rss_base = rss_kib(pid)
+
+        gate = asyncio.Semaphore(args.connect_concurrency)
+        outcomes: list[bool] = []
+
+        async def open_one(i: int) -> None:
+            async with gate:
+                fut = asyncio.get_running_loop().create_future()
+                proto = await open_socket(url(i), origin, stats, fut.set_result)
+                if proto is not None:
+                    sockets.append(proto)
+                try:
+                    outcomes.append(await asyncio.wait_for(fut, 120))
+                except TimeoutError:
+                    stats.closed["no welcome in 120 s"] += 1
+                    outcomes.append(False)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(open_one(i) for i in range(args.sockets)))
+        connect_s = time.perf_counter() - t0
+        held = sum(outcomes)
+        await asyncio.sleep(1.0)
+        rss_held = rss_kib(pid)
+
+        # One unmeasured warm-up event (first-use costs of each socket's path), then the run.
+        stats.phase_of[0] = "warm-up"
+        stats.target = stats.total + held
+        stats.reached = asyncio.Event()
+        await emitter.emit(0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stats.reached.wait(), args.single_timeout)
+
+        event_id = 0
+        # Single events: each to all sockets, the next once everyone has it.
+        for _ in range(args.singles):
+            event_id += 1
+            stats.phase_of[event_id] = "single"
+            stats.target = stats.total + held
+            stats.reached = asyncio.Event()
+            await emitter.emit(event_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stats.reached.wait(), args.single_timeout)
+
+        # The burst: M events back to back.
+        burst_ids = range(event_id + 1, event_id + 1 + args.events)
+        for eid in burst_ids:
+            stats.phase_of[eid] = "burst"
+        stats.target = stats.total + held * args.events
+        stats.reached = asyncio.Event()
+        t_burst = time.perf_counter()
+        for eid in burst_ids:
+            await emitter.emit(eid)
+        emit_s = time.perf_counter() - t_burst
+        last_total, last_progress = -1, time.perf_counter()
+        while not stats.reached.is_set() and args.events:
+            if stats.total != last_total:
+                last_total, last_progress = stats.total, time.perf_counter()
+            elif time.perf_counter() - last_progress > args.stall_timeout:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stats.reached.wait(), 0.5)
+        burst_received = sum(stats.counts[eid] for eid in burst_ids)
+        burst_s = (stats.last_receipt - t_burst) if burst_received else float("nan")
+        rss_after = rss_kib(pid)
+        expected = held * event_id + held * args.events
+        received = sum(min(c, held) for eid, c in stats.counts.items() if eid != 0)
+        warm_received = stats.counts.get(0, 0)
+        single, burst = stats.latencies["single"], stats.latencies["burst"]
+        return {
+            "server": target.name,
+            "sockets": held,
+            "connect_per_s": round(held / connect_s, 1),
+            "single_p50_ms": round(pct(single, 0.50) * 1000, 1),
+            "single_p99_ms": round(pct(single, 0.99) * 1000, 1),
+            "single_max_ms": round(max(single, default=float("nan")) * 1000, 1),
+            "deliveries_per_s": round(burst_received / burst_s) if burst_received else 0,
+            "burst_emit_s": round(emit_s, 3),
+            "burst_p50_ms": round(pct(burst, 0.50) * 1000, 1),
+            "burst_p99_ms": round(pct(burst, 0.99) * 1000, 1),
+            "burst_max_ms": round(max(burst, default=float("nan")) * 1000, 1),
+            "lost": expected - received + (held - min(warm_received, held)),
+            "duplicates": sum(max(0, c - held) for c in stats.counts.values()),
+            "closed": dict(stats.closed),
+            "kib_per_socket": round((rss_held - rss_base) / max(held, 1), 1),
+            "kib_per_socket_after_burst": round((rss_after - rss_base) / max(held, 1), 1),
+        }
+    finally:
+        stats.finished = True
+        for proto in sockets:
+            proto.close()
+        await asyncio.sleep(0.2)
+        await emitter.close()
+        stop(target)
+
+
+def print_row(r: dict) -> None:
+    print(
+        f"{r['server']:<22} held {r['sockets']:>6}  connect {r['connect_per_s']:>8}/s  "
+        f"single p50/p99/max {r['single_p50_ms']}/{r['single_p99_ms']}/{r['single_max_ms']} ms  "
+        f"burst {r['deliveries_per_s']:>7}/s p50/p99/max "
+        f"{r['burst_p50_ms']}/{r['burst_p99_ms']}/{r['burst_max_ms']} ms  "
+        f"lost {r['lost']}  {r['kib_per_socket']} KiB/socket"
+        + (f"  closed {r['closed']}" if r["closed"] else ""),
+        flush=True,
+    )
+
+
+async def main(args) -> dict:
+    run_prefix = f"{args.prefix}.bench.{secrets.token_hex(3)}"
+    env = dict(os.environ)
+    env.update(
+        REDIS_URL=args.redis_url,
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        SECRET_KEY=env.get("SECRET_KEY") or "bench-" + secrets.token_hex(16),
+        JWT_ACCESS_MINUTES="240",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        PYTHONPATH=str(ROOT),
+    )
+    real = product_ready() and not args.minimal_consumer
+    kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
+    targets: list[Target] = []
+    for kind in kinds:
+        if kind in ("uvicorn", "daphne"):
+            product_kind = "product" if real else "shape"
+            label = "product" if real else "layer+minimal"
+            targets.append(Target(f"{label}/{kind}", product_kind, kind, f"{run_prefix}.{kind}"))
+        elif kind == "minimal":
+            # The layer with a minimal consumer of the product's shape (no auth, no middleware):
+            # separates the layer's cost from the product consumer's.
+            targets.append(Target("layer+minimal/uvicorn", "shape", "uvicorn", f"{run_prefix}.m"))
+        elif kind == "stock":
+            targets.append(Target("stock-channels/uvicorn", "stock", "uvicorn", f"{run_prefix}.s"))
+        elif kind == "bare":
+            targets.append(Target("bare-websockets", "bare", "websockets", f"{run_prefix}.b"))
+        else:
+            raise SystemExit(f"unknown server {kind!r} (uvicorn, daphne, minimal, stock, bare)")
+
+    users: list[dict] = []
+    scratch = tempfile.mkdtemp(prefix="fanout-bench-")
+    try:
+        if any(t.kind == "product" for t in targets):
+            # Never the developer's database: a scratch SQLite file unless told otherwise.
+            env["DATABASE_URL"] = args.database_url or f"sqlite:///{scratch}/bench.sqlite3"
+            users = setup_product(env, args.tenants, args.users_per_tenant)
+        print(
+            f"fan-out bench: {args.sockets} sockets over {args.tenants} tenants, "
+            f"{args.singles} single events + a burst of {args.events}; Redis {args.redis_url}; "
+            + ("real consumer + JWT" if real else "MINIMAL consumer (product consumer not merged)"),
+            flush=True,
+        )
+        results = {}
+        for target in targets:
+            results[target.name] = await measure(target, args, users, env)
+            print_row(results[target.name])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            import redis
+
+            client = redis.Redis.from_url(args.redis_url)
+            for key in client.scan_iter(f"{run_prefix}*"):
+                client.delete(key)
+            client.close()
+
+    def first(*wanted: tuple[str, str]) -> dict | None:
+        for kind, server in wanted:
+            for t in targets:
+                if t.kind == kind and server in ("*", t.server):
+                    return results[t.name]
+        return None
+
+    main_kind = "product" if real else "shape"
+    primary = first((main_kind, "uvicorn"), (main_kind, "*")) or next(iter(results.values()))
+    bare, stock = first(("bare", "*")), first(("stock", "*"))
+    product_rows = [results[t.name] for t in targets if t.kind == main_kind]
+    summary = {
+        "sockets": primary["sockets"],
+        "single_p50_ms": primary["single_p50_ms"],
+        "single_p99_ms": primary["single_p99_ms"],
+        "deliveries_per_s": primary["deliveries_per_s"],
+        "burst_p99_ms": primary["burst_p99_ms"],
+        "lost": sum(r["lost"] for r in product_rows),
+        "kib_per_socket": primary["kib_per_socket"],
+        "bare_deliveries_per_s": bare["deliveries_per_s"] if bare else None,
+        "stock_channels_deliveries_per_s": stock["deliveries_per_s"] if stock else None,
+        "ratio_vs_bare": (
+            round(primary["deliveries_per_s"] / bare["deliveries_per_s"], 3)
+            if bare and bare["deliveries_per_s"]
+            else None
+        ),
+        "stock_ratio_vs_bare": (
+            round(stock["deliveries_per_s"] / bare["deliveries_per_s"], 3)
+            if bare and stock and bare["deliveries_per_s"]
+            else None
+        ),
+        "consumer": "product" if real else "minimal",
+        "servers": results,
+    }
+    for t in targets:
+        row = results[t.name]
+        if row is not primary and t.kind != "bare" and bare and bare["deliveries_per_s"]:
+            label = t.name.replace("/", "_").replace("-", "_").replace("+", "_")
+            summary[f"{label}_ratio_vs_bare"] = round(
+                row["deliveries_per_s"] / bare["deliveries_per_s"], 3
+            )
+    print(json.dumps(summary, separators=(",", ":")), flush=True)
+    return summary
+
+
+def parse_args(argv: list[str] | None = None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sockets", type=int, default=1000, help="sockets per server")
+    parser.add_argument("--events", type=int, default=200, help="events in the burst")
+    parser.add_argument("--singles", type=int, default=20, help="events sent one at a time")
+    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--users-per-tenant", type=int, default=5)
+    parser.add_argument(
+        "--servers",
+        default="uvicorn,daphne,stock,bare",
+        help="any of: uvicorn, daphne (the product), minimal (the layer with a minimal "
+        "consumer), stock (plain Channels on RedisPubSubChannelLayer), bare (websockets)",
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    )
+    parser.add_argument("--prefix", default=os.environ.get("CHANNELS_PREFIX") or "bench")
+    parser.add_argument("--database-url", default="", help="default: a scratch SQLite file")
+    parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument("--single-timeout", type=float, default=10.0)
+    parser.add_argument("--stall-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--minimal-consumer",
+        action="store_true",
+        help="measure the layer with a minimal consumer instead of the product's",
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(parse_args()))

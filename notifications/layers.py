@@ -1,0 +1,624 @@
+"""A Channels layer built for fan-out: one Redis subscription per group per process.
+
+Why not channels-redis: its default layer keeps one Redis list per socket and silently drops
+messages once a socket is 100 behind; its pub/sub layer re-decodes every message per socket and
+tops out far below what the sockets can take. This layer keeps the standard Channels interface
+(``new_channel``, ``send``, ``receive``, ``group_add``, ``group_discard``, ``group_send``,
+``flush``) so consumers stay plain Channels consumers, and changes what happens underneath:
+
+* Group membership lives in the process that holds the channel. The process subscribes to a
+  group's Redis pub/sub channel when its first local member joins and unsubscribes when the last
+  one leaves; ``group_send`` is one ``PUBLISH``. On receipt the message is decoded once and the
+  same dict is put in every local member's inbox (no per-socket Redis queue, no re-serialization:
+  the product's messages carry the wire frame pre-serialized in ``text``). Receivers must treat
+  delivered messages as read-only.
+* Every channel has a bounded inbox (``capacity``). A channel that falls that far behind on a
+  group or cross-process message is not allowed to stall the others or grow memory: its inbox is
+  dropped, it leaves all its groups, and it receives ``overflow_message`` (by default
+  ``{"type": "notify.close", "code": 4408, "reason": "too slow"}``), which the consumer acts on
+  by closing the socket. The client loses nothing: it reconnects and resumes from stored events.
+  A direct ``send()`` to a full channel in this process raises ``ChannelFull`` as usual.
+* Redis restarts are survived: a reader task reconnects with back-off and resubscribes every
+  group (and this process's channel). While Redis is unreachable, or while this process's
+  subscriptions are not yet restored, ``group_send``/``send`` raise ``LayerUnavailable`` instead
+  of silently dropping, so the caller (the outbox publisher) keeps the event and retries.
+* Process-specific channels (``new_channel()`` names, ``...!...``) work across processes: each
+  process subscribes once to its own Redis channel and routes by name. Plain channel names
+  (``send("worker", ...)`` without ``!``) in Redis mode have pub/sub semantics, exactly like
+  channels-redis's ``RedisPubSubChannelLayer``: a message reaches whoever is receiving on that
+  name at the time, and is gone if nobody is. The product never uses them (no ``runworker``).
+* Without ``hosts`` the layer is process-local (the embedded default, replacing
+  ``InMemoryChannelLayer``, whose ``group_send`` copies the message and creates a task per
+  member). Other processes reach it through the outbox, not through the layer.
+
+Messages do not expire (``expiry`` is accepted for compatibility): the bounded inbox is what
+keeps memory in check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import copy
+import logging
+import secrets
+import time
+from typing import Any
+
+import msgpack
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_OVERFLOW_MESSAGE = {"type": "notify.close", "code": 4408, "reason": "too slow"}
+
+
+class LayerUnavailable(ConnectionError):
+    """Redis is unreachable (or this process has not resubscribed yet): nothing was sent."""
+
+
+class _Inbox:
+    """One channel's bounded queue of messages plus the receivers waiting on it."""
+
+    __slots__ = ("queue", "waiters", "capacity", "groups", "closed")
+
+    def __init__(self, capacity: int) -> None:
+        # Allocated only while messages wait (most sockets are idle most of the time: an empty
+        # deque costs ~600 bytes, times 10,000 sockets).
+        self.queue: collections.deque | None = None
+        self.waiters: list[asyncio.Future] = []
+        self.capacity = capacity
+        self.groups: set[str] = set()
+        self.closed = False
+
+
+def _wake_threadsafe(inbox: _Inbox, fut: asyncio.Future, message: dict) -> None:
+    if fut.done():
+        if inbox.queue is None:
+            inbox.queue = collections.deque()
+        inbox.queue.appendleft(message)
+    else:
+        fut.set_result(message)
+
+
+class FanoutChannelLayer(BaseChannelLayer):
+    """Channels layer: local fan-out per process, Redis pub/sub (one channel per group) between."""
+
+    extensions = ["groups", "flush"]
+    READ_BATCH = 64
+
+    def __init__(
+        self,
+        hosts: list[str] | None = None,
+        prefix: str = "asgi",
+        capacity: int = 1000,
+        channel_capacity: dict | None = None,
+        expiry: int = 60,
+        overflow_message: dict | None = None,
+        reconnect_max_delay: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
+        self.channel_capacity = self.compile_capacities(channel_capacity or {})
+        if isinstance(hosts, str):
+            raise ValueError("hosts must be a list of Redis URLs, even if there is only one.")
+        if hosts and len(hosts) > 1:
+            raise ValueError("FanoutChannelLayer talks to one Redis (no sharding); give one host.")
+        self.redis_url: str | None = hosts[0] if hosts else None
+        if isinstance(self.redis_url, dict):
+            self.redis_url = self.redis_url["address"]
+        self.prefix = prefix
+        self.overflow_message = dict(overflow_message or DEFAULT_OVERFLOW_MESSAGE)
+        self.reconnect_max_delay = reconnect_max_delay
+        # This process's identity inside channel names: "specific.<client_id>!<random>".
+        self.client_id = secrets.token_hex(8)
+        self._inboxes: dict[str, _Inbox] = {}
+        self._groups: dict[str, set[str]] = {}
+        self.overflows = 0
+        # Redis mode state.
+        self._publishers: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._reader_task: asyncio.Task | None = None
+        self._pubsub: Any = None
+        self._healthy = False
+        self._ready: asyncio.Event | None = None
+        self._pending_subs: dict[str, list[asyncio.Future]] = {}
+        self._general: set[str] = set()
+        self._background: set[asyncio.Task] = set()
+
+    # ------------------------------------------------------------------ names / keys
+
+    @property
+    def is_redis(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def crosses_processes(self) -> bool:
+        """Whether a group_send here reaches sockets held by other processes."""
+        return self.is_redis
+
+    @property
+    def healthy(self) -> bool:
+        """False while Redis mode cannot publish or has not restored its subscriptions."""
+        if not self.is_redis:
+            return True
+        return self._reader_task is None or self._healthy
+
+    def _group_key(self, group: str) -> str:
+        return f"{self.prefix}:g:{group}"
+
+    def _process_key(self, client_id: str) -> str:
+        return f"{self.prefix}:p:{client_id}"
+
+    def _channel_key(self, channel: str) -> str:
+        return f"{self.prefix}:c:{channel}"
+
+    @staticmethod
+    def _client_id_of(channel: str) -> str:
+        """The process id inside a specific channel name ("specific.<id>!<random>")."""
+        head = channel[: channel.index("!")]
+        return head.rsplit(".", 1)[-1]
+
+    def _is_local(self, channel: str) -> bool:
+        return "!" not in channel or self._client_id_of(channel) == self.client_id
+
+    def _inbox(self, channel: str) -> _Inbox:
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            inbox = self._inboxes[channel] = _Inbox(self.get_capacity(channel))
+        return inbox
+
+    # ------------------------------------------------------------------ local delivery
+
+    def _deliver(self, channel: str, inbox: _Inbox, message: dict, loop: Any) -> None:
+        """Queue one message for one channel; a channel too far behind is cut off, not waited on."""
+        if inbox.closed:
+            return
+        waiters = inbox.waiters
+        while waiters:
+            fut = waiters.pop(0)
+            if fut.done():
+                continue
+            if fut.get_loop() is loop:
+                fut.set_result(message)
+            else:
+                fut.get_loop().call_soon_threadsafe(_wake_threadsafe, inbox, fut, message)
+            return
+        queue = inbox.queue
+        if queue is None:
+            queue = inbox.queue = collections.deque()
+        elif len(queue) >= inbox.capacity:
+            self._overflow(channel, inbox)
+            return
+        queue.append(message)
+
+    def _overflow(self, channel: str, inbox: _Inbox) -> None:
+        self.overflows += 1
+        logger.warning(
+            "channel %s fell %d messages behind; disconnecting it", channel, inbox.capacity
+        )
+        inbox.queue = collections.deque([dict(self.overflow_message)])
+        inbox.closed = True
+        for group in list(inbox.groups):
+            if self._leave(group, channel, inbox) and self.is_redis:
+                task = asyncio.get_running_loop().create_task(self._unsubscribe(group))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    def _fan_out(self, group: str, message: dict) -> None:
+        members = self._groups.get(group)
+        if not members:
+            return
+        loop = asyncio.get_running_loop()
+        inboxes = self._inboxes
+        for channel in tuple(members):
+            inbox = inboxes.get(channel)
+            if inbox is not None:
+                self._deliver(channel, inbox, message, loop)
+
+    # ------------------------------------------------------------------ channel API
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A channel name owned by this process; in Redis mode reachable from any process."""
+        channel = f"{prefix}{self.client_id}!{secrets.token_hex(6)}"
+        self._inbox(channel)
+        if self.is_redis:
+            await self._ensure_reader()
+        return channel
+
+    async def send(self, channel: str, message: dict) -> None:
+        """Send to one channel; raises ChannelFull if it is local and full."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_channel_name(channel)
+        assert "__asgi_channel__" not in message
+        if not self.is_redis or ("!" in channel and self._is_local(channel)):
+            inbox = self._inbox(channel)
+            if inbox.closed:
+                return
+            if not inbox.waiters and len(inbox.queue or ()) >= inbox.capacity:
+                raise ChannelFull(channel)
+            self._deliver(channel, inbox, copy.deepcopy(message), asyncio.get_running_loop())
+            return
+        if "!" in channel:
+            key = self._process_key(self._client_id_of(channel))
+            payload = dict(message, __asgi_channel__=channel)
+        else:
+            key = self._channel_key(channel)
+            payload = message
+        await self._publish(key, payload)
+
+    async def receive(self, channel: str) -> dict:
+        """The next message for a channel of this process (waits until there is one)."""
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            self.require_valid_channel_name(channel)
+            if self.is_redis and not self._is_local(channel):
+                raise RuntimeError(f"{channel} belongs to another process; receive it there")
+            inbox = self._inbox(channel)
+        if inbox.queue:
+            message = inbox.queue.popleft()
+            if not inbox.queue:
+                inbox.queue = None
+                if inbox.closed:
+                    self._inboxes.pop(channel, None)
+            return message
+        if self.is_redis:
+            if "!" not in channel and channel not in self._general:
+                self._general.add(channel)
+                await self._ensure_reader()
+                await self._subscribe(self._channel_key(channel))
+            elif self._reader_task is None or self._reader_task.done():
+                await self._ensure_reader()
+        fut = asyncio.get_running_loop().create_future()
+        inbox.waiters.append(fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            # The consumer is going away: forget an inbox nobody can reach any more.
+            idle = not inbox.queue and not inbox.groups
+            if (
+                idle
+                and self._inboxes.get(channel) is inbox
+                and all(w.done() for w in inbox.waiters)
+            ):
+                self._inboxes.pop(channel, None)
+            raise
+
+    def receive_nowait(self, channel: str) -> dict | None:
+        """The next queued message of a local channel, or None (never waits).
+
+        Lets a consumer drain what piled up during a burst in one go (LayerEventDispatchMixin)
+        instead of one task switch per message. Not part of the Channels layer spec.
+        """
+        inbox = self._inboxes.get(channel)
+        if inbox is None or not inbox.queue:
+            return None
+        message = inbox.queue.popleft()
+        if not inbox.queue:
+            inbox.queue = None
+            if inbox.closed:
+                self._inboxes.pop(channel, None)
+        return message
+
+    # ------------------------------------------------------------------ groups API
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Join a group; the first local member subscribes this process to it."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        if self.is_redis and not self._is_local(channel):
+            raise RuntimeError(
+                "group_add() takes channels of this process (self.channel_name in a consumer)."
+            )
+        inbox = self._inbox(channel)
+        if inbox.closed:
+            return
+        members = self._groups.get(group)
+        first = not members
+        if members is None:
+            members = self._groups[group] = set()
+        members.add(channel)
+        inbox.groups.add(group)
+        if self.is_redis and first:
+            await self._ensure_reader()
+            await self._subscribe(self._group_key(group))
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Leave a group; the last local member unsubscribes this process from it."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        inbox = self._inboxes.get(channel)
+        emptied = self._leave(group, channel, inbox)
+        if emptied and self.is_redis:
+            await self._unsubscribe(group)
+
+    def _leave(self, group: str, channel: str, inbox: _Inbox | None) -> bool:
+        """Drop one membership; True when the group has no local member left."""
+        if inbox is not None:
+            inbox.groups.discard(group)
+        members = self._groups.get(group)
+        if not members or channel not in members:
+            return False
+        members.discard(channel)
+        if members:
+            return False
+        del self._groups[group]
+        return True
+
+    async def group_send(self, group: str, message: dict) -> None:
+        """Deliver to every member in every process: one PUBLISH (Redis) or a local fan-out."""
+        assert isinstance(message, dict), "message is not a dict"
+        self.require_valid_group_name(group)
+        if self.is_redis:
+            await self._publish(self._group_key(group), message)
+        else:
+            self._fan_out(group, copy.deepcopy(message))
+
+    # ------------------------------------------------------------------ flush / close
+
+    async def flush(self) -> None:
+        """Forget every channel and group, and drop Redis connections (reopened on demand)."""
+        self._inboxes = {}
+        self._groups = {}
+        self._general = set()
+        await self.close()
+
+    async def close(self) -> None:
+        task, self._reader_task = self._reader_task, None
+        self._healthy = False
+        if task is not None and not task.done():
+            if task.get_loop() is asyncio.get_running_loop():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            else:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        self._pubsub = None
+        loop = asyncio.get_running_loop()
+        client = self._publishers.pop(loop, None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection is fine
+                await client.aclose()
+
+    # ------------------------------------------------------------------ Redis mode
+
+    def _publisher(self) -> Any:
+        from redis.asyncio import Redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        loop = asyncio.get_running_loop()
+        client = self._publishers.get(loop)
+        if client is None:
+            for old in [lp for lp in self._publishers if lp.is_closed()]:
+                del self._publishers[old]
+            client = Redis.from_url(
+                self.redis_url,
+                socket_connect_timeout=1,
+                socket_timeout=5,
+                retry=Retry(NoBackoff(), 1),
+            )
+            self._publishers[loop] = client
+        return client
+
+    async def _publish(self, key: str, message: dict) -> None:
+        from redis.exceptions import RedisError
+
+        if self._reader_task is not None and not self._healthy:
+            raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
+        data = msgpack.packb(message, use_bin_type=True)
+        client = self._publisher()
+        try:
+            await client.publish(key, data)
+        except (RedisError, OSError):
+            # A pooled connection may predate a Redis restart: drop the pool and try once more.
+            await client.connection_pool.disconnect()
+            try:
+                await client.publish(key, data)
+            except (RedisError, OSError) as exc:
+                raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
+
+    def _wanted_keys(self) -> set[str]:
+        keys = {self._process_key(self.client_id)}
+        keys.update(self._group_key(g) for g in self._groups)
+        keys.update(self._channel_key(c) for c in self._general)
+        return keys
+
+    async def _ensure_reader(self) -> None:
+        task = self._reader_task
+        loop = asyncio.get_running_loop()
+        if task is not None and not task.done() and not task.get_loop().is_closed():
+            return
+        self._healthy = False
+        self._ready = asyncio.Event()
+        self._reader_task = loop.create_task(self._read_forever(), name="fanout-layer-reader")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout=2)
+        except TimeoutError:
+            logger.warning("channel layer: Redis not reachable yet; will keep retrying")
+
+    async def _subscribe(self, key: str) -> None:
+        """SUBSCRIBE and wait for Redis to confirm (so a PUBLISH right after is not missed)."""
+        pubsub = self._pubsub
+        if not self._healthy or pubsub is None:
+            return  # the reader subscribes every wanted key when it (re)connects
+        fut = asyncio.get_running_loop().create_future()
+        self._pending_subs.setdefault(key, []).append(fut)
+        try:
+            await pubsub.subscribe(key)
+            await asyncio.wait_for(fut, timeout=5)
+        except Exception as exc:  # noqa: BLE001 - the reader's reconnect resubscribes
+            logger.warning("channel layer: subscribe %s deferred to reconnect (%s)", key, exc)
+        finally:
+            waiting = self._pending_subs.get(key)
+            if waiting and fut in waiting:
+                waiting.remove(fut)
+
+    async def _unsubscribe(self, group: str) -> None:
+        if group in self._groups:
+            return  # someone joined again meanwhile
+        key = self._group_key(group)
+        pubsub = self._pubsub
+        if not self._healthy or pubsub is None:
+            return
+        try:
+            await pubsub.unsubscribe(key)
+        except Exception as exc:  # noqa: BLE001 - a dropped connection unsubscribes anyway
+            logger.info("channel layer: unsubscribe %s skipped (%s)", key, exc)
+
+    async def _read_forever(self) -> None:
+        """Own the subscription connection: (re)subscribe, read, fan out; reconnect on failure."""
+        from redis.asyncio import Redis
+
+        delay = 0.05
+        while True:
+            client = Redis.from_url(self.redis_url, socket_connect_timeout=1)
+            pubsub = client.pubsub()
+            try:
+                subscribed: set[str] = set()
+                while True:
+                    wanted = self._wanted_keys()
+                    missing, extra = wanted - subscribed, subscribed - wanted
+                    if not missing and not extra:
+                        break
+                    if missing:
+                        await pubsub.subscribe(*missing)
+                        await self._await_confirmations(pubsub, missing)
+                    if extra:
+                        await pubsub.unsubscribe(*extra)
+                    subscribed = wanted
+                self._pubsub = pubsub
+                self._healthy = True
+                if self._ready is not None:
+                    self._ready.set()
+                if delay > 0.05:
+                    logger.warning(
+                        "channel layer: reconnected to Redis, %d keys resubscribed", len(subscribed)
+                    )
+                delay = 0.05
+                await self._pump(pubsub)
+            except asyncio.CancelledError:
+                self._healthy = False
+                await self._close_quietly(pubsub, client)
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                if self._healthy:
+                    logger.warning("channel layer: lost Redis (%s); reconnecting", exc)
+                self._healthy = False
+                self._pubsub = None
+                await self._close_quietly(pubsub, client)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max_delay)
+
+    async def _await_confirmations(self, pubsub: Any, keys: set[str]) -> None:
+        pending = set(keys)
+        deadline = time.monotonic() + 5
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("Redis did not confirm SUBSCRIBE")
+            msg = await pubsub.get_message(timeout=remaining)
+            if msg is None:
+                continue
+            if msg["type"] == "subscribe":
+                pending.discard(msg["channel"].decode())
+            elif msg["type"] == "message":
+                self._dispatch(msg["channel"].decode(), msg["data"])
+
+    async def _pump(self, pubsub: Any) -> None:
+        """Read and fan out. What Redis has already sent is handled in one turn (up to
+        ``READ_BATCH`` messages), so during a burst each consumer wakes once for several events
+        (and drains them together) rather than once per event."""
+        get_message = pubsub.get_message
+        while True:
+            msg = await get_message(timeout=None)
+            batch = 0
+            while msg is not None:
+                kind = msg["type"]
+                key = msg["channel"].decode()
+                if kind == "message":
+                    self._dispatch(key, msg["data"])
+                    batch += 1
+                elif kind == "subscribe":
+                    for fut in self._pending_subs.pop(key, ()):
+                        if not fut.done():
+                            fut.set_result(None)
+                if batch >= self.READ_BATCH:
+                    break
+                msg = await get_message(timeout=0)
+            # Let consumers run before the next batch.
+            await asyncio.sleep(0)
+
+    def _dispatch(self, key: str, data: bytes) -> None:
+        try:
+            message = msgpack.unpackb(data, raw=False)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the reader
+            logger.exception("channel layer: undecodable message on %s", key)
+            return
+        kind, _, name = key[len(self.prefix) + 1 :].partition(":")
+        if kind == "g":
+            self._fan_out(name, message)
+            return
+        loop = asyncio.get_running_loop()
+        channel = message.pop("__asgi_channel__", None) if kind == "p" else name
+        if channel is None:
+            return
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            if kind == "p":
+                return  # that channel's consumer is gone
+            inbox = self._inbox(channel)
+        self._deliver(channel, inbox, message, loop)
+
+    @staticmethod
+    async def _close_quietly(pubsub: Any, client: Any) -> None:
+        for closer in (pubsub.aclose, client.aclose):
+            with contextlib.suppress(Exception):  # already broken
+                await closer()
+
+
+class LocalFanoutChannelLayer(FanoutChannelLayer, InMemoryChannelLayer):
+    """The process-local mode as its own class: the embedded default (no REDIS_URL).
+
+    Same fan-out and bounded inboxes as the Redis mode, nothing leaves the process. It is also an
+    ``InMemoryChannelLayer`` so that code asking "does this layer only reach this process?" the
+    Channels way (``isinstance(layer, InMemoryChannelLayer)``) gets the right answer.
+    """
+
+    def __init__(self, hosts: None = None, **kwargs: Any) -> None:
+        if hosts:
+            raise ValueError("LocalFanoutChannelLayer takes no hosts; use FanoutChannelLayer.")
+        super().__init__(hosts=None, **kwargs)
+
+
+class LayerEventDispatchMixin:
+    """Consumer mixin: run the hot-path layer handlers without Channels' per-message overhead.
+
+    Channels' ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()`` (a thread-pool
+    round trip) before every handler; for ``notify.event``, whose handler touches no ORM, that
+    hop costs more than the rest of the delivery. And ``await_many_dispatch`` spends a task and
+    an ``asyncio.wait`` per message; during a burst the events already queued for this socket are
+    handled here in one go instead (at most ``drain_limit``, so client frames still get a turn).
+    Other message types keep Channels' behaviour.
+    """
+
+    fast_message_types: frozenset[str] = frozenset({"notify.event"})
+    drain_limit: int = 64
+
+    async def dispatch(self, message: dict) -> None:
+        if message.get("type") not in self.fast_message_types:
+            await super().dispatch(message)
+            return
+        await self.notify_event(message)
+        receive_nowait = getattr(self.channel_layer, "receive_nowait", None)
+        if receive_nowait is None:
+            return
+        for _ in range(self.drain_limit):
+            queued = receive_nowait(self.channel_name)
+            if queued is None:
+                return
+            if queued.get("type") in self.fast_message_types:
+                await self.notify_event(queued)
+            else:
+                await super().dispatch(queued)
