@@ -12,3 +12,13 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Throttles stay on but out of the way; the throttle tests set small rates itself.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {
+        "write": "10000/min",
+        "auth": "10000/min",
+        "payment_callback": "10000/min",
+    },
+}
