@@ -27,7 +27,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from config.api import IsAdminRole
+from config.api import IsAdminRole, StrictSerializer
 from config.throttling import AuthRateThrottle
 from tenants.models import Tenant
 
@@ -163,7 +163,7 @@ def _visible_tenants(context: dict[str, Any]) -> Any:
     return Tenant.objects.for_user(request.user if request else None)
 
 
-class UserCreateSerializer(serializers.Serializer):
+class UserCreateSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(
         write_only=True, max_length=128, style={"input_type": "password"}
@@ -185,7 +185,7 @@ class UserCreateSerializer(serializers.Serializer):
         self.fields["tenant"].queryset = _visible_tenants(self.context)
 
 
-class ProfileUpdateSerializer(serializers.Serializer):
+class ProfileUpdateSerializer(StrictSerializer):
     """Fields anyone may change on their own account (all optional)."""
 
     email = serializers.EmailField(required=False, allow_blank=True)
@@ -200,11 +200,11 @@ class UserUpdateSerializer(ProfileUpdateSerializer):
     role = serializers.ChoiceField(choices=User.Role.choices, required=False)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, help_text="Shown to the suspended party.")
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(StrictSerializer):
     old_password = serializers.CharField(max_length=128, style={"input_type": "password"})
     new_password = serializers.CharField(max_length=128, style={"input_type": "password"})
 

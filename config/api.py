@@ -122,6 +122,32 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     return JsonResponse(error_body("not_found", "No API endpoint at this address."), status=404)
 
 
+# --- Input ---------------------------------------------------------------------------------------
+
+
+class StrictSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not know: a typo is an error, not a no-op."""
+
+    ignored_fields = frozenset({"csrfmiddlewaretoken"})
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = []
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields) - self.ignored_fields)
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as exc:
+            if not unknown or not isinstance(exc.detail, dict):
+                raise
+            errors = dict(exc.detail)
+        else:
+            errors = {}
+        errors.update({str(name): ["Unknown field."] for name in unknown})
+        if errors:
+            raise exceptions.ValidationError(errors)
+        return value
+
+
 # --- Schema ------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from config.api import IsAdminRole
+from config.api import IsAdminRole, StrictSerializer
 from tenants.models import Tenant
 
 from . import services
@@ -51,7 +51,7 @@ class PackageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PackageUpdateSerializer(serializers.Serializer):
+class PackageUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=80, required=False)
     price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False)
     duration_minutes = serializers.IntegerField(min_value=1, max_value=MAX_INT, required=False)
@@ -159,7 +159,7 @@ class HotspotUserSerializer(serializers.ModelSerializer):
         extra_kwargs = {"password": {"help_text": "What the customer types on the captive portal."}}
 
 
-class HotspotUserCreateSerializer(serializers.Serializer):
+class HotspotUserCreateSerializer(StrictSerializer):
     package = serializers.PrimaryKeyRelatedField(queryset=Package.objects.none())
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     username = serializers.CharField(

@@ -49,6 +49,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import StrictSerializer
 from config.throttling import CallbackRateThrottle
 from hotspot.models import Package
 
@@ -87,7 +88,7 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PaymentInitiateSerializer(serializers.Serializer):
+class PaymentInitiateSerializer(StrictSerializer):
     package = serializers.PrimaryKeyRelatedField(queryset=Package.objects.none())
     phone = serializers.CharField(max_length=20, help_text="The payer's phone, e.g. 254712345678.")
     provider_reference = serializers.CharField(

@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import IsAdminRole, IsSystemAdmin
+from config.api import IsAdminRole, IsSystemAdmin, StrictSerializer
 
 from . import services
 from .models import Tenant
@@ -38,7 +38,7 @@ class TenantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TenantCreateSerializer(serializers.Serializer):
+class TenantCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=120)
     slug = serializers.CharField(
         max_length=60, required=False, allow_blank=True, default="", help_text="Default: from name."
@@ -52,13 +52,13 @@ class TenantCreateSerializer(serializers.Serializer):
     )
 
 
-class TenantUpdateSerializer(serializers.Serializer):
+class TenantUpdateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=120, required=False)
     contact_email = serializers.EmailField(max_length=254, required=False)
     contact_phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
 
 
-class TenantSuspendSerializer(serializers.Serializer):
+class TenantSuspendSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, help_text="Shown to the tenant's users.")
 
 
