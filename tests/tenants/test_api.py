@@ -1,4 +1,4 @@
-"""/api/tenants/: system admins run the life cycle; tenant users see (admins edit) only their own."""
+"""/api/tenants/: system admins run the life cycle; tenant users see only their own."""
 
 import pytest
 
