@@ -27,7 +27,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from config.api import IsAdminRole, StrictSerializer
+from config.api import IdFilter, IsAdminRole, StrictSerializer
 from config.throttling import AuthRateThrottle
 from tenants.models import Tenant
 
@@ -134,8 +134,11 @@ class _TokenRefreshSchema(TokenRefreshSerializerExtension):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
+    tenant = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="null for system admins."
+    )
     is_suspended = serializers.BooleanField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="May be empty.")
 
     class Meta:
         model = User
@@ -212,8 +215,7 @@ class PasswordChangeSerializer(StrictSerializer):
 class UserFilter(filters.FilterSet):
     role = filters.ChoiceFilter(choices=User.Role.choices)
     status = filters.ChoiceFilter(choices=User.Status.choices)
-    # A plain number (not a choice of tenants): filtering never reveals which tenants exist.
-    tenant = filters.NumberFilter(field_name="tenant_id")
+    tenant = IdFilter(field_name="tenant_id")
 
     class Meta:
         model = User

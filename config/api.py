@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, permissions, serializers, status
@@ -117,6 +120,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return Response(body, status=code, headers=headers)
 
 
+@csrf_exempt  # nothing to protect, and a CSRF refusal would answer an HTML 403 instead of a 404
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown URLs under /api/ answer in the API's error shape, not with an HTML page."""
     return JsonResponse(error_body("not_found", "No API endpoint at this address."), status=404)
@@ -146,6 +150,21 @@ class StrictSerializer(serializers.Serializer):
         if errors:
             raise exceptions.ValidationError(errors)
         return value
+
+
+class IdFilter(filters.NumberFilter):
+    """Filter by a row id given as a plain integer.
+
+    Not a choice of existing rows (django-filter's default for foreign keys), which would answer
+    400 for ids that do not exist and so reveal which ids exist in other tenants.
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)  # BigAutoField's range on every database
+        super().__init__(*args, **kwargs)
 
 
 # --- Schema ------------------------------------------------------------------------------------

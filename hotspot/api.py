@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from config.api import IsAdminRole, StrictSerializer
+from config.api import IdFilter, IsAdminRole, StrictSerializer
 from tenants.models import Tenant
 
 from . import services
@@ -81,7 +81,7 @@ class PackageCreateSerializer(PackageUpdateSerializer):
 
 class PackageFilter(filters.FilterSet):
     is_active = filters.BooleanFilter()
-    tenant = filters.NumberFilter(field_name="tenant_id")
+    tenant = IdFilter(field_name="tenant_id")
 
     class Meta:
         model = Package
@@ -136,7 +136,7 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 class HotspotUserSerializer(serializers.ModelSerializer):
     tenant = serializers.PrimaryKeyRelatedField(read_only=True)
     package = serializers.PrimaryKeyRelatedField(read_only=True)
-    payment = serializers.PrimaryKeyRelatedField(read_only=True)
+    payment = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     masked_phone = serializers.CharField(read_only=True, help_text="The customer's phone, masked.")
 
     class Meta:
@@ -179,8 +179,8 @@ class HotspotUserCreateSerializer(StrictSerializer):
 
 class HotspotUserFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=HotspotUser.Status.choices)
-    package = filters.NumberFilter(field_name="package_id")
-    tenant = filters.NumberFilter(field_name="tenant_id")
+    package = IdFilter(field_name="package_id")
+    tenant = IdFilter(field_name="tenant_id")
 
     class Meta:
         model = HotspotUser

@@ -49,7 +49,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import StrictSerializer
+from config.api import IdFilter, StrictSerializer
 from config.throttling import CallbackRateThrottle
 from hotspot.models import Package
 
@@ -109,8 +109,8 @@ class PaymentInitiateSerializer(StrictSerializer):
 
 class PaymentFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Payment.Status.choices)
-    package = filters.NumberFilter(field_name="package_id")
-    tenant = filters.NumberFilter(field_name="tenant_id")
+    package = IdFilter(field_name="package_id")
+    tenant = IdFilter(field_name="tenant_id")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
