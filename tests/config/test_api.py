@@ -111,3 +111,19 @@ def test_callback_is_throttled_per_address(small_rates, api_client):
     for _ in range(2):
         assert api_client.post("/api/payments/callback/", {}).status_code == 401
     assert api_client.post("/api/payments/callback/", {}).status_code == 429
+
+
+def test_unknown_path_with_odd_characters_is_still_a_json_404(api_client):
+    response = api_client.get("/api/payments/%C2%B7%0A%12/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_posting_to_an_unknown_path_is_a_json_404_not_a_csrf_page(staff):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(staff)
+    response = client.post("/api/tenants/0.5/approve/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
