@@ -256,3 +256,38 @@ def test_every_call_is_logged_with_its_reference(api_client, payment, tenant, ca
         "callback ref=PAYACME0001 http=200 outcome=completed duplicate",
         "callback ref=PAYNOSUCHREF http=404 outcome=unknown_reference",
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_repeats_settle_once(tenant):
+    """Providers retry fast: simultaneous identical callbacks provision exactly one hotspot user."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    package = PackageFactory(tenant=tenant, price=Decimal("50.00"))
+    payment = PaymentFactory(package=package, provider_reference="PAYRACE0001")
+    raw = json.dumps(completed(payment)).encode()
+    signature = signature_for(tenant.payment_secret, raw)
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def call():
+        try:
+            barrier.wait()
+            response = Client().post(
+                URL, data=raw, content_type="application/json", HTTP_X_SIGNATURE=signature
+            )
+            answers.append((response.status_code, response.json()["duplicate"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answers) == [(200, False), (200, True), (200, True), (200, True)]
+    assert HotspotUser.objects.filter(payment=payment).count() == 1
