@@ -209,10 +209,14 @@ def _given_signature(request: Request) -> str:
     return given
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _parse_body(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
+        body = json.loads(raw, parse_constant=_reject_constant)  # no NaN/Infinity
+    except (ValueError, RecursionError) as exc:
         raise CallbackError(400, "malformed", "The body is not valid JSON.") from exc
     if not isinstance(body, dict):
         raise CallbackError(400, "malformed", "The body must be a JSON object.")
@@ -328,6 +332,14 @@ class PaymentCallbackView(APIView):
                 "duplicate": result.duplicate,
             }
         )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            reference = getattr(self.request, "callback_reference", None) or "-"
+            logger.exception("callback ref=%s http=500 outcome=server_error", reference)
+            raise
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -48,6 +48,15 @@ def test_malformed_json_is_a_400_parse_error(api_as, tenant_admin):
     assert response.json()["error"]["code"] == "parse_error"
 
 
+@pytest.mark.parametrize("url", ["/api/auth/token/", "/api/packages/"])
+def test_absurdly_nested_json_is_a_400_not_a_crash(api_as, tenant_admin, url):
+    response = api_as("tenant_admin").generic(
+        "POST", url, "[" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
 def test_non_object_body_is_a_non_field_error(api_as, tenant_admin):
     response = api_as("tenant_admin").post(
         "/api/packages/", data=json.dumps([1, 2]), content_type="application/json"

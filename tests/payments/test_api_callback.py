@@ -189,6 +189,8 @@ def test_amount_as_a_json_number_is_accepted(api_client, payment, tenant):
         b'{"reference": 42, "status": "completed", "amount": "50.00"}',
         b'{"reference": "", "status": "completed", "amount": "50.00"}',
         b"\xff\xfe\x00garbage",
+        b"[" * 10_000,
+        b'{"reference": "PAYACME0001", "status": "completed", "amount": NaN}',
     ],
 )
 def test_malformed_body_is_400(api_client, payment, raw):
