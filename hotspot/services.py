@@ -86,6 +86,12 @@ def package_update(*, package: Package, data: Mapping[str, Any], by: User | None
     if unknown:
         raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
     package = Package.objects.select_for_update().get(pk=package.pk)
+    if "name" in data:
+        name = (data["name"] or "").strip()
+        clash = Package.objects.filter(tenant_id=package.tenant_id, name__iexact=name)
+        if name and clash.exclude(pk=package.pk).exists():
+            raise ValidationError({"name": "This tenant already has a package with that name."})
+        data = {**data, "name": name}
     changed = [f for f, v in data.items() if getattr(package, f) != v]
     for field in changed:
         setattr(package, field, data[field])
@@ -107,25 +113,19 @@ def generate_password(length: int = 8) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
-@transaction.atomic
-def hotspot_user_create(
+def _build_hotspot_user(
     *,
     tenant: Tenant,
     package: Package,
     by: User | None,
-    phone: str = "",
-    username: str = "",
-    password: str = "",
-    starts_at: datetime | None = None,
-    payment: Payment | None = None,
+    phone: str,
+    username: str,
+    password: str,
+    starts_at: datetime | None,
+    payment: Payment | None,
 ) -> HotspotUser:
-    """Give a customer router credentials valid for the package's duration."""
-    _require_tenant_member(by, tenant.pk)
-    _require_active_tenant(tenant)
     if package.tenant_id != tenant.pk:
         raise ValidationError({"package": "That package belongs to another tenant."})
-    if not package.is_active:
-        raise ValidationError({"package": "That package is not on sale."})
     username = (username or "").strip() or _unique_username(tenant)
     if HotspotUser.objects.filter(tenant=tenant, username=username).exists():
         raise ValidationError({"username": "That hotspot username is already in use."})
@@ -152,17 +152,52 @@ def hotspot_user_create(
 
 
 @transaction.atomic
+def hotspot_user_create(
+    *,
+    tenant: Tenant,
+    package: Package,
+    by: User | None,
+    phone: str = "",
+    username: str = "",
+    password: str = "",
+    starts_at: datetime | None = None,
+) -> HotspotUser:
+    """Give a customer router credentials valid for the package's duration."""
+    _require_tenant_member(by, tenant.pk)
+    _require_active_tenant(tenant)
+    if not package.is_active:
+        raise ValidationError({"package": "That package is not on sale."})
+    return _build_hotspot_user(
+        tenant=tenant,
+        package=package,
+        by=by,
+        phone=phone,
+        username=username,
+        password=password,
+        starts_at=starts_at,
+        payment=None,
+    )
+
+
+@transaction.atomic
 def hotspot_user_provision_for_payment(*, payment: Payment) -> HotspotUser:
-    """Exactly one hotspot user per completed payment: returns the existing one if any."""
+    """Exactly one hotspot user per completed payment: returns the existing one if any.
+
+    The customer has already paid, so a package taken off sale (or a tenant suspended) since
+    the payment started does not refuse the credentials they bought.
+    """
     existing = HotspotUser.objects.filter(payment=payment).first()
     if existing is not None:
         return existing
-    return hotspot_user_create(
+    return _build_hotspot_user(
         tenant=payment.tenant,
         package=payment.package,
-        phone=payment.phone,
-        payment=payment,
         by=None,
+        phone=payment.phone,
+        username="",
+        password="",
+        starts_at=None,
+        payment=payment,
     )
 
 
@@ -184,7 +219,9 @@ def hotspot_user_disable(*, hotspot_user: HotspotUser, by: User | None) -> Hotsp
 def hotspot_user_expire(*, hotspot_user: HotspotUser, now: datetime | None = None) -> bool:
     """Expire one user if due; False (and nothing sent) if already expired/disabled or not due."""
     now = now or timezone.now()
-    hotspot_user = HotspotUser.objects.select_for_update().get(pk=hotspot_user.pk)
+    hotspot_user = HotspotUser.objects.select_for_update().filter(pk=hotspot_user.pk).first()
+    if hotspot_user is None:  # deleted meanwhile
+        return False
     if hotspot_user.status != HotspotUser.Status.ACTIVE or hotspot_user.expires_at > now:
         return False
     hotspot_user.status = HotspotUser.Status.EXPIRED
@@ -196,9 +233,14 @@ def hotspot_user_expire(*, hotspot_user: HotspotUser, now: datetime | None = Non
 def expire_due_hotspot_users(*, now: datetime | None = None) -> int:
     """Expire every active user whose time has ended; each in its own transaction. Idempotent."""
     now = now or timezone.now()
-    due = HotspotUser.objects.filter(status=HotspotUser.Status.ACTIVE, expires_at__lte=now)
+    # Ids first: writing to the table while a cursor iterates it skips rows on SQLite.
+    due = list(
+        HotspotUser.objects.filter(
+            status=HotspotUser.Status.ACTIVE, expires_at__lte=now
+        ).values_list("pk", flat=True)
+    )
     expired = 0
-    for hotspot_user in due.only("pk").iterator():
-        if hotspot_user_expire(hotspot_user=hotspot_user, now=now):
+    for pk in due:
+        if hotspot_user_expire(hotspot_user=HotspotUser(pk=pk), now=now):
             expired += 1
     return expired

@@ -54,11 +54,18 @@ def payment_initiate(
         raise ValidationError({"package": "That package belongs to another tenant."})
     if not package.is_active:
         raise ValidationError({"package": "That package is not on sale."})
+    if package.price <= 0:
+        raise ValidationError({"package": "That package is free; there is nothing to pay."})
     try:
         phone = normalize_phone(phone)
     except ValueError as exc:
         raise ValidationError({"phone": str(exc)}) from exc
-    reference = provider_reference.strip() or "PAY" + secrets.token_hex(8).upper()
+    reference = (provider_reference or "").strip() or "PAY" + secrets.token_hex(8).upper()
+    max_length = Payment._meta.get_field("provider_reference").max_length
+    if len(reference) > max_length:
+        raise ValidationError(
+            {"provider_reference": f"A provider reference has at most {max_length} characters."}
+        )
     if Payment.objects.filter(provider_reference=reference).exists():
         raise ValidationError({"provider_reference": "That provider reference is already used."})
     payment = Payment.objects.create(
@@ -146,7 +153,17 @@ def payment_record_callback(
     changed). A repeat of a callback already applied returns the same result with
     `duplicate=True` and does nothing twice; a contradicting one is InvalidTransition.
     """
-    value = _parse_amount(amount)
+    provider_reference = provider_reference.strip() if isinstance(provider_reference, str) else ""
+    try:
+        value = _parse_amount(amount)
+    except ValidationError:
+        logger.warning(
+            "callback ref=%s rejected: amount %r is not a number", provider_reference, amount
+        )
+        raise
+    if not provider_reference:
+        logger.warning("callback rejected: no provider reference")
+        raise ValidationError({"provider_reference": "The callback has no provider reference."})
     queryset = Payment.objects.select_for_update()
     if tenant is not None:
         queryset = queryset.filter(tenant=tenant)

@@ -137,6 +137,8 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -
     for field, value in data.items():
         if field == "contact_phone":
             value = _clean_phone(value)
+        elif field == "name":
+            value = (value or "").strip()
         if getattr(tenant, field) != value:
             setattr(tenant, field, value)
             changed.append(field)

@@ -101,6 +101,48 @@ def package(tenant):
     return PackageFactory(tenant=tenant)
 
 
+@pytest.fixture
+def signal_log():
+    """Every domain signal (accounts, tenants, hotspot, payments) sent during the test.
+
+    A list of (signal name, kwargs) in the order sent; lets tests assert "one event, with
+    these details" and "nothing was sent" for refused changes.
+    """
+    from django.dispatch import Signal
+
+    from accounts import signals as accounts_signals
+    from hotspot import signals as hotspot_signals
+    from payments import signals as payments_signals
+    from tenants import signals as tenants_signals
+
+    log: list[tuple[str, dict]] = []
+    connected = []
+    for module in (accounts_signals, tenants_signals, hotspot_signals, payments_signals):
+        for name, signal in vars(module).items():
+            if not isinstance(signal, Signal):
+                continue
+
+            def handler(sender, _name=name, **kwargs):
+                kwargs.pop("signal", None)
+                log.append((_name, kwargs))
+
+            signal.connect(handler, weak=False)
+            connected.append((signal, handler))
+    yield log
+    for signal, handler in connected:
+        signal.disconnect(handler)
+
+
+@pytest.fixture
+def sysadmin_client(system_admin):
+    """A browser signed in to the admin as a system admin, with CSRF checks on."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(system_admin)
+    return client
+
+
 # --- API (tests/*/test_api*.py) ------------------------------------------------------------------
 API_ROLES = ("system_admin", "tenant_admin", "staff", "other_admin", "anonymous")
 

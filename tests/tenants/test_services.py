@@ -147,3 +147,58 @@ def test_tenant_admin_cannot_update_another_tenant(other_admin, tenant):
         services.tenant_update(tenant=tenant, data={"name": "Hijacked"}, by=other_admin)
     tenant.refresh_from_db()
     assert tenant.name == "Acme WiFi"
+
+
+def test_system_admin_creates_an_active_or_pending_tenant(system_admin, received):
+    active = services.tenant_create(
+        name="Delta Net", contact_email="ops@delta.example", by=system_admin
+    )
+    assert active.status == Tenant.Status.ACTIVE and active.slug == "delta-net"
+    assert active.approved_by == system_admin and active.approved_at is not None
+    pending = services.tenant_create(
+        name="Echo", contact_email="ops@echo.example", status="pending", by=system_admin
+    )
+    assert pending.status == Tenant.Status.PENDING and pending.approved_at is None
+    assert [n for n, _ in received] == ["tenant_created", "tenant_created"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"status": "suspended"}, ValidationError),
+        ({"contact_email": "not-an-email"}, ValidationError),
+        ({"name": "  "}, ValidationError),
+        ({"contact_phone": "phone"}, ValidationError),
+        ({"slug": "acme"}, ValidationError),
+    ],
+)
+def test_create_rejects_bad_input(system_admin, tenant, received, kwargs, error):
+    arguments = {"name": "Delta", "contact_email": "ops@delta.example", "by": system_admin}
+    with pytest.raises(error):
+        services.tenant_create(**{**arguments, **kwargs})
+    assert Tenant.objects.count() == 1 and received == []
+
+
+def test_tenant_users_cannot_create_tenants(tenant_admin, received):
+    with pytest.raises(PermissionDenied):
+        services.tenant_create(name="Mine", contact_email="a@b.example", by=tenant_admin)
+    assert received == []
+
+
+def test_update_rejects_unknown_fields_and_bad_values(system_admin, tenant, received):
+    for data in ({"status": "active"}, {"contact_email": "nope"}, {"name": "   "}):
+        with pytest.raises(ValidationError):
+            services.tenant_update(tenant=tenant, data=data, by=system_admin)
+    tenant.refresh_from_db()
+    assert tenant.name == "Acme WiFi" and received == []
+
+
+def test_approve_and_reactivate_need_a_system_admin(tenant_admin, tenant):
+    pending = TenantFactory(status=Tenant.Status.PENDING, approved_at=None)
+    with pytest.raises(PermissionDenied):
+        services.tenant_approve(tenant=pending, by=tenant_admin)
+    Tenant.objects.filter(pk=tenant.pk).update(status="suspended", suspension_reason="x")
+    with pytest.raises(PermissionDenied):
+        services.tenant_reactivate(tenant=tenant, by=tenant_admin)
+    assert Tenant.objects.get(pk=pending.pk).status == "pending"
+    assert Tenant.objects.get(pk=tenant.pk).status == "suspended"

@@ -1,0 +1,41 @@
+"""The admin site is the system admins' workplace: nobody else gets in, blocked users neither."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from .services import login_block_reason
+
+
+class PlatformAdminAuthenticationForm(AdminAuthenticationForm):
+    """Admin sign-in that applies THE sign-in rule (login_block_reason) and the role."""
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        reason = login_block_reason(user)
+        if reason:
+            raise ValidationError(reason, code="blocked")
+        super().confirm_login_allowed(user)  # active and is_staff
+        if not getattr(user, "is_system_admin", False):
+            raise ValidationError(
+                "This site is for the platform's system admins only.", code="not_system_admin"
+            )
+
+
+class PlatformAdminSite(admin.AdminSite):
+    site_header = "Hotspot Billing: platform admin"
+    site_title = "Hotspot Billing admin"
+    index_title = "Tenants, accounts, packages and payments"
+    login_form = PlatformAdminAuthenticationForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return (
+            super().has_permission(request)
+            and getattr(user, "is_system_admin", False)
+            and login_block_reason(user) is None
+        )

@@ -1,0 +1,42 @@
+"""Sign out a session whose user has become blocked since signing in (suspended, tenant suspended).
+
+Sign-in checks login_block_reason once; this middleware applies it again on every request, so
+a suspension takes effect on the user's next click rather than when their session expires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+
+from .services import login_block_reason
+
+
+class BlockedUserLogoutMiddleware:
+    """Needs the session, auth and messages middleware before it.
+
+    The API (/api/) is left alone: it answers a blocked session itself with a JSON
+    401 `account_blocked`, which a flash message and a silent logout would turn into an
+    unexplained `not_authenticated`. The session ends on the user's next page instead.
+    """
+
+    exempt_prefixes: tuple[str, ...] = ("/api/",)
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(self.exempt_prefixes)
+        ):
+            reason = login_block_reason(user)
+            if reason:
+                logout(request)
+                messages.warning(request, f"You have been signed out. {reason}")
+        return self.get_response(request)

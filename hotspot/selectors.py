@@ -1,0 +1,66 @@
+"""Package and hotspot-user reads for views, API and admin: always scoped through `for_user`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from config.errors import NotFound
+
+from .models import HotspotUser, Package
+
+
+def _pk(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def package_list(*, user: Any, search: str = "", active: bool | None = None) -> QuerySet[Package]:
+    """Packages `user` may see; `active` True/False keeps those on/off sale."""
+    packages = Package.objects.for_user(user).select_related("tenant")
+    search = (search or "").strip()
+    if search:
+        packages = packages.filter(name__icontains=search)
+    if active is not None:
+        packages = packages.filter(is_active=active)
+    return packages.order_by("tenant__name", "price", "name")
+
+
+def package_get(*, user: Any, package_id: Any) -> Package:
+    package = Package.objects.for_user(user).filter(pk=_pk(package_id)).first()
+    if package is None:
+        raise NotFound("No such package.")
+    return package
+
+
+def hotspot_user_list(
+    *, user: Any, search: str = "", status: str | None = None
+) -> QuerySet[HotspotUser]:
+    """Hotspot users `user` may see, searched by username or phone digits, newest first."""
+    hotspot_users = HotspotUser.objects.for_user(user).select_related("package", "tenant")
+    search = (search or "").strip()
+    if search:
+        query = Q(username__icontains=search)
+        # Phones are stored 254…; a local "07…" search matches without its trunk zero.
+        digits = "".join(ch for ch in search if ch.isdigit()).lstrip("0")
+        if digits:
+            query |= Q(phone__contains=digits)
+        hotspot_users = hotspot_users.filter(query)
+    if status:
+        hotspot_users = hotspot_users.filter(status=status)
+    return hotspot_users.order_by("-created_at", "-pk")
+
+
+def hotspot_user_get(*, user: Any, hotspot_user_id: Any) -> HotspotUser:
+    found = (
+        HotspotUser.objects.for_user(user)
+        .select_related("package", "tenant")
+        .filter(pk=_pk(hotspot_user_id))
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such hotspot user.")
+    return found

@@ -1,0 +1,169 @@
+"""Tenants in the Django admin: create/edit and approve/suspend/reactivate through the services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
+
+from . import selectors, services
+from .models import Tenant
+
+
+class TenantAddForm(ServiceFormMixin, forms.ModelForm):
+    status = forms.ChoiceField(
+        choices=[(Tenant.Status.ACTIVE, "Active"), (Tenant.Status.PENDING, "Pending approval")],
+        initial=Tenant.Status.ACTIVE,
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ("name", "slug", "contact_email", "contact_phone", "status")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "slug" in self.fields:
+            self.fields["slug"].required = False
+            self.fields["slug"].help_text = "Leave empty to derive it from the name."
+
+    def run_service(self) -> Tenant:
+        data = self.cleaned_data
+        return services.tenant_create(
+            name=data["name"],
+            slug=data.get("slug") or "",
+            contact_email=data["contact_email"],
+            contact_phone=data.get("contact_phone") or "",
+            status=data["status"],
+            by=self.acting_user,
+        )
+
+
+class TenantEditForm(ServiceFormMixin, forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = services.UPDATABLE_FIELDS
+
+    def run_service(self) -> Tenant:
+        data = {
+            f: self.cleaned_data[f] for f in services.UPDATABLE_FIELDS if f in self.changed_data
+        }
+        return services.tenant_update(tenant=self.instance, data=data, by=self.acting_user)
+
+
+@admin.register(Tenant)
+class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "status",
+        "contact_email",
+        "contact_phone",
+        "user_count",
+        "created_at",
+        "approved_at",
+        "suspended_at",
+    )
+    list_filter = ("status", "created_at")
+    search_fields = ("name", "slug", "contact_email", "contact_phone")
+    ordering = ("name",)
+    date_hierarchy = "created_at"
+    actions = ["approve_tenants", "suspend_tenants", "reactivate_tenants"]
+    add_fieldsets = (
+        (None, {"fields": ("name", "slug", "contact_email", "contact_phone", "status")}),
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "contact_email", "contact_phone")}),
+        (
+            "Status (use the Approve / Suspend / Reactivate actions)",
+            {
+                "fields": (
+                    "status",
+                    "suspension_reason",
+                    "approved_at",
+                    "approved_by",
+                    "suspended_at",
+                    "suspended_by",
+                )
+            },
+        ),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+    change_readonly = (
+        "slug",
+        "status",
+        "suspension_reason",
+        "approved_at",
+        "approved_by",
+        "suspended_at",
+        "suspended_by",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
+        return (
+            selectors.tenant_list(user=request.user)
+            .select_related("approved_by", "suspended_by")
+            .annotate(user_total=Count("users", distinct=True))
+        )
+
+    @admin.display(description="Users", ordering="user_total")
+    def user_count(self, obj: Tenant) -> int:
+        return obj.user_total
+
+    def get_fieldsets(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple:
+        return () if obj is None else self.change_readonly
+
+    def get_form(self, request: HttpRequest, obj: Tenant | None = None, **kwargs: Any) -> Any:
+        kwargs["form"] = TenantAddForm if obj is None else TenantEditForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        return False  # tenants are suspended, never deleted (payments and users hang off them)
+
+    @admin.action(description="Approve selected pending tenants")
+    def approve_tenants(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda tenant: services.tenant_approve(tenant=tenant, by=request.user),
+            "Approved",
+        )
+
+    @admin.action(description="Suspend selected tenants (asks for a reason)")
+    def suspend_tenants(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> Any:
+        return ask_reason_then(
+            self,
+            request,
+            queryset,
+            action="suspend_tenants",
+            title="Suspend tenants",
+            call=lambda tenant, reason: services.tenant_suspend(
+                tenant=tenant, reason=reason, by=request.user
+            ),
+            done="Suspended",
+        )
+
+    @admin.action(description="Reactivate selected suspended tenants")
+    def reactivate_tenants(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda tenant: services.tenant_reactivate(tenant=tenant, by=request.user),
+            "Reactivated",
+        )
