@@ -30,8 +30,9 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from config.api import IdFilter, IsAdminRole, StrictSerializer
 from config.throttling import AuthRateThrottle
 from tenants.models import Tenant
+from tenants.selectors import tenant_list
 
-from . import services
+from . import selectors, services
 from .api_auth import BlockAwareSessionAuthentication, refuse_if_blocked
 from .models import User
 
@@ -163,7 +164,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 def _visible_tenants(context: dict[str, Any]) -> Any:
     request = context.get("request")
-    return Tenant.objects.for_user(request.user if request else None)
+    return tenant_list(user=request.user if request else None)
 
 
 class UserCreateSerializer(StrictSerializer):
@@ -249,7 +250,7 @@ class UserViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> Any:
-        return User.objects.for_user(self.request.user).select_related("tenant")
+        return selectors.user_list(user=self.request.user)
 
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.action in {"create", "partial_update", "destroy", "suspend", "activate"}:

@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from accounts.models import User
 from config.api import IdFilter, IsAdminRole, StrictSerializer
 from tenants.models import Tenant
+from tenants.selectors import tenant_list
 
-from . import services
+from . import selectors, services
 from .models import HotspotUser, Package
 
 MAX_INT = 2_147_483_647  # the widest PositiveIntegerField every database accepts
@@ -76,7 +77,7 @@ class PackageCreateSerializer(PackageUpdateSerializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
-        self.fields["tenant"].queryset = Tenant.objects.for_user(request.user if request else None)
+        self.fields["tenant"].queryset = tenant_list(user=request.user if request else None)
 
 
 class PackageFilter(filters.FilterSet):
@@ -108,7 +109,7 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> Any:
-        return Package.objects.for_user(self.request.user)
+        return selectors.package_list(user=self.request.user)
 
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.action in {"create", "partial_update"}:
@@ -172,9 +173,9 @@ class HotspotUserCreateSerializer(StrictSerializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
-        self.fields["package"].queryset = Package.objects.for_user(
-            request.user if request else None
-        ).select_related("tenant")
+        self.fields["package"].queryset = selectors.package_list(
+            user=request.user if request else None
+        )
 
 
 class HotspotUserFilter(filters.FilterSet):
@@ -203,7 +204,7 @@ class HotspotUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     ordering_fields = ["created_at", "expires_at", "username"]
 
     def get_queryset(self) -> Any:
-        return HotspotUser.objects.for_user(self.request.user)
+        return selectors.hotspot_user_list(user=self.request.user)
 
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.action == "disable":

@@ -52,8 +52,9 @@ from rest_framework.views import APIView
 from config.api import IdFilter, StrictSerializer
 from config.throttling import CallbackRateThrottle
 from hotspot.models import Package
+from hotspot.selectors import package_list
 
-from . import services
+from . import selectors, services
 from .models import Payment
 
 logger = logging.getLogger("payments.callback")
@@ -102,9 +103,7 @@ class PaymentInitiateSerializer(StrictSerializer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
-        self.fields["package"].queryset = Package.objects.for_user(
-            request.user if request else None
-        ).select_related("tenant")
+        self.fields["package"].queryset = package_list(user=request.user if request else None)
 
 
 class PaymentFilter(filters.FilterSet):
@@ -136,7 +135,7 @@ class PaymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     lookup_value_regex = "[0-9]+"  # so /api/payments/callback/ is never taken for an id
 
     def get_queryset(self) -> Any:
-        return Payment.objects.for_user(self.request.user)
+        return selectors.payment_list(user=self.request.user)
 
     def create(self, request: Request) -> Response:
         serializer = PaymentInitiateSerializer(data=request.data, context={"request": request})

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from config.api import IsAdminRole, IsSystemAdmin, StrictSerializer
 
-from . import services
+from . import selectors, services
 from .models import Tenant
 
 
@@ -91,7 +91,7 @@ class TenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self) -> Any:
-        return Tenant.objects.for_user(self.request.user)
+        return selectors.tenant_list(user=self.request.user)
 
     def get_permissions(self) -> list[permissions.BasePermission]:
         if self.action in {"create", "approve", "suspend", "reactivate"}:
