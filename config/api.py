@@ -201,6 +201,7 @@ class ApiAutoSchema(AutoSchema):
             codes["404"] = "No such row among those you may see (or no such page)."
         if unsafe:
             codes["409"] = "The change is not allowed in the current state."
+            codes["415"] = "Unsupported or malformed request Content-Type."
             codes["429"] = "Too many writes; see Retry-After."
         return codes
 

@@ -136,3 +136,14 @@ def test_posting_to_an_unknown_path_is_a_json_404_not_a_csrf_page(staff):
     response = client.post("/api/tenants/0.5/approve/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_malformed_multipart_body_is_refused_in_the_one_shape(api_as, system_admin):
+    response = api_as("system_admin").generic(
+        "POST",
+        "/api/tenants/",
+        "--b83e\r\n__proto__--b83e--\r\n",
+        content_type="multipart/form-data; boundary=b83e",
+    )
+    assert response.status_code in {400, 415}
+    assert set(response.json()) == {"error"}

@@ -94,7 +94,7 @@ def test_callback_is_documented_without_user_auth_and_with_its_signature(schema)
     assert operation.get("security", []) in ([], [{}])
     header = [p for p in operation["parameters"] if p["in"] == "header"]
     assert [(p["name"], p["required"]) for p in header] == [("X-Signature", True)]
-    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "413", "429"}
+    assert set(operation["responses"]) == {"200", "400", "401", "404", "409", "413", "415", "429"}
     body = schema["components"]["schemas"]["CallbackRequest"]
     assert set(body["required"]) == {"reference", "status", "amount"}
     assert "HMAC-SHA256" in operation["description"]
