@@ -49,7 +49,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import IdFilter, StrictSerializer
+from config.api import IdFilter, StrictSerializer, UTCDateTimeFilter
 from config.throttling import CallbackRateThrottle
 from hotspot.models import Package
 from hotspot.selectors import package_list
@@ -110,8 +110,8 @@ class PaymentFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Payment.Status.choices)
     package = IdFilter(field_name="package_id")
     tenant = IdFilter(field_name="tenant_id")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Payment

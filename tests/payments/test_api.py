@@ -87,6 +87,14 @@ def test_status_filter(api_as, payment_a, package_a):
     assert "status" in response.json()["error"]["fields"]
     bad_date = client.get("/api/payments/", {"created_after": "yesterday"})
     assert bad_date.status_code == 400
+    # Offsets beyond what PostgreSQL accepts (±15:59) are converted, not a server error.
+    odd_offset = client.get("/api/payments/", {"created_before": "2200-09-10T10:23:06-19:50"})
+    assert odd_offset.status_code == 200
+    assert len(odd_offset.json()["results"]) == 3
+    assert (
+        client.get("/api/payments/", {"created_after": "0001-01-01T00:00:00+10:00"}).status_code
+        == 400
+    )
 
 
 @pytest.mark.parametrize(
