@@ -1,4 +1,6 @@
-"""API plumbing shared by every app's `api.py`: error bodies, pagination, throttles, permissions.
+"""API plumbing shared by every app's `api.py`: error bodies, strict input, filters, the schema's
+error responses, role gates. (Pagination, throttles and the JSON parser live in their own small
+modules because DRF imports them while importing its views.)
 
 One exception handler gives every API error the same shape, so clients parse one thing:
 `{"error": {"code": "<slug>", "message": "<for people>", "fields": {<field>: [<msg>, ...]}}}`
