@@ -147,3 +147,17 @@ def test_malformed_multipart_body_is_refused_in_the_one_shape(api_as, system_adm
     )
     assert response.status_code in {400, 415}
     assert set(response.json()) == {"error"}
+
+
+def _protected_operations():
+    from tests.config.test_api_schema import OPERATIONS
+
+    public = ("/api/auth/", "/api/payments/callback/")
+    return sorted(op for op in OPERATIONS if not op[0].startswith(public))
+
+
+@pytest.mark.parametrize(("path", "method"), _protected_operations())
+def test_every_protected_endpoint_refuses_anonymous_callers(api_client, tenant, path, method):
+    response = getattr(api_client, method)(path.replace("{id}", str(tenant.pk)), {})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
