@@ -1,3 +1,32 @@
-"""The REST API under /api/ (filled in by the API issue)."""
+"""The REST API under /api/: one router for the resources, the token endpoints, the payment
+provider's callback, the OpenAPI schema and its interactive docs. Unknown paths answer JSON 404.
+"""
 
-urlpatterns: list = []
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import TokenObtainView, TokenRefreshView, TokenVerifyView, UserViewSet
+from config.api import api_not_found
+from hotspot.api import HotspotUserViewSet, PackageViewSet
+from payments.api import PaymentCallbackView, PaymentViewSet
+from tenants.api import TenantViewSet
+
+router = DefaultRouter()
+router.register("tenants", TenantViewSet, basename="tenant")
+router.register("users", UserViewSet, basename="user")
+router.register("packages", PackageViewSet, basename="package")
+router.register("hotspot-users", HotspotUserViewSet, basename="hotspot-user")
+router.register("payments", PaymentViewSet, basename="payment")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/verify/", TokenVerifyView.as_view(), name="token-verify"),
+    path("payments/callback/", PaymentCallbackView.as_view(), name="payment-callback"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("", include(router.urls)),
+    re_path(r"^[\s\S]*$", api_not_found),  # any path, newlines included
+]

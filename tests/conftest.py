@@ -141,3 +141,39 @@ def sysadmin_client(system_admin):
     client = Client(enforce_csrf_checks=True)
     client.force_login(system_admin)
     return client
+
+
+# --- API (tests/*/test_api*.py) ------------------------------------------------------------------
+API_ROLES = ("system_admin", "tenant_admin", "staff", "other_admin", "anonymous")
+
+
+def bearer(user) -> str:
+    """An `Authorization` header value with a fresh JWT access token for `user`."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return f"Bearer {RefreshToken.for_user(user).access_token}"
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def api_as(request, db):
+    """api_as("tenant_admin") → an APIClient carrying that role fixture's JWT ('anonymous': none).
+
+    Roles are the shared fixtures above: system_admin, tenant_admin / staff (tenant A, "acme"),
+    other_admin (tenant B, "beta").
+    """
+    from rest_framework.test import APIClient
+
+    def make(role: str):
+        client = APIClient()
+        if role != "anonymous":
+            client.credentials(HTTP_AUTHORIZATION=bearer(request.getfixturevalue(role)))
+        return client
+
+    return make

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us (no CDN at run time)
     "django_filters",
     "accounts",
     "tenants",
@@ -147,28 +148,68 @@ LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "30"))
 
 REST_FRAMEWORK = {
+    # Both refuse users who became blocked (accounts.services.login_block_reason) at once.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.api_auth.BlockAwareJWTAuthentication",
+        "accounts.api_auth.BlockAwareSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 25,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteRateThrottle"],
+    # Per process unless CACHES points at a shared cache (throttles count in the default cache).
+    "DEFAULT_THROTTLE_RATES": {
+        "write": os.environ.get("API_THROTTLE_WRITE", "120/min"),
+        "auth": os.environ.get("API_THROTTLE_AUTH", "20/min"),
+        "payment_callback": os.environ.get("API_THROTTLE_CALLBACK", "600/min"),
+    },
+    "EXCEPTION_HANDLER": "config.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api.ApiAutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=int(os.environ.get("JWT_REFRESH_DAYS", "7"))),
     "USER_AUTHENTICATION_RULE": "accounts.auth.user_authentication_rule",
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.api.TokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "accounts.api.TokenRefreshSerializer",
+    # Tokens carry a hash of the password hash: changing the password ends every older token.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hotspot Billing API",
-    "DESCRIPTION": "Multi-tenant WiFi-hotspot billing platform.",
+    "DESCRIPTION": (
+        "Multi-tenant WiFi-hotspot billing platform. Authenticate with a JWT access token "
+        "(`Authorization: Bearer <token>`, from `/api/auth/token/`) or the browser session "
+        "(with the CSRF token on writes). Every error has the body "
+        '`{"error": {"code", "message", "fields"?}}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Every model has its own `Status`; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.models.Tenant.Status",
+        "UserStatusEnum": "accounts.models.User.Status",
+        "UserRoleEnum": "accounts.models.User.Role",
+        "HotspotUserStatusEnum": "hotspot.models.HotspotUser.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+    },
 }
 
 LOGGING = {

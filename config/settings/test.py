@@ -16,3 +16,13 @@ WHITENOISE_AUTOREFRESH = True
 # A file, not ":memory:", so a second process (fire_event, a live server) sees the test database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}  # noqa: F405
+
+# Throttles stay on but out of the way; the throttle tests set small rates itself.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_THROTTLE_RATES": {
+        "write": "10000/min",
+        "auth": "10000/min",
+        "payment_callback": "10000/min",
+    },
+}
