@@ -402,10 +402,18 @@ class FanoutChannelLayer(BaseChannelLayer):
             self._publishers[loop] = client
         return client
 
+    def _resubscribing(self) -> bool:
+        """A live reader is restoring this process's subscriptions (a reader left behind on a
+        closed loop, e.g. by an earlier `async_to_sync`, holds nothing back)."""
+        task = self._reader_task
+        if task is None or task.done() or task.get_loop().is_closed():
+            return False
+        return not self._healthy
+
     async def _publish(self, key: str, message: dict) -> None:
         from redis.exceptions import RedisError
 
-        if self._reader_task is not None and not self._healthy:
+        if self._resubscribing():
             raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
         data = msgpack.packb(message, use_bin_type=True)
         client = self._publisher()
