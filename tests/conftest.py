@@ -42,6 +42,19 @@ def require_server(url: str, default_port: int, what: str) -> None:
     pytest.skip(f"{message}; start it to run this test")
 
 
+def require_program(name: str) -> str:
+    """The path of an installed program; skip on a laptop without it, fail in CI."""
+    import shutil
+
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: tests that need it must not skip)")
+    pytest.skip(message)
+
+
 def is_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 

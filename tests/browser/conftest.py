@@ -1,4 +1,4 @@
-"""Browser fixtures: one live daphne (temp SQLite + seed_demo) and one chromium per session.
+"""Browser fixtures: one live daphne (temp SQLite + seed_demo) and one chromium for tests/browser/.
 
 Without /usr/bin/chromium the browser tests skip with the reason on a laptop, and fail in CI.
 """
@@ -23,7 +23,7 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server_proc(chromium_path):
     server = LiveServer()
     server.prepare()
@@ -40,8 +40,10 @@ def server(live_server_proc):
     return live_server_proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path):
+    """Package-scoped: Playwright's sync API keeps an event loop running in the main thread
+    while it is open, which would break every asyncio test collected after tests/browser/."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

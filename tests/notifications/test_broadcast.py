@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from django.db import transaction
@@ -111,19 +112,38 @@ async def test_savepoint_rollback_drops_only_its_events(tenant, listen, deliver)
     assert [name for name, _ in await listener.events()] == ["TenantUpdated"]
 
 
-async def test_cross_process_layer_is_published_by_the_emitting_process(tenant, listen):
+@pytest.fixture
+def redis_layer(settings, redis_url):
+    """The product's Redis layer, whatever REDIS_URL this pass has (its own key prefix)."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "notifications.layers.FanoutChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"bcast-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+
+
+@pytest.fixture
+def local_layer(settings):
+    """The embedded default's process-local layer, whatever this pass configures."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "notifications.layers.LocalFanoutChannelLayer"}
+    }
+
+
+async def test_cross_process_layer_is_published_by_the_emitting_process(
+    redis_layer, tenant, listen
+):
     """With Redis, no server publisher is needed: the emitter sends right after commit."""
-    if not publisher.layer_crosses_processes():
-        pytest.skip("the in-memory layer is published by the server's publisher")
+    assert publisher.layer_crosses_processes()
     listener = await listen(f"tenant.{tenant.pk}")
     await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
     assert [name for name, _ in await listener.events()] == ["TenantSuspended"]
     assert await run(lambda: StoredEvent.objects.get().published_at is not None)()
 
 
-async def test_in_memory_layer_leaves_it_for_the_server(tenant):
-    if publisher.layer_crosses_processes():
-        pytest.skip("only the in-memory layer defers to the server")
+async def test_in_memory_layer_leaves_it_for_the_server(local_layer, tenant):
+    assert not publisher.layer_crosses_processes()
     await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
     assert await run(lambda: StoredEvent.objects.get().published_at)() is None
 

@@ -23,6 +23,7 @@ import redis
 from channels.exceptions import ChannelFull
 
 from notifications.layers import FanoutChannelLayer, LayerUnavailable, LocalFanoutChannelLayer
+from tests.conftest import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {"type": "notify.event", "id": 1, "text": '{"type":"event","id":"1"}', "roles": None}
@@ -350,8 +351,7 @@ def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
 @pytest.fixture
 def spare_redis(redis_url, tmp_path):
     """A real redis-server of our own on a spare port, which the test may stop and restart."""
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
+    require_program("redis-server")
     port = _free_port()
     procs = [_start_redis(port, tmp_path)]
 

@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from notifications import publisher
 from notifications.models import StoredEvent
 from tenants import services as tenants
+from tests.conftest import require_program
 from tests.notifications.conftest import make_listener, run, wait_subscribed
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -78,8 +79,7 @@ class RedisServer:
 
 @pytest.fixture
 def spare_redis(redis_url) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require_program("redis-server")
     server = RedisServer()
     server.start()
     yield server
