@@ -142,6 +142,19 @@ CHANNEL_LAYERS = {
     }
 }
 
+# The cache holds API throttle counts (and sessions' helpers): shared through Redis when several
+# server processes run, so a client cannot multiply its rate by the number of workers.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CHANNELS_PREFIX,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
@@ -167,7 +180,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.throttling.WriteRateThrottle"],
-    # Per process unless CACHES points at a shared cache (throttles count in the default cache).
+    # Counted in the default cache: Redis (shared by all processes) when REDIS_URL is set.
     "DEFAULT_THROTTLE_RATES": {
         "write": os.environ.get("API_THROTTLE_WRITE", "120/min"),
         "auth": os.environ.get("API_THROTTLE_AUTH", "20/min"),

@@ -26,3 +26,9 @@ REST_FRAMEWORK = {
         "payment_callback": "10000/min",
     },
 }
+
+# Each run counts throttles under its own cache prefix, so runs never see each other's counts.
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    import uuid as _uuid
+
+    CACHES["default"]["KEY_PREFIX"] = f"test-{_uuid.uuid4().hex[:8]}"  # noqa: F405

@@ -1,10 +1,10 @@
 """The API's shared behaviour: one error shape everywhere, JSON 404s, throttles."""
 
 import json
+import uuid
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
 from django.test import override_settings
 
 from tests.factories import DEFAULT_PASSWORD
@@ -81,14 +81,15 @@ def test_forbidden_has_the_one_shape(api_as, staff):
 
 @pytest.fixture
 def small_rates():
-    """Throttle rates small enough to hit, on a clean counter."""
+    """Throttle rates small enough to hit, counted under a fresh cache prefix (a clean counter
+    without clearing the cache, which on Redis would flush the whole database)."""
     rates = {"write": "3/min", "auth": "2/min", "payment_callback": "2/min"}
-    cache.clear()
+    fresh = {**settings.CACHES["default"], "KEY_PREFIX": f"throttle-{uuid.uuid4().hex[:8]}"}
     with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+        CACHES={"default": fresh},
+        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates},
     ):
         yield
-    cache.clear()
 
 
 def test_writes_are_throttled_per_user_but_reads_are_not(small_rates, api_as, tenant_admin, staff):
@@ -161,3 +162,24 @@ def test_every_protected_endpoint_refuses_anonymous_callers(api_client, tenant, 
     response = getattr(api_client, method)(path.replace("{id}", str(tenant.pk)), {})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_throttle_counts_are_shared_through_redis_when_configured(settings, redis_url):
+    """Several server processes share one count: the cache is Redis whenever REDIS_URL is."""
+    import importlib
+    import os
+
+    from config.settings import base
+
+    old = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = redis_url
+    try:
+        configured = importlib.reload(base).CACHES["default"]
+    finally:
+        if old is None:
+            os.environ.pop("REDIS_URL")
+        else:
+            os.environ["REDIS_URL"] = old
+        importlib.reload(base)
+    assert configured["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert configured["LOCATION"] == redis_url
