@@ -1,4 +1,4 @@
-"""`make run`: embedded default (SQLite + process-local layer) unless DATABASE_URL/REDIS_URL are set."""
+"""`make run`: SQLite + a process-local layer unless DATABASE_URL/REDIS_URL are set."""
 
 from .base import *  # noqa: F401,F403
 from .base import env_bool
