@@ -26,3 +26,7 @@ REST_FRAMEWORK = {
         "payment_callback": "10000/min",
     },
 }
+
+PUSHER_APP_ID = "4242"
+PUSHER_APP_KEY = "test-key"
+PUSHER_APP_SECRET = "test-secret-0123456789"
