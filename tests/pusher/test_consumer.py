@@ -207,3 +207,55 @@ async def test_suspending_the_signer_closes_the_socket(staff, tenant_admin):
     while (message := await comm.receive_output(3))["type"] != "websocket.close":
         pass
     assert message["code"] == 4009
+
+
+async def test_oversized_and_binary_frames_get_pusher_error():
+    comm = await open_socket()
+    await established(comm)
+    await comm.send_to(text_data=json.dumps({"event": "pusher:ping", "data": "x" * 11000}))
+    frame = await comm.receive_json_from()
+    assert json.loads(frame["data"])["code"] == 4300
+    await comm.send_to(bytes_data=b"\x00\x01")
+    frame = await comm.receive_json_from()
+    assert json.loads(frame["data"])["code"] == 4300
+    await comm.disconnect()
+
+
+async def test_too_many_frames_close_with_4301():
+    from django.test import override_settings
+
+    with override_settings(NOTIFICATIONS_WS_BURST=3, NOTIFICATIONS_WS_RATE=0.1):
+        comm = await open_socket()
+        await established(comm)
+        for _ in range(4):
+            await comm.send_json_to({"event": "pusher:ping", "data": {}})
+        while (message := await comm.receive_output(3))["type"] != "websocket.close":
+            pass
+        assert message["code"] == 4301
+
+
+async def test_signing_out_closes_a_socket_authorized_by_the_session(tenant_admin):
+    """Cookie-authorized subscriptions join the session's group: logout closes the socket."""
+    from django.conf import settings as django_settings
+
+    @database_sync_to_async
+    def sign_in_and_authorize(socket_id: str, channel: str):
+        client = Client()
+        client.force_login(tenant_admin)
+        response = client.post(
+            "/broadcasting/auth", {"socket_id": socket_id, "channel_name": channel}
+        )
+        return client, response
+
+    comm = await open_socket()
+    socket_id = await established(comm)
+    channel = f"private-tenant.{tenant_admin.tenant_id}"
+    client, response = await sign_in_and_authorize(socket_id, channel)
+    assert response.status_code == 200
+    assert client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    frame = await subscribe(comm, socket_id, channel, response.json()["auth"])
+    assert frame["event"] == "pusher_internal:subscription_succeeded"
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    while (message := await comm.receive_output(3))["type"] != "websocket.close":
+        pass
+    assert message["code"] == 4009

@@ -122,3 +122,96 @@ def test_unknown_app_id_is_404():
 
     response = Client().post("/apps/other/events", "{}", content_type="application/json")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"not json", None),
+        (json.dumps({"name": "SystemNotification", "data": "{}"}).encode(), "channels"),
+        (
+            json.dumps({"name": "SystemNotification", "channels": [], "data": "{}"}).encode(),
+            "channels",
+        ),
+        (
+            json.dumps(
+                {"name": "SystemNotification", "channel": "private-system.admin", "data": {}}
+            ).encode(),
+            "data",
+        ),
+        (
+            json.dumps(
+                {"name": "SystemNotification", "channel": "private-system.admin", "data": "[1]"}
+            ).encode(),
+            "data",
+        ),
+        (
+            json.dumps(
+                {
+                    "name": "SystemNotification",
+                    "channel": "private-system.admin",
+                    "data": "x" * 10241,
+                }
+            ).encode(),
+            "data",
+        ),
+        (
+            json.dumps(
+                {
+                    "name": "SystemNotification",
+                    "channel": "private-system.admin",
+                    "data": "{}",
+                    "socket_id": "abc",
+                }
+            ).encode(),
+            "socket_id",
+        ),
+        (json.dumps({"channel": "private-system.admin", "data": "{}"}).encode(), "name"),
+    ],
+)
+def test_bad_publish_bodies_are_400_and_store_nothing(db, body, field):
+    response = signed_post(body, timestamp=int(time.time()))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    if field:
+        assert field in error["fields"]
+    assert not StoredEvent.objects.exists()
+
+
+def test_batch_with_one_bad_event_stores_none(live_server, tenant):
+    with pytest.raises(PusherBadRequest):
+        client(live_server).trigger_batch(
+            [
+                {
+                    "channel": f"private-tenant.{tenant.pk}",
+                    "name": "SystemNotification",
+                    "data": "{}",
+                },
+                {"channel": "private-tenant.999999", "name": "SystemNotification", "data": "{}"},
+            ]
+        )
+    assert not StoredEvent.objects.exists()
+
+
+@pytest.mark.parametrize("drop", ["auth_key", "auth_timestamp", "auth_signature", "body_md5"])
+def test_missing_or_mismatched_auth_parameters_are_401(db, drop):
+    from urllib.parse import urlencode
+
+    from django.test import Client
+
+    body = json.dumps(
+        {"name": "SystemNotification", "channel": "private-system.admin", "data": "{}"}
+    )
+    good = signed_post(body.encode(), timestamp=int(time.time()))
+    assert good.status_code == 200
+    request = good.wsgi_request
+    params = dict(request.GET.items())
+    if drop == "body_md5":
+        params["body_md5"] = "0" * 32
+    else:
+        params.pop(drop)
+    response = Client().post(
+        f"/apps/4242/events?{urlencode(params)}", body, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert StoredEvent.objects.count() == 1  # only the good one
