@@ -20,6 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
+	@$(PY) manage.py shell -v 0 -c "from django.conf import settings as s; print(f'Pusher (Echo): PUSHER_APP_ID={s.PUSHER_APP_ID} PUSHER_APP_KEY={s.PUSHER_APP_KEY} PUSHER_APP_SECRET={s.PUSHER_APP_SECRET}  host $(HOST) port $(PORT), auth /broadcasting/auth (docs/pusher.md)')"
 	@echo "Serving on http://$(HOST):$(PORT)/  (Django admin: http://$(HOST):$(PORT)/admin/)"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 

@@ -3,7 +3,9 @@
 from django.urls import path
 
 from .consumers import NotificationConsumer
+from .pusher import PusherConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),
+    path("app/<str:key>", PusherConsumer.as_asgi()),  # Pusher protocol 7 (docs/pusher.md)
 ]

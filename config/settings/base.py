@@ -155,6 +155,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Pusher-protocol endpoint (/app/<key>, /broadcasting/auth; docs/pusher.md).
+PUSHER_APP_ID = os.environ.get("PUSHER_APP_ID", "")
+PUSHER_APP_KEY = os.environ.get("PUSHER_APP_KEY", "")
+PUSHER_APP_SECRET = os.environ.get("PUSHER_APP_SECRET", "")
+
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
@@ -238,3 +243,13 @@ LOGGING = {
 def require_secret_key() -> None:
     if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set in the environment.")
+
+
+def require_pusher_credentials() -> None:
+    missing = [
+        name
+        for name in ("PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET")
+        if not globals()[name]
+    ]
+    if missing:
+        raise ImproperlyConfigured(f"{', '.join(missing)} must be set in the environment.")

@@ -1,9 +1,10 @@
 """Production: every secret from the environment; passes `manage.py check --deploy` cleanly."""
 
 from .base import *  # noqa: F401,F403
-from .base import env_bool, require_secret_key
+from .base import env_bool, require_pusher_credentials, require_secret_key
 
 require_secret_key()
+require_pusher_credentials()
 DEBUG = env_bool("DEBUG", False)
 DEMO_DATA_ALLOWED = False
 

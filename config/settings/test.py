@@ -32,3 +32,7 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
     import uuid as _uuid
 
     CACHES["default"]["KEY_PREFIX"] = f"test-{_uuid.uuid4().hex[:8]}"  # noqa: F405
+
+PUSHER_APP_ID = "4242"
+PUSHER_APP_KEY = "test-key"
+PUSHER_APP_SECRET = "test-secret-0123456789"

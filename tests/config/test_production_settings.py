@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+PUSHER = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "key", "PUSHER_APP_SECRET": "secret"}
 
 
 def manage(*args, **env):
@@ -14,8 +15,10 @@ def manage(*args, **env):
         key: value
         for key, value in os.environ.items()
         if key not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+        and not key.startswith("PUSHER_")
     }
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **env)
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **PUSHER)
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -30,6 +33,12 @@ def test_refuses_to_start_without_secret_key():
     result = manage("check")
     assert result.returncode != 0
     assert "SECRET_KEY must be set in the environment." in result.stderr
+
+
+def test_refuses_to_start_without_pusher_credentials():
+    result = manage("check", SECRET_KEY=secrets.token_urlsafe(50), PUSHER_APP_SECRET="")
+    assert result.returncode != 0
+    assert "PUSHER_APP_SECRET must be set in the environment." in result.stderr
 
 
 def test_check_deploy_is_clean():
