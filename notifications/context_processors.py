@@ -36,6 +36,21 @@ def _catalog_events() -> dict[str, dict[str, Any]]:
     }
 
 
+def _newest_event_id() -> int | None:
+    """The id of the newest replayable event (by position): the page's resume point.
+
+    One indexed query; a socket that opens after the render gets what happened since.
+    """
+    from notifications.models import StoredEvent
+
+    return (
+        StoredEvent.objects.filter(position__isnull=False)
+        .order_by("-position")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
 def notifications_ui(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     live = bool(user is not None and user.is_authenticated)
@@ -47,5 +62,6 @@ def notifications_ui(request: HttpRequest) -> dict[str, Any]:
             "levels": LEVEL_DURATIONS_MS,
             "events": _catalog_events() if live else {},
             "max_visible": 5,
+            "last_id": _newest_event_id() if live else None,
         },
     }

@@ -117,8 +117,11 @@ const state = {
   pinger: null,
   stableTimer: null,
   stopped: false,
-  seen: new Set(), // event ids already shown (dedupe across groups and reconnects)
-  lastId: null,
+  seen: new Set(), // event ids already shown (dedupe across groups, reconnects and replay)
+  // The last event id received; on a page load, the newest event when the page was rendered
+  // (so what happens before the socket opens is replayed, see "resume" in docs/protocol.md).
+  lastId: Number.isInteger(config.last_id) ? config.last_id : null,
+  previousSocketId: null, // this tab's socket id before the current one (see resume)
 };
 
 const indicator = document.getElementById("connection-indicator");
@@ -129,6 +132,25 @@ function setIndicator(value) {
   const text = { online: "Live", connecting: "Connecting…", offline: "Offline" }[value];
   if (label) label.textContent = text;
   indicator.title = `Live updates: ${text}`;
+}
+
+// This tab's last socket id survives a page load (sessionStorage is per tab).
+const SOCKET_KEY = "notifications.socketId";
+function previousSocketId() {
+  if (state.previousSocketId) return state.previousSocketId;
+  try {
+    return window.sessionStorage.getItem(SOCKET_KEY);
+  } catch {
+    return null;
+  }
+}
+function rememberSocketId(socketId) {
+  state.previousSocketId = socketId;
+  try {
+    window.sessionStorage.setItem(SOCKET_KEY, socketId);
+  } catch {
+    // storage disabled: a replay after a form post may show the tab its own event
+  }
 }
 
 function send(frame) {
@@ -171,7 +193,25 @@ function onFrame(frame) {
       }, STABLE_AFTER_MS);
       setIndicator("online");
       state.extra.forEach((channel) => send({ action: "subscribe", channel }));
+      // Ask for what was missed while disconnected (or since the page was rendered), except
+      // what this tab caused itself with its previous socket (toOthers across a form post).
+      if (state.lastId != null) {
+        const resume = { action: "resume", last_id: state.lastId };
+        const previous = previousSocketId();
+        if (previous) resume.previous_socket_id = previous;
+        send(resume);
+      }
+      rememberSocketId(frame.socket_id);
       document.dispatchEvent(new CustomEvent("notifications:connected", { detail: frame }));
+      break;
+    case "resumed":
+      log("replay done");
+      document.dispatchEvent(new CustomEvent("notifications:resumed", { detail: frame }));
+      break;
+    case "resync":
+      // The gap is too old or too large to replay: the page reloads its lists instead.
+      log("resync");
+      document.dispatchEvent(new CustomEvent("notifications:resync", { detail: frame }));
       break;
     case "event":
       // A socket in several of an event's groups gets one frame per group: show it once.
@@ -353,6 +393,9 @@ function wireLiveStats() {
       if (categories.length && !categories.includes(detail.category)) return;
       if (!pending) pending = window.setTimeout(refresh, 150);
     });
+    document.addEventListener("notifications:resync", () => {
+      if (!pending) pending = window.setTimeout(refresh, 150);
+    });
   });
 }
 
@@ -385,6 +428,18 @@ function wireLiveFeeds() {
       list.querySelectorAll("[data-empty]").forEach((el) => el.remove());
       list.prepend(item);
       while (list.children.length > limit) list.lastElementChild.remove();
+    });
+    // Too much was missed to replay: say so at the top of the feed, with a reload link.
+    document.addEventListener("notifications:resync", () => {
+      if (list.querySelector("[data-resync]")) return;
+      const item = document.createElement("li");
+      item.className = "list-group-item list-group-item-warning small";
+      item.dataset.resync = "1";
+      const link = document.createElement("a");
+      link.href = window.location.href;
+      link.textContent = "Reload";
+      item.append("Some updates were missed while offline. ", link);
+      list.prepend(item);
     });
   });
 }
