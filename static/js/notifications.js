@@ -214,6 +214,11 @@ function onFrame(frame) {
       document.dispatchEvent(new CustomEvent("notifications:resync", { detail: frame }));
       break;
     case "event":
+      // Read state changed in one of this user's tabs: update the bell and lists, no toast.
+      if (frame.event === "NotificationRead") {
+        document.dispatchEvent(new CustomEvent("notifications:read", { detail: frame.data || {} }));
+        break;
+      }
       // A socket in several of an event's groups gets one frame per group: show it once.
       if (frame.id != null) {
         if (state.seen.has(frame.id)) return;
