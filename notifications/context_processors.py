@@ -6,7 +6,7 @@ never keeps a second, hand-written list of events.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.http import HttpRequest
@@ -51,10 +51,18 @@ def _newest_event_id() -> int | None:
     )
 
 
+def _unread(user: Any) -> int:
+    from notifications.inbox import unread_count
+
+    return unread_count(user)
+
+
 def notifications_ui(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     live = bool(user is not None and user.is_authenticated)
     return {
+        # A callable: templates call it when (and where) they render the bell, once per `with`.
+        "inbox_unread": partial(_unread, user) if live else 0,
         "live_socket": live,
         "notifications_config": {
             "live": live,

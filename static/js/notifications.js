@@ -449,8 +449,40 @@ function wireLiveFeeds() {
   });
 }
 
+// The bell: the unread count, +1 per new event, set by NotificationRead (any tab of this user).
+function wireBell() {
+  const badge = document.getElementById("notification-unread");
+  const setCount = (value) => {
+    if (!badge) return;
+    const count = Math.max(0, Number(value) || 0);
+    badge.textContent = String(count);
+    badge.dataset.count = String(count);
+    badge.classList.toggle("d-none", count === 0);
+  };
+  document.addEventListener("notifications:event", () => {
+    if (badge) setCount(Number(badge.dataset.count || 0) + 1);
+  });
+  document.addEventListener("notifications:read", ({ detail }) => {
+    if (Number.isInteger(detail.unread)) setCount(detail.unread);
+    const ids = new Set((detail.ids || []).map(String));
+    document.querySelectorAll("#inbox-list [data-event-id]").forEach((item) => {
+      if (detail.all || ids.has(item.dataset.eventId)) {
+        item.dataset.read = "1";
+        item.classList.remove("list-group-item-light", "fw-semibold");
+      }
+    });
+  });
+  document.addEventListener("notifications:resync", () => {
+    ownFetch("/api/notifications/unread-count/", { headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((body) => body && setCount(body.unread))
+      .catch((error) => log("unread count refresh failed", error));
+  });
+}
+
 wireLiveStats();
 wireLiveFeeds();
+wireBell();
 
 // ---------------------------------------------------------------- console API
 
