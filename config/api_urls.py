@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import TokenObtainView, TokenRefreshView, TokenVerifyView, UserViewSet
 from config.api import api_not_found
 from hotspot.api import HotspotUserViewSet, PackageViewSet
+from notifications.api import NotificationViewSet
 from payments.api import PaymentCallbackView, PaymentViewSet
 from tenants.api import TenantViewSet
 
@@ -18,6 +19,7 @@ router.register("users", UserViewSet, basename="user")
 router.register("packages", PackageViewSet, basename="package")
 router.register("hotspot-users", HotspotUserViewSet, basename="hotspot-user")
 router.register("payments", PaymentViewSet, basename="payment")
+router.register("notifications", NotificationViewSet, basename="notification")
 
 app_name = "api"
 urlpatterns = [

@@ -31,7 +31,9 @@ from .auth import (
     may_join,
     session_group,
 )
+from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
+from .replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
@@ -193,10 +195,59 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._send_frame({"type": "pong"})
         elif action in ("subscribe", "unsubscribe"):
             await self._subscription(action, frame)
+        elif action == "resume":
+            await self._resume(frame)
         else:
             await self._error(
-                "unknown_action", "Known actions: subscribe, unsubscribe, ping.", field="action"
+                "unknown_action",
+                "Known actions: subscribe, unsubscribe, ping, resume.",
+                field="action",
             )
+
+    async def _resume(self, frame: dict) -> None:
+        """Send the events missed since `last_id` (oldest first), then `resumed` (or `resync`).
+
+        Live events keep flowing meanwhile; one that arrives both ways is deduped by id in the
+        client. The ORM is read here, once per resume, never on the per-event path.
+        """
+        if "last_id" not in frame:
+            await self._error("missing_field", "The frame has no last_id.", field="last_id")
+            return
+        last_id = frame["last_id"]
+        if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 <= last_id < 2**63:
+            await self._error(
+                "invalid_field", "last_id must be a non-negative integer.", field="last_id"
+            )
+            return
+        previous = frame.get("previous_socket_id")
+        if previous is not None and (
+            not isinstance(previous, str) or SOCKET_ID_RE.match(previous) is None
+        ):
+            await self._error(
+                "invalid_field",
+                'previous_socket_id must be a socket id like "123.456".',
+                field="previous_socket_id",
+            )
+            return
+        channels = [c for c in self.channels if c not in self.muted]
+        try:
+            result = await database_sync_to_async(missed_events)(
+                user_id=self.auth.user.pk,
+                last_id=last_id,
+                channels=channels,
+                exclude=previous,
+            )
+        except Exception:  # a database hiccup: the client reloads its lists instead
+            logger.warning("replay failed", exc_info=True)
+            result = Replay(resync=True)
+        if result.resync:
+            await self._send_frame({"type": "resync"})
+            return
+        for text in result.frames:
+            if self._closed:
+                return
+            await self.send(text_data=text)
+        await self._send_frame({"type": "resumed"})
 
     async def _subscription(self, action: str, frame: dict) -> None:
         if "channel" not in frame:

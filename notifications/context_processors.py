@@ -6,7 +6,7 @@ never keeps a second, hand-written list of events.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from django.http import HttpRequest
@@ -36,10 +36,33 @@ def _catalog_events() -> dict[str, dict[str, Any]]:
     }
 
 
+def _newest_event_id() -> int | None:
+    """The id of the newest replayable event (by position): the page's resume point.
+
+    One indexed query; a socket that opens after the render gets what happened since.
+    """
+    from notifications.models import StoredEvent
+
+    return (
+        StoredEvent.objects.filter(position__isnull=False)
+        .order_by("-position")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def _unread(user: Any) -> int:
+    from notifications.inbox import unread_count
+
+    return unread_count(user)
+
+
 def notifications_ui(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     live = bool(user is not None and user.is_authenticated)
     return {
+        # A callable: templates call it when (and where) they render the bell, once per `with`.
+        "inbox_unread": partial(_unread, user) if live else 0,
         "live_socket": live,
         "notifications_config": {
             "live": live,
@@ -47,5 +70,6 @@ def notifications_ui(request: HttpRequest) -> dict[str, Any]:
             "levels": LEVEL_DURATIONS_MS,
             "events": _catalog_events() if live else {},
             "max_visible": 5,
+            "last_id": _newest_event_id() if live else None,
         },
     }

@@ -90,3 +90,36 @@ class EventTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} → {self.group}"
+
+
+class InboxState(models.Model):
+    """A user's "mark all as read" watermark: events up to this position are read.
+
+    One row per user, so "mark all as read" costs one write however many events there are;
+    single reads after it are `NotificationRead` rows (pruned with their events).
+    """
+
+    user = models.OneToOneField(
+        "accounts.User", on_delete=models.CASCADE, related_name="inbox_state"
+    )
+    read_up_to = models.BigIntegerField(default=0)  # a StoredEvent.position
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read ≤ {self.read_up_to}"
+
+
+class NotificationRead(models.Model):
+    """One user read one stored event (clicked it), above their watermark."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(StoredEvent, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event"], name="notification_read_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.event_id}"

@@ -1,16 +1,20 @@
-"""Notification pages: the system admins' live feed of `system.admin` events."""
+"""Notification pages: the system admins' live feed, and every user's inbox (/notifications/)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
-from accounts.views import SystemAdminMixin
+from accounts.views import PortalMixin, SystemAdminMixin
+from config.errors import NotFound
 from tenants import selectors as tenant_selectors
 from tenants.models import Tenant
 
-from .catalog import SYSTEM_ADMIN_GROUP
+from . import inbox
+from .catalog import CATEGORIES, SYSTEM_ADMIN_GROUP
 from .models import StoredEvent
 
 RECENT = 30
@@ -31,3 +35,49 @@ class SystemEventsView(SystemAdminMixin, View):
             "notifications/system_events.html",
             {"events": recent, "pending": pending, "channel": SYSTEM_ADMIN_GROUP},
         )
+
+
+class InboxView(PortalMixin, View):
+    """The user's notifications, newest first, filterable by category, 25 a page.
+
+    Opening the page reads nothing; a notification is read when clicked (InboxReadView) or by
+    "mark all as read".
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        category = request.GET.get("category") or ""
+        if category and category not in CATEGORIES:
+            category = ""  # an unknown filter shows everything rather than an empty page
+        events = inbox.visible_events(request.user, category=category or None)
+        page = Paginator(events, 25).get_page(request.GET.get("page"))
+        read = inbox.read_ids(request.user, page.object_list)
+        items = [(event, event.id in read) for event in page.object_list]
+        return render(
+            request,
+            "notifications/inbox.html",
+            {"page": page, "items": items, "category": category, "categories": CATEGORIES},
+        )
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        target = "/notifications/"
+    return redirect(target)
+
+
+class InboxReadView(PortalMixin, View):
+    """Mark one notification read (the user clicked it), then go back to the list."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        try:
+            inbox.mark_read(user=request.user, event_ids=[pk])
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+        return _back(request)
+
+
+class InboxReadAllView(PortalMixin, View):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        inbox.mark_all_read(user=request.user)
+        return _back(request)

@@ -117,8 +117,11 @@ const state = {
   pinger: null,
   stableTimer: null,
   stopped: false,
-  seen: new Set(), // event ids already shown (dedupe across groups and reconnects)
-  lastId: null,
+  seen: new Set(), // event ids already shown (dedupe across groups, reconnects and replay)
+  // The last event id received; on a page load, the newest event when the page was rendered
+  // (so what happens before the socket opens is replayed, see "resume" in docs/protocol.md).
+  lastId: Number.isInteger(config.last_id) ? config.last_id : null,
+  previousSocketId: null, // this tab's socket id before the current one (see resume)
 };
 
 const indicator = document.getElementById("connection-indicator");
@@ -129,6 +132,25 @@ function setIndicator(value) {
   const text = { online: "Live", connecting: "Connecting…", offline: "Offline" }[value];
   if (label) label.textContent = text;
   indicator.title = `Live updates: ${text}`;
+}
+
+// This tab's last socket id survives a page load (sessionStorage is per tab).
+const SOCKET_KEY = "notifications.socketId";
+function previousSocketId() {
+  if (state.previousSocketId) return state.previousSocketId;
+  try {
+    return window.sessionStorage.getItem(SOCKET_KEY);
+  } catch {
+    return null;
+  }
+}
+function rememberSocketId(socketId) {
+  state.previousSocketId = socketId;
+  try {
+    window.sessionStorage.setItem(SOCKET_KEY, socketId);
+  } catch {
+    // storage disabled: a replay after a form post may show the tab its own event
+  }
 }
 
 function send(frame) {
@@ -171,9 +193,32 @@ function onFrame(frame) {
       }, STABLE_AFTER_MS);
       setIndicator("online");
       state.extra.forEach((channel) => send({ action: "subscribe", channel }));
+      // Ask for what was missed while disconnected (or since the page was rendered), except
+      // what this tab caused itself with its previous socket (toOthers across a form post).
+      if (state.lastId != null) {
+        const resume = { action: "resume", last_id: state.lastId };
+        const previous = previousSocketId();
+        if (previous) resume.previous_socket_id = previous;
+        send(resume);
+      }
+      rememberSocketId(frame.socket_id);
       document.dispatchEvent(new CustomEvent("notifications:connected", { detail: frame }));
       break;
+    case "resumed":
+      log("replay done");
+      document.dispatchEvent(new CustomEvent("notifications:resumed", { detail: frame }));
+      break;
+    case "resync":
+      // The gap is too old or too large to replay: the page reloads its lists instead.
+      log("resync");
+      document.dispatchEvent(new CustomEvent("notifications:resync", { detail: frame }));
+      break;
     case "event":
+      // Read state changed in one of this user's tabs: update the bell and lists, no toast.
+      if (frame.event === "NotificationRead") {
+        document.dispatchEvent(new CustomEvent("notifications:read", { detail: frame.data || {} }));
+        break;
+      }
       // A socket in several of an event's groups gets one frame per group: show it once.
       if (frame.id != null) {
         if (state.seen.has(frame.id)) return;
@@ -353,6 +398,9 @@ function wireLiveStats() {
       if (categories.length && !categories.includes(detail.category)) return;
       if (!pending) pending = window.setTimeout(refresh, 150);
     });
+    document.addEventListener("notifications:resync", () => {
+      if (!pending) pending = window.setTimeout(refresh, 150);
+    });
   });
 }
 
@@ -386,11 +434,55 @@ function wireLiveFeeds() {
       list.prepend(item);
       while (list.children.length > limit) list.lastElementChild.remove();
     });
+    // Too much was missed to replay: say so at the top of the feed, with a reload link.
+    document.addEventListener("notifications:resync", () => {
+      if (list.querySelector("[data-resync]")) return;
+      const item = document.createElement("li");
+      item.className = "list-group-item list-group-item-warning small";
+      item.dataset.resync = "1";
+      const link = document.createElement("a");
+      link.href = window.location.href;
+      link.textContent = "Reload";
+      item.append("Some updates were missed while offline. ", link);
+      list.prepend(item);
+    });
+  });
+}
+
+// The bell: the unread count, +1 per new event, set by NotificationRead (any tab of this user).
+function wireBell() {
+  const badge = document.getElementById("notification-unread");
+  const setCount = (value) => {
+    if (!badge) return;
+    const count = Math.max(0, Number(value) || 0);
+    badge.textContent = String(count);
+    badge.dataset.count = String(count);
+    badge.classList.toggle("d-none", count === 0);
+  };
+  document.addEventListener("notifications:event", () => {
+    if (badge) setCount(Number(badge.dataset.count || 0) + 1);
+  });
+  document.addEventListener("notifications:read", ({ detail }) => {
+    if (Number.isInteger(detail.unread)) setCount(detail.unread);
+    const ids = new Set((detail.ids || []).map(String));
+    document.querySelectorAll("#inbox-list [data-event-id]").forEach((item) => {
+      if (detail.all || ids.has(item.dataset.eventId)) {
+        item.dataset.read = "1";
+        item.classList.remove("list-group-item-light", "fw-semibold");
+      }
+    });
+  });
+  document.addEventListener("notifications:resync", () => {
+    ownFetch("/api/notifications/unread-count/", { headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((body) => body && setCount(body.unread))
+      .catch((error) => log("unread count refresh failed", error));
   });
 }
 
 wireLiveStats();
 wireLiveFeeds();
+wireBell();
 
 // ---------------------------------------------------------------- console API
 

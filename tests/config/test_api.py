@@ -23,7 +23,14 @@ def test_unknown_api_path_is_a_json_404(api_client):
 def test_api_root_lists_the_resources(api_as, system_admin):
     response = api_as("system_admin").get("/api/")
     assert response.status_code == 200
-    assert set(response.json()) == {"tenants", "users", "packages", "hotspot-users", "payments"}
+    assert set(response.json()) == {
+        "tenants",
+        "users",
+        "packages",
+        "hotspot-users",
+        "payments",
+        "notifications",
+    }
 
 
 def test_validation_errors_have_the_one_shape(api_as, tenant_admin):
