@@ -88,10 +88,10 @@ def spare_redis(redis_url) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def layer_on_spare_redis(settings, spare_redis):
-    """The configured layer on the spare server (Channels' in-memory layer takes no Redis:
-    channels-redis' pub/sub layer stands in for it)."""
+    """The configured layer on the spare server. On the embedded default the configured layer
+    is process-local (it takes no Redis), so channels-redis' pub/sub layer stands in for it."""
     layer_config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
-    if layer_config["BACKEND"] == "channels.layers.InMemoryChannelLayer":
+    if not publisher.layer_crosses_processes():
         layer_config = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {}}
     layer_config.setdefault("CONFIG", {})
     layer_config["CONFIG"]["hosts"] = [spare_redis.url]
