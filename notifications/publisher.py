@@ -377,7 +377,8 @@ class Publisher:
             self._wake.clear()
             try:
                 sent = await publish_pending(run_db=self.run_db)
-                failures = 0
+                if sent:
+                    failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

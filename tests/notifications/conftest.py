@@ -53,8 +53,8 @@ async def wait_subscribed(layer: Any, group: str, channel: str, timeout: float =
     """Wait until a group message reaches `channel` (a pub/sub SUBSCRIBE is asynchronous)."""
     async with asyncio.timeout(timeout):
         while True:
-            await layer.group_send(group, {"type": "test.ready"})
             try:
+                await layer.group_send(group, {"type": "test.ready"})
                 async with asyncio.timeout(0.2):
                     while (await layer.receive(channel))["type"] != "test.ready":
                         pass

@@ -4,6 +4,7 @@ the per-process loop, and the ASGI wiring."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -210,11 +211,14 @@ async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
     await publisher.stop()
 
 
-def test_ensure_started_outside_an_event_loop():
+def test_ensure_started_outside_an_event_loop(settings):
     """A process with no event loop (a worker, a script) gets a publisher on its own thread
     with a cross-process layer; with the in-memory layer it would reach nobody, so none."""
     from asgiref.sync import async_to_sync
 
+    # A fresh layer: the process-wide one may hold state bound to earlier tests' event loops
+    # (a server process has one loop for its life).
+    settings.CHANNEL_LAYERS = copy.deepcopy(settings.CHANNEL_LAYERS)
     started = publisher.ensure_started()
     if not publisher.layer_crosses_processes():
         assert started is None
