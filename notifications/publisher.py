@@ -422,9 +422,16 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _start_thread_loop() -> asyncio.AbstractEventLoop:
     loop = asyncio.new_event_loop()
-    threading.Thread(
-        target=loop.run_forever, name="notifications-publisher-loop", daemon=True
-    ).start()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:  # stopped by stop(): close it here, in its own thread (layers clean up)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    threading.Thread(target=run, name="notifications-publisher-loop", daemon=True).start()
     return loop
 
 
