@@ -74,6 +74,14 @@ class Recipient:
     roles: tuple[str, ...] | None = None
     when: str = "always"
 
+    def __post_init__(self) -> None:
+        if self.scope not in ("tenant", "user", "system"):
+            raise ValueError(f"unknown audience scope {self.scope!r}")
+        if self.roles and (self.scope != "tenant" or not set(self.roles) <= set(ROLES)):
+            raise ValueError("roles narrow tenant groups only, and must be known roles")
+        if self.when not in ("always", "no_tenant", "unaddressed"):
+            raise ValueError(f"unknown condition {self.when!r}")
+
     def resolve(self, data: Mapping[str, Any]) -> Target | None:
         if self.scope == "tenant":
             tenant_id = data.get("tenant_id")

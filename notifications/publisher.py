@@ -218,30 +218,45 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
 # --- sending (async) -----------------------------------------------------------------------
 
 
+def layer_is_down(exc: BaseException) -> bool:
+    """A connection-type failure (the layer's server is away), as opposed to one bad event."""
+    return isinstance(exc, OSError | TimeoutError) or type(exc).__module__.startswith("redis")
+
+
 async def send_events(
     rows: list[StoredEvent], layer: Any = None
 ) -> tuple[list[int], list[StoredEvent]]:
-    """group_send each event to each of its groups; stop at the first failure (layer down)."""
+    """group_send each event to each of its groups: (sent ids, rows to retry).
+
+    Stops at the first connection failure (the layer is down: the rest would wait for the
+    timeout too); an event the layer rejects for itself is retried alone and does not hold up
+    the ones behind it.
+    """
     layer = layer if layer is not None else get_channel_layer()
     sent: list[int] = []
+    failed: list[StoredEvent] = []
     for index, row in enumerate(rows):
         try:
             async with asyncio.timeout(send_timeout()):
                 for group, message in layer_messages(row):
                     await layer.group_send(group, message)
         except Exception as exc:
-            # Once per outage-ish: the first failure of an event, then debug (retries are noisy).
+            # The first failure of an event is a warning; its retries are noise (debug).
             log = logger.warning if row.publish_attempts <= 1 else logger.debug
-            log(
-                "channel layer refused event %s (%s: %s); %d event(s) will be retried",
-                row.id,
-                type(exc).__name__,
-                exc,
-                len(rows) - index,
-            )
-            return sent, rows[index:]
+            if layer_is_down(exc):
+                log(
+                    "channel layer unavailable for event %s (%s: %s); %d event(s) will be retried",
+                    row.id,
+                    type(exc).__name__,
+                    exc,
+                    len(rows) - index,
+                )
+                return sent, failed + rows[index:]
+            log("channel layer rejected event %s; it will be retried", row.id, exc_info=True)
+            failed.append(row)
+            continue
         sent.append(row.id)
-    return sent, []
+    return sent, failed
 
 
 DbRunner = Callable[..., Awaitable[Any]]
@@ -257,13 +272,7 @@ async def publish_pending(
         return 0
     sent, failed = await send_events(rows, layer)
     await run_db(settle, sent, failed)
-    if failed:
-        raise LayerUnavailable(f"{len(failed)} event(s) could not be sent")
     return len(sent)
-
-
-class LayerUnavailable(Exception):
-    """The channel layer refused a send; the events stay unpublished and are retried."""
 
 
 #: After a failed direct send, requests stop trying for a while (monotonic deadline), so a
@@ -377,7 +386,8 @@ class Publisher:
             self._wake.clear()
             try:
                 sent = await publish_pending(run_db=self.run_db)
-                failures = 0
+                if sent:
+                    failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -421,9 +431,16 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _start_thread_loop() -> asyncio.AbstractEventLoop:
     loop = asyncio.new_event_loop()
-    threading.Thread(
-        target=loop.run_forever, name="notifications-publisher-loop", daemon=True
-    ).start()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:  # stopped by stop(): close it here, in its own thread (layers clean up)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    threading.Thread(target=run, name="notifications-publisher-loop", daemon=True).start()
     return loop
 
 
