@@ -718,6 +718,13 @@ def as_dicts() -> list[dict[str, Any]]:
     ]
 
 
+def _fire_args(t: type[EventType]) -> str:
+    if t.model is None:
+        return "[--tenant SLUG] [--user USERNAME] [--title T] [--message M] [--level L]"
+    alternative = {Tenant: " | --tenant SLUG", User: " | --user USERNAME"}.get(t.model, "")
+    return f"--object <{t.model.__name__} id>{alternative}"
+
+
 def markdown() -> str:
     """docs/events.md, generated: `manage.py list_events --format markdown > docs/events.md`."""
     lines = [
@@ -746,6 +753,12 @@ def markdown() -> str:
         "passwords, secrets or hashes.",
         "- The tab that caused a change (header `X-Socket-ID`) does not get its events.",
         "",
+        "Delivery: an event is stored in the same database transaction as the change that "
+        "caused it, and published only after that transaction commits (a rolled-back change "
+        "emits nothing). If the channel layer is down the event stays stored and is published "
+        "when the layer is back, so delivery is at-least-once: dedupe by `id`. Events stay "
+        "stored after publishing (inbox and replay read them).",
+        "",
         "| event | category | level | title | audience |",
         "|---|---|---|---|---|",
     ]
@@ -762,13 +775,7 @@ def markdown() -> str:
             f"- category: `{t.category}`, level: `{t.level}`, title: “{t.title}”",
             f"- message: “{t.template}”",
             f"- audience: {t.audience_text()}",
-            "- fire by hand: `python manage.py fire_event "
-            + t.name
-            + (
-                " --object <" + t.model.__name__ + " id>`"
-                if t.model
-                else " [--tenant SLUG] [--user USERNAME] [--title T] [--message M] [--level L]`"
-            ),
+            f"- fire by hand: `python manage.py fire_event {t.name} {_fire_args(t)}`",
             "",
             "| data field | holds |",
             "|---|---|",

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -72,9 +73,33 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def layer_crosses_processes(layer: Any = None) -> bool:
-    """True unless the layer is the in-memory one (which only reaches this process)."""
+    """Does a group_send from this process reach sockets held by other processes?
+
+    A layer may say so itself (`crosses_processes`); otherwise Channels' in-memory layer does
+    not, a layer with an `is_redis` flag (notifications.layers) does when it has Redis, and any
+    other layer (channels-redis) is assumed to.
+    """
     layer = layer if layer is not None else get_channel_layer()
-    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+    if layer is None:
+        return False
+    explicit = _declared(layer, "crosses_processes")
+    if explicit is not None:
+        return bool(explicit)
+    if isinstance(layer, InMemoryChannelLayer):
+        return False
+    is_redis = _declared(layer, "is_redis")
+    if is_redis is not None:
+        return bool(is_redis)
+    return True
+
+
+def _declared(layer: Any, name: str) -> Any:
+    """`layer.<name>` if its class or instance defines it, else None. (Never falls through to
+    a `__getattr__`: channels-redis' proxies attributes to a per-loop layer and needs a loop.)"""
+    defined = name in getattr(layer, "__dict__", {}) or any(
+        name in vars(klass) for klass in type(layer).__mro__
+    )
+    return getattr(layer, name) if defined else None
 
 
 # --- the wire format -----------------------------------------------------------------------
@@ -172,6 +197,8 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
             StoredEvent.objects.filter(id__in=[row.id for row in rows]).update(
                 lease_until=now + lease(), publish_attempts=F("publish_attempts") + 1
             )
+            for row in rows:
+                row.publish_attempts += 1  # this attempt
     return rows
 
 
@@ -184,7 +211,7 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
         )
     for row in failed:
         StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
-            lease_until=now + retry_delay(row.publish_attempts + 1)
+            lease_until=now + retry_delay(row.publish_attempts)
         )
 
 
@@ -203,7 +230,9 @@ async def send_events(
                 for group, message in layer_messages(row):
                     await layer.group_send(group, message)
         except Exception as exc:
-            logger.warning(
+            # Once per outage-ish: the first failure of an event, then debug (retries are noisy).
+            log = logger.warning if row.publish_attempts <= 1 else logger.debug
+            log(
                 "channel layer refused event %s (%s: %s); %d event(s) will be retried",
                 row.id,
                 type(exc).__name__,
@@ -237,12 +266,30 @@ class LayerUnavailable(Exception):
     """The channel layer refused a send; the events stay unpublished and are retried."""
 
 
+#: After a failed direct send, requests stop trying for a while (monotonic deadline), so a
+#: hung or dead layer costs one request the send timeout, not every request.
+_direct_paused_until = 0.0
+
+
+def direct_publishing_paused() -> bool:
+    return time.monotonic() < _direct_paused_until
+
+
+def resume_direct_publishing() -> None:
+    global _direct_paused_until
+    _direct_paused_until = 0.0
+
+
 def publish_now(event_id: int) -> bool:
     """Publish one just-committed event from the emitting (sync) thread. Never raises.
 
     False when it was not sent now (claimed by another process, or the layer is down: then it
     stays unpublished and a server's publisher retries it).
     """
+    global _direct_paused_until
+    if direct_publishing_paused():
+        wake()
+        return False
     try:
         rows = claim(ids=[event_id])
     except DatabaseError:
@@ -257,6 +304,9 @@ def publish_now(event_id: int) -> bool:
         sent, failed = [], rows
     settle(sent, failed)
     if failed:
+        _direct_paused_until = time.monotonic() + _setting(
+            "NOTIFICATIONS_DIRECT_PAUSE_SECONDS", 5.0
+        )
         wake()
     return not failed
 
@@ -270,6 +320,7 @@ class Publisher:
     def __init__(self, *, interval: float | None = None) -> None:
         self.interval = interval if interval is not None else poll_interval()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.owns_loop = False  # True: runs on a thread ensure_started() made for it
         self.task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
@@ -339,6 +390,12 @@ class Publisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
 
+    def discard(self) -> None:
+        """Release the DB thread of a publisher whose loop is gone (closing its connection)."""
+        with contextlib.suppress(RuntimeError):
+            self._executor.submit(lambda: connection.close())
+        self._executor.shutdown(wait=False)
+
     async def stop(self) -> None:
         """Cancel the loop and close this publisher's database connection."""
         if self.task is not None and not self.task.done():
@@ -379,10 +436,13 @@ def ensure_started() -> Publisher | None:
     """
     global _publisher, _warned_no_loop
     loop = _running_loop()
+    owns_loop = False
     with _lock:
         current = _publisher
         if current is not None and current.running:
             return current
+        if current is not None:  # its loop is gone (a test's loop, a reloaded server)
+            current.discard()
         if loop is None:
             if not layer_crosses_processes():
                 if not _warned_no_loop:
@@ -392,8 +452,9 @@ def ensure_started() -> Publisher | None:
                     )
                     _warned_no_loop = True
                 return None
-            loop = _start_thread_loop()
+            loop, owns_loop = _start_thread_loop(), True
         publisher = Publisher()
+        publisher.owns_loop = owns_loop
         publisher.start(loop)
         _publisher = publisher
         return publisher
@@ -417,8 +478,17 @@ async def stop() -> None:
     global _publisher
     with _lock:
         publisher, _publisher = _publisher, None
-    if publisher is not None and publisher.loop is _running_loop():
+    if publisher is None:
+        return
+    if publisher.loop is _running_loop():
         await publisher.stop()
+    elif publisher.loop is not None and publisher.loop.is_running():  # its own thread's loop
+        loop = publisher.loop
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(publisher.stop(), loop))
+        if publisher.owns_loop:
+            loop.call_soon_threadsafe(loop.stop)  # ends the thread started for it
+    else:
+        publisher.discard()
 
 
 class PublisherMiddleware:

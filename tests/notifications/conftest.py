@@ -50,9 +50,9 @@ class Listener:
         ]
 
 
-async def _subscribed(layer: Any, group: str, channel: str) -> None:
+async def wait_subscribed(layer: Any, group: str, channel: str, timeout: float = 5) -> None:
     """Wait until a group message reaches `channel` (a pub/sub SUBSCRIBE is asynchronous)."""
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(timeout):
         while True:
             await layer.group_send(group, {"type": "test.ready"})
             try:
@@ -62,6 +62,18 @@ async def _subscribed(layer: Any, group: str, channel: str) -> None:
                 return
             except TimeoutError:
                 continue
+            except Exception:  # the layer's server is not back yet
+                await asyncio.sleep(0.1)
+
+
+async def make_listener(layer: Any, *groups: str) -> Listener:
+    """A new channel of `layer` in `groups`, returned once group messages reach it."""
+    channel = await layer.new_channel()
+    listener = Listener(layer, channel, list(groups))
+    for group in groups:
+        await layer.group_add(group, channel)
+        await wait_subscribed(layer, group, channel)
+    return listener
 
 
 @pytest.fixture
@@ -71,11 +83,7 @@ async def listen():
     made: list[Listener] = []
 
     async def make(*groups: str) -> Listener:
-        channel = await layer.new_channel()
-        listener = Listener(layer, channel, list(groups))
-        for group in groups:
-            await layer.group_add(group, channel)
-            await _subscribed(layer, group, channel)
+        listener = await make_listener(layer, *groups)
         made.append(listener)
         return listener
 

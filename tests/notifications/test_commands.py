@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from notifications.models import StoredEvent
 from tests.factories import PaymentFactory
@@ -118,31 +121,30 @@ def _database_url(connection) -> str:
     return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{name}"
 
 
+FROM_AFAR = {
+    "fire_event": ["fire_event", "SystemAlert", "--tenant", "acme", "--message", "From afar"],
+    "shell": [
+        "shell",
+        "-c",
+        "broadcast(SystemAlert.create(tenant=Tenant.objects.get(slug='acme'), "
+        "message='From afar'))",
+    ],
+}
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.live
+@pytest.mark.parametrize("how", list(FROM_AFAR))
 async def test_event_fired_in_another_process_reaches_the_group_within_a_second(
-    tenant, listen, running_publisher
+    tenant, listen, running_publisher, how
 ):
-    """The embedded default: fire_event's process cannot reach this process's in-memory layer;
-    it stores the event and this process's publisher delivers it (with Redis: fire_event
-    publishes directly). Either way it arrives within a second."""
-    import asyncio
-    import time
-
-    from django.db import connection
-
+    """The embedded default: another process (fire_event, or the one-line shell helper)
+    cannot reach this process's in-memory layer; it stores the event and this process's
+    publisher delivers it (with Redis the other process publishes directly). Either way it
+    arrives within a second."""
     listener = await listen(f"tenant.{tenant.pk}")
     url = await run(_database_url)(connection)
-    result = await asyncio.to_thread(
-        _manage,
-        "fire_event",
-        "SystemAlert",
-        "--tenant",
-        "acme",
-        "--message",
-        "From afar",
-        env={"DATABASE_URL": url},
-    )
+    result = await asyncio.to_thread(_manage, *FROM_AFAR[how], env={"DATABASE_URL": url})
     fired_at = time.monotonic()
     assert result.returncode == 0, result.stderr
     async with asyncio.timeout(1.0):

@@ -1,0 +1,257 @@
+"""The publisher: atomic claims, exactly one publisher per row, leases, commit-ordered positions,
+the per-process loop, and the ASGI wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from notifications import publisher
+from notifications.broadcast import broadcast
+from notifications.catalog import SystemNotification
+from notifications.models import EventTarget, StoredEvent
+from tests.notifications.conftest import run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def fire(n: int = 1) -> list[StoredEvent]:
+    """Store events as broadcast() does, but leave them unpublished whatever the layer (with
+    Redis, broadcast() would publish them itself right after commit)."""
+    rows = []
+    for i in range(n):
+        event = SystemNotification.create(message=f"n{i}")
+        with transaction.atomic():
+            stored = StoredEvent.objects.create(
+                name=event.name,
+                category=event.category,
+                level=event.level,
+                title=event.title,
+                message=event.message,
+                data=event.data,
+            )
+            EventTarget.objects.create(event=stored, group="system.admin")
+        rows.append(stored)
+    return rows
+
+
+def test_fire_stores_like_broadcast():
+    """Keeps the helper above honest: same rows as broadcast() minus the publish."""
+    ours = fire()[0]
+    theirs = broadcast(SystemNotification.create(message="n0"))
+    fields = ("name", "category", "level", "title", "message", "data", "exclude_socket_id")
+    assert [getattr(ours, f) for f in fields] == [getattr(theirs, f) for f in fields]
+    assert list(ours.targets.values("group", "roles")) == list(
+        theirs.targets.values("group", "roles")
+    )
+
+
+def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out():
+    [stored] = fire()
+    assert [row.id for row in publisher.claim()] == [stored.id]
+    assert publisher.claim() == []
+    StoredEvent.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert [row.id for row in publisher.claim()] == [stored.id]  # its publisher died
+    publisher.settle([stored.id], [])
+    StoredEvent.objects.update(lease_until=None)
+    assert publisher.claim() == []  # published rows are never claimed
+
+
+def test_concurrent_claims_never_share_a_row():
+    """Eight claimers at once (as eight server processes would): each row goes to one."""
+    rows = fire(40)
+    barrier = threading.Barrier(8)
+
+    def claimer():
+        barrier.wait()
+        try:
+            return [row.id for row in publisher.claim(limit=10)]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        claimed = [ids for ids in pool.map(lambda _: claimer(), range(8))]
+    flat = [i for ids in claimed for i in ids]
+    assert len(flat) == len(set(flat)) == 40
+    assert set(flat) == {row.id for row in rows}
+
+
+def test_failed_sends_back_off_then_retry():
+    [stored] = fire()
+    [row] = publisher.claim()
+    publisher.settle([], [row])
+    stored.refresh_from_db()
+    assert stored.published_at is None and stored.lease_until > timezone.now()
+    assert publisher.claim() == []  # backing off
+    StoredEvent.objects.update(lease_until=timezone.now())
+    assert [r.id for r in publisher.claim()] == [stored.id]
+
+
+def test_events_too_old_to_push_live_stay_stored_unpublished(settings):
+    settings.NOTIFICATIONS_PUBLISH_MAX_AGE_SECONDS = 60
+    [stored] = fire()
+    StoredEvent.objects.update(occurred_at=timezone.now() - timedelta(minutes=5))
+    assert publisher.claim() == []
+    assert StoredEvent.objects.get(pk=stored.pk).published_at is None
+
+
+def test_positions_follow_visibility_order():
+    rows = fire(3)
+    publisher.claim()
+    positions = list(StoredEvent.objects.order_by("id").values_list("position", flat=True))
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert [r.id for r in rows] == list(
+        StoredEvent.objects.order_by("position").values_list("id", flat=True)
+    )
+
+
+@pytest.mark.postgres
+def test_a_late_commit_gets_a_later_position_than_events_committed_before_it():
+    """Issue 5's trap: A takes id 1, B takes id 2 and commits first. Replay by id would skip A
+    for a client that saw B; positions put A after B, so replay by position does not."""
+    inserted, release = threading.Event(), threading.Event()
+    ids = {}
+
+    def slow_transaction():
+        try:
+            with transaction.atomic():
+                ids["A"] = fire()[0].id
+                inserted.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_transaction)
+    thread.start()
+    assert inserted.wait(10)
+    ids["B"] = fire()[0].id
+    assert ids["A"] < ids["B"]
+    assert [row.id for row in publisher.claim()] == [ids["B"]]  # A is not visible yet
+    release.set()
+    thread.join(10)
+    assert [row.id for row in publisher.claim()] == [ids["A"]]
+    position = dict(StoredEvent.objects.values_list("id", "position"))
+    assert position[ids["A"]] > position[ids["B"]]
+
+
+async def test_two_publishers_deliver_every_event_exactly_once(listen):
+    """Two Publisher loops (as two server processes) race for the same rows."""
+    listener = await listen("system.admin")
+    first, second = publisher.Publisher(interval=0.01), publisher.Publisher(interval=0.01)
+    loop = asyncio.get_running_loop()
+    first.start(loop)
+    second.start(loop)
+    try:
+        stored = await run(fire)(30)
+        deadline = time.monotonic() + 5
+        received = []
+        while len(received) < 30 and time.monotonic() < deadline:
+            received += [m["id"] for m in await listener.collect()]
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        received += [m["id"] for m in await listener.collect()]
+    finally:
+        await first.stop()
+        await second.stop()
+    assert sorted(received) == sorted(row.id for row in stored)
+
+
+async def test_ensure_started_is_idempotent_and_delivers_within_a_second(listen):
+    listener = await listen("system.admin")
+    started = publisher.ensure_started()
+    try:
+        assert publisher.ensure_started() is started and started.running
+        # Another thread commits an event (as a `manage.py shell` would, minus the process).
+        stored = await asyncio.to_thread(lambda: (fire()[0], connection.close())[0])
+        begin = time.monotonic()
+        async with asyncio.timeout(1):
+            while not (messages := await listener.collect()):
+                await asyncio.sleep(0.02)
+        assert [m["id"] for m in messages] == [stored.id]
+        assert time.monotonic() - begin < 1
+    finally:
+        await publisher.stop()
+    assert publisher.current() is None
+
+
+async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
+    inner_calls = []
+
+    async def inner(scope, receive, send):
+        inner_calls.append(scope["type"])
+
+    app = publisher.PublisherMiddleware(inner)
+    incoming = asyncio.Queue()
+    sent = []
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await incoming.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan"}, incoming.get, send))
+    async with asyncio.timeout(2):
+        while "lifespan.startup.complete" not in sent:
+            await asyncio.sleep(0.01)
+    assert publisher.current() is not None
+    await incoming.put({"type": "lifespan.shutdown"})
+    await task
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert publisher.current() is None
+    await app({"type": "http"}, incoming.get, send)  # other scopes pass through (and start it)
+    assert inner_calls == ["http"]
+    assert publisher.current() is not None
+    await publisher.stop()
+
+
+def test_ensure_started_outside_an_event_loop():
+    """A process with no event loop (a worker, a script) gets a publisher on its own thread
+    with a cross-process layer; with the in-memory layer it would reach nobody, so none."""
+    from asgiref.sync import async_to_sync
+
+    started = publisher.ensure_started()
+    if not publisher.layer_crosses_processes():
+        assert started is None
+        return
+    try:
+        assert started.running and started.loop is not None
+        [stored] = fire()
+        deadline = time.monotonic() + 2
+        while StoredEvent.objects.get(pk=stored.pk).published_at is None:
+            assert time.monotonic() < deadline, "not published by the thread's publisher"
+            time.sleep(0.05)
+    finally:
+        async_to_sync(publisher.stop)()
+    assert publisher.current() is None
+
+
+def test_which_layers_cross_processes(settings):
+    from channels.layers import InMemoryChannelLayer
+
+    class Declares:
+        crosses_processes = False
+
+    class RedisFlag:
+        def __init__(self, is_redis):
+            self.is_redis = is_redis
+
+    assert not publisher.layer_crosses_processes(InMemoryChannelLayer())
+    assert not publisher.layer_crosses_processes(Declares())
+    assert not publisher.layer_crosses_processes(RedisFlag(False))  # a process-local layer
+    assert publisher.layer_crosses_processes(RedisFlag(True))
+    assert publisher.layer_crosses_processes(object())  # e.g. channels-redis
+
+
+def test_channels_redis_layers_cross_processes_outside_an_event_loop():
+    """channels-redis proxies unknown attributes to a per-loop layer: asking must not need one."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    assert publisher.layer_crosses_processes(RedisPubSubChannelLayer(hosts=["redis://x:1/0"]))
+    assert publisher.layer_crosses_processes(RedisChannelLayer(hosts=["redis://x:1/0"]))

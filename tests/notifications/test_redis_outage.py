@@ -1,0 +1,156 @@
+"""Redis down: the request still succeeds, the event waits in the store, and arrives exactly once
+when Redis is back. A real redis-server on a spare port, stopped and restarted by the test.
+
+The layer is the one settings configure (its BACKEND and CONFIG, pointed at the spare server),
+so the test keeps holding when the channel layer implementation is swapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from channels.layers import get_channel_layer
+
+from notifications import publisher
+from notifications.models import StoredEvent
+from tenants import services as tenants
+from tests.notifications.conftest import make_listener, run, wait_subscribed
+
+pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throw-away redis-server process (no persistence) that can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def spare_redis(redis_url) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def layer_on_spare_redis(settings, spare_redis):
+    """The configured layer on the spare server. On the embedded default the configured layer
+    is process-local (it takes no Redis), so channels-redis' pub/sub layer stands in for it."""
+    layer_config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
+    if not publisher.layer_crosses_processes():
+        layer_config = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {}}
+    layer_config.setdefault("CONFIG", {})
+    layer_config["CONFIG"]["hosts"] = [spare_redis.url]
+    layer_config["CONFIG"]["prefix"] = f"outage-{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS = {"default": layer_config}  # resets channels' cached layers
+    settings.NOTIFICATIONS_SEND_TIMEOUT_SECONDS = 1.0
+    settings.NOTIFICATIONS_RETRY_MAX_SECONDS = 0.3
+    yield get_channel_layer()
+    publisher.resume_direct_publishing()
+
+
+async def test_event_emitted_while_redis_is_down_arrives_once_it_is_back(
+    tenant, spare_redis, layer_on_spare_redis
+):
+    layer = layer_on_spare_redis
+    group = f"tenant.{tenant.pk}"
+    listener = await make_listener(layer, group)
+
+    spare_redis.stop()
+    begin = time.monotonic()
+    suspended = await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
+    assert suspended.status == "suspended"  # the request succeeded
+    assert time.monotonic() - begin < 5
+    row = await run(StoredEvent.objects.get)()
+    assert (row.name, row.published_at) == ("TenantSuspended", None)
+    assert row.publish_attempts == 1  # the emitter tried once, right after commit
+
+    # The next requests do not wait for a dead layer again: they leave it to the publisher.
+    begin = time.monotonic()
+    await run(tenants.tenant_update)(tenant=suspended, data={"name": "Acme 2"}, by=None)
+    assert time.monotonic() - begin < 0.5
+    updated = await run(StoredEvent.objects.get)(name="TenantUpdated")
+    assert (updated.publish_attempts, updated.published_at) == (0, None)
+
+    # A server's publisher keeps trying while Redis is down, and gives the row back each time.
+    running = publisher.ensure_started()
+    await asyncio.sleep(1.0)
+    await publisher.stop()
+    row = await run(StoredEvent.objects.get)(pk=row.pk)
+    assert row.published_at is None and row.publish_attempts >= 2
+    assert running is not None
+
+    spare_redis.start()
+    await wait_subscribed(layer, group, listener.channel, timeout=15)
+    publisher.ensure_started()
+    try:
+        events = []
+        async with asyncio.timeout(10):
+            while len(events) < 2:
+                events += await listener.events()
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(0.6)  # a few more publisher rounds: nothing is sent twice
+        events += await listener.events()
+    finally:
+        await publisher.stop()
+    # Each exactly once, in order (TenantUpdated carries roles: the consumer filters by them).
+    assert [(name, frame["id"]) for name, frame in events] == [
+        ("TenantSuspended", row.id),
+        ("TenantUpdated", updated.id),
+    ]
+    assert events[0][1]["data"]["reason"] == "Unpaid"
+    assert not await run(StoredEvent.objects.filter(published_at__isnull=True).exists)()
