@@ -26,13 +26,23 @@ from .auth import (
     CLOSE_RATE_LIMITED,
     CLOSE_RECONNECT,
     CLOSE_UNAUTHENTICATED,
+    SYSTEM_ADMIN_GROUP,
     SocketAuth,
     allowed_groups,
     may_join,
     session_group,
+    tenant_group,
 )
 from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
+from .presence import (
+    SYSTEM_GROUP,
+    member_info,
+    presence_group,
+    record_access,
+    tenant_scope,
+    tracker,
+)
 from .replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
@@ -85,6 +95,12 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
     return None
 
 
+def _tenant_ids() -> list[int]:
+    from tenants.models import Tenant
+
+    return list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
+
+
 class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
@@ -127,11 +143,19 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if auth.expires_at is not None:
             self._timers.append(asyncio.create_task(self._expire(auth.expires_at)))
         self._timers.append(asyncio.create_task(self._recheck_forever()))
+        # Every open page of a tenant user is "online" in that tenant (one member per person).
+        self.entries: set[str] = set()  # scopes where this socket counts as present
+        self.watching: dict[str, str] = {}  # scope → channel, whose changes this socket gets
+        self.watching_system = False
+        self.record: str | None = None
+        if user.tenant_id is not None and tenant_group(user.tenant_id) in self.channels:
+            await self._presence_join(tenant_scope(user.tenant_id))
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
         for task in getattr(self, "_timers", []):
             task.cancel()
+        await self._presence_leave_all()
 
     # -- channel-layer messages (the hot path) -------------------------------------------------
 
@@ -197,10 +221,14 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._subscription(action, frame)
         elif action == "resume":
             await self._resume(frame)
+        elif action == "presence":
+            await self._watch_presence(frame)
+        elif action == "view":
+            await self._view(frame)
         else:
             await self._error(
                 "unknown_action",
-                "Known actions: subscribe, unsubscribe, ping, resume.",
+                "Known actions: subscribe, unsubscribe, ping, resume, presence, view.",
                 field="action",
             )
 
@@ -275,6 +303,178 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         else:
             self.muted.add(channel)
             await self._send_frame({"type": "unsubscribed", "channel": channel})
+
+    # -- presence (notifications/presence.py) ---------------------------------------------------
+
+    async def presence_changed(self, message: dict) -> None:
+        """A person came online or went away in a scope this socket watches."""
+        scope = message.get("scope")
+        if self._closed:
+            return
+        if scope is not None and scope == self.record:
+            await self._send_viewers()
+            return
+        channel = self.watching.get(scope)
+        if channel is None:
+            return
+        for member in message.get("added", ()):
+            await self._send_frame(
+                {
+                    "type": "member_added",
+                    "channel": channel,
+                    "member": member,
+                    "online": message.get("online"),
+                }
+            )
+        for person in message.get("removed", ()):
+            await self._send_frame(
+                {
+                    "type": "member_removed",
+                    "channel": channel,
+                    "member": {"id": person},
+                    "online": message.get("online"),
+                }
+            )
+
+    async def presence_count(self, message: dict) -> None:
+        """A tenant's online count changed (system admins watching the counts)."""
+        if not self._closed and self.watching_system:
+            await self._send_frame(
+                {
+                    "type": "presence_count",
+                    "tenant": message.get("tenant"),
+                    "online": message.get("online"),
+                }
+            )
+
+    async def _presence_join(self, scope: str) -> None:
+        self.entries.add(scope)
+        try:
+            await tracker(self.channel_layer).join(
+                scope, self.channel_name, member_info(self.auth.user)
+            )
+        except Exception:  # presence is best effort: never refuse a socket for it
+            logger.warning("presence join failed", exc_info=True)
+
+    async def _presence_leave_all(self) -> None:
+        if not hasattr(self, "entries"):
+            return
+        track = tracker(self.channel_layer)
+        for scope in list(self.entries):
+            try:
+                await track.leave(scope, self.channel_name)
+            except Exception:
+                logger.warning("presence leave failed", exc_info=True)
+        self.entries.clear()
+        if self.watching_system:
+            self.watching_system = False
+            track.watch_system(-1)
+
+    async def _watch_presence(self, frame: dict) -> None:
+        """`{"action":"presence","channel":"tenant.3"}`: who is online; then live changes.
+
+        A tenant's members may watch its channel; system admins watch `system.admin`, which
+        gives online counts per tenant instead of names.
+        """
+        channel = frame.get("channel")
+        if channel is None:
+            await self._error("missing_field", "The frame has no channel.", field="channel")
+            return
+        if not isinstance(channel, str) or not may_join(self.auth.user, channel):
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "forbidden",
+                    "message": "You may not see presence of this channel.",
+                    "channel": channel if isinstance(channel, str) else None,
+                }
+            )
+            return
+        track = tracker(self.channel_layer)
+        if channel == SYSTEM_ADMIN_GROUP:
+            if not self.watching_system:
+                self.watching_system = True
+                track.watch_system(1)
+                await self.channel_layer.group_add(SYSTEM_GROUP, self.channel_name)
+                self.groups.append(SYSTEM_GROUP)
+            tenant_ids = await database_sync_to_async(_tenant_ids)()
+            counts = await track.counts([tenant_scope(pk) for pk in tenant_ids])
+            await self._send_frame(
+                {
+                    "type": "presence_counts",
+                    "channel": channel,
+                    "counts": {str(pk): counts[tenant_scope(pk)] for pk in tenant_ids},
+                }
+            )
+            return
+        if not channel.startswith("tenant."):
+            await self._error(
+                "invalid_field",
+                "Presence exists for tenant.<id> and system.admin.",
+                field="channel",
+            )
+            return
+        scope = channel
+        self.watching[scope] = channel
+        group = presence_group(scope)
+        if group not in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
+        members = await track.members(scope)
+        await self._send_frame(
+            {"type": "presence", "channel": channel, "members": members, "online": len(members)}
+        )
+
+    async def _view(self, frame: dict) -> None:
+        """`{"action":"view","record":"user.42"}`: this page edits that record; who else does."""
+        if "record" not in frame:
+            await self._error("missing_field", "The frame has no record.", field="record")
+            return
+        record = frame["record"]
+        track = tracker(self.channel_layer)
+        if self.record is not None:  # one record per page: leave the previous one
+            old, self.record = self.record, None
+            self.entries.discard(old)
+            with contextlib.suppress(Exception):
+                await track.leave(old, self.channel_name)
+        if record is None:
+            return
+        if not isinstance(record, str) or len(record) > MAX_CHANNEL_LENGTH:
+            await self._error("invalid_field", 'record must look like "user.42".', field="record")
+            return
+        scope = await database_sync_to_async(record_access)(self.auth.user, record)
+        if scope is None:
+            await self._send_frame(
+                {
+                    "type": "error",
+                    "code": "forbidden",
+                    "message": "You may not edit this record.",
+                    "record": record,
+                }
+            )
+            return
+        self.record = scope
+        group = presence_group(scope)
+        if group not in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
+        await self._presence_join(scope)
+        await self._send_viewers()
+
+    async def _send_viewers(self) -> None:
+        """The other people with this socket's record open (the page shows a notice)."""
+        scope = self.record
+        if scope is None:
+            return
+        members = await tracker(self.channel_layer).members(scope)
+        me = self.auth.user.pk
+        await self._send_frame(
+            {
+                "type": "viewers",
+                "record": scope.removeprefix("record."),
+                "viewers": [m for m in members if m.get("id") != me],
+            }
+        )
 
     def _take_token(self) -> bool:
         """Token bucket: FRAME_BURST at once, FRAME_RATE per second sustained."""

@@ -71,6 +71,16 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
+@pytest.fixture(autouse=True)
+def _presence_isolated():
+    """Each test starts with nobody online (ids are reused between tests on SQLite)."""
+    yield
+    from notifications import presence
+
+    if presence._store is not None:
+        presence._store.clear()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A real Redis for tests of Redis behaviour (REDIS_URL, else the local default)."""

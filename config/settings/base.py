@@ -129,6 +129,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # server process; without it the layer is process-local (other processes reach it via the outbox).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
+# Presence (who is online; notifications/presence.py): Redis keys under this prefix when
+# REDIS_URL is set, else process memory. An entry lapses after TTL seconds without a heartbeat.
+NOTIFICATIONS_PRESENCE_PREFIX = os.environ.get("NOTIFICATIONS_PRESENCE_PREFIX", "")
+NOTIFICATIONS_PRESENCE_TTL = float(os.environ.get("NOTIFICATIONS_PRESENCE_TTL", "30"))
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "notifications.layers."

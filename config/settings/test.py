@@ -36,3 +36,9 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
 PUSHER_APP_ID = "4242"
 PUSHER_APP_KEY = "test-key"
 PUSHER_APP_SECRET = "test-secret-0123456789"
+
+# Presence keys (notifications/presence.py) under a prefix of this run's own; server processes
+# started by the tests inherit it through the environment, so they share one namespace.
+NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
+    "NOTIFICATIONS_PRESENCE_PREFIX", f"test-presence-{__import__('uuid').uuid4().hex[:8]}"
+)

@@ -15,7 +15,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
-from notifications import publisher
+from notifications import presence, publisher
 
 PATH = "/ws/notifications/"
 ORIGIN = "http://127.0.0.1:8000"
@@ -137,6 +137,7 @@ async def fresh_layer():
     channel_layers.backends.clear()
     yield
     await publisher.stop()  # started by the first connection, on this test's loop
+    await presence.stop_trackers()
     channel_layers.backends.clear()
     await database_sync_to_async(connections.close_all)()
 
