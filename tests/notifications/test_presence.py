@@ -96,7 +96,6 @@ class TestStore:
 # --- over /ws/notifications/ -----------------------------------------------------------------
 
 
-
 def frames_of(frames: list[dict], kind: str) -> list[dict]:
     return [f for f in frames if f["type"] == kind]
 
@@ -203,7 +202,11 @@ class TestTenantPresence:
         }
         await second.disconnect()
         changes = frames_of(await drain(root), "presence_count")
-        assert changes[-1] == {"type": "presence_count", "tenant": other_admin.tenant_id, "online": 0}
+        assert changes[-1] == {
+            "type": "presence_count",
+            "tenant": other_admin.tenant_id,
+            "online": 0,
+        }
         await first.disconnect()
         await root.disconnect()
 
