@@ -10,6 +10,12 @@ A Pusher socket connects anonymously and proves each subscription with the HMAC 
 `/broadcasting/auth` issued. That endpoint also sends the socket a `pusher.grant` (who signed it)
 through the layer, so the socket joins its user's and session's groups (revocation closes reach
 it) and knows the role (role-restricted events are dropped until the grant says otherwise).
+
+`presence-tenant.<id>` is the same tenant group plus the presence scope `tenant.<id>` of
+notifications/presence.py, shared with `/ws/notifications/` tabs: a person is one member however
+many tabs or protocols they use. The member comes from the signed `channel_data`. Client events
+(`client-*`, off unless PUSHER_CLIENT_EVENTS) travel in Pusher-only groups `pusher-ch.<channel>`,
+so the tenant groups shared with /ws/notifications/ never carry a message type it cannot handle.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,13 +58,23 @@ from .auth import (
 from .consumers import FRAME_BURST, FRAME_RATE, new_socket_id
 from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
+from .presence import member_info, presence_group, tracker
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSIONS = frozenset({"5", "6", "7"})
 ACTIVITY_TIMEOUT = 120  # seconds; the client pings after this much silence
 MAX_FRAME_BYTES = 10_240  # Pusher's message size limit
-CHANNEL_RE = re.compile(r"^private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)$")
+CHANNEL_RE = re.compile(
+    r"^(?:private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)|presence-(tenant\.\d{1,18}))$"
+)
+CHANNELS_HINT = (
+    "Unknown channel: use private-tenant.<id>, private-user.<id>, private-system.admin or "
+    "presence-tenant.<id>."
+)
+MAX_CHANNEL_DATA_BYTES = 4096  # a presence member's signed channel_data
+CLIENT_EVENT_RE = re.compile(r"^client-[A-Za-z0-9_\-=@,.;]{1,193}$")  # Pusher: names <= 200
+CLIENT_EVENT_RATE = 10  # client events per second per connection (Pusher's documented limit)
 
 # Pusher error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/)
 ERR_APP_KEY = 4001  # application does not exist: close, do not reconnect
@@ -79,30 +96,81 @@ CLOSE_TO_PUSHER = {
 
 
 def channel_group(channel: Any) -> str | None:
-    """The layer group of a Pusher channel name (`private-tenant.3` → `tenant.3`), else None."""
+    """The layer group of a Pusher channel name (`private-tenant.3`, `presence-tenant.3` →
+    `tenant.3`), else None."""
     if not isinstance(channel, str):
         return None
     found = CHANNEL_RE.match(channel)
-    return found.group(1) if found else None
+    return (found.group(1) or found.group(2)) if found else None
 
 
-def sign(socket_id: str, channel: str) -> str:
-    """Pusher's subscription signature: HMAC-SHA256 of `socket_id:channel` with the app secret."""
-    message = f"{socket_id}:{channel}".encode()
-    return hmac.new(settings.PUSHER_APP_SECRET.encode(), message, hashlib.sha256).hexdigest()
+def is_presence(channel: str) -> bool:
+    return channel.startswith("presence-")
 
 
-def auth_string(socket_id: str, channel: str) -> str:
-    return f"{settings.PUSHER_APP_KEY}:{sign(socket_id, channel)}"
+def client_group(channel: str) -> str:
+    """Pusher-only layer group of one channel's client events (never shared with other sockets)."""
+    return f"pusher-ch.{channel}"
 
 
-def valid_auth(socket_id: str, channel: str, auth: Any) -> bool:
-    """Whether `auth` ("<key>:<signature>") was issued for this socket and channel."""
+def sign(socket_id: str, channel: str, channel_data: str | None = None) -> str:
+    """Pusher's subscription signature: HMAC-SHA256 of `socket_id:channel[:channel_data]`."""
+    message = f"{socket_id}:{channel}" + (f":{channel_data}" if channel_data is not None else "")
+    return hmac.new(
+        settings.PUSHER_APP_SECRET.encode(), message.encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def auth_string(socket_id: str, channel: str, channel_data: str | None = None) -> str:
+    return f"{settings.PUSHER_APP_KEY}:{sign(socket_id, channel, channel_data)}"
+
+
+def valid_auth(socket_id: str, channel: str, auth: Any, channel_data: str | None = None) -> bool:
+    """Whether `auth` ("<key>:<signature>") was issued for this socket, channel (and data)."""
     if not isinstance(auth, str):
         return False
     key, _, signature = auth.partition(":")
-    expected = auth_string(socket_id, channel)
+    expected = auth_string(socket_id, channel, channel_data)
     return hmac.compare_digest(f"{key}:{signature}".encode(), expected.encode())
+
+
+def presence_channel_data(user: Any) -> str:
+    """Laravel's channel_data for a presence member: user_id (the user's key) and user_info."""
+    return json.dumps({"user_id": user.pk, "user_info": member_info(user)}, separators=(",", ":"))
+
+
+def parse_channel_data(raw: str) -> tuple[int, dict[str, Any]] | None:
+    """(user id, member info) from signed channel_data; None unless the shape is right.
+
+    The user id must be a platform user id (an integer, or its digits as a string): the presence
+    scope is shared with /ws/notifications/, where members are platform users.
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    user_id = data.get("user_id")
+    if isinstance(user_id, str) and user_id.isdigit() and len(user_id) <= 18:
+        user_id = int(user_id)
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
+        return None
+    info = data.get("user_info")
+    if info is None:
+        info = {}
+    if not isinstance(info, dict):
+        return None
+    return user_id, {**info, "id": user_id}
+
+
+@dataclass
+class _PresenceSubscription:
+    """One presence channel of a socket: its scope, its member, the members it was told of."""
+
+    scope: str
+    me: str  # Pusher user ids are strings on the wire
+    known: set[str] = field(default_factory=set)
 
 
 def grant_group(socket_id: str) -> str:
@@ -123,7 +191,9 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self._closed = False
-        self.subscribed: dict[str, str] = {}  # layer group → Pusher channel
+        self.channels: dict[str, str] = {}  # subscribed Pusher channel → layer group
+        self.subscribed: dict[str, tuple[str, ...]] = {}  # layer group → its subscribed channels
+        self.presence: dict[str, _PresenceSubscription] = {}  # presence channel → membership
         self.grants: dict[int, str | None] = {}  # user id → role (from /broadcasting/auth)
         self.role: str | None = None
         await self.accept()
@@ -148,6 +218,8 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._grant(auth.user.pk, auth.user.role, internal)
         self._tokens = float(FRAME_BURST)
         self._last_frame = time.monotonic()
+        self._client_tokens = float(CLIENT_EVENT_RATE)
+        self._client_last = time.monotonic()
         await self._send(
             _frame(
                 "pusher:connection_established",
@@ -157,11 +229,16 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
+        await self._leave_all_presence()
 
     # -- channel-layer messages ----------------------------------------------------------------
 
     async def notify_event(self, message: dict) -> None:
-        """Wrap the pre-serialized frame as a Pusher event of the subscribed channel."""
+        """Wrap the pre-serialized frame as a Pusher event of each subscribed channel of its group.
+
+        A tenant event goes to `private-tenant.<id>` and to `presence-tenant.<id>`, once on each
+        that this socket subscribed to.
+        """
         if self._closed or not self.subscribed:
             return
         roles = message.get("roles")
@@ -173,12 +250,12 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         text = message["text"]
         try:
             frame = json.loads(text)
-            channel = self.subscribed.get(frame["channel"])
+            channels = self.subscribed.get(frame["channel"])
             name = frame["event"]
         except (ValueError, KeyError, TypeError):
             logger.warning("dropping a malformed event frame")
             return
-        if channel is not None:
+        for channel in channels or ():
             await self._send(_frame(name, text, channel))
 
     async def notify_close(self, message: dict) -> None:
@@ -190,6 +267,50 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         """`/broadcasting/auth` signed a channel for this socket on behalf of a user."""
         await self._grant(message["user_id"], message.get("role"), message.get("session_group"))
 
+    async def presence_changed(self, message: dict) -> None:
+        """Members came or went in a tenant scope (any protocol): member_added / member_removed.
+
+        Each channel remembers the members it told its client of, so a member is added once
+        (never this socket's own person: pusher-js adds itself from subscription_succeeded) and
+        removed only if it was added; this also absorbs changes that raced the subscription.
+        """
+        if self._closed:
+            return
+        scope = message.get("scope")
+        for channel, sub in list(self.presence.items()):
+            if sub.scope != scope:
+                continue
+            for info in message.get("added", ()):
+                user_id = str(info.get("id"))
+                if user_id in sub.known:
+                    continue
+                sub.known.add(user_id)
+                await self._send(
+                    _frame(
+                        "pusher_internal:member_added",
+                        {"user_id": user_id, "user_info": info},
+                        channel,
+                    )
+                )
+            for person in message.get("removed", ()):
+                user_id = str(person)
+                if user_id == sub.me or user_id not in sub.known:
+                    continue
+                sub.known.discard(user_id)
+                await self._send(
+                    _frame("pusher_internal:member_removed", {"user_id": user_id}, channel)
+                )
+
+    async def pusher_client_event(self, message: dict) -> None:
+        """Another socket's client event on a channel this socket subscribed to."""
+        channel = message.get("channel")
+        if self._closed or message.get("sender") == self.socket_id or channel not in self.channels:
+            return
+        body = {"event": message["event"], "channel": channel, "data": message["data"]}
+        if message.get("user_id") is not None:
+            body["user_id"] = message["user_id"]
+        await self._send(json.dumps(body, separators=(",", ":")))
+
     async def _grant(self, user_id: int, role: str | None, session: str | None) -> None:
         if user_id not in self.grants:
             self.grants[user_id] = role
@@ -197,9 +318,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             if session and session.startswith("session."):
                 extra.append(session)
             for group in extra:
-                if group not in self.groups:
-                    await self.channel_layer.group_add(group, self.channel_name)
-                    self.groups.append(group)
+                await self._group_add(group)
         # One person per socket: if two accounts signed for it, role-restricted events stop.
         roles = set(self.grants.values())
         self.role = roles.pop() if len(roles) == 1 else None
@@ -239,7 +358,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         elif event == "pusher:unsubscribe":
             await self._unsubscribe(data if isinstance(data, dict) else {})
         elif event.startswith("client-"):
-            await self._error(ERR_INVALID, "Client events are not enabled.")
+            await self._client_event(event, frame)
         else:
             await self._error(ERR_INVALID, f"Unknown event {event[:60]}.")
 
@@ -247,29 +366,174 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         channel = data.get("channel")
         group = channel_group(channel)
         if group is None:
-            await self._subscription_error(
-                channel,
-                "Unknown channel: use private-tenant.<id>, private-user.<id> or "
-                "private-system.admin.",
-                404,
-            )
+            await self._subscription_error(channel, CHANNELS_HINT, 404)
             return
-        if not valid_auth(self.socket_id, channel, data.get("auth")):
+        member = None
+        channel_data = None
+        if is_presence(channel):
+            channel_data = data.get("channel_data")
+            if not isinstance(channel_data, str):
+                await self._subscription_error(
+                    channel, "A presence channel needs the channel_data of its signature.", 401
+                )
+                return
+        if not valid_auth(self.socket_id, channel, data.get("auth"), channel_data):
             await self._subscription_error(channel, "Invalid signature for this socket.", 401)
             return
+        if channel_data is not None:
+            member = None
+            if len(channel_data.encode("utf-8")) <= MAX_CHANNEL_DATA_BYTES:
+                member = parse_channel_data(channel_data)
+            if member is None:
+                await self._subscription_error(
+                    channel,
+                    "channel_data must be a JSON object with the platform user id as user_id "
+                    f"and an object user_info, up to {MAX_CHANNEL_DATA_BYTES} bytes.",
+                    400,
+                )
+                return
+        if channel in self.presence:  # subscribing again (another member?): leave first
+            await self._leave_presence(channel)
+        await self._group_add(group)
+        if settings.PUSHER_CLIENT_EVENTS:
+            await self._group_add(client_group(channel))
+        self.channels[channel] = group
+        self._index()
+        reply: dict[str, Any] = {}
+        if member is not None:
+            reply = await self._join_presence(channel, group, *member)
+        await self._send(_frame("pusher_internal:subscription_succeeded", reply, channel))
+
+    async def _unsubscribe(self, data: dict) -> None:
+        channel = data.get("channel")
+        if channel_group(channel) is None or channel not in self.channels:
+            return
+        # The tenant/user group membership stays (closes for that group still apply); events
+        # of the channel stop, and the socket leaves the channel's presence and client events.
+        del self.channels[channel]
+        self._index()
+        await self._group_discard(client_group(channel))
+        await self._leave_presence(channel)
+
+    def _index(self) -> None:
+        by_group: dict[str, list[str]] = {}
+        for channel, group in self.channels.items():
+            by_group.setdefault(group, []).append(channel)
+        self.subscribed = {group: tuple(channels) for group, channels in by_group.items()}
+
+    # -- presence channels ---------------------------------------------------------------------
+
+    async def _join_presence(
+        self, channel: str, scope: str, user_id: int, info: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Join the shared scope with this socket; the `presence` data of subscription_succeeded."""
+        me = str(user_id)
+        sub = _PresenceSubscription(scope=scope, me=me)
+        self.presence[channel] = sub
+        await self._group_add(presence_group(scope))
+        members: list[dict[str, Any]] = []
+        try:
+            track = tracker(self.channel_layer)
+            await track.join(scope, self.channel_name, info)
+            members = await track.members(scope)
+        except Exception:  # presence is best effort, as on /ws/notifications/
+            logger.warning("presence join failed", exc_info=True)
+        members_by_id = {str(m.get("id")): m for m in members}
+        members_by_id.setdefault(me, info)
+        sub.known = set(members_by_id)
+        return {
+            "presence": {
+                "ids": list(members_by_id),
+                "hash": members_by_id,
+                "count": len(members_by_id),
+            }
+        }
+
+    async def _leave_presence(self, channel: str) -> None:
+        sub = self.presence.pop(channel, None)
+        if sub is None:
+            return
+        if not any(other.scope == sub.scope for other in self.presence.values()):
+            await self._group_discard(presence_group(sub.scope))
+        try:
+            await tracker(self.channel_layer).leave(sub.scope, self.channel_name)
+        except Exception:
+            logger.warning("presence leave failed", exc_info=True)
+
+    async def _leave_all_presence(self) -> None:
+        for channel in list(getattr(self, "presence", {})):
+            await self._leave_presence(channel)
+
+    # -- client events -------------------------------------------------------------------------
+
+    async def _client_event(self, event: str, frame: dict) -> None:
+        """`client-*` from this socket to the others subscribed to the channel (not stored)."""
+        if not settings.PUSHER_CLIENT_EVENTS:
+            await self._error(ERR_INVALID, "Client events are not enabled.")
+            return
+        if not CLIENT_EVENT_RE.match(event):
+            await self._error(
+                ERR_INVALID,
+                "Client event names are client- followed by 1 to 193 letters, digits or _-=@,.;",
+            )
+            return
+        channel = frame.get("channel")
+        if channel_group(channel) is None:
+            await self._error(
+                ERR_INVALID, "Client events are only allowed on private- and presence- channels."
+            )
+            return
+        if channel not in self.channels:
+            await self._error(
+                ERR_INVALID, f"Subscribe to {channel} before sending client events on it."
+            )
+            return
+        if not self._take_client_token():
+            await self._error(
+                ERR_RATE, f"Client event rejected: more than {CLIENT_EVENT_RATE} per second."
+            )
+            return
+        raw = frame.get("data")
+        data = raw if isinstance(raw, str) else json.dumps(raw, separators=(",", ":"))
+        message: dict[str, Any] = {
+            "type": "pusher.client_event",
+            "channel": channel,
+            "event": event,
+            "data": data,
+            "sender": self.socket_id,
+        }
+        sub = self.presence.get(channel)
+        if sub is not None:
+            message["user_id"] = sub.me
+        try:
+            await self.channel_layer.group_send(client_group(channel), message)
+        except Exception:  # the layer is down: ephemeral, nothing to retry
+            logger.warning("could not send a client event", exc_info=True)
+            await self._error(ERR_RECONNECT, "The client event could not be delivered.")
+
+    def _take_client_token(self) -> bool:
+        now = time.monotonic()
+        self._client_tokens = min(
+            float(CLIENT_EVENT_RATE),
+            self._client_tokens + (now - self._client_last) * CLIENT_EVENT_RATE,
+        )
+        self._client_last = now
+        if self._client_tokens < 1:
+            return False
+        self._client_tokens -= 1
+        return True
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _group_add(self, group: str) -> None:
         if group not in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups.append(group)
-        self.subscribed[group] = channel
-        await self._send(_frame("pusher_internal:subscription_succeeded", {}, channel))
 
-    async def _unsubscribe(self, data: dict) -> None:
-        group = channel_group(data.get("channel"))
-        if group is not None:
-            # The layer membership stays (closes for that group still apply); events stop.
-            self.subscribed.pop(group, None)
-
-    # -- helpers -------------------------------------------------------------------------------
+    async def _group_discard(self, group: str) -> None:
+        if group in self.groups:
+            self.groups.remove(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     def _take_token(self) -> bool:
         now = time.monotonic()
@@ -295,12 +559,17 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._send(_frame("pusher:subscription_error", data, name))
 
     async def _fail(self, code: int, message: str) -> None:
-        """pusher:error with the code, then close with it (pusher-js acts on the close code)."""
+        """pusher:error with the code, then close with it (pusher-js acts on the close code).
+
+        The socket leaves its presence channels now (a revoked member disappears at once), not
+        when the client gets round to closing the TCP connection.
+        """
         if self._closed:
             return
         await self._error(code, message)
         self._closed = True
         await self.close(code=code, reason=message.encode()[:123].decode("utf-8", "ignore"))
+        await self._leave_all_presence()
 
 
 # --- POST /broadcasting/auth -----------------------------------------------------------------
@@ -317,15 +586,14 @@ class ChannelAuthSerializer(serializers.Serializer):
 
     def validate_channel_name(self, value: str) -> str:
         if channel_group(value) is None:
-            raise ValidationError(
-                "Unknown channel: use private-tenant.<id>, private-user.<id> or "
-                "private-system.admin."
-            )
+            raise ValidationError(CHANNELS_HINT)
         return value
 
 
 class BroadcastingAuthView(APIView):
     """Echo's channel authorizer: the signature for a channel the user may join, else 403.
+
+    For `presence-tenant.<id>` also the member's `channel_data`, covered by the signature.
 
     Session cookie (CSRF-protected) or `Authorization: Bearer <JWT>` (no CSRF), the project's
     API authentication; the channel rule is `may_join`, the one of `/ws/notifications/`.
@@ -343,6 +611,14 @@ class BroadcastingAuthView(APIView):
         session = getattr(request._request, "session", None)
         key = session.session_key if request.auth is None and session else None
         self._announce(socket_id, user, session_group(key) if key else None)
+        if is_presence(channel):  # Laravel's answer: the member's data, signed with the channel
+            channel_data = presence_channel_data(user)
+            return Response(
+                {
+                    "auth": auth_string(socket_id, channel, channel_data),
+                    "channel_data": channel_data,
+                }
+            )
         return Response({"auth": auth_string(socket_id, channel)})
 
     @staticmethod

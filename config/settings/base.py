@@ -163,6 +163,8 @@ else:
 PUSHER_APP_ID = os.environ.get("PUSHER_APP_ID", "")
 PUSHER_APP_KEY = os.environ.get("PUSHER_APP_KEY", "")
 PUSHER_APP_SECRET = os.environ.get("PUSHER_APP_SECRET", "")
+# Client events (`client-*`, Echo's whisper) between the sockets of one private/presence channel.
+PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")

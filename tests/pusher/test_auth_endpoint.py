@@ -73,7 +73,7 @@ def test_anonymous_is_refused(tenant):
         ({"socket_id": "1.2.3", "channel_name": "private-system.admin"}, "socket_id"),
         ({"channel_name": "private-system.admin", "socket_id": ""}, "socket_id"),
         ({"channel_name": "tenant.1"}, "channel_name"),
-        ({"channel_name": "presence-tenant.1"}, "channel_name"),
+        ({"channel_name": "presence-user.1"}, "channel_name"),
         ({"channel_name": "private-tenant.1;x"}, "channel_name"),
         ({}, "channel_name"),
     ],

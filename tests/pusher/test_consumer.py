@@ -119,7 +119,7 @@ async def test_bad_signature_is_a_subscription_error_and_no_events(tenant_admin)
     await comm.disconnect()
 
 
-@pytest.mark.parametrize("channel", ["tenant.1", "private-tenant.x", "presence-tenant.1", 5])
+@pytest.mark.parametrize("channel", ["tenant.1", "private-tenant.x", "presence-user.1", 5])
 async def test_unknown_channels_are_refused(channel):
     comm = await open_socket()
     socket_id = await established(comm)
