@@ -27,6 +27,7 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def server():
     live = LiveServer()
+    live.env["PUSHER_CLIENT_EVENTS"] = "1"  # Echo's whisper
     try:
         live.prepare()
         live.start()
@@ -72,6 +73,23 @@ def test_echo_clients_subscribe_receive_and_are_isolated(node, server):
     assert got["toOthersA1"] == 0
     assert got["toOthersB1"] == 0
     assert got["userCreatedData"] and got["userCreatedData"][0]["username"].startswith("echo-")
+
+
+    # Presence: Echo.join lists the members (one per person), joining / leaving fire.
+    assert got["joinP1"] == {"ok": True}
+    assert got["hereP1"] == ["acme-admin"]
+    assert got["joinP2"] == {"ok": True}
+    assert got["hereP2"] == ["acme-admin", "acme-staff"]
+    assert got["joiningP1"] == ["acme-staff"]
+    assert got["hereP3"] == ["acme-admin", "acme-staff"], "a second socket: the same member"
+    assert got["forbiddenPresence"] == {"ok": False, "status": 403}
+    # Whisper: to the others of the channel (p1 and p3), not back to p2, not to beta.
+    assert got["whisperP1"] is True
+    assert got["whispers"] == {"p1": [{"name": "acme-staff"}], "p2": 0, "p3": 1, "pb": 0}
+    assert got["leavingP1"] == ["acme-staff"]
+    assert got["joiningP1After"] == ["acme-staff"], "p3 (acme-admin again) was no new member"
+    assert got["leavingP1After"] == ["acme-staff"], "acme-admin is still online on p1"
+    assert got["leavingPB"] == 0
 
 
 def acme_id(server: LiveServer) -> int:

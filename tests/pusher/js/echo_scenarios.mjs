@@ -1,6 +1,7 @@
 // Drives the real laravel-echo + pusher-js against a live server (run by tests/pusher/test_echo.py).
 // Env: BASE (http://127.0.0.1:<port>), PUSHER_KEY, PASSWORD, FIRE (JSON argv that fires
 // `SystemNotification --tenant acme` through manage.py). Prints one JSON result line and exits.
+// The server runs with PUSHER_CLIENT_EVENTS=1 (whispers).
 import { execFileSync } from "node:child_process";
 import Echo from "laravel-echo";
 import Pusher from "pusher-js";
@@ -111,6 +112,58 @@ results.toOthersA1 = gotA1.filter(([n]) => n === "UserCreated").length;
 results.toOthersB1 = gotB1.length;
 results.userCreatedData = gotA2.filter(([n]) => n === "UserCreated").map(([, e]) => e.data);
 
-for (const echo of [a1, a2, b1]) echo.disconnect();
+// 5. Presence: Echo.join("tenant.<id>") → presence-tenant.<id>; here / joining / leaving.
+function join(echo, name, log) {
+  return new Promise((resolve) => {
+    const channel = echo.join(name);
+    channel.here((members) => {
+      log.here = members.map((m) => m.username).sort();
+      resolve({ ok: true });
+    });
+    channel.joining((m) => log.joining.push(m.username));
+    channel.leaving((m) => log.leaving.push(m.username));
+    channel.listenForWhisper("typing", (e) => log.whispers.push(e));
+    channel.error((error) => resolve({ ok: false, status: error && error.status }));
+  });
+}
+const newLog = () => ({ here: null, joining: [], leaving: [], whispers: [] });
+const staff = await login("acme-staff");
+const p1 = echoFor(acme.token), p2 = echoFor(staff.token), p3 = echoFor(acme.token);
+const pb = echoFor(beta.token);
+const logP1 = newLog(), logP2 = newLog(), logP3 = newLog(), logPB = newLog();
+const presence = `tenant.${tenantA}`;
+results.joinP1 = await join(p1, presence, logP1);
+results.hereP1 = logP1.here;
+results.joinPB = await join(pb, `tenant.${tenantB}`, logPB);
+results.joinP2 = await join(p2, presence, logP2);
+results.hereP2 = logP2.here;
+results.joiningP1 = (await until(() => logP1.joining.length > 0)) && logP1.joining.slice();
+// A second socket of the same person is not a second member.
+results.joinP3 = await join(p3, presence, logP3);
+results.hereP3 = logP3.here;
+results.forbiddenPresence = await join(p1, `tenant.${tenantB}`, newLog());
+
+// 6. Whisper (client events): reaches the others on the channel, not the sender nor beta.
+p2.join(presence).whisper("typing", { name: "acme-staff" });
+results.whisperP1 = await until(() => logP1.whispers.length > 0 && logP3.whispers.length > 0);
+await sleep(500);
+results.whispers = {
+  p1: logP1.whispers,
+  p2: logP2.whispers.length,
+  p3: logP3.whispers.length,
+  pb: logPB.whispers.length,
+};
+
+// 7. Leaving: the staff member leaves → leaving on the others; the admin's second socket
+// leaves → nothing (still online on p1).
+p2.leave(presence);
+results.leavingP1 = (await until(() => logP1.leaving.length > 0)) && logP1.leaving.slice();
+p3.disconnect();
+await sleep(500);
+results.joiningP1After = logP1.joining.slice();
+results.leavingP1After = logP1.leaving.slice();
+results.leavingPB = logPB.leaving.length;
+
+for (const echo of [a1, a2, b1, p1, p2, pb]) echo.disconnect();
 console.log("RESULT " + JSON.stringify(results));
 process.exit(0);
