@@ -74,7 +74,6 @@ def test_echo_clients_subscribe_receive_and_are_isolated(node, server):
     assert got["toOthersB1"] == 0
     assert got["userCreatedData"] and got["userCreatedData"][0]["username"].startswith("echo-")
 
-
     # Presence: Echo.join lists the members (one per person), joining / leaving fire.
     assert got["joinP1"] == {"ok": True}
     assert got["hereP1"] == ["acme-admin"]

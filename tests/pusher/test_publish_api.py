@@ -43,7 +43,6 @@ def test_library_publishes_to_a_tenant_channel_through_the_store(live_server, te
     assert stored.exclude_socket_id == "12.34"
 
 
-
 def test_presence_channels_publish_to_the_tenant_group_once(live_server, tenant):
     """presence-tenant.<id> is the tenant's group; subscribers get it on each channel once."""
     client(live_server).trigger(
@@ -53,6 +52,7 @@ def test_presence_channels_publish_to_the_tenant_group_once(live_server, tenant)
     )
     stored = StoredEvent.objects.get()
     assert [t.group for t in stored.targets.all()] == [f"tenant.{tenant.pk}"]
+
 
 def test_batch_publishes_each_event(live_server, tenant, tenant_admin):
     client(live_server).trigger_batch(
