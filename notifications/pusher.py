@@ -161,7 +161,9 @@ def parse_channel_data(raw: str) -> tuple[int, dict[str, Any]] | None:
         info = {}
     if not isinstance(info, dict):
         return None
-    return user_id, {**info, "id": user_id}
+    member = {**info, "id": user_id}
+    member.setdefault("name", str(member.get("username") or user_id))  # lists show a name
+    return user_id, member
 
 
 @dataclass
