@@ -310,7 +310,7 @@ class RedisPresenceStore:
 
         self.url = url
         self.prefix = f"{prefix}:presence:"
-        self._client = redis.Redis.from_url(url)
+        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._join = self._client.register_script(_JOIN)
         self._leave = self._client.register_script(_LEAVE)
         self._members = self._client.register_script(_MEMBERS)
