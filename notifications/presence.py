@@ -222,19 +222,18 @@ def _member_order(info: dict[str, Any]) -> tuple[str, int]:
 # `scopes` is the set of scopes with entries (what a system-wide sweep walks).
 _SWEEP = """
 local gone = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, conn in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], conn)
+-- remove one entry; a person whose last entry it was is gone
+local function drop(conn)
+  if redis.call('ZREM', KEYS[1], conn) == 0 then return end
   local person = redis.call('HGET', KEYS[2], conn)
   redis.call('HDEL', KEYS[2], conn)
-  if person then
-    if redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], person)
-      redis.call('HDEL', KEYS[4], person)
-      table.insert(gone, person)
-    end
+  if person and redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], person)
+    redis.call('HDEL', KEYS[4], person)
+    table.insert(gone, person)
   end
 end
+for _, conn in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do drop(conn) end
 """
 
 _FINISH = """
@@ -270,18 +269,7 @@ _LEAVE = (
     _SWEEP
     + """
 local added = {}
-for i = 4, #ARGV do
-  local conn = ARGV[i]
-  if redis.call('ZREM', KEYS[1], conn) == 1 then
-    local person = redis.call('HGET', KEYS[2], conn)
-    redis.call('HDEL', KEYS[2], conn)
-    if person and redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], person)
-      redis.call('HDEL', KEYS[4], person)
-      table.insert(gone, person)
-    end
-  end
-end
+for i = 4, #ARGV do drop(ARGV[i]) end
 """
     + _FINISH
 )
