@@ -38,6 +38,7 @@ from .layers import LayerEventDispatchMixin
 from .presence import (
     SYSTEM_GROUP,
     member_info,
+    presence_grace,
     presence_group,
     record_access,
     tenant_scope,
@@ -357,12 +358,13 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             logger.warning("presence join failed", exc_info=True)
 
     async def _presence_leave_all(self) -> None:
+        """The socket closed: its entries linger a moment (the next page's socket takes over)."""
         if not hasattr(self, "entries"):
             return
         track = tracker(self.channel_layer)
         for scope in list(self.entries):
             try:
-                await track.leave(scope, self.channel_name)
+                await track.leave(scope, self.channel_name, linger=presence_grace())
             except Exception:
                 logger.warning("presence leave failed", exc_info=True)
         self.entries.clear()

@@ -38,11 +38,17 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 PRESENCE_TTL = 30.0  # seconds an entry lives without a heartbeat
+PRESENCE_GRACE = 3.0  # seconds a closed page's entry lingers (page navigation is not leaving)
 SYSTEM_GROUP = "presence.system"  # per-tenant online counts, for system admins
 
 
 def presence_ttl() -> float:
     return float(getattr(settings, "NOTIFICATIONS_PRESENCE_TTL", PRESENCE_TTL))
+
+
+def presence_grace() -> float:
+    """Seconds a closed page's entry lingers, so moving to the next page is not leaving."""
+    return float(getattr(settings, "NOTIFICATIONS_PRESENCE_GRACE", PRESENCE_GRACE))
 
 
 def presence_group(scope: str) -> str:
@@ -163,6 +169,13 @@ class MemoryPresenceStore:
     def sweep(self, scope: str) -> Change:
         return self.leave(scope, [])
 
+    def linger(self, scope: str, conn: str, seconds: float) -> None:
+        """Let an entry lapse in `seconds` (instead of its TTL); nothing if it is gone."""
+        with self._lock:
+            state = self._scopes.get(scope)
+            if state is not None and conn in state.entries:
+                state.entries[conn] = (state.entries[conn][0], time.time() + seconds)
+
     def members(self, scope: str) -> list[dict[str, Any]]:
         with self._lock:
             state = self._scopes.get(scope)
@@ -222,19 +235,18 @@ def _member_order(info: dict[str, Any]) -> tuple[str, int]:
 # `scopes` is the set of scopes with entries (what a system-wide sweep walks).
 _SWEEP = """
 local gone = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, conn in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], conn)
+-- remove one entry; a person whose last entry it was is gone
+local function drop(conn)
+  if redis.call('ZREM', KEYS[1], conn) == 0 then return end
   local person = redis.call('HGET', KEYS[2], conn)
   redis.call('HDEL', KEYS[2], conn)
-  if person then
-    if redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], person)
-      redis.call('HDEL', KEYS[4], person)
-      table.insert(gone, person)
-    end
+  if person and redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
+    redis.call('HDEL', KEYS[3], person)
+    redis.call('HDEL', KEYS[4], person)
+    table.insert(gone, person)
   end
 end
+for _, conn in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do drop(conn) end
 """
 
 _FINISH = """
@@ -270,18 +282,7 @@ _LEAVE = (
     _SWEEP
     + """
 local added = {}
-for i = 4, #ARGV do
-  local conn = ARGV[i]
-  if redis.call('ZREM', KEYS[1], conn) == 1 then
-    local person = redis.call('HGET', KEYS[2], conn)
-    redis.call('HDEL', KEYS[2], conn)
-    if person and redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], person)
-      redis.call('HDEL', KEYS[4], person)
-      table.insert(gone, person)
-    end
-  end
-end
+for i = 4, #ARGV do drop(ARGV[i]) end
 """
     + _FINISH
 )
@@ -310,7 +311,7 @@ class RedisPresenceStore:
 
         self.url = url
         self.prefix = f"{prefix}:presence:"
-        self._client = redis.Redis.from_url(url)
+        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self._join = self._client.register_script(_JOIN)
         self._leave = self._client.register_script(_LEAVE)
         self._members = self._client.register_script(_MEMBERS)
@@ -345,6 +346,10 @@ class RedisPresenceStore:
 
     def sweep(self, scope: str) -> Change:
         return self.leave(scope, [])
+
+    def linger(self, scope: str, conn: str, seconds: float) -> None:
+        """Let an entry lapse in `seconds` (instead of its TTL); nothing if it is gone."""
+        self._client.zadd(self._keys(scope)[0], {conn: time.time() + seconds}, xx=True)
 
     def members(self, scope: str) -> list[dict[str, Any]]:
         rows = self._members(keys=self._keys(scope), args=[repr(time.time())])
@@ -409,6 +414,7 @@ class PresenceTracker:
         self.local: dict[str, dict[str, dict[str, Any]]] = {}  # scope → conn → info
         self.system_watchers = 0
         self._task: asyncio.Task | None = None
+        self._sweeps: set[asyncio.Task] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -420,15 +426,36 @@ class PresenceTracker:
         await self.announce(change)
         return change
 
-    async def leave(self, scope: str, conn: str) -> Change | None:
+    async def leave(self, scope: str, conn: str, *, linger: float = 0.0) -> Change | None:
+        """Remove this connection's entry, or with `linger`, let it lapse that much later.
+
+        Lingering is for sockets that close because the page changes: the next page's socket
+        joins within it, so the person never blinks offline for the others. A sweep just after
+        it announces the person gone if nobody came back.
+        """
         conns = self.local.get(scope)
         if not conns or conns.pop(conn, None) is None:
             return None
         if not conns:
             self.local.pop(scope, None)
+        if linger > 0:
+            await self._call(get_store().linger, scope, conn, linger)
+            self._sweeps.add(
+                asyncio.get_running_loop().create_task(self._sweep_later(scope, linger))
+            )
+            return None
         change = await self._call(get_store().leave, scope, [conn])
         await self.announce(change)
         return change
+
+    async def _sweep_later(self, scope: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay + 0.05)
+            await self.announce(await self._call(get_store().sweep, scope))
+        except Exception:  # a heartbeat's sweep will catch it
+            logger.warning("presence sweep failed", exc_info=True)
+        finally:
+            self._sweeps.discard(asyncio.current_task())
 
     async def members(self, scope: str) -> list[dict[str, Any]]:
         return await self._call(get_store().members, scope)
@@ -508,10 +535,13 @@ def tracker(layer: Any) -> PresenceTracker:
 async def stop_trackers() -> None:
     """Cancel the heartbeat of the running loop's tracker (tests end their loop cleanly)."""
     found = _trackers.pop(asyncio.get_running_loop(), None)
-    if found is not None and found._task is not None:
-        found._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await found._task
+    if found is None:
+        return
+    for task in [found._task, *found._sweeps]:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def online_members(scope: str) -> list[dict[str, Any]]:

@@ -133,6 +133,8 @@ CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 # REDIS_URL is set, else process memory. An entry lapses after TTL seconds without a heartbeat.
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.get("NOTIFICATIONS_PRESENCE_PREFIX", "")
 NOTIFICATIONS_PRESENCE_TTL = float(os.environ.get("NOTIFICATIONS_PRESENCE_TTL", "30"))
+# A closed page's entry lingers this long, so moving to the next page is not "leaving".
+NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRACE", "3"))
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "notifications.layers."

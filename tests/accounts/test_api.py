@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, TenantStaffFactory
+from tests.roles import READ_TENANT_A, by_role
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +39,7 @@ def test_list_users(api_as, role, expected, visible):
         assert usernames(response) == visible
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 200),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(**READ_TENANT_A)
 def test_retrieve_a_tenant_a_user(api_as, staff, role, expected):
     response = api_as(role).get(f"/api/users/{staff.pk}/")
     assert response.status_code == expected
@@ -126,16 +118,7 @@ def test_system_admin_must_name_the_tenant_of_a_tenant_user(api_as):
     assert "tenant" in response.json()["error"]["fields"]
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=200, staff=403, other_admin=404, anonymous=401)
 def test_update_a_tenant_a_user(api_as, staff, role, expected):
     response = api_as(role).patch(f"/api/users/{staff.pk}/", {"first_name": "Wanjiru"})
     assert response.status_code == expected
@@ -153,16 +136,7 @@ def test_admin_changes_role_but_not_their_own(api_as, staff, tenant_admin):
     assert response.json()["error"]["fields"]["role"] == ["You cannot change your own role."]
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 204),
-        ("tenant_admin", 204),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=204, tenant_admin=204, staff=403, other_admin=404, anonymous=401)
 def test_delete_a_tenant_a_user(api_as, tenant, role, expected):
     victim = TenantStaffFactory(tenant=tenant, username="acme-temp")
     response = api_as(role).delete(f"/api/users/{victim.pk}/")
@@ -178,16 +152,7 @@ def test_admin_cannot_delete_or_suspend_themselves(api_as, tenant_admin):
     assert User.objects.get(pk=tenant_admin.pk).status == "active"
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=200, staff=403, other_admin=404, anonymous=401)
 def test_suspend_a_tenant_a_user(api_as, tenant, role, expected):
     victim = TenantStaffFactory(tenant=tenant, username="acme-temp")
     response = api_as(role).post(f"/api/users/{victim.pk}/suspend/", {"reason": "Left"})

@@ -6,6 +6,7 @@ import pytest
 
 from hotspot.models import HotspotUser, Package
 from tests.factories import HotspotUserFactory, PackageFactory
+from tests.roles import READ_TENANT_A, by_role
 
 pytestmark = pytest.mark.django_db
 
@@ -50,16 +51,7 @@ def test_list_packages(api_as, package_a, package_b, role, expected, names):
         assert {row["name"] for row in response.json()["results"]} == names
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 200),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(**READ_TENANT_A)
 def test_retrieve_package_a(api_as, package_a, role, expected):
     response = api_as(role).get(f"/api/packages/{package_a.pk}/")
     assert response.status_code == expected
@@ -125,16 +117,7 @@ def test_package_bad_input_is_refused(api_as, package_a):
     assert Package.objects.filter(tenant=package_a.tenant).count() == 1
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=200, staff=403, other_admin=404, anonymous=401)
 def test_update_package_a(api_as, package_a, role, expected):
     response = api_as(role).patch(
         f"/api/packages/{package_a.pk}/", {"price": "55.00", "is_active": False}
@@ -176,16 +159,7 @@ def test_list_hotspot_users(api_as, hotspot_user_a, package_b, role, expected, u
         assert {row["username"] for row in response.json()["results"]} == usernames
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 200),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(**READ_TENANT_A)
 def test_retrieve_hotspot_user_a_with_masked_phone(api_as, hotspot_user_a, role, expected):
     response = api_as(role).get(f"/api/hotspot-users/{hotspot_user_a.pk}/")
     assert response.status_code == expected
@@ -236,16 +210,7 @@ def test_create_hotspot_user_bad_input(api_as, package_a, hotspot_user_a):
     assert HotspotUser.objects.count() == 1
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=200, staff=403, other_admin=404, anonymous=401)
 def test_disable_hotspot_user_a(api_as, hotspot_user_a, role, expected):
     response = api_as(role).post(f"/api/hotspot-users/{hotspot_user_a.pk}/disable/")
     assert response.status_code == expected

@@ -228,6 +228,24 @@ class TestTenantPresence:
         await comm.disconnect()
         await root.disconnect()
 
+    @override_settings(NOTIFICATIONS_PRESENCE_GRACE=0.8)
+    async def test_moving_to_the_next_page_is_not_leaving(self, tenant_admin, staff):
+        watcher, _ = await connect_user(tenant_admin)
+        await watcher.send_json_to(
+            {"action": "presence", "channel": f"tenant.{tenant_admin.tenant_id}"}
+        )
+        await watcher.receive_json_from(timeout=3)
+        page, _ = await connect_user(staff)
+        assert frames_of(await drain(watcher), "member_added")
+        await page.disconnect()  # the staff member clicks a link: the next page connects
+        page, _ = await connect_user(staff)
+        assert await drain(watcher, wait=1.2) == [], "no blink offline and back"
+        await page.disconnect()  # and now really leaves
+        assert await drain(watcher, wait=0.4) == [], "not before the grace"
+        removed = frames_of(await drain(watcher, wait=1.0), "member_removed")
+        assert [r["member"]["id"] for r in removed] == [staff.pk]
+        await watcher.disconnect()
+
     @override_settings(NOTIFICATIONS_PRESENCE_TTL=0.6)
     async def test_heartbeat_keeps_a_quiet_socket_online(self, tenant_admin, staff):
         comm, _ = await connect_user(staff)

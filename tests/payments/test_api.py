@@ -6,6 +6,7 @@ import pytest
 
 from payments.models import Payment
 from tests.factories import PackageFactory, PaymentFactory
+from tests.roles import READ_TENANT_A, by_role
 
 pytestmark = pytest.mark.django_db
 
@@ -54,16 +55,7 @@ def test_list_payments(api_as, payment_a, payment_b, role, expected, refs):
         assert "254712345678" not in text and "254799999999" not in text
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 200),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(**READ_TENANT_A)
 def test_retrieve_payment_a(api_as, payment_a, role, expected):
     response = api_as(role).get(f"/api/payments/{payment_a.pk}/")
     assert response.status_code == expected

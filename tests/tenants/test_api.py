@@ -5,6 +5,7 @@ import pytest
 from tenants.models import Tenant
 from tests.conftest import bearer
 from tests.factories import TenantFactory, TenantStaffFactory
+from tests.roles import READ_TENANT_A, by_role
 
 pytestmark = pytest.mark.django_db
 
@@ -43,16 +44,7 @@ def test_tenant_json_never_contains_the_payment_secret(api_as, tenant):
     assert "payment_secret" not in response.json()
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 200),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(**READ_TENANT_A)
 def test_retrieve_tenant_a(api_as, tenant, role, expected):
     response = api_as(role).get(f"/api/tenants/{tenant.pk}/")
     assert response.status_code == expected
@@ -60,16 +52,7 @@ def test_retrieve_tenant_a(api_as, tenant, role, expected):
         assert response.json()["name"] == "Acme WiFi"
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 200),
-        ("staff", 403),
-        ("other_admin", 404),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=200, staff=403, other_admin=404, anonymous=401)
 def test_update_tenant_a_contact_details(api_as, tenant, role, expected):
     response = api_as(role).patch(
         f"/api/tenants/{tenant.pk}/", {"contact_phone": "+254 711 000 999"}, format="json"
@@ -100,16 +83,7 @@ def test_update_refuses_bad_input_and_fields_it_may_not_change(api_as, tenant):
     assert (tenant.contact_email, tenant.contact_phone) == ("ops@acme.example", "254700000001")
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 201),
-        ("tenant_admin", 403),
-        ("staff", 403),
-        ("other_admin", 403),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=201, tenant_admin=403, staff=403, other_admin=403, anonymous=401)
 def test_create_tenant(api_as, role, expected):
     response = api_as(role).post(
         "/api/tenants/", {"name": "Delta Hotspots", "contact_email": "ops@delta.example"}
@@ -128,16 +102,7 @@ def test_create_tenant_with_taken_slug_is_a_field_error(api_as):
     assert response.json()["error"]["fields"]["slug"] == ["That short name is already taken."]
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 403),
-        ("staff", 403),
-        ("other_admin", 403),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=403, staff=403, other_admin=403, anonymous=401)
 def test_approve_pending_tenant(api_as, pending, role, expected):
     response = api_as(role).post(f"/api/tenants/{pending.pk}/approve/")
     assert response.status_code == expected
@@ -154,16 +119,7 @@ def test_approving_an_active_tenant_is_a_conflict(api_as, tenant):
     }
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        ("system_admin", 200),
-        ("tenant_admin", 403),
-        ("staff", 403),
-        ("other_admin", 403),
-        ("anonymous", 401),
-    ],
-)
+@by_role(system_admin=200, tenant_admin=403, staff=403, other_admin=403, anonymous=401)
 def test_suspend_tenant_a(api_as, tenant, role, expected):
     response = api_as(role).post(f"/api/tenants/{tenant.pk}/suspend/", {"reason": "Unpaid"})
     assert response.status_code == expected
