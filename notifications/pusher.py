@@ -58,7 +58,7 @@ from .auth import (
 from .consumers import FRAME_BURST, FRAME_RATE, new_socket_id
 from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
-from .presence import member_info, presence_group, tracker
+from .presence import member_info, presence_grace, presence_group, tracker
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,9 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
-        await self._leave_all_presence()
+        # As a /ws/notifications/ tab: a closed page's entry lingers, so a multi-page app whose
+        # next page reconnects does not blink offline for the others.
+        await self._leave_all_presence(linger=presence_grace())
 
     # -- channel-layer messages ----------------------------------------------------------------
 
@@ -451,20 +453,20 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             }
         }
 
-    async def _leave_presence(self, channel: str) -> None:
+    async def _leave_presence(self, channel: str, linger: float = 0.0) -> None:
         sub = self.presence.pop(channel, None)
         if sub is None:
             return
         if not any(other.scope == sub.scope for other in self.presence.values()):
             await self._group_discard(presence_group(sub.scope))
         try:
-            await tracker(self.channel_layer).leave(sub.scope, self.channel_name)
+            await tracker(self.channel_layer).leave(sub.scope, self.channel_name, linger=linger)
         except Exception:
             logger.warning("presence leave failed", exc_info=True)
 
-    async def _leave_all_presence(self) -> None:
+    async def _leave_all_presence(self, linger: float = 0.0) -> None:
         for channel in list(getattr(self, "presence", {})):
-            await self._leave_presence(channel)
+            await self._leave_presence(channel, linger)
 
     # -- client events -------------------------------------------------------------------------
 
@@ -563,8 +565,8 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     async def _fail(self, code: int, message: str) -> None:
         """pusher:error with the code, then close with it (pusher-js acts on the close code).
 
-        The socket leaves its presence channels now (a revoked member disappears at once), not
-        when the client gets round to closing the TCP connection.
+        The socket leaves its presence channels now, without the grace of a closed page (a
+        revoked member disappears at once), not when the client gets round to closing.
         """
         if self._closed:
             return

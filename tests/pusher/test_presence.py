@@ -11,7 +11,7 @@ import json
 import pusher
 import pytest
 from channels.db import database_sync_to_async
-from django.test import Client
+from django.test import Client, override_settings
 
 from notifications.presence import member_info
 from notifications.pusher import auth_string
@@ -142,7 +142,8 @@ async def test_a_socket_is_never_told_of_its_own_person(tenant_admin):
     await second.disconnect()
 
 
-async def test_unsubscribe_leaves_the_members(tenant_admin, staff):
+@override_settings(NOTIFICATIONS_PRESENCE_GRACE=5)
+async def test_unsubscribe_leaves_the_members_at_once(tenant_admin, staff):
     watcher, _, _ = await join(tenant_admin)
     comm, _, _ = await join(staff)
     assert (await next_frame(watcher))["event"] == "pusher_internal:member_added"
@@ -171,6 +172,23 @@ async def test_one_person_across_ws_notifications_and_pusher(tenant_admin, staff
     await comm.disconnect()
     assert (await next_frame(admin))["data"] == {"user_id": str(staff.pk)}
     await admin.disconnect()
+
+
+@override_settings(NOTIFICATIONS_PRESENCE_GRACE=0.8)
+async def test_a_closed_socket_lingers_like_a_page_so_reconnecting_is_not_leaving(
+    tenant_admin, staff
+):
+    watcher, _, _ = await join(tenant_admin)
+    comm, _, _ = await join(staff)
+    assert (await next_frame(watcher))["event"] == "pusher_internal:member_added"
+    await comm.disconnect()  # the next page of a multi-page app reconnects
+    comm, _, _ = await join(staff)
+    assert await watcher.receive_nothing(1.2), "no blink offline and back"
+    await comm.disconnect()  # and now really leaves
+    assert await watcher.receive_nothing(0.4), "not before the grace"
+    removed = await next_frame(watcher)
+    assert removed["data"] == {"user_id": str(staff.pk)}
+    await watcher.disconnect()
 
 
 async def test_channel_data_for_another_user_is_refused(tenant_admin, staff):
@@ -287,7 +305,8 @@ async def test_tenant_events_arrive_once_on_each_subscribed_channel(tenant_admin
     await comm.disconnect()
 
 
-async def test_suspending_a_member_closes_its_socket_and_removes_it(tenant_admin, staff):
+@override_settings(NOTIFICATIONS_PRESENCE_GRACE=5)
+async def test_suspending_a_member_closes_its_socket_and_removes_it_at_once(tenant_admin, staff):
     from accounts.services import user_suspend
 
     watcher, _, _ = await join(tenant_admin)
