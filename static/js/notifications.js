@@ -117,7 +117,10 @@ const state = {
   pinger: null,
   stableTimer: null,
   stopped: false,
-  seen: new Set(), // event ids already shown (dedupe across groups, reconnects and replay)
+  // Event ids already shown (dedupe across groups, reconnects and replay). A page starts with
+  // the ids its lists already hold that a replay from config.last_id may serve again
+  // (config.seen_ids; see notifications/replay.py).
+  seen: new Set(Array.isArray(config.seen_ids) ? config.seen_ids.filter(Number.isInteger) : []),
   // The last event id received; on a page load, the newest event when the page was rendered
   // (so what happens before the socket opens is replayed, see "resume" in docs/protocol.md).
   lastId: Number.isInteger(config.last_id) ? config.last_id : null,
