@@ -11,9 +11,18 @@ import asyncio
 import threading
 
 import pytest
+from channels.layers import get_channel_layer
 
 from notifications import presence
 from notifications.presence import MemoryPresenceStore, PresenceTracker
+from tests.notifications.wsutil import (
+    committed_db,
+    connect_user,
+    event_message,
+    fresh_layer,  # noqa: F401
+    group_send,
+    still_open,
+)
 
 
 class SlowJoins(MemoryPresenceStore):
@@ -70,3 +79,29 @@ async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store):
     assert [(c["added"], c["removed"]) for c in changes] == [([who(5)], []), ([], [5])]
     await asyncio.sleep(0)
     assert track._locks == {}, "no lock is kept for a scope without entries"
+
+
+# -- the consumer: a socket whose handler fails still leaves --------------------------------
+
+
+@committed_db
+@pytest.mark.usefixtures("fresh_layer")
+async def test_a_consumer_that_fails_still_leaves_presence(staff, monkeypatch):
+    """A handler that raises (daphne raises on a send to a just-closed socket) ends the consumer
+    without `disconnect`; before the fix its entry stayed, refreshed by the heartbeat forever."""
+    from notifications.consumers import NotificationConsumer
+
+    async def boom(self, message):
+        raise RuntimeError("send on a closed protocol")
+
+    monkeypatch.setattr(NotificationConsumer, "notify_event", boom)
+    scope = presence.tenant_scope(staff.tenant_id)
+    comm, _ = await connect_user(staff)
+    await still_open(comm)
+    assert [m["id"] for m in presence.online_members(scope)] == [staff.pk]
+
+    await group_send(scope, event_message(scope, 1))
+    with pytest.raises(RuntimeError):
+        await comm.wait(timeout=2)
+    assert presence.online_members(scope) == [], "the failed socket stayed online"
+    assert presence.tracker(get_channel_layer()).local == {}
