@@ -44,3 +44,15 @@ def test_staff_and_other_tenants_never_get_the_record(client, staff, other_admin
     response = client.get(f"/users/{colleague.pk}/edit/")
     assert response.status_code == 404
     assert "data-view-record" not in response.content.decode()
+
+
+def test_admin_change_form_has_the_notice_and_the_socket_module(sysadmin_client, staff):
+    html = sysadmin_client.get(f"/admin/accounts/user/{staff.pk}/change/").content.decode()
+    tag = notice(html)
+    assert tag is not None and f'data-view-record="user.{staff.pk}"' in tag
+    assert 'id="notifications-config"' in html and "js/notifications.js" in html
+
+
+def test_admin_add_form_has_no_notice(sysadmin_client):
+    html = sysadmin_client.get("/admin/accounts/user/add/").content.decode()
+    assert notice(html) is None and "js/notifications.js" not in html

@@ -109,3 +109,23 @@ def test_edit_page_names_the_other_admin_editing_the_same_user(new_page, server,
     second.context.close()
     notice.wait_for(state="hidden", timeout=5000)
     assert first.dialogs == []
+
+
+def test_django_admin_and_the_edit_page_see_each_other(new_page, server, guest_id):
+    sysadmin = new_page("sysadmin")
+    sysadmin.goto(f"{server.url}/admin/accounts/user/{guest_id}/change/")
+    wait_connected(sysadmin)
+    in_admin = sysadmin.locator("#viewers-notice")
+    sysadmin.wait_for_timeout(300)  # the first "viewers" frame: nobody else
+    assert in_admin.is_hidden()
+    tenant_admin = new_page("acme-admin")
+    tenant_admin.goto(f"{server.url}/users/{guest_id}/edit/")
+    wait_connected(tenant_admin)
+
+    in_admin.wait_for(state="visible", timeout=5000)
+    assert in_admin.inner_text() == "Amina Otieno (acme-admin) is also editing this user."
+    on_page = tenant_admin.locator("#viewers-notice")
+    on_page.wait_for(state="visible", timeout=5000)
+    assert on_page.inner_text() == "System Admin (sysadmin) is also editing this user."
+    tenant_admin.context.close()
+    in_admin.wait_for(state="hidden", timeout=5000)
