@@ -60,7 +60,8 @@ def slow_store(monkeypatch):
     return store
 
 
-async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store):
+@pytest.mark.parametrize("linger", [0.0, 0.2], ids=["leave", "linger"])
+async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store, linger):
     layer = Layer()
     track = PresenceTracker(layer)
     await track.join("tenant.1", "tab", who(5))
@@ -69,10 +70,13 @@ async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store):
     slow_store.hold = True
     beat = asyncio.create_task(track.beat())
     assert await asyncio.to_thread(slow_store.entered.wait, 5)  # the refresh is in flight
-    leave = asyncio.create_task(track.leave("tenant.1", "tab"))  # the tab closes meanwhile
+    # the tab closes meanwhile (with `linger`: a page change, gone unless a new page joins)
+    leave = asyncio.create_task(track.leave("tenant.1", "tab", linger=linger))
     await asyncio.sleep(0.05)
     slow_store.release.set()
     await asyncio.wait_for(asyncio.gather(beat, leave), 5)
+    if linger:
+        await asyncio.wait_for(asyncio.gather(*track._sweeps), 5)  # the sweep after the grace
 
     assert slow_store.members("tenant.1") == [], "the closed tab came back"
     changes = [m for _, m in layer.sent if m["type"] == "presence.changed"]
