@@ -1,6 +1,8 @@
 """Who is online, in a real browser: the dashboard list, the system admins' counts, the edit notice.
 
-A guest user of this module's own (a name with markup in it) signs in and leaves in a second
+The people here belong to a tenant of this module's own ("presence-co"), so the sockets of other
+browser tests (which linger NOTIFICATIONS_PRESENCE_GRACE, 3 s, after their pages close) never
+move these lists and counts. A guest (a name with markup in it) signs in and leaves in a second
 browser context; the pages of the first context follow live, without a reload.
 """
 
@@ -15,117 +17,119 @@ from tests.browser.live import PASSWORD, wait_connected
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 XSS = "<img src=x onerror=alert(1)>"
-GUEST = "acme-presence"
+GUEST = "pres-guest"
 
-MAKE_GUEST = f"""
+MAKE_PEOPLE = f"""
 from accounts.models import User
 from accounts.services import user_create
 from tenants.models import Tenant
-guest = User.objects.filter(username={GUEST!r}).first() or user_create(
-    username={GUEST!r}, password={PASSWORD!r}, role="staff", tenant=Tenant.objects.get(slug="acme"),
-    first_name={XSS!r}, last_name="Guest", by=None)
-print("GUEST", guest.pk)
+from tenants.services import tenant_create
+tenant = Tenant.objects.filter(slug="presence-co").first() or tenant_create(
+    name="Presence Co", slug="presence-co", contact_email="ops@presence.example", by=None)
+for username, role, first, last in [
+    ("pres-admin", "tenant_admin", "Pia", "Watcher"),
+    ("pres-admin2", "tenant_admin", "Second", "Watcher"),
+    ({GUEST!r}, "staff", {XSS!r}, "Guest"),
+    ("pres-other", "staff", "Olive", "Other"),
+]:
+    user = User.objects.filter(username=username).first() or user_create(
+        username=username, password={PASSWORD!r}, role=role, tenant=tenant, first_name=first,
+        last_name=last, by=None)
+    print("USER", username, user.pk)
 """
 
 
 @pytest.fixture(scope="module")
-def guest_id(live_server_proc) -> int:
-    """A staff user only this module signs in with (so no other test's socket is theirs)."""
-    found = re.search(r"GUEST (\d+)", live_server_proc.manage("shell", "-c", MAKE_GUEST))
-    assert found
-    return int(found[1])
+def people(live_server_proc) -> dict[str, int]:
+    """username → id of this module's own tenant's people."""
+    out = live_server_proc.manage("shell", "-c", MAKE_PEOPLE)
+    found = {name: int(pk) for name, pk in re.findall(r"USER (\S+) (\d+)", out)}
+    assert len(found) == 4, out
+    return found
 
 
-def online_count(page) -> int:
-    return int(page.locator("#online-count").get_attribute("data-count"))
-
-
-def wait_count(page, selector: str, value: int, timeout: float = 10_000) -> None:
-    """Leaving takes up to NOTIFICATIONS_PRESENCE_GRACE (3 s on the live server): page changes
-    are not leaving."""
+def wait_text(page, selector: str, value: int | str, timeout: float = 10_000) -> None:
+    """Wait for an element's text (leaving takes the grace, 3 s on the live server)."""
     page.wait_for_function(
-        "([sel, value]) => document.querySelector(sel).textContent.trim() === String(value)",
+        "([sel, value]) => { const el = document.querySelector(sel);"
+        " return !!el && el.textContent.trim() === String(value); }",
         arg=[selector, value],
         timeout=timeout,
     )
 
 
-def test_dashboard_online_list_follows_a_colleague_signing_in_and_leaving(
-    new_page, server, guest_id
-):
-    admin = new_page("acme-admin")  # lands on the dashboard
-    admin.wait_for_function("document.getElementById('online-now').dataset.refreshedAt")
+def test_dashboard_online_list_follows_a_colleague_signing_in_and_leaving(new_page, server, people):
+    admin = new_page("pres-admin")  # lands on the dashboard
+    wait_text(admin, "#online-count", 1)  # only me (anyone from before has lapsed)
     assert "(you)" in admin.locator("#online-now").inner_text()
-    before = online_count(admin)
-    row = admin.locator(f'#online-now li[data-user-id="{guest_id}"]')
+    row = admin.locator(f'#online-now li[data-user-id="{people[GUEST]}"]')
     assert row.count() == 0
 
     guest = new_page(GUEST)
     row.wait_for(state="attached", timeout=5000)
     assert XSS in row.inner_text()  # the name is text, never markup
     assert admin.locator("#online-now img").count() == 0
-    wait_count(admin, "#online-count", before + 1)
+    wait_text(admin, "#online-count", 2)
     # the guest's own dashboard lists them as "(you)", rendered by the server then kept live
-    assert "(you)" in guest.locator(f'#online-now li[data-user-id="{guest_id}"]').inner_text()
+    assert "(you)" in guest.locator(f'#online-now li[data-user-id="{people[GUEST]}"]').inner_text()
 
     guest.context.close()  # the tab closes: gone once the grace for a page change has passed
-    row.wait_for(state="detached", timeout=10_000)  # after the grace (3 s)
-    wait_count(admin, "#online-count", before)
+    row.wait_for(state="detached", timeout=10_000)
+    wait_text(admin, "#online-count", 1)
     assert admin.dialogs == []
 
 
-def test_system_admin_online_count_follows_a_tenant_user(new_page, server, guest_id):
+def test_system_admin_online_count_follows_a_tenant_user(new_page, server, people):
     admin = new_page("sysadmin")
     admin.goto(f"{server.url}/system/tenants/")
     wait_connected(admin)
-    cell = '#tenant-table tr[data-tenant="acme"] td[data-online-tenant]'
-    admin.wait_for_selector(cell)
-    admin.wait_for_timeout(300)  # the presence_counts frame after welcome
-    before = int(admin.locator(cell).inner_text())
+    cell = '#tenant-table tr[data-tenant="presence-co"] td[data-online-tenant]'
+    wait_text(admin, cell, 0)  # nobody of the tenant (earlier tests' pages have lapsed)
 
     guest = new_page(GUEST)
-    wait_count(admin, cell, before + 1)
+    wait_text(admin, cell, 1)
     guest.context.close()
-    wait_count(admin, cell, before)
+    wait_text(admin, cell, 0)
 
 
-def test_edit_page_names_the_other_admin_editing_the_same_user(new_page, server, guest_id):
-    edit = f"{server.url}/users/{guest_id}/edit/"
-    first = new_page("acme-admin")
+def test_edit_page_names_the_other_admin_editing_the_same_user(new_page, server, people):
+    edit = f"{server.url}/users/{people[GUEST]}/edit/"
+    first = new_page("pres-admin")
     first.goto(edit)
     wait_connected(first)
     notice = first.locator("#viewers-notice")
-    assert notice.get_attribute("data-view-record") == f"user.{guest_id}"
+    assert notice.get_attribute("data-view-record") == f"user.{people[GUEST]}"
     first.wait_for_timeout(300)  # the first "viewers" frame: nobody else
     assert notice.is_hidden()
 
-    second = new_page("acme-admin2")
+    second = new_page("pres-admin2")
     second.goto(edit)
     wait_connected(second)
     notice.wait_for(state="visible", timeout=5000)
-    assert notice.inner_text() == "Second Admin (acme-admin2) is also editing this user."
+    assert notice.inner_text() == "Second Watcher (pres-admin2) is also editing this user."
     theirs = second.locator("#viewers-notice")
     theirs.wait_for(state="visible", timeout=5000)
-    assert theirs.inner_text() == "Amina Otieno (acme-admin) is also editing this user."
+    assert theirs.inner_text() == "Pia Watcher (pres-admin) is also editing this user."
 
     second.context.close()
     notice.wait_for(state="hidden", timeout=10_000)
     assert first.dialogs == []
 
 
-def test_django_admin_and_the_edit_page_see_each_other(new_page, server, guest_id):
+def test_django_admin_and_the_edit_page_see_each_other(new_page, server, people):
+    record = people["pres-other"]  # a record no other test opens
     sysadmin = new_page("sysadmin")
-    sysadmin.goto(f"{server.url}/admin/accounts/user/{guest_id}/change/")
+    sysadmin.goto(f"{server.url}/admin/accounts/user/{record}/change/")
     wait_connected(sysadmin)
     in_admin = sysadmin.locator("#viewers-notice")
     sysadmin.wait_for_timeout(300)  # the first "viewers" frame: nobody else
     assert in_admin.is_hidden()
-    tenant_admin = new_page("acme-admin")
-    tenant_admin.goto(f"{server.url}/users/{guest_id}/edit/")
+    tenant_admin = new_page("pres-admin")
+    tenant_admin.goto(f"{server.url}/users/{record}/edit/")
     wait_connected(tenant_admin)
 
     in_admin.wait_for(state="visible", timeout=5000)
-    assert in_admin.inner_text() == "Amina Otieno (acme-admin) is also editing this user."
+    assert in_admin.inner_text() == "Pia Watcher (pres-admin) is also editing this user."
     on_page = tenant_admin.locator("#viewers-notice")
     on_page.wait_for(state="visible", timeout=5000)
     assert on_page.inner_text() == "System Admin (sysadmin) is also editing this user."
