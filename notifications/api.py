@@ -46,7 +46,7 @@ class UnreadSerializer(serializers.Serializer):
 class IdListField(serializers.ListField):
     """A list of 1–500 positive integer ids; one flat error message (the API's error shape)."""
 
-    child = serializers.IntegerField(min_value=1)
+    child = serializers.IntegerField(min_value=1, max_value=2**63 - 1)  # a BigAutoField id
 
     def to_internal_value(self, data: Any) -> list[int]:
         if (
