@@ -22,6 +22,7 @@ from django.views import View
 
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
+from notifications.presence import record_access
 
 from . import selectors, services
 from .forms import (
@@ -215,11 +216,18 @@ class UserEditView(UserManagementMixin, View):
     write = True
     template_name = "accounts/user_form.html"
 
+    def context(self, form: UserEditForm, target: User) -> dict[str, Any]:
+        # The record the page announces on the socket ("view"), so others editing it are named;
+        # only given to someone who may edit it (the socket checks again).
+        record = f"user.{target.pk}"
+        view_record = record if record_access(self.request.user, record) else None
+        return {"form": form, "target": target, "view_record": view_record}
+
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         target = self.get_target(pk)
         initial = {f: getattr(target, f) for f in services.UPDATABLE_FIELDS}
         return render(
-            request, self.template_name, {"form": UserEditForm(initial=initial), "target": target}
+            request, self.template_name, self.context(UserEditForm(initial=initial), target)
         )
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -233,7 +241,7 @@ class UserEditView(UserManagementMixin, View):
             else:
                 messages.success(request, f"{target.username} has been saved.")
                 return redirect("accounts:user_list")
-        return render(request, self.template_name, {"form": form, "target": target}, status=400)
+        return render(request, self.template_name, self.context(form, target), status=400)
 
 
 class UserSuspendView(UserManagementMixin, View):

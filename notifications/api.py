@@ -43,16 +43,21 @@ class UnreadSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
+MAX_ID = 2**63 - 1  # a BigAutoField id; larger ones would overflow the database driver
+
+
 class IdListField(serializers.ListField):
     """A list of 1–500 positive integer ids; one flat error message (the API's error shape)."""
 
-    child = serializers.IntegerField(min_value=1)
+    child = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
     def to_internal_value(self, data: Any) -> list[int]:
         if (
             not isinstance(data, list)
             or not 1 <= len(data) <= 500
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in data)
+            or not all(
+                isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in data
+            )
         ):
             raise serializers.ValidationError("A list of 1 to 500 notification ids is required.")
         return data

@@ -152,7 +152,23 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if user.tenant_id is not None and tenant_group(user.tenant_id) in self.channels:
             await self._presence_join(tenant_scope(user.tenant_id))
 
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """Run the consumer; however it ends, leave presence and stop the timers.
+
+        A handler that raises (e.g. a send on a socket the peer has just closed: daphne raises
+        then) ends the consumer without `disconnect`; its presence entries would otherwise stay
+        in this process's tracker and be refreshed by the heartbeat forever (a ghost online).
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._cleanup()
+
     async def disconnect(self, code: int) -> None:
+        await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        """Idempotent: on disconnect, and again when the consumer ends for any reason."""
         self._closed = True
         for task in getattr(self, "_timers", []):
             task.cancel()
@@ -515,8 +531,12 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     # -- helpers ---------------------------------------------------------------------------
 
     async def _send_frame(self, frame: dict) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        try:
             await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        except Exception:  # the peer has just gone (e.g. presence news of others' actions)
+            logger.debug("frame to a closed socket dropped", exc_info=True)
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
         await self._send_frame({"type": "error", "code": code, "message": message, **extra})

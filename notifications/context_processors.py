@@ -36,19 +36,16 @@ def _catalog_events() -> dict[str, dict[str, Any]]:
     }
 
 
-def _newest_event_id() -> int | None:
-    """The id of the newest replayable event (by position): the page's resume point.
+def _resume_point(user: Any) -> dict[str, Any]:
+    """The page's resume point: `last_id` and `seen_ids` (notifications.replay.resume_point).
 
-    One indexed query; a socket that opens after the render gets what happened since.
+    A socket that opens after the render gets what happened since, and nothing the page
+    already shows in its lists.
     """
-    from notifications.models import StoredEvent
+    from notifications.replay import resume_point
 
-    return (
-        StoredEvent.objects.filter(position__isnull=False)
-        .order_by("-position")
-        .values_list("id", flat=True)
-        .first()
-    )
+    point = resume_point(user)
+    return {"last_id": point.last_id, "seen_ids": point.seen_ids}
 
 
 def _unread(user: Any) -> int:
@@ -70,6 +67,6 @@ def notifications_ui(request: HttpRequest) -> dict[str, Any]:
             "levels": LEVEL_DURATIONS_MS,
             "events": _catalog_events() if live else {},
             "max_visible": 5,
-            "last_id": _newest_event_id() if live else None,
+            **(_resume_point(user) if live else {"last_id": None, "seen_ids": []}),
         },
     }

@@ -14,11 +14,29 @@ The hook is `position`: a second, commit-ordered sequence. `notifications.publis
 takes one lock (`pg_advisory_xact_lock`; SQLite's write lock), and numbers every committed row
 that has no position yet in id order, before any of them is published. Because each numbering
 transaction sees everything committed before it, a late commit gets a *higher* position than
-rows that became visible earlier, whatever its id. Replay must therefore translate the client's
-last_id into that event's position and serve `position > it` (ordered by position, filtered by
-group and role at replay time), never `id > last_id`; rows without a position are not yet
-visible to replay. Clients dedupe by `id`, so a small overlap (e.g. replaying from a few
-positions earlier, to cover two server processes publishing concurrently) is harmless.
+rows that became visible earlier, whatever its id. Replay translates the client's last_id into
+that event's position and never serves `id > last_id`; rows without a position are not yet
+visible to replay.
+
+Positions alone are not enough once two publishers run (two server processes, or a request
+thread's `publish_now` beside the server's publisher): P1 claims position 10, P2 claims 11 and
+sends it first; a client that saw 11 and resumes from it must still get 10, which P1 sends
+later. Hence the visibility horizon, stamped on a row when it is first claimed (under the claim
+lock, before it is sent):
+
+* `replay_from`: the lowest position that was not yet published then (rows too old to be pushed
+  live are left out). Every row with a lower position had been published, i.e. sent, before
+  this one was sent, so a client that saw this row has seen those (one Redis subscription per
+  process delivers in publish order).
+* `claimed_at`: the database's clock at that claim (`published_at` is the database's clock too,
+  taken after the send), so "published before this row was claimed" compares two readings of one
+  clock, never two processes' wall clocks.
+
+Resuming from a row S replays `position > S.position`, plus the rows in
+`[S.replay_from, S.position)` not published before S was claimed (published_at null, or at or
+after `S.claimed_at` minus a small margin for a clock step): those are the only ones that can
+have reached the socket after S. What overlaps (a row in flight during the replay, the margin)
+is a duplicate the client drops by `id`; notifications.replay explains how.
 """
 
 from __future__ import annotations
@@ -49,11 +67,16 @@ class StoredEvent(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now)
     #: commit-ordered sequence for replay (see the module docstring); null until claimed
     position = models.BigIntegerField(null=True, blank=True, unique=True)
-    #: null until sent to the channel layer; the publisher picks up rows where it is null
+    #: null until sent to the channel layer (then the database's time after the send); the
+    #: publisher picks up rows where it is null
     published_at = models.DateTimeField(null=True, blank=True)
     #: a publisher holds the row until then (claimed, or backing off after a failure)
     lease_until = models.DateTimeField(null=True, blank=True)
     publish_attempts = models.PositiveIntegerField(default=0)
+    #: the visibility horizon (module docstring), set at the first claim: the lowest position
+    #: still unpublished then, and the database's time of that claim
+    replay_from = models.BigIntegerField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

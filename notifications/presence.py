@@ -415,6 +415,20 @@ class PresenceTracker:
         self.system_watchers = 0
         self._task: asyncio.Task | None = None
         self._sweeps: set[asyncio.Task] = set()
+        # One store call at a time per scope: a heartbeat's refresh of a scope must not run
+        # after (and so undo) a leave or linger that happened while it was in flight.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, scope: str) -> asyncio.Lock:
+        lock = self._locks.get(scope)
+        if lock is None:
+            lock = self._locks[scope] = asyncio.Lock()
+        return lock
+
+    def _forget_lock(self, scope: str) -> None:
+        lock = self._locks.get(scope)
+        if lock is not None and not lock.locked() and scope not in self.local:
+            del self._locks[scope]
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -422,7 +436,8 @@ class PresenceTracker:
     async def join(self, scope: str, conn: str, info: dict[str, Any]) -> Change:
         self.local.setdefault(scope, {})[conn] = info
         self._ensure_heartbeat()
-        change = await self._call(get_store().join, scope, [(conn, info)])
+        async with self._lock(scope):
+            change = await self._call(get_store().join, scope, [(conn, info)])
         await self.announce(change)
         return change
 
@@ -439,12 +454,16 @@ class PresenceTracker:
         if not conns:
             self.local.pop(scope, None)
         if linger > 0:
-            await self._call(get_store().linger, scope, conn, linger)
+            async with self._lock(scope):
+                await self._call(get_store().linger, scope, conn, linger)
+            self._forget_lock(scope)
             self._sweeps.add(
                 asyncio.get_running_loop().create_task(self._sweep_later(scope, linger))
             )
             return None
-        change = await self._call(get_store().leave, scope, [conn])
+        async with self._lock(scope):
+            change = await self._call(get_store().leave, scope, [conn])
+        self._forget_lock(scope)
         await self.announce(change)
         return change
 
@@ -507,9 +526,15 @@ class PresenceTracker:
     async def beat(self) -> None:
         """Refresh this process's entries and sweep the scopes that others watch here."""
         store = get_store()
-        for scope, conns in list(self.local.items()):
-            if conns:
-                await self.announce(await self._call(store.join, scope, list(conns.items())))
+        for scope in list(self.local):
+            async with self._lock(scope):
+                # read under the lock: a leave meanwhile is either done or waits for this refresh
+                conns = list(self.local.get(scope, {}).items())
+                change = await self._call(store.join, scope, conns) if conns else None
+            if change is not None:
+                await self.announce(change)
+            else:
+                self._forget_lock(scope)
         if self.system_watchers:
             scopes = await self._call(store.scopes)
             for scope in scopes:

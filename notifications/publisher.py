@@ -34,7 +34,8 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import BigIntegerField, F, Max, Min, Q, Value
+from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
 from .catalog import iso
@@ -165,6 +166,32 @@ def _assign_positions(limit: int = 1000) -> None:
         StoredEvent.objects.filter(pk=pk).update(position=top + offset)
 
 
+def _unpublished_floor(now: Any, batch: list[int]) -> int | None:
+    """The lowest position not yet published outside `batch` (for `replay_from`, models.py).
+
+    Rows older than the publish max age are left out: they are never pushed live, so they
+    cannot reach a socket late (replay serves them whatever their age). One query on the
+    partial index of unpublished rows.
+    """
+    return (
+        StoredEvent.objects.filter(
+            published_at__isnull=True, occurred_at__gte=now - max_age(), position__isnull=False
+        )
+        .exclude(id__in=batch)
+        .aggregate(floor=Min("position"))["floor"]
+    )
+
+
+def _horizon(floor: int | None) -> Any:
+    """A claimed row's `replay_from`: the floor outside its batch, or its own position.
+
+    Rows of one batch are sent in position order by one loop, so a lower one is late only if
+    its send failed; `settle()` then lowers the horizon of the rows sent after it.
+    """
+    own = F("position")
+    return own if floor is None else Least(Value(floor, BigIntegerField()), own)
+
+
 def _claimable(now: Any) -> Any:
     return StoredEvent.objects.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lte=now),
@@ -194,8 +221,16 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
             queryset = queryset.filter(id__in=ids)
         rows = list(queryset.order_by("position").prefetch_related("targets")[:limit])
         if rows:
-            StoredEvent.objects.filter(id__in=[row.id for row in rows]).update(
-                lease_until=now + lease(), publish_attempts=F("publish_attempts") + 1
+            # The visibility horizon, taken before any of these rows is sent. A retried row
+            # keeps the lowest horizon and the first claim time of all its attempts (an earlier
+            # attempt may have reached some of its groups).
+            batch = [row.id for row in rows]
+            horizon = _horizon(_unpublished_floor(now, batch))
+            StoredEvent.objects.filter(id__in=batch).update(
+                lease_until=now + lease(),
+                publish_attempts=F("publish_attempts") + 1,
+                replay_from=Coalesce(Least(F("replay_from"), horizon), horizon),
+                claimed_at=Coalesce(F("claimed_at"), Now()),
             )
             for row in rows:
                 row.publish_attempts += 1  # this attempt
@@ -203,15 +238,25 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
 
 
 def settle(published: list[int], failed: list[StoredEvent]) -> None:
-    """Mark sent rows published; give failed ones back after a back-off delay."""
+    """Mark sent rows published; give failed ones back after a back-off delay.
+
+    `published_at` is the database's clock, compared with other rows' `claimed_at` by replay.
+    """
     now = timezone.now()
     if published:
         StoredEvent.objects.filter(id__in=published, published_at__isnull=True).update(
-            published_at=now, lease_until=None
+            published_at=Now(), lease_until=None
         )
     for row in failed:
         StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
             lease_until=now + retry_delay(row.publish_attempts)
+        )
+    if published and failed:
+        # A row of this batch sent after one that failed: the failed one will reach sockets
+        # after it, so replay from this row must cover it (before its retry: it is leased).
+        lowest = min(row.position for row in failed if row.position is not None)
+        StoredEvent.objects.filter(id__in=published, position__gt=lowest).update(
+            replay_from=Least(F("replay_from"), Value(lowest, BigIntegerField()))
         )
 
 

@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
+from notifications import presence
 
 from . import selectors, services
 from .models import Tenant
@@ -64,6 +65,7 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
         "contact_email",
         "contact_phone",
         "user_count",
+        "online",
         "created_at",
         "approved_at",
         "suspended_at",
@@ -115,6 +117,14 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
     @admin.display(description="Users", ordering="user_total")
     def user_count(self, obj: Tenant) -> int:
         return obj.user_total
+
+    @admin.display(description="Online")
+    def online(self, obj: Tenant) -> int | str:
+        """People signed in now (read once per row when the list renders; not live here)."""
+        try:
+            return presence.online_counts([obj.pk])[obj.pk]
+        except Exception:  # the presence store is down: the list still renders
+            return "–"
 
     def get_fieldsets(self, request: HttpRequest, obj: Tenant | None = None) -> Any:
         return self.add_fieldsets if obj is None else self.fieldsets

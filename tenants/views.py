@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
@@ -21,11 +22,14 @@ from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, ref
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
 from hotspot.models import HotspotUser
+from notifications import presence
 from payments.models import Payment
 
 from . import selectors, services
 from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
 from .models import Tenant
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- public registration
 
@@ -149,6 +153,26 @@ def recent_activity(user: User, limit: int = 10) -> list[dict[str, Any]]:
     return items[:limit]
 
 
+def online_now(user: User) -> list[dict[str, Any]]:
+    """Who is online in the user's tenant, for the first render of the dashboard.
+
+    The viewer is listed too: their page is open now, and their socket joins a moment after the
+    render (the live list then comes from the `presence` frame). Best effort: a presence store
+    that is down leaves the card empty rather than failing the page.
+    """
+    try:
+        members = presence.online_members(presence.tenant_scope(user.tenant_id))
+    except Exception:
+        logger.warning("could not read who is online", exc_info=True)
+        members = []
+    if not any(m.get("id") == user.pk for m in members):
+        members = sorted(
+            [*members, presence.member_info(user)],
+            key=lambda m: (str(m.get("name", "")).lower(), int(m.get("id", 0))),
+        )
+    return members
+
+
 class DashboardView(PortalMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_system_admin:
@@ -160,6 +184,8 @@ class DashboardView(PortalMixin, View):
                 "stats": dashboard_stats(request.user),
                 "activity": recent_activity(request.user),
                 "currency": _currency(),
+                "online": online_now(request.user),
+                "presence_channel": presence.tenant_scope(request.user.tenant_id),
             },
         )
 
@@ -233,6 +259,14 @@ class SystemTenantsView(SystemAdminMixin, View):
         tabs = [("", "All", sum(counts.values()))] + [
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
         ]
+        tenants = list(tenants)
+        try:
+            online = presence.online_counts(t.pk for t in tenants)
+        except Exception:  # the presence store is down: the live counts fill in later
+            logger.warning("could not read online counts", exc_info=True)
+            online = {}
+        for t in tenants:
+            t.online = online.get(t.pk, 0)
         return render(
             request,
             "tenants/system_tenants.html",

@@ -117,7 +117,10 @@ const state = {
   pinger: null,
   stableTimer: null,
   stopped: false,
-  seen: new Set(), // event ids already shown (dedupe across groups, reconnects and replay)
+  // Event ids already shown (dedupe across groups, reconnects and replay). A page starts with
+  // the ids its lists already hold that a replay from config.last_id may serve again
+  // (config.seen_ids; see notifications/replay.py).
+  seen: new Set(Array.isArray(config.seen_ids) ? config.seen_ids.filter(Number.isInteger) : []),
   // The last event id received; on a page load, the newest event when the page was rendered
   // (so what happens before the socket opens is replayed, see "resume" in docs/protocol.md).
   lastId: Number.isInteger(config.last_id) ? config.last_id : null,
@@ -161,6 +164,24 @@ function send(frame) {
     return true;
   }
   return false;
+}
+
+// Page hooks keyed on frame type ("welcome", "presence", "viewers", ...): called after the
+// module's own handling, so a page can react to frames without a second socket. A "welcome"
+// hook runs after every (re)connect: the place to re-send a page's actions.
+const hooks = new Map();
+function on(type, handler) {
+  if (!hooks.has(type)) hooks.set(type, []);
+  hooks.get(type).push(handler);
+}
+function runHooks(frame) {
+  (hooks.get(frame.type) || []).forEach((handler) => {
+    try {
+      handler(frame);
+    } catch (error) {
+      console.warn("[notifications] hook failed", frame.type, error);
+    }
+  });
 }
 
 function backoffDelay(attempt) {
@@ -247,6 +268,7 @@ function onFrame(frame) {
     default:
       break;
   }
+  runHooks(frame);
 }
 
 function connect() {
@@ -480,9 +502,130 @@ function wireBell() {
   });
 }
 
+// ---------------------------------------------------------------- presence (who is online)
+
+// One person of a presence list: name (text only), "(you)", and the role.
+function memberItem(member, me) {
+  const item = document.createElement("li");
+  item.className = "list-group-item d-flex justify-content-between align-items-center gap-2";
+  item.dataset.userId = String(member.id);
+  const who = document.createElement("span");
+  const name = document.createElement("span");
+  name.className = "member-name";
+  name.textContent = member.name || member.username || "";
+  who.append(name);
+  if (String(member.id) === me) {
+    const you = document.createElement("small");
+    you.className = "text-body-secondary";
+    you.textContent = "(you)";
+    who.append(" ", you);
+  }
+  const role = document.createElement("small");
+  role.className = "text-body-secondary member-role";
+  role.textContent = member.role || "";
+  item.append(who, role);
+  return item;
+}
+
+// #online-now (the tenant dashboard): the list from the "presence" frame, then member_added /
+// member_removed; #online-count follows the frames' `online`.
+function wireOnlineList() {
+  const list = document.getElementById("online-now");
+  if (!list || !list.dataset.presenceChannel) return;
+  const channel = list.dataset.presenceChannel;
+  const me = list.dataset.me || "";
+  const badge = document.getElementById("online-count");
+  const setCount = (value) => {
+    if (!badge || !Number.isInteger(value)) return;
+    badge.textContent = String(value);
+    badge.dataset.count = String(value);
+  };
+  const sortList = () => {
+    const items = Array.from(list.children);
+    items.sort((a, b) => {
+      const an = (a.querySelector(".member-name") || a).textContent.toLowerCase();
+      const bn = (b.querySelector(".member-name") || b).textContent.toLowerCase();
+      return an < bn ? -1 : an > bn ? 1 : Number(a.dataset.userId) - Number(b.dataset.userId);
+    });
+    list.append(...items);
+  };
+  const find = (id) => list.querySelector(`[data-user-id="${CSS.escape(String(id))}"]`);
+  on("welcome", () => send({ action: "presence", channel }));
+  on("presence", (frame) => {
+    if (frame.channel !== channel || !Array.isArray(frame.members)) return;
+    list.replaceChildren(...frame.members.map((member) => memberItem(member, me)));
+    setCount(frame.online);
+    list.dataset.refreshedAt = String(Date.now());
+  });
+  on("member_added", (frame) => {
+    if (frame.channel !== channel || !frame.member) return;
+    const item = memberItem(frame.member, me);
+    const old = find(frame.member.id);
+    if (old) old.replaceWith(item);
+    else list.append(item);
+    sortList();
+    setCount(frame.online);
+  });
+  on("member_removed", (frame) => {
+    if (frame.channel !== channel || !frame.member) return;
+    const old = find(frame.member.id);
+    if (old) old.remove();
+    setCount(frame.online);
+  });
+}
+
+// [data-online-tenant] cells (system admins' tenant list): counts per tenant, kept live.
+function wireOnlineCounts() {
+  const box = document.querySelector('[data-presence-channel="system.admin"]');
+  if (!box) return;
+  const setCell = (tenant, value) => {
+    if (!Number.isInteger(value)) return;
+    box.querySelectorAll(`[data-online-tenant="${CSS.escape(String(tenant))}"]`).forEach((cell) => {
+      cell.textContent = String(value);
+      cell.dataset.count = String(value);
+    });
+  };
+  on("welcome", () => send({ action: "presence", channel: "system.admin" }));
+  on("presence_counts", (frame) => {
+    if (frame.channel !== "system.admin" || !frame.counts) return;
+    Object.entries(frame.counts).forEach(([tenant, value]) => setCell(tenant, value));
+  });
+  on("presence_count", (frame) => setCell(frame.tenant, frame.online));
+}
+
+/** "A", "A and B", "A, B and C" */
+function joinNames(names) {
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+// #viewers-notice (a record's edit page): who else has the same record open, from "viewers".
+function wireViewersNotice() {
+  const notice = document.getElementById("viewers-notice");
+  if (!notice || !notice.dataset.viewRecord) return;
+  const record = notice.dataset.viewRecord;
+  const noun = record.split(".")[0] || "record";
+  on("welcome", () => send({ action: "view", record }));
+  on("viewers", (frame) => {
+    if (frame.record !== record || !Array.isArray(frame.viewers)) return;
+    const names = frame.viewers.map((viewer) => {
+      const name = viewer.name || viewer.username || "Someone";
+      return viewer.username && viewer.username !== name ? `${name} (${viewer.username})` : name;
+    });
+    notice.textContent = names.length
+      ? `${joinNames(names)} ${names.length === 1 ? "is" : "are"} also editing this ${noun}.`
+      : "";
+    notice.dataset.viewers = frame.viewers.map((viewer) => String(viewer.id)).join(" ");
+    notice.hidden = names.length === 0;
+  });
+}
+
 wireLiveStats();
 wireLiveFeeds();
 wireBell();
+wireOnlineList();
+wireOnlineCounts();
+wireViewersNotice();
 
 // ---------------------------------------------------------------- console API
 
@@ -507,6 +650,10 @@ const api = {
   },
   toast: showToast,
   fetch: ownFetch,
+  /** on(frameType, handler): run handler(frame) for every frame of that type. */
+  on,
+  /** send(frame): send a frame on the tab's socket now; false when it is not open. */
+  send,
 };
 
 if (!window.notifications) {

@@ -112,7 +112,15 @@ def test_unread_count_mark_read_and_mark_all_read(api_as, events, staff):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"ids": []}, {"ids": ["x"]}, {"ids": [0]}, {"ids": 5}, {"ids": [1], "extra": 1}],
+    [
+        {},
+        {"ids": []},
+        {"ids": ["x"]},
+        {"ids": [0]},
+        {"ids": [2**63]},
+        {"ids": 5},
+        {"ids": [1], "extra": 1},
+    ],
 )
 def test_bad_mark_read_input_is_refused_and_changes_nothing(api_as, events, body):
     response = api_as("staff").post(URL + "read/", body, format="json")

@@ -1,0 +1,111 @@
+"""The process's presence tracker against a store whose calls take time (a slow Redis).
+
+A heartbeat refreshes a snapshot of this process's entries; a tab that closes while that
+refresh is in flight must stay gone (before the fix, the refresh re-added it: the person came
+back online, announced as `member_added`, until the TTL ran out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from channels.layers import get_channel_layer
+
+from notifications import presence
+from notifications.presence import MemoryPresenceStore, PresenceTracker
+from tests.notifications.wsutil import (
+    committed_db,
+    connect_user,
+    event_message,
+    fresh_layer,  # noqa: F401
+    group_send,
+    still_open,
+)
+
+
+class SlowJoins(MemoryPresenceStore):
+    """Joins wait for `release` once `hold` is set (a round trip that takes a while)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def join(self, scope, entries):
+        if self.hold:
+            self.entered.set()
+            assert self.release.wait(5)
+        return super().join(scope, entries)
+
+
+class Layer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.sent.append((group, message))
+
+
+def who(pk: int) -> dict:
+    return {"id": pk, "username": f"u{pk}", "name": f"u{pk}", "role": "staff"}
+
+
+@pytest.fixture
+def slow_store(monkeypatch):
+    store = SlowJoins()
+    monkeypatch.setattr(presence, "_store", store)
+    return store
+
+
+@pytest.mark.parametrize("linger", [0.0, 0.2], ids=["leave", "linger"])
+async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store, linger):
+    layer = Layer()
+    track = PresenceTracker(layer)
+    await track.join("tenant.1", "tab", who(5))
+    assert [m["id"] for m in slow_store.members("tenant.1")] == [5]
+
+    slow_store.hold = True
+    beat = asyncio.create_task(track.beat())
+    assert await asyncio.to_thread(slow_store.entered.wait, 5)  # the refresh is in flight
+    # the tab closes meanwhile (with `linger`: a page change, gone unless a new page joins)
+    leave = asyncio.create_task(track.leave("tenant.1", "tab", linger=linger))
+    await asyncio.sleep(0.05)
+    slow_store.release.set()
+    await asyncio.wait_for(asyncio.gather(beat, leave), 5)
+    if linger:
+        await asyncio.wait_for(asyncio.gather(*track._sweeps), 5)  # the sweep after the grace
+
+    assert slow_store.members("tenant.1") == [], "the closed tab came back"
+    changes = [m for _, m in layer.sent if m["type"] == "presence.changed"]
+    assert [(c["added"], c["removed"]) for c in changes] == [([who(5)], []), ([], [5])]
+    await asyncio.sleep(0)
+    assert track._locks == {}, "no lock is kept for a scope without entries"
+
+
+# -- the consumer: a socket whose handler fails still leaves --------------------------------
+
+
+@committed_db
+@pytest.mark.usefixtures("fresh_layer")
+async def test_a_consumer_that_fails_still_leaves_presence(staff, monkeypatch):
+    """A handler that raises (daphne raises on a send to a just-closed socket) ends the consumer
+    without `disconnect`; before the fix its entry stayed, refreshed by the heartbeat forever."""
+    from notifications.consumers import NotificationConsumer
+
+    async def boom(self, message):
+        raise RuntimeError("send on a closed protocol")
+
+    monkeypatch.setattr(NotificationConsumer, "notify_event", boom)
+    scope = presence.tenant_scope(staff.tenant_id)
+    comm, _ = await connect_user(staff)
+    await still_open(comm)
+    assert [m["id"] for m in presence.online_members(scope)] == [staff.pk]
+
+    await group_send(scope, event_message(scope, 1))
+    with pytest.raises(RuntimeError):
+        await comm.wait(timeout=2)
+    assert presence.online_members(scope) == [], "the failed socket stayed online"
+    assert presence.tracker(get_channel_layer()).local == {}
