@@ -418,6 +418,7 @@ class PresenceTracker:
         # One store call at a time per scope: a heartbeat's refresh of a scope must not run
         # after (and so undo) a leave or linger that happened while it was in flight.
         self._locks: dict[str, asyncio.Lock] = {}
+        self._joining: dict[str, list[tuple[str, dict[str, Any], asyncio.Future]]] = {}
 
     def _lock(self, scope: str) -> asyncio.Lock:
         lock = self._locks.get(scope)
@@ -434,12 +435,47 @@ class PresenceTracker:
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
     async def join(self, scope: str, conn: str, info: dict[str, Any]) -> Change:
+        """Add this connection's entry; the change it made (shared by a batch of joins).
+
+        Joins that arrive while a store call for the scope is in flight (a connect storm after
+        a restart) are sent together in the next call: one thread hop and one Redis script for
+        the lot, instead of one each.
+        """
         self.local.setdefault(scope, {})[conn] = info
         self._ensure_heartbeat()
-        async with self._lock(scope):
-            change = await self._call(get_store().join, scope, [(conn, info)])
-        await self.announce(change)
-        return change
+        loop = asyncio.get_running_loop()
+        waiting = self._joining.setdefault(scope, [])
+        done: asyncio.Future = loop.create_future()
+        waiting.append((conn, info, done))
+        if len(waiting) == 1:
+            task = loop.create_task(self._flush_joins(scope))
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+        return await done
+
+    async def _flush_joins(self, scope: str) -> None:
+        change = Change(scope)
+        batch: list[tuple[str, dict[str, Any], asyncio.Future]] = []
+        try:
+            async with self._lock(scope):
+                batch = self._joining.pop(scope, [])
+                # a connection that left while waiting is not added back
+                live = self.local.get(scope, {})
+                entries = [(conn, info) for conn, info, _ in batch if conn in live]
+                if entries:
+                    change = await self._call(get_store().join, scope, entries)
+        except BaseException as exc:  # (cancelled too) no join may wait forever
+            for _, _, done in batch or self._joining.pop(scope, []):
+                if not done.done():
+                    done.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            raise
+        self._forget_lock(scope)
+        try:
+            await self.announce(change)  # before the joins return, as one unbatched join would
+        finally:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(change)
 
     async def leave(self, scope: str, conn: str, *, linger: float = 0.0) -> Change | None:
         """Remove this connection's entry, or with `linger`, let it lapse that much later.
