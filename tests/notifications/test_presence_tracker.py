@@ -109,3 +109,48 @@ async def test_a_consumer_that_fails_still_leaves_presence(staff, monkeypatch):
         await comm.wait(timeout=2)
     assert presence.online_members(scope) == [], "the failed socket stayed online"
     assert presence.tracker(get_channel_layer()).local == {}
+
+
+class CountingJoins(SlowJoins):
+    """Also counts store calls (each is a Redis round trip in production)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def join(self, scope, entries):
+        self.calls += 1
+        return super().join(scope, entries)
+
+
+async def test_a_connect_storm_is_joined_in_batches_and_announced_once_per_person(monkeypatch):
+    store = CountingJoins()
+    monkeypatch.setattr(presence, "_store", store)
+    layer = Layer()
+    tracker = PresenceTracker(layer)
+    store.hold = True  # the first call is in flight while 39 more sockets connect
+    first = asyncio.create_task(tracker.join("tenant.1", "c0", who(0)))
+    await asyncio.to_thread(store.entered.wait, 5)
+    rest = [
+        asyncio.create_task(tracker.join("tenant.1", f"c{n}", who(n % 10))) for n in range(1, 40)
+    ]
+    await asyncio.sleep(0.05)
+    store.hold = False
+    store.release.set()
+    changes = await asyncio.gather(first, *rest)
+    assert store.calls == 2, "one call for the first socket, one for the 39 that came meanwhile"
+    assert changes[-1].online == 10
+    added = [
+        info["id"]
+        for group, message in layer.sent
+        if group == "presence.tenant.1"
+        for info in message["added"]
+    ]
+    assert sorted(added) == list(range(10)), "each person announced once"
+    assert len(store.members("tenant.1")) == 10
+    await presence_cleanup(tracker)
+
+
+async def presence_cleanup(tracker: PresenceTracker) -> None:
+    if tracker._task is not None:
+        tracker._task.cancel()
