@@ -65,6 +65,39 @@ def _setting(name: str, default: Any) -> Any:
     return getattr(settings, name, default)
 
 
+class TokenBucket:
+    """`burst` at once, then `rate` per second: the frame limits of every socket endpoint.
+
+    The rates are read on each take (settings), so a test or an operator override applies to
+    open sockets too.
+    """
+
+    __slots__ = ("rate", "burst", "tokens", "last")
+
+    def __init__(self, rate: Any, burst: Any) -> None:
+        self.rate = rate if callable(rate) else (lambda: rate)
+        self.burst = burst if callable(burst) else (lambda: burst)
+        self.tokens = float(self.burst())
+        self.last = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.burst()), self.tokens + (now - self.last) * self.rate())
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def frame_bucket() -> TokenBucket:
+    """The client-frame limit of a socket (NOTIFICATIONS_WS_RATE / NOTIFICATIONS_WS_BURST)."""
+    return TokenBucket(
+        lambda: float(_setting("NOTIFICATIONS_WS_RATE", FRAME_RATE)),
+        lambda: float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST)),
+    )
+
+
 def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
     """Re-check a live socket's account and session; a close (code, reason) or None.
 
@@ -126,8 +159,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for group in self.channels + internal:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups = self.channels + internal  # discarded by Channels on disconnect
-        self._tokens = float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST))
-        self._last_frame = time.monotonic()
+        self._frames = frame_bucket()
         await self._send_frame(
             {
                 "type": "welcome",
@@ -210,7 +242,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
             return
-        if not self._take_token():
+        if not self._frames.take():
             await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
             return
         if text_data is None:
@@ -493,18 +525,6 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 "viewers": [m for m in members if m.get("id") != me],
             }
         )
-
-    def _take_token(self) -> bool:
-        """Token bucket: FRAME_BURST at once, FRAME_RATE per second sustained."""
-        now = time.monotonic()
-        rate = float(_setting("NOTIFICATIONS_WS_RATE", FRAME_RATE))
-        burst = float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST))
-        self._tokens = min(burst, self._tokens + (now - self._last_frame) * rate)
-        self._last_frame = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
     # -- timers ----------------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ from .auth import (
     session_group,
     user_group,
 )
-from .consumers import FRAME_BURST, FRAME_RATE, new_socket_id
+from .consumers import TokenBucket, frame_bucket, new_socket_id
 from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
 from .presence import member_info, presence_grace, presence_group, tracker
@@ -218,10 +218,8 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if auth is not None and auth.error is None:
             internal = session_group(auth.session_key) if auth.session_key else None
             await self._grant(auth.user.pk, auth.user.role, internal)
-        self._tokens = float(FRAME_BURST)
-        self._last_frame = time.monotonic()
-        self._client_tokens = float(CLIENT_EVENT_RATE)
-        self._client_last = time.monotonic()
+        self._frames = frame_bucket()
+        self._client_events = TokenBucket(CLIENT_EVENT_RATE, CLIENT_EVENT_RATE)
         await self._send(
             _frame(
                 "pusher:connection_established",
@@ -332,7 +330,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
             return
-        if not self._take_token():
+        if not self._frames.take():
             await self._fail(ERR_RATE, "Too many frames.")
             return
         if text_data is None or len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
@@ -492,7 +490,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 ERR_INVALID, f"Subscribe to {channel} before sending client events on it."
             )
             return
-        if not self._take_client_token():
+        if not self._client_events.take():
             await self._error(
                 ERR_RATE, f"Client event rejected: more than {CLIENT_EVENT_RATE} per second."
             )
@@ -515,18 +513,6 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             logger.warning("could not send a client event", exc_info=True)
             await self._error(ERR_RECONNECT, "The client event could not be delivered.")
 
-    def _take_client_token(self) -> bool:
-        now = time.monotonic()
-        self._client_tokens = min(
-            float(CLIENT_EVENT_RATE),
-            self._client_tokens + (now - self._client_last) * CLIENT_EVENT_RATE,
-        )
-        self._client_last = now
-        if self._client_tokens < 1:
-            return False
-        self._client_tokens -= 1
-        return True
-
     # -- helpers -------------------------------------------------------------------------------
 
     async def _group_add(self, group: str) -> None:
@@ -538,17 +524,6 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if group in self.groups:
             self.groups.remove(group)
             await self.channel_layer.group_discard(group, self.channel_name)
-
-    def _take_token(self) -> bool:
-        now = time.monotonic()
-        rate = float(getattr(settings, "NOTIFICATIONS_WS_RATE", FRAME_RATE))
-        burst = float(getattr(settings, "NOTIFICATIONS_WS_BURST", FRAME_BURST))
-        self._tokens = min(burst, self._tokens + (now - self._last_frame) * rate)
-        self._last_frame = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
 
     async def _send(self, text: str) -> None:
         if not self._closed:
