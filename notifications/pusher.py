@@ -314,16 +314,23 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._send(json.dumps(body, separators=(",", ":")))
 
     async def _grant(self, user_id: int, role: str | None, session: str | None) -> None:
+        """Bind the socket to the user who signed for it (the first one; one person per socket).
+
+        A grant for another user is ignored: someone who learnt this socket's id can get their
+        own signatures for it, but not attach their session (whose sign-out would close it) nor
+        change the role its events are filtered by.
+        """
+        if self.grants and user_id not in self.grants:
+            logger.info("ignored a grant of user %s for a socket of another user", user_id)
+            return
         if user_id not in self.grants:
             self.grants[user_id] = role
-            extra = [user_group(user_id)]
-            if session and session.startswith("session."):
-                extra.append(session)
-            for group in extra:
-                await self._group_add(group)
-        # One person per socket: if two accounts signed for it, role-restricted events stop.
-        roles = set(self.grants.values())
-        self.role = roles.pop() if len(roles) == 1 else None
+            await self._group_add(user_group(user_id))
+        else:
+            self.grants[user_id] = role
+        if session and session.startswith("session."):
+            await self._group_add(session)
+        self.role = role
 
     # -- client frames -------------------------------------------------------------------------
 

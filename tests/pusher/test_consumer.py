@@ -259,3 +259,32 @@ async def test_signing_out_closes_a_socket_authorized_by_the_session(tenant_admi
     while (message := await comm.receive_output(3))["type"] != "websocket.close":
         pass
     assert message["code"] == 4009
+
+
+async def test_a_grant_by_another_user_neither_closes_nor_narrows_the_socket(
+    staff, tenant_admin, other_admin
+):
+    """Knowing a socket id lets another user sign for it, never take it over."""
+    from accounts.services import user_suspend
+
+    comm = await open_socket()
+    socket_id = await established(comm)
+    channel = f"private-tenant.{tenant_admin.tenant_id}"
+    response = await authorize(tenant_admin, socket_id, channel)
+    await subscribe(comm, socket_id, channel, response.json()["auth"])
+    # another tenant's admin asks for a signature of their own user channel for this socket
+    intruder = await authorize(other_admin, socket_id, f"private-user.{other_admin.pk}")
+    assert intruder.status_code == 200
+    # and a staff member of the same tenant does the same
+    await authorize(staff, socket_id, f"private-user.{staff.pk}")
+    group = f"tenant.{tenant_admin.tenant_id}"
+    await group_send(group, event_message(group, 1, roles=["tenant_admin"]))
+    frame = await comm.receive_json_from(timeout=3)
+    assert json.loads(frame["data"])["id"] == "1", "still filtered by the first signer's role"
+    await database_sync_to_async(user_suspend)(user=other_admin, by=None, reason="test")
+    await database_sync_to_async(user_suspend)(user=staff, by=tenant_admin, reason="test")
+    while not await comm.receive_nothing(0.5):  # the tenant's UserSuspended event, no close
+        assert (await comm.receive_output())["type"] == "websocket.send"
+    await comm.send_json_to({"event": "pusher:ping", "data": {}})
+    assert (await comm.receive_json_from(timeout=3))["event"] == "pusher:pong"
+    await comm.disconnect()
