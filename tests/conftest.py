@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from decimal import Decimal
 from urllib.parse import urlparse
 
 import pytest
@@ -122,6 +123,23 @@ def other_admin(other_tenant):
 @pytest.fixture
 def package(tenant):
     return PackageFactory(tenant=tenant)
+
+
+@pytest.fixture
+def two_tenants(system_admin, tenant_admin, staff, other_admin):
+    """Tenant A (acme: tenant_admin, staff), tenant B (beta: other_admin) and a system admin."""
+
+
+@pytest.fixture
+def package_a(tenant):
+    """Tenant A's package "Daily" at 50.00 (the API tests' record of tenant A)."""
+    return PackageFactory(tenant=tenant, name="Daily", price=Decimal("50.00"))
+
+
+@pytest.fixture
+def package_b(other_tenant):
+    """Tenant B's package "Weekly" at 300.00."""
+    return PackageFactory(tenant=other_tenant, name="Weekly", price=Decimal("300.00"))
 
 
 @pytest.fixture

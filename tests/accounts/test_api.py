@@ -10,12 +10,8 @@ from tests.conftest import bearer
 from tests.factories import DEFAULT_PASSWORD, TenantStaffFactory
 from tests.roles import READ_TENANT_A, by_role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _world(system_admin, tenant_admin, staff, other_admin):
-    """Tenants A (acme: acme-admin, acme-staff) and B (beta: beta-admin) in every test."""
+# Tenants A (acme: acme-admin, acme-staff) and B (beta: beta-admin) exist in every test.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_tenants")]
 
 
 def usernames(response):

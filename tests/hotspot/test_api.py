@@ -8,22 +8,8 @@ from hotspot.models import HotspotUser, Package
 from tests.factories import HotspotUserFactory, PackageFactory
 from tests.roles import READ_TENANT_A, by_role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _world(system_admin, tenant_admin, staff, other_admin):
-    """Tenants A (acme) and B (beta), each with its users, exist in every test."""
-
-
-@pytest.fixture
-def package_a(tenant):
-    return PackageFactory(tenant=tenant, name="Daily", price=Decimal("50.00"))
-
-
-@pytest.fixture
-def package_b(other_tenant):
-    return PackageFactory(tenant=other_tenant, name="Weekly", price=Decimal("300.00"))
+# Tenants A (acme: acme-admin, acme-staff) and B (beta: beta-admin) exist in every test.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_tenants")]
 
 
 @pytest.fixture

@@ -7,12 +7,8 @@ from tests.conftest import bearer
 from tests.factories import TenantFactory, TenantStaffFactory
 from tests.roles import READ_TENANT_A, by_role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _world(system_admin, tenant_admin, staff, other_admin):
-    """Tenants A (acme) and B (beta), each with its users, exist in every test."""
+# Tenants A (acme: acme-admin, acme-staff) and B (beta: beta-admin) exist in every test.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("two_tenants")]
 
 
 @pytest.fixture
