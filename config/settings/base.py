@@ -32,7 +32,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",
     "accounts.admin_config.PlatformAdminConfig",  # django.contrib.admin, system admins only
     "django.contrib.auth",
     "django.contrib.contenttypes",

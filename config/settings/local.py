@@ -11,3 +11,7 @@ DEMO_DATA_ALLOWED = True
 PUSHER_APP_ID = PUSHER_APP_ID or "100001"  # noqa: F405
 PUSHER_APP_KEY = PUSHER_APP_KEY or "hotspot-local-key"  # noqa: F405
 PUSHER_APP_SECRET = PUSHER_APP_SECRET or "hotspot-local-secret-not-for-production"  # noqa: F405
+
+# daphne (a dev dependency) serves `make run`; its app makes `runserver` an ASGI server too.
+# Production serves with uvicorn and has no daphne installed.
+INSTALLED_APPS = ["daphne", *INSTALLED_APPS]  # noqa: F405

@@ -44,3 +44,6 @@ NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRAC
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
     "NOTIFICATIONS_PRESENCE_PREFIX", f"test-presence-{__import__('uuid').uuid4().hex[:8]}"
 )
+
+# The live-server tests serve with daphne (a dev dependency), as `make run` does.
+INSTALLED_APPS = ["daphne", *INSTALLED_APPS]  # noqa: F405
