@@ -2,7 +2,8 @@
 
 WebSocket handshakes pass the Origin check (ALLOWED_HOSTS; Origin-less non-browser clients
 allowed), then authentication (session cookie or simplejwt token, notifications.auth), then the
-URL router. Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`.
+URL router. Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`
+(which sets DJANGO_SETTINGS_MODULE=config.settings.local).
 """
 
 import gc
@@ -10,7 +11,11 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# A server started without DJANGO_SETTINGS_MODULE runs production settings: they refuse to start
+# without SECRET_KEY and the Pusher credentials and have DEBUG off, so a forgotten variable can
+# never serve the local settings' development keys and debug pages. `make run` and the tests
+# name their settings explicitly.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
