@@ -74,6 +74,11 @@ serve: $(SERVE_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Static checks (.ci/run runs them before the tests): Python lint and format, migrations in step
+# with the models, the Dockerfile (hadolint) and the compose file (Compose Specification schema).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+	@if [ -f Dockerfile ]; then $(VENV)/bin/hadolint Dockerfile && echo "hadolint: Dockerfile clean"; fi
+	@if [ -f deploy/compose.yaml ]; then $(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml; fi
