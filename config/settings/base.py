@@ -54,6 +54,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz (config/health.py): answered first, before the host check and the
+    # HTTPS redirect, so a load balancer can poll each worker by its address.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -166,6 +169,11 @@ PUSHER_APP_KEY = os.environ.get("PUSHER_APP_KEY", "")
 PUSHER_APP_SECRET = os.environ.get("PUSHER_APP_SECRET", "")
 # Client events (`client-*`, Echo's whisper) between the sockets of one private/presence channel.
 PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
+
+# Readiness (/readyz, config/health.py): not ready when the oldest event still to be published is
+# older than this, or when a check takes longer than the timeout.
+HEALTH_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_OUTBOX_MAX_AGE_SECONDS", "60"))
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")
