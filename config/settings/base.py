@@ -9,6 +9,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.request_log import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     # /healthz and /readyz (config/health.py): answered first, before the host check and the
     # HTTPS redirect, so a load balancer can poll each worker by its address.
     "config.health.HealthCheckMiddleware",
+    # A request id for every later log line, and one access-log line per request.
+    "config.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -245,14 +249,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# LOG_FORMAT=json: one JSON object per line. Every line logged during a request carries its
+# request_id and tenant_id; each request gets one line on config.requests (config/request_log.py).
+LOGGING = logging_config(os.environ.get("LOG_FORMAT", "plain"), os.environ.get("LOG_LEVEL", "INFO"))
 
 
 def require_secret_key() -> None:
