@@ -19,9 +19,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=config.settings.production \
     LOG_FORMAT=json \
-    WEB_CONCURRENCY=2
+    WEB_CONCURRENCY=2 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus
+# The workers' shared metric files (compose mounts a fresh tmpfs here; docs/operations.md).
 RUN groupadd --system --gid 10001 app \
-    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent app
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent app \
+    && mkdir -p /tmp/prometheus && chown 10001:10001 /tmp/prometheus
 WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 # Source owned by root, read-only for the app user.

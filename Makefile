@@ -65,8 +65,12 @@ run: $(STAMP)
 
 # Production: uvicorn workers (docs/deployment.md, "Why uvicorn") from the runtime lock only.
 # Several workers share events only through Redis, so without REDIS_URL there is one worker.
+# The workers share their Prometheus samples in PROMETHEUS_MULTIPROC_DIR, emptied at each start.
 WORKERS ?= $(if $(REDIS_URL),2,1)
+PROMETHEUS_MULTIPROC_DIR ?= $(SERVE_VENV)/prometheus
 serve: $(SERVE_STAMP)
+	rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	PROMETHEUS_MULTIPROC_DIR=$(abspath $(PROMETHEUS_MULTIPROC_DIR)) \
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production} \
 	$(SERVE_VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --no-access-log --proxy-headers

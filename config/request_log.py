@@ -1,5 +1,7 @@
 """Request ids, tenant ids and one log line per request (the access log; uvicorn's is off).
 
+Each logged request is also counted in the Prometheus metrics (config/metrics.py).
+
 `RequestLogMiddleware` gives every request an id (the client's or proxy's `X-Request-ID` when it
 is a sane token, else a new one), echoes it in the response's `X-Request-ID`, and logs one line
 on `config.requests` with method, path, status, duration, view, user and tenant. `ContextFilter`
@@ -65,7 +67,11 @@ def _finish(request: HttpRequest, response: HttpResponse, rid: str, started: flo
     response[REQUEST_ID_HEADER] = rid
     match = getattr(request, "resolver_match", None)
     status = response.status_code
-    duration = round((time.monotonic() - started) * 1000, 1)
+    seconds = time.monotonic() - started
+    duration = round(seconds * 1000, 1)
+    from config.metrics import observe_request  # (not at import: settings import this module)
+
+    observe_request(match.view_name if match else None, request.method or "", status, seconds)
     logger.log(
         logging.WARNING if status >= 500 else logging.INFO,
         "%s %s %s %.1fms",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     # /healthz and /readyz (config/health.py): answered first, before the host check and the
     # HTTPS redirect, so a load balancer can poll each worker by its address.
     "config.health.HealthCheckMiddleware",
+    # GET /metrics for Prometheus (config/metrics.py): allowed addresses or a bearer token.
+    "config.metrics.MetricsMiddleware",
     # A request id for every later log line, and one access-log line per request.
     "config.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -178,6 +181,17 @@ PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 # older than this, or when a check takes longer than the timeout.
 HEALTH_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_OUTBOX_MAX_AGE_SECONDS", "60"))
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
+
+# Prometheus metrics at /metrics (config/metrics.py): served to these addresses/networks, or to
+# `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client
+# itself) makes a scrape of any worker report all workers.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}") from None
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")

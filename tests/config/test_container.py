@@ -168,7 +168,9 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(runtime_ven
     assert (image_tree / "staticfiles" / "staticfiles.json").exists()
     # compose's one-shot migrate service.
     migrate = yaml.safe_load(COMPOSE.read_text())["services"]["migrate"]["command"]
-    env = image_env(runtime_venv, **secrets)
+    metrics_dir = image_tree.parent / "prometheus"
+    metrics_dir.mkdir()
+    env = image_env(runtime_venv, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), **secrets)
     result = run(*migrate, cwd=image_tree, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -202,5 +204,10 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(runtime_ven
         probe[0] = str(runtime_venv / "bin" / probe[0])
         result = run(*probe, env=env)
         assert result.returncode == 0, result.stderr
+        # Metrics of both workers, in the image's multiprocess directory.
+        get(server.url + "/accounts/login/")
+        status, _, text = get(server.url + "/metrics")
+        assert status == 200 and "hotspot_http_requests_total" in text
+        assert any(metrics_dir.iterdir())
     finally:
         server.stop()

@@ -14,11 +14,12 @@ from urllib.parse import urlparse
 import pytest
 from django.db import connection
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from config import health
 from notifications.layers import LocalFanoutChannelLayer
 from notifications.models import StoredEvent
-from tests.config.servers import ROOT, RedisServer, TcpProxy, Uvicorn, get_json, wait_until
+from tests.config.servers import ROOT, RedisServer, TcpProxy, Uvicorn, get, get_json, wait_until
 from tests.conftest import require_program, require_server
 
 
@@ -87,6 +88,18 @@ def _server_env(db_port: int, redis_url: str) -> dict[str, str]:
     return env
 
 
+def outbox_metrics(url: str) -> tuple[float, float]:
+    status, _, text = get(url + "/metrics")
+    assert status == 200
+    values = {
+        s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+    }
+    return (
+        values["hotspot_outbox_unpublished_events"],
+        values["hotspot_outbox_oldest_unpublished_seconds"],
+    )
+
+
 class Poller:
     """Polls /readyz; `until(status)`: the last 8 answers all had it, from both workers."""
 
@@ -147,11 +160,14 @@ def test_readiness_follows_redis_and_the_database_on_two_uvicorn_workers(transac
             60,
             "the outbox check to fail on the unpublished event",
         )
+        # The metrics show the waiting event (any worker answers; the gauge is read from the DB).
+        assert outbox_metrics(server.url)[0] == 1
         # Redis back (same port): resubscribed, the event published, ready again.
         redis.start()
         for body in poll.until(200):
             assert body["checks"]["outbox"]["oldest_unpublished_seconds"] == 0
         assert StoredEvent.objects.filter(published_at__isnull=True).count() == 0
+        assert outbox_metrics(server.url) == (0, 0)
 
         # The database becomes unreachable: not ready, with the reason; back: ready.
         proxy.stop()
