@@ -126,3 +126,21 @@ def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
             assert requests_of(text, view) == served
     finally:
         server.stop()
+
+
+@pytest.mark.django_db
+def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
+    import json
+    import re
+
+    from config import metrics
+    from tests.config.servers import ROOT
+
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"hotspot_[a-z_]+", e)}
+    exported = {"hotspot_http_requests_total"} | {
+        f"hotspot_http_request_duration_seconds{suffix}" for suffix in ("_bucket", "_sum", "_count")
+    }
+    exported |= {family.name for family in metrics.OutboxCollector().collect()}
+    assert used and used <= exported, used - exported
