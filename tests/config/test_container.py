@@ -101,13 +101,15 @@ def test_the_image_is_multi_stage_non_root_and_installs_the_runtime_lock_only():
 
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory) -> Path:
+    """A venv made by `make install-serve` (what `make serve` runs from): the runtime lock only,
+    installed as the Dockerfile's build stage installs it."""
     venv = tmp_path_factory.mktemp("runtime") / "venv"
-    made = run(sys.executable, "-m", "venv", str(venv))
-    assert made.returncode == 0, made.stderr
-    lock = str(ROOT / "requirements" / "runtime.txt")
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-    installed = run(*pip, "--require-hashes", "--no-deps", "-r", lock)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    made = run(
+        require_program("make"), "-C", str(ROOT), "install-serve",
+        f"SERVE_VENV={venv}", f"PYTHON={sys.executable}",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "--require-hashes --no-deps -r requirements/runtime.txt" in made.stdout
     return venv
 
 

@@ -47,7 +47,8 @@ def test_readiness_reports_each_check_and_fails_without_a_publisher(client, monk
 
 
 @pytest.mark.django_db
-def test_an_old_unpublished_event_makes_the_outbox_check_fail(client, settings):
+def test_an_old_unpublished_event_makes_the_outbox_check_fail(client, settings, monkeypatch):
+    monkeypatch.setattr(health, "get_channel_layer", lambda: LocalFanoutChannelLayer())
     settings.HEALTH_OUTBOX_MAX_AGE_SECONDS = 30
     event = StoredEvent.objects.create(
         name="SystemNotification", category="system", level="info", title="t", message="m"
