@@ -103,7 +103,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# ModelBackend behind the sign-in lockout (accounts.auth; docs/security.md).
+AUTHENTICATION_BACKENDS = ["accounts.auth.SignInGuardBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -170,8 +171,21 @@ PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")
+# Sign-in guessing (accounts.services, docs/security.md): failures per (username, address) and per
+# address lock that pair / that address for LOGIN_LOCKOUT_MINUTES (never the account itself);
+# past LOGIN_ACCOUNT_FAILURE_LIMIT failures of one account from anywhere, one attempt per
+# LOGIN_ACCOUNT_SLOWDOWN_SECONDS. Counted in the default cache (Redis when REDIS_URL is set).
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "30"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "20"))
+LOGIN_ACCOUNT_SLOWDOWN_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", "10"))
+
+# The client address (config.clientip): believed from X-Forwarded-For only as far as our own
+# proxies wrote it. NUM_PROXIES: how many proxies of ours stand in front (nginx alone: 1).
+# TRUSTED_PROXIES: their addresses/CIDRs instead. Default: none trusted, the header is ignored.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 REST_FRAMEWORK = {
     # Both refuse users who became blocked (accounts.services.login_block_reason) at once.
@@ -198,6 +212,9 @@ REST_FRAMEWORK = {
         "write": os.environ.get("API_THROTTLE_WRITE", "120/min"),
         "auth": os.environ.get("API_THROTTLE_AUTH", "20/min"),
         "payment_callback": os.environ.get("API_THROTTLE_CALLBACK", "600/min"),
+        # Django pages' POSTs, per address (config.throttling.throttle_posts).
+        "admin_login": os.environ.get("THROTTLE_ADMIN_LOGIN", "10/min"),
+        "register": os.environ.get("THROTTLE_REGISTER", "10/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.ApiAutoSchema",

@@ -24,6 +24,8 @@ REST_FRAMEWORK = {
         "write": "10000/min",
         "auth": "10000/min",
         "payment_callback": "10000/min",
+        "admin_login": "10000/min",
+        "register": "10000/min",
     },
 }
 
