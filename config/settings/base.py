@@ -28,6 +28,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
+PRODUCTION = False  # True in config.settings.production (config.checks)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Cross-origin API calls (django-cors-headers), /api/ only: browser apps on these exact origins
