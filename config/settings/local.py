@@ -7,6 +7,7 @@ from .devkeys import DEV_PUSHER_APP_ID, DEV_PUSHER_APP_KEY, DEV_PUSHER_APP_SECRE
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY  # noqa: F405
 DEMO_DATA_ALLOWED = True
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
 
 # Dev-only Pusher app (printed by `make run`); production reads real ones from the environment.
 PUSHER_APP_ID = PUSHER_APP_ID or DEV_PUSHER_APP_ID  # noqa: F405
