@@ -180,7 +180,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")  # collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Channel layer (notifications/layers.py): one Redis pub/sub subscription per group per server
