@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.live import wait_for
+
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 # Recorded from inside the page (Playwright's init scripts are not subject to the page's CSP).
@@ -90,6 +92,6 @@ def test_an_injected_inline_script_is_blocked_and_seen(new_page, server):
         """() => { const s = document.createElement('script');
                    s.textContent = 'window.__ran = true'; document.body.append(s); }"""
     )
-    page.wait_for_function("window.__csp.length > 0", timeout=10_000)
+    wait_for(page, "window.__csp.length > 0", timeout=10_000)
     assert page.evaluate("window.__ran === undefined")
     assert any("script-src" in v for v in violations(page))
