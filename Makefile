@@ -61,19 +61,32 @@ run: $(STAMP)
 	@$(PY) manage.py shell -v 0 -c "from django.conf import settings as s; print(f'Pusher (Echo): PUSHER_APP_ID={s.PUSHER_APP_ID} PUSHER_APP_KEY={s.PUSHER_APP_KEY} PUSHER_APP_SECRET={s.PUSHER_APP_SECRET}  host $(HOST) port $(PORT), auth /broadcasting/auth (docs/pusher.md)')"
 	@echo "Serving on http://$(HOST):$(PORT)/  (Django admin: http://$(HOST):$(PORT)/admin/)"
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size $(WS_MAX_SIZE) \
+		config.asgi:application
+
+# The largest WebSocket message either endpoint accepts: Pusher's 10,240 bytes
+# (notifications.pusher.MAX_FRAME_BYTES; /ws/notifications/ takes 4,096). The server closes a
+# bigger one (1009) before buffering it, instead of holding up to 16 MiB for us to refuse.
+WS_MAX_SIZE ?= 10240
 
 # Production: uvicorn workers (docs/deployment.md, "Why uvicorn") from the runtime lock only.
 # Several workers share events only through Redis, so without REDIS_URL there is one worker.
 # The workers share their Prometheus samples in PROMETHEUS_MULTIPROC_DIR, emptied at each start.
+# Refuses to start on a deploy check error (e.g. a published development key); collects static
+# files (without them every page is a 500). No access log: it would record `?token=<JWT>` of
+# socket URLs. No --proxy-headers: the client address is config.clientip's
+# (NUM_PROXIES/TRUSTED_PROXIES), read once, one way.
 WORKERS ?= $(if $(REDIS_URL),2,1)
 PROMETHEUS_MULTIPROC_DIR ?= $(SERVE_VENV)/prometheus
 serve: $(SERVE_STAMP)
 	rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
-	PROMETHEUS_MULTIPROC_DIR=$(abspath $(PROMETHEUS_MULTIPROC_DIR)) \
-	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production} \
-	$(SERVE_VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --no-access-log --proxy-headers
+	export PROMETHEUS_MULTIPROC_DIR=$(abspath $(PROMETHEUS_MULTIPROC_DIR)); \
+	export DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production}; \
+	$(SERVE_VENV)/bin/python manage.py check --deploy && \
+	$(SERVE_VENV)/bin/python manage.py collectstatic --noinput -v 0 && \
+	exec $(SERVE_VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WORKERS) --no-access-log --ws-max-size $(WS_MAX_SIZE) \
+		--timeout-keep-alive 5 --h11-max-incomplete-event-size 16384
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,10 +9,13 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from config.throttling import throttle_posts
+
+from .forms import SignInLockMixin
 from .services import login_block_reason
 
 
-class PlatformAdminAuthenticationForm(AdminAuthenticationForm):
+class PlatformAdminAuthenticationForm(SignInLockMixin, AdminAuthenticationForm):
     """Admin sign-in that applies THE sign-in rule (login_block_reason) and the role."""
 
     def confirm_login_allowed(self, user: Any) -> None:
@@ -31,6 +34,10 @@ class PlatformAdminSite(admin.AdminSite):
     site_title = "Hotspot Billing admin"
     index_title = "Tenants, accounts, packages and payments"
     login_form = PlatformAdminAuthenticationForm
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        """Django's admin login, its POSTs throttled per client address (scope `admin_login`)."""
+        return throttle_posts("admin_login")(super().login)(request, extra_context)
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user

@@ -28,6 +28,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from config.api import IdFilter, IsAdminRole, StrictSerializer
+from config.clientip import client_ip
 from config.throttling import AuthRateThrottle
 from tenants.models import Tenant
 from tenants.selectors import tenant_list
@@ -39,22 +40,40 @@ from .models import User
 # --- Tokens ------------------------------------------------------------------------------------
 
 
+class SignInLocked(exceptions.APIException):
+    """429 `sign_in_locked`: too many failures from this address (or for this account)."""
+
+    status_code = 429
+    default_code = "sign_in_locked"
+
+    def __init__(self, lock: services.SignInLock) -> None:
+        code = "sign_in_unavailable" if lock.kind == "unavailable" else "sign_in_locked"
+        if lock.kind == "unavailable":
+            self.status_code = 503
+        super().__init__(lock.message, code=code)
+        self.wait = lock.retry_after
+
+
 class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
     """Username + password → access and refresh tokens, unless the sign-in rule refuses."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        request = self.context.get("request")
         user = authenticate(
-            request=self.context.get("request"),
+            request=request,
             username=attrs[self.username_field],
             password=attrs["password"],
         )  # a wrong password counts towards the lockout (accounts.receivers)
         if user is None:
+            lock = getattr(request, "sign_in_lock", None)
+            if lock is not None:  # decided before the password was looked at: no oracle
+                raise SignInLocked(lock)
             raise exceptions.AuthenticationFailed(
                 "Wrong username or password.", code="invalid_credentials"
             )
         refuse_if_blocked(user)  # only after the password checked out: no status oracle
         self.user = user
-        services.user_record_login_success(user=user)
+        services.user_record_login_success(user=user, address=client_ip(request))
         refresh = self.get_token(user)
         return {"refresh": str(refresh), "access": str(refresh.access_token)}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -49,7 +48,21 @@ class BootstrapFormMixin:
             self.add_error(None, exc)
 
 
-class LoginForm(BootstrapFormMixin, AuthenticationForm):
+class SignInLockMixin:
+    """Sign-in forms: a locked attempt (accounts.auth.SignInGuardBackend) says it is locked.
+
+    The same words for a known or an unknown username, whatever the password: the lock is decided
+    before the password is looked at. Otherwise Django's own "wrong username or password".
+    """
+
+    def get_invalid_login_error(self) -> ValidationError:
+        lock = getattr(self.request, "sign_in_lock", None)
+        if lock is not None:
+            return ValidationError(lock.message, code="locked")
+        return super().get_invalid_login_error()
+
+
+class LoginForm(SignInLockMixin, BootstrapFormMixin, AuthenticationForm):
     """Django's sign-in form; blocked users are told why (accounts.services.login_block_reason)."""
 
     def confirm_login_allowed(self, user: User) -> None:
@@ -57,21 +70,6 @@ class LoginForm(BootstrapFormMixin, AuthenticationForm):
         reason = login_block_reason(user)
         if reason:
             raise ValidationError(reason, code="blocked")
-
-    def clean(self) -> dict[str, Any]:
-        try:
-            return super().clean()
-        except ValidationError as exc:
-            if getattr(exc, "code", None) == "invalid_login":
-                # The attempt that trips the lockout (or one during it) says so plainly.
-                user = (
-                    get_user_model()
-                    .objects.filter(username=self.cleaned_data.get("username"))
-                    .first()
-                )
-                if user is not None and user.is_suspended and user.suspended_until:
-                    raise ValidationError(login_block_reason(user), code="blocked") from exc
-            raise
 
 
 class PasswordChangeForm(BootstrapFormMixin, forms.Form):

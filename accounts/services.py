@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +22,8 @@ from tenants.models import Tenant
 from . import signals
 from .models import User
 from .utils import normalize_phone
+
+logger = logging.getLogger("accounts.sign_in")
 
 UPDATABLE_FIELDS = ("first_name", "last_name", "email", "phone", "role")
 PROFILE_FIELDS = ("first_name", "last_name", "email", "phone")
@@ -207,42 +213,156 @@ def user_activate(*, user: User, by: User | None) -> User:
     return user
 
 
-@transaction.atomic
-def user_record_login_failure(*, username: str) -> User | None:
-    """Count a failed sign-in; the Nth in a row locks the account for a while (an event)."""
-    user = User.objects.select_for_update().filter(username=username).first()
-    if user is None:
-        return None
-    if user.is_suspended:
-        return user
-    user.failed_login_count += 1
-    user.save(update_fields=["failed_login_count"])
-    if user.failed_login_count >= settings.LOGIN_FAILURE_LIMIT:
-        minutes = settings.LOGIN_LOCKOUT_MINUTES
-        user.failed_login_count = 0
-        user.save(update_fields=["failed_login_count"])
-        if user.status == User.Status.SUSPENDED:  # an older lockout that ran out
-            user.status = User.Status.ACTIVE
-        user = user_suspend(
-            user=user,
-            reason=f"{settings.LOGIN_FAILURE_LIMIT} failed sign-in attempts in a row; "
-            f"locked for {minutes} minutes.",
-            until=timezone.now() + timedelta(minutes=minutes),
-            lockout=True,
-            by=None,
+# --- Sign-in guessing (in the style of django-axes; counters in the cache) -----------------------
+#
+# Failures are counted per (username, client address) and per client address. Either reaching its
+# limit locks that pair (or that address) for LOGIN_LOCKOUT_MINUTES: an attacker locks out only
+# themselves, never the person from their own address. While locked, every attempt is refused
+# before the password is looked at (the same answer whatever the password, known or unknown
+# username) and is itself counted, so the lock lasts as long as the guessing. Per account (all
+# addresses) a ceiling, LOGIN_ACCOUNT_FAILURE_LIMIT, turns further attempts into one per
+# LOGIN_ACCOUNT_SLOWDOWN_SECONDS: distributed guessing slows to a crawl, the owner still gets in.
+# Nothing here suspends the account or touches its sockets.
+
+
+@dataclass(frozen=True)
+class SignInLock:
+    """Why sign-in is refused before the password is checked, and until when."""
+
+    kind: str  # "address" | "pair" | "account" (slowed down) | "unavailable" (cache down)
+    until: datetime
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, int((self.until - timezone.now()).total_seconds()) + 1)
+
+    @property
+    def message(self) -> str:
+        if self.kind == "unavailable":
+            return "Sign-in is briefly unavailable. Try again in a moment."
+        if self.kind == "account":
+            return (
+                "Too many sign-in attempts for this account right now. "
+                f"Try again in {self.retry_after} seconds."
+            )
+        local = timezone.localtime(self.until)
+        return (
+            "Too many failed sign-in attempts. Sign-in is locked for a while; "
+            f"try again after {local:%H:%M} ({local:%Z})."
         )
-    return user
 
 
-@transaction.atomic
-def user_record_login_success(*, user: User) -> None:
-    """A successful sign-in resets the failure count and clears a lockout that has run out."""
+def _sign_in_key(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+    return f"signin:{kind}:{digest}"
+
+
+def _window() -> int:
+    return settings.LOGIN_LOCKOUT_MINUTES * 60
+
+
+def _count(key: str) -> int:
+    """+1 on a failure counter that lapses a window after the last failure."""
+    timeout = _window()
+    cache.add(key, 0, timeout)
+    try:
+        value = cache.incr(key)
+    except ValueError:  # lapsed between add and incr
+        cache.add(key, 1, timeout)
+        value = 1
+    cache.touch(key, timeout)
+    return value
+
+
+def _keys(username: str, address: str) -> dict[str, str]:
+    name = (username or "").strip().lower()
+    return {
+        "pair": _sign_in_key("pair", name, address),
+        "address": _sign_in_key("address", address),
+        "account": _sign_in_key("account", name),
+    }
+
+
+def sign_in_check(*, username: str, address: str) -> SignInLock | None:
+    """The lock that refuses this attempt before its password is checked, or None.
+
+    Raises whatever the cache raises when it is down (the caller refuses sign-in then).
+    """
+    keys = _keys(username, address)
+    locks = cache.get_many([f"{keys['pair']}:lock", f"{keys['address']}:lock"])
+    now = timezone.now()
+    until = max((value for value in locks.values() if value and value > now), default=None)
+    if until is not None:
+        kind = "address" if f"{keys['address']}:lock" in locks else "pair"
+        return SignInLock(kind=kind, until=until)
+    failures = cache.get(keys["account"]) or 0
+    if failures >= settings.LOGIN_ACCOUNT_FAILURE_LIMIT:
+        gap = settings.LOGIN_ACCOUNT_SLOWDOWN_SECONDS
+        if not cache.add(f"{keys['account']}:slot", 1, gap):
+            slot_ends = cache.get(f"{keys['account']}:slot_until") or now + timedelta(seconds=gap)
+            return SignInLock(kind="account", until=slot_ends)
+        cache.set(f"{keys['account']}:slot_until", now + timedelta(seconds=gap), gap)
+    return None
+
+
+def sign_in_failed(*, username: str, address: str, refused: bool = False) -> SignInLock | None:
+    """Count a failed (or `refused`, locked) sign-in; returns the lock it starts or extends.
+
+    Refused attempts count for their pair and address (the lock lasts while they go on) but not
+    for the account: they were no guess, and one address must not slow the owner down.
+
+    A lock that starts sends `signals.sign_in_locked` (user or None, username, address, until).
+    """
+    keys = _keys(username, address)
+    limits = {
+        "pair": settings.LOGIN_FAILURE_LIMIT,
+        "address": settings.LOGIN_ADDRESS_FAILURE_LIMIT,
+    }
+    kinds = ("pair", "address") if refused else ("pair", "address", "account")
+    counts = {kind: _count(keys[kind]) for kind in kinds}
+    until = timezone.now() + timedelta(seconds=_window())
+    result = None
+    for kind in ("pair", "address"):
+        if counts[kind] < limits[kind]:
+            continue
+        cache.set(f"{keys[kind]}:lock", until, _window())
+        result = SignInLock(kind=kind, until=until)
+        if counts[kind] == limits[kind]:
+            logger.warning(
+                "sign-in locked for %s from %s until %s",
+                repr(username) if kind == "pair" else "every username",
+                address,
+                until.isoformat(),
+            )
+            user = (
+                User.objects.filter(username=username).first()
+                if kind == "pair" and username
+                else None
+            )
+            signals.sign_in_locked.send(
+                sender=User,
+                user=user,
+                username=username if kind == "pair" else "",
+                address=address,
+                until=until,
+            )
+    return result
+
+
+def user_record_login_success(*, user: User, address: str | None = None) -> None:
+    """A successful sign-in forgets its pair's failures and clears a lockout that ran out.
+
+    (Accounts suspended by the lockout of older versions lapse at `suspended_until`.)
+    """
+    if address is not None:
+        cache.delete_many([_sign_in_key("pair", user.username.lower(), address)])
     fields: dict[str, Any] = {"failed_login_count": 0}
     if user.status == User.Status.SUSPENDED and not user.is_suspended:
         fields.update(status=User.Status.ACTIVE, suspension_reason="", suspended_until=None)
-    User.objects.filter(pk=user.pk).update(**fields)
-    for key, value in fields.items():
-        setattr(user, key, value)
+    if any(getattr(user, key) != value for key, value in fields.items()):
+        User.objects.filter(pk=user.pk).update(**fields)
+        for key, value in fields.items():
+            setattr(user, key, value)
 
 
 def login_block_reason(user: User) -> str | None:

@@ -5,6 +5,12 @@ Every signal carries `by` (the acting User, or None for the system) and:
 - user_updated: + `changed`: list[str] of field names
 - user_deleted: `user_id`, `username`, `full_name`, `tenant_id`, `role` (the row is gone)
 - account_suspended: `user`, `reason`, `until` (datetime or None), `lockout` (bool)
+
+Not a change to an account (no `by`):
+- sign_in_locked: a sign-in lockout started. `user` (the User, or None for an unknown username
+  or a lock of the whole address), `username` (as typed; "" for an address lock), `address`
+  (the client address, config.clientip), `until` (aware datetime the lock lasts to, extended while
+  the guessing goes on). The account itself is not suspended.
 """
 
 from django.dispatch import Signal
@@ -15,3 +21,4 @@ user_deleted = Signal()
 password_changed = Signal()
 account_suspended = Signal()
 account_activated = Signal()
+sign_in_locked = Signal()

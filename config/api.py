@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
@@ -90,6 +91,13 @@ def _detail_message_and_code(exc: exceptions.APIException) -> tuple[str, str]:
         message = " ".join(str(item) for item in detail) or str(exc.default_detail)
         return message, str(getattr(exc, "default_code", "error"))
     return str(detail), str(getattr(detail, "code", None) or exc.default_code)
+
+
+class ApiDocsAccess(permissions.BasePermission):
+    """/api/schema/ and /api/docs/: anyone if API_DOCS_PUBLIC, else signed-in users (any role)."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(settings.API_DOCS_PUBLIC or (request.user and request.user.is_authenticated))
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -1,8 +1,9 @@
 """HTTP and WebSocket entry point; both protocols share one process and one channel layer.
 
-WebSocket handshakes pass the Origin check (ALLOWED_HOSTS; Origin-less non-browser clients
-allowed), then authentication (session cookie or simplejwt token, notifications.auth), then the
-URL router. Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`
+WebSocket handshakes pass the Origin check (config.wsorigin: scheme, host and port against
+WS_ALLOWED_ORIGINS, default the site's own origin; Origin-less non-browser clients allowed),
+then authentication (session cookie or simplejwt token, notifications.auth), then the URL router.
+Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`
 (which sets DJANGO_SETTINGS_MODULE=config.settings.local).
 """
 
@@ -20,20 +21,23 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from notifications.auth import (  # noqa: E402
-    AllowedHostsOriginValidator,
-    SocketAuthMiddlewareStack,
-)
+from config.bodylimit import BodyLimitMiddleware  # noqa: E402
+from config.wsorigin import SiteOriginValidator  # noqa: E402
+from notifications.auth import SocketAuthMiddlewareStack  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
+from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
+
+# Bodies with a small limit of their own are refused while being read (config.bodylimit).
+BODY_LIMITS = {"/api/payments/callback/": MAX_CALLBACK_BYTES}
 
 # PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
 # lifespan on uvicorn, on the first connection on daphne.
 application = PublisherMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
+            "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
+            "websocket": SiteOriginValidator(
                 SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),
         }

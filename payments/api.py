@@ -50,6 +50,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import IdFilter, StrictSerializer, UTCDateTimeFilter
+from config.clientip import client_ip
 from config.throttling import CallbackRateThrottle
 from hotspot.models import Package
 from hotspot.selectors import package_list
@@ -351,10 +352,11 @@ class PaymentCallbackView(APIView):
         level = logging.INFO if response.status_code < 400 else logging.WARNING
         logger.log(
             level,
-            "callback ref=%s http=%s outcome=%s%s",
+            "callback ref=%s http=%s outcome=%s%s from=%s",
             reference,
             response.status_code,
             outcome,
             " duplicate" if data.get("duplicate") else "",
+            client_ip(request),
         )
         return response

@@ -15,12 +15,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views import View
 
 from accounts.models import User
 from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
+from config.throttling import throttle_posts
 from hotspot.models import HotspotUser
 from notifications import presence
 from payments.models import Payment
@@ -55,7 +57,10 @@ def _same_registration_done(data: dict[str, Any]) -> Tenant | None:
     return None
 
 
+@method_decorator(throttle_posts("register"), name="post")
 class RegisterView(View):
+    """Public sign-up; POSTs throttled per client address (each one toasts every system admin)."""
+
     template_name = "tenants/register.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:

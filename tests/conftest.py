@@ -82,6 +82,28 @@ def _presence_isolated():
         presence._store.clear()
 
 
+def clear_counters() -> None:
+    """Forget sign-in counters and throttle counts (the cache outlives a test's transaction)."""
+    from django.core.cache import cache, caches
+
+    backend = caches["default"]
+    if type(backend).__name__ == "LocMemCache":
+        backend.clear()
+        return
+    client = backend._cache.get_client(write=True)
+    for pattern in ("signin:*", "throttle_*"):
+        keys = list(client.scan_iter(match=cache.make_key(pattern)))
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _counters_isolated():
+    """Each test starts with no sign-in failures or throttle counts of an earlier one."""
+    clear_counters()
+    yield
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A real Redis for tests of Redis behaviour (REDIS_URL, else the local default)."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 from config.request_log import logging_config
@@ -31,8 +32,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
+PRODUCTION = False  # True in config.settings.production (config.checks)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Cross-origin API calls (django-cors-headers), /api/ only: browser apps on these exact origins
+# may call the API with a bearer token. No cookies cross-site (the session is for our own pages).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_PREFLIGHT_MAX_AGE = 3600
+# Pages that may open a WebSocket (config.wsorigin): exact scheme://host[:port] origins.
+# Empty: the site's own origin only (the handshake's Host, one of ALLOWED_HOSTS).
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "accounts.admin_config.PlatformAdminConfig",  # django.contrib.admin, system admins only
@@ -44,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
@@ -66,6 +78,7 @@ MIDDLEWARE = [
     "config.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (it can answer itself)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -73,8 +86,53 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.BlockedUserLogoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "notifications.middleware.SocketIdMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp): our own files only, no inline script;
+# the few inline <style> blocks (Swagger UI's page, an admin template) carry the request's nonce.
+# WebSockets are same-origin ('self' covers ws/wss of this host). docs/security.md.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Permissions-Policy (django-permissions-policy): no page needs a device or sensor.
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "usb",
+        "serial",
+        "hid",
+        "bluetooth",
+        "browsing-topics",
+        "interest-cohort",
+    )
+}
+# /api/schema/ and /api/docs/ for anonymous visitors (False: signed-in users only; the schema
+# lists every endpoint and field, which is no secret but need not be public). docs/security.md.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -112,7 +170,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# ModelBackend behind the sign-in lockout (accounts.auth; docs/security.md).
+AUTHENTICATION_BACKENDS = ["accounts.auth.SignInGuardBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -130,7 +189,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")  # collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # Channel layer (notifications/layers.py): one Redis pub/sub subscription per group per server
@@ -195,8 +254,21 @@ for _network in METRICS_ALLOWED_IPS:
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")
+# Sign-in guessing (accounts.services, docs/security.md): failures per (username, address) and per
+# address lock that pair / that address for LOGIN_LOCKOUT_MINUTES (never the account itself);
+# past LOGIN_ACCOUNT_FAILURE_LIMIT failures of one account from anywhere, one attempt per
+# LOGIN_ACCOUNT_SLOWDOWN_SECONDS. Counted in the default cache (Redis when REDIS_URL is set).
 LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "30"))
+LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
+LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "20"))
+LOGIN_ACCOUNT_SLOWDOWN_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", "10"))
+
+# The client address (config.clientip): believed from X-Forwarded-For only as far as our own
+# proxies wrote it. NUM_PROXIES: how many proxies of ours stand in front (nginx alone: 1).
+# TRUSTED_PROXIES: their addresses/CIDRs instead. Default: none trusted, the header is ignored.
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 REST_FRAMEWORK = {
     # Both refuse users who became blocked (accounts.services.login_block_reason) at once.
@@ -223,6 +295,9 @@ REST_FRAMEWORK = {
         "write": os.environ.get("API_THROTTLE_WRITE", "120/min"),
         "auth": os.environ.get("API_THROTTLE_AUTH", "20/min"),
         "payment_callback": os.environ.get("API_THROTTLE_CALLBACK", "600/min"),
+        # Django pages' POSTs, per address (config.throttling.throttle_posts).
+        "admin_login": os.environ.get("THROTTLE_ADMIN_LOGIN", "10/min"),
+        "register": os.environ.get("THROTTLE_REGISTER", "10/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.ApiAutoSchema",

@@ -2,15 +2,17 @@
 
 from .base import *  # noqa: F401,F403
 from .base import env_bool
+from .devkeys import DEV_PUSHER_APP_ID, DEV_PUSHER_APP_KEY, DEV_PUSHER_APP_SECRET, DEV_SECRET_KEY
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = SECRET_KEY or "dev-only-insecure-key-do-not-use-in-production"  # noqa: F405
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY  # noqa: F405
 DEMO_DATA_ALLOWED = True
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
 
 # Dev-only Pusher app (printed by `make run`); production reads real ones from the environment.
-PUSHER_APP_ID = PUSHER_APP_ID or "100001"  # noqa: F405
-PUSHER_APP_KEY = PUSHER_APP_KEY or "hotspot-local-key"  # noqa: F405
-PUSHER_APP_SECRET = PUSHER_APP_SECRET or "hotspot-local-secret-not-for-production"  # noqa: F405
+PUSHER_APP_ID = PUSHER_APP_ID or DEV_PUSHER_APP_ID  # noqa: F405
+PUSHER_APP_KEY = PUSHER_APP_KEY or DEV_PUSHER_APP_KEY  # noqa: F405
+PUSHER_APP_SECRET = PUSHER_APP_SECRET or DEV_PUSHER_APP_SECRET  # noqa: F405
 
 # daphne (a dev dependency) serves `make run`; its app makes `runserver` an ASGI server too.
 # Production serves with uvicorn and has no daphne installed.

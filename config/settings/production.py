@@ -7,6 +7,7 @@ require_secret_key()
 require_pusher_credentials()
 DEBUG = env_bool("DEBUG", False)
 DEMO_DATA_ALLOWED = False
+PRODUCTION = True  # config.checks refuses published development keys (an error, not a warning)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

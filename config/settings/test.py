@@ -1,11 +1,18 @@
 """pytest: fast hashing, fixed keys; DATABASE_URL/REDIS_URL still select the real servers."""
 
 from .base import *  # noqa: F401,F403
+from .devkeys import (
+    TEST_PUSHER_APP_ID,
+    TEST_PUSHER_APP_KEY,
+    TEST_PUSHER_APP_SECRET,
+    TEST_SECRET_KEY,
+)
 
 DEBUG = False
-SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnop"
+SECRET_KEY = TEST_SECRET_KEY
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEMO_DATA_ALLOWED = True
+API_DOCS_PUBLIC = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -24,6 +31,8 @@ REST_FRAMEWORK = {
         "write": "10000/min",
         "auth": "10000/min",
         "payment_callback": "10000/min",
+        "admin_login": "10000/min",
+        "register": "10000/min",
     },
 }
 
@@ -33,9 +42,9 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
 
     CACHES["default"]["KEY_PREFIX"] = f"test-{_uuid.uuid4().hex[:8]}"  # noqa: F405
 
-PUSHER_APP_ID = "4242"
-PUSHER_APP_KEY = "test-key"
-PUSHER_APP_SECRET = "test-secret-0123456789"
+PUSHER_APP_ID = TEST_PUSHER_APP_ID
+PUSHER_APP_KEY = TEST_PUSHER_APP_KEY
+PUSHER_APP_SECRET = TEST_PUSHER_APP_SECRET
 
 # Closing a socket removes its presence at once in tests (the grace has tests of its own).
 NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRACE", "0"))  # noqa: F405

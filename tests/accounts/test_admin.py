@@ -62,7 +62,7 @@ def test_locked_out_system_admin_is_refused_even_with_the_right_password(system_
     for _ in range(5):
         sign_in("root-admin", "wrong")
     client, response = sign_in("root-admin")
-    assert "temporarily locked" in response.text
+    assert "Too many failed sign-in attempts" in response.text
     assert "_auth_user_id" not in client.session
 
 

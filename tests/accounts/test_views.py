@@ -71,10 +71,10 @@ def test_lockout_after_repeated_failures_says_so(client, tenant_admin, settings)
     for _ in range(2):
         login_post(client, "acme-admin", "wrong")
     response = login_post(client, "acme-admin", "wrong")
-    assert "temporarily locked" in response.content.decode()
+    assert "Too many failed sign-in attempts" in response.content.decode()
     # Even the right password is refused during the lockout, with the same reason.
     response = login_post(client, "acme-admin")
-    assert "temporarily locked" in response.content.decode()
+    assert "Too many failed sign-in attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
 
 

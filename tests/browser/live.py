@@ -151,7 +151,21 @@ def sign_in(page: Any, server: LiveServer, username: str, password: str = PASSWO
     return page
 
 
+def wait_for(page: Any, expression: str, *, arg: Any = None, timeout: float = 10_000) -> Any:
+    """Like page.wait_for_function, under the pages' Content-Security-Policy.
+
+    Playwright's wait_for_function polls by `eval` inside the page, which the CSP (no
+    'unsafe-eval') refuses; page.evaluate is run by the DevTools protocol, which it allows.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout:.0f} ms: {expression}")
+        time.sleep(0.05)
+
+
 def wait_connected(page: Any, timeout: float = 10_000) -> None:
-    page.wait_for_function(
-        "window.notifications && window.notifications.isConnected()", timeout=timeout
-    )
+    wait_for(page, "window.notifications && window.notifications.isConnected()", timeout=timeout)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.live import wait_connected
+from tests.browser.live import wait_connected, wait_for
 
 
 def bell(page) -> int:
@@ -10,7 +10,8 @@ def bell(page) -> int:
 
 
 def wait_bell(page, count: int) -> None:
-    page.wait_for_function(
+    wait_for(
+        page,
         f"document.getElementById('notification-unread').dataset.count === '{count}'",
         timeout=5000,
     )

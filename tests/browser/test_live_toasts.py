@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 
-from tests.browser.live import PASSWORD, wait_connected
+from tests.browser.live import PASSWORD, wait_connected, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -149,7 +149,7 @@ def test_toast_dismisses_itself_pauses_on_hover_and_caps_at_five(new_page, serve
         "success",
     )
     event_toasts(page, "SystemNotification").first.wait_for(state="visible", timeout=10_000)
-    page.wait_for_function("window.__toast.removed !== undefined", timeout=15_000)
+    wait_for(page, "window.__toast.removed !== undefined", timeout=15_000)
     shown_ms = page.evaluate("window.__toast.removed - window.__toast.added")
     assert 4900 <= shown_ms <= 6500
 
@@ -182,7 +182,7 @@ def test_socket_reconnects_after_server_restart(new_page, server):
     channels_before = page.evaluate("window.notifications.channels")
     assert any(c.startswith("tenant.") for c in channels_before)
     server.restart()
-    page.wait_for_function("!window.notifications.isConnected()", timeout=10_000)
+    wait_for(page, "!window.notifications.isConnected()", timeout=10_000)
     assert page.locator("#connection-indicator").get_attribute("data-state") != "online"
     wait_connected(page, timeout=30_000)
     assert page.locator("#connection-indicator").get_attribute("data-state") == "online"
@@ -225,7 +225,8 @@ def test_dashboard_counts_update_live_on_payment(new_page, server):
     revenue_before = float(page.locator('[data-stat="revenue_today"]').inner_text())
     server.manage("shell", "-c", PAY)
     event_toasts(page, "PaymentCompleted").first.wait_for(state="visible", timeout=5000)
-    page.wait_for_function(
+    wait_for(
+        page,
         f"document.querySelector('[data-stat=payments_today]').dataset.value === '{before + 1}'",
         timeout=5000,
     )

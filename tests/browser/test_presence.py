@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from tests.browser.live import PASSWORD, wait_connected
+from tests.browser.live import PASSWORD, wait_connected, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -50,7 +50,8 @@ def people(live_server_proc) -> dict[str, int]:
 
 def wait_text(page, selector: str, value: int | str, timeout: float = 10_000) -> None:
     """Wait for an element's text (leaving takes the grace, 3 s on the live server)."""
-    page.wait_for_function(
+    wait_for(
+        page,
         "([sel, value]) => { const el = document.querySelector(sel);"
         " return !!el && el.textContent.trim() === String(value); }",
         arg=[selector, value],

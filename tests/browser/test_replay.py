@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.browser.live import wait_connected
+from tests.browser.live import wait_connected, wait_for
 
 
 def toast_texts(page) -> list[str]:
@@ -17,7 +17,8 @@ def test_a_page_skips_replayed_events_listed_in_seen_ids(new_page, server):
     for name in ("before", "held", "new"):
         message = f"seen-ids {name}"
         server.manage("fire_event", "SystemNotification", "--tenant", "beta", "--message", message)
-        watcher.wait_for_function(
+        wait_for(
+            watcher,
             "(m) => [...document.querySelectorAll('#toast-stack .app-toast')]"
             ".some((t) => t.innerText.includes(m))",
             arg=message,
@@ -41,7 +42,8 @@ def test_a_page_skips_replayed_events_listed_in_seen_ids(new_page, server):
     )
     page.goto(f"{server.url}/users/")
     wait_connected(page)
-    page.wait_for_function(
+    wait_for(
+        page,
         "(m) => [...document.querySelectorAll('#toast-stack .app-toast')]"
         ".some((t) => t.innerText.includes(m))",
         arg="seen-ids new",

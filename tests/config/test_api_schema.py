@@ -114,6 +114,26 @@ def test_interactive_docs_are_served_without_a_cdn(api_client):
     response = api_client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "/api/schema/" in html
     assert "swagger-ui" in html
     assert "cdn." not in html and "unpkg" not in html
+    # The init script is a file of its own (no inline script under the CSP); it loads the schema.
+    script = api_client.get("/api/docs/?script=")
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in script.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/docs/?script="])
+def test_schema_and_docs_are_for_signed_in_users_unless_api_docs_public(
+    api_client, settings, staff, path
+):
+    settings.API_DOCS_PUBLIC = False
+    anonymous = api_client.get(path)
+    if path == "/api/schema/":
+        assert anonymous.status_code == 401
+    else:
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    api_client.force_login(staff)
+    assert api_client.get(path).status_code == 200
+    api_client.logout()
+    settings.API_DOCS_PUBLIC = True
+    assert api_client.get(path).status_code == 200

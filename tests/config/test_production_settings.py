@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PUSHER = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "key", "PUSHER_APP_SECRET": "secret"}
 
@@ -72,3 +74,46 @@ def test_seed_demo_refuses_under_production_settings():
     result = manage("seed_demo", SECRET_KEY=secrets.token_urlsafe(50))
     assert result.returncode != 0
     assert "seed_demo refuses to run" in result.stderr
+
+
+def test_production_refuses_the_published_development_pusher_secret():
+    """With it, an unauthenticated socket could sign `private-tenant.<id>` itself."""
+    result = manage(
+        "check",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="hotspot.example.com",
+        PUSHER_APP_SECRET="hotspot-local-secret-not-for-production",
+    )
+    assert result.returncode != 0
+    assert "hotspot.E001" in result.stderr and "PUSHER_APP_SECRET" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SECRET_KEY", "dev-only-insecure-key-do-not-use-in-production"),
+        ("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghijklmnop"),
+        ("PUSHER_APP_KEY", "hotspot-local-key"),
+        ("PUSHER_APP_SECRET", "test-secret-0123456789"),
+    ],
+)
+def test_check_deploy_refuses_every_published_development_key(name, value):
+    env = {"SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "hotspot.example.com"}
+    env[name] = value
+    result = manage("check", "--deploy", **env)
+    assert result.returncode != 0
+    assert name in result.stderr and "published development value" in result.stderr
+
+
+def test_check_deploy_under_local_settings_names_its_dev_keys():
+    result = manage(
+        "check",
+        "--deploy",
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        PUSHER_APP_KEY="",
+        PUSHER_APP_SECRET="",  # local's defaults: the published dev app
+    )
+    assert result.returncode != 0
+    assert "hotspot.E002" in result.stderr
+    for name in ("SECRET_KEY", "PUSHER_APP_KEY", "PUSHER_APP_SECRET"):
+        assert f"{name} is a published development value" in result.stderr

@@ -132,9 +132,11 @@ async def test_foreign_origin_is_rejected_at_the_handshake(staff):
     assert not connected
 
 
-async def test_origin_of_an_allowed_host_is_accepted(staff):
+async def test_the_sites_own_origin_is_accepted(staff):
     cookie = await session_cookie(staff)
-    comm = communicator(cookie=cookie, origin="http://localhost:8000")
+    comm = communicator(
+        cookie=cookie, origin="http://localhost:8000", headers=[(b"host", b"localhost:8000")]
+    )
     connected, _ = await comm.connect(timeout=3)
     assert connected
     assert (await comm.receive_json_from())["type"] == "welcome"

@@ -98,6 +98,20 @@ async def test_foreign_origin_is_refused_at_the_handshake(memory_server, staff):
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.parametrize("change", ["port", "scheme"])
+async def test_a_page_on_another_port_or_scheme_of_the_same_host_is_refused(
+    memory_server, staff, change
+):
+    """A page on http://127.0.0.1:<other port> must not read a victim's socket (issue 12)."""
+    host, port = memory_server.http.removeprefix("http://").rsplit(":", 1)
+    origin = f"http://{host}:{int(port) + 1}" if change == "port" else f"https://{host}:{port}"
+    token = await jwt_for(staff)
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"{memory_server.ws}?token={token}", origin=origin) as ws:
+            await ws.recv()
+    assert refused.value.response.status_code == 403
+
+
 async def test_fire_event_in_another_process_reaches_the_embedded_server(
     memory_server, staff, other_admin
 ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
@@ -45,6 +46,8 @@ def communicator(
     hdrs = list(headers or [])
     if origin is not None:
         hdrs.append((b"origin", origin.encode()))
+        if not any(name == b"host" for name, _ in hdrs):  # a browser's page of this site
+            hdrs.append((b"host", urlsplit(ORIGIN).netloc.encode()))
     if cookie is not None:
         hdrs.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
     if token is not None:

@@ -253,10 +253,10 @@ def test_every_call_is_logged_with_its_reference(api_client, payment, tenant, ca
     lines = [r.getMessage() for r in caplog.records if r.name == "payments.callback"]
     api_lines = [line for line in lines if "http=" in line]
     assert api_lines == [
-        "callback ref=PAYACME0001 http=401 outcome=signature_mismatch",
-        "callback ref=PAYACME0001 http=200 outcome=completed",
-        "callback ref=PAYACME0001 http=200 outcome=completed duplicate",
-        "callback ref=PAYNOSUCHREF http=404 outcome=unknown_reference",
+        "callback ref=PAYACME0001 http=401 outcome=signature_mismatch from=127.0.0.1",
+        "callback ref=PAYACME0001 http=200 outcome=completed from=127.0.0.1",
+        "callback ref=PAYACME0001 http=200 outcome=completed duplicate from=127.0.0.1",
+        "callback ref=PAYNOSUCHREF http=404 outcome=unknown_reference from=127.0.0.1",
     ]
 
 

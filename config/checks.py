@@ -1,0 +1,46 @@
+"""System checks of the deployment's own settings (registered by accounts' AppConfig).
+
+Published development keys (config/settings/devkeys.py: the SECRET_KEY and Pusher app of
+`make run` and the tests) sign sessions, JWTs and private-channel grants: with one of them in
+production anyone can sign `private-tenant.<id>` or forge a session. Refused as an error both
+when production settings run (any `manage.py` command, `make serve`) and by `check --deploy`
+on any settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from config.settings.devkeys import PUBLISHED
+
+
+def _published_keys_in_use() -> list[str]:
+    return [name for name, values in PUBLISHED.items() if getattr(settings, name, None) in values]
+
+
+def _errors(names: list[str], check_id: str) -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"{name} is a published development value (config/settings/devkeys.py).",
+            hint=f"Set {name} in the environment to a value of your own, kept secret.",
+            id=check_id,
+        )
+        for name in names
+    ]
+
+
+@checks.register(checks.Tags.security)
+def published_keys_in_production(app_configs: Any = None, **kwargs: Any) -> list:
+    if not getattr(settings, "PRODUCTION", False):
+        return []
+    return _errors(_published_keys_in_use(), "hotspot.E001")
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def published_keys_on_deploy(app_configs: Any = None, **kwargs: Any) -> list:
+    if getattr(settings, "PRODUCTION", False):
+        return []  # already reported by published_keys_in_production
+    return _errors(_published_keys_in_use(), "hotspot.E002")
