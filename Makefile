@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test lint install
+.PHONY: run serve test lint install shell
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A Django shell in the project's environment, with models, services and catalog events imported.
+shell: $(STAMP)
+	$(PY) manage.py shell
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -96,6 +96,30 @@ class LogoutView(auth_views.LogoutView):
     """POST only (Django's LogoutView refuses GET)."""
 
 
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The link in the "account created" email: choose a password with a one-time token.
+
+    Django's view checks the token; the new password goes through the service, so it is
+    validated and announced (password_changed) like every other change of password.
+    """
+
+    template_name = "accounts/set_password.html"
+    post_reset_login = False
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            services.user_change_password(
+                user=self.user, new_password=form.cleaned_data["new_password1"], by=self.user
+            )
+        except ValidationError as exc:
+            for message in exc.message_dict.get("new_password", exc.messages):
+                form.add_error("new_password2", message)
+            return self.form_invalid(form)
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        messages.success(self.request, "Your password is set. Sign in with it now.")
+        return redirect("accounts:login")
+
+
 class PasswordChangeView(PortalMixin, View):
     template_name = "accounts/password_change.html"
 

@@ -19,19 +19,23 @@ from notifications.auth import (  # noqa: E402
     AllowedHostsOriginValidator,
     SocketAuthMiddlewareStack,
 )
+from notifications.mailer import MailerMiddleware  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
-# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
-# lifespan on uvicorn, on the first connection on daphne.
-application = PublisherMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
+# PublisherMiddleware runs this process's outbox publisher: started by the ASGI
+# lifespan on uvicorn, on the first connection on daphne. MailerMiddleware sends the emails an
+# earlier process left in the outbox (notifications/mailer.py).
+application = MailerMiddleware(
+    PublisherMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": AllowedHostsOriginValidator(
+                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )
 

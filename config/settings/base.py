@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -167,6 +168,25 @@ PUSHER_APP_KEY = os.environ.get("PUSHER_APP_KEY", "")
 PUSHER_APP_SECRET = os.environ.get("PUSHER_APP_SECRET", "")
 # Client events (`client-*`, Echo's whisper) between the sockets of one private/presence channel.
 PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
+
+# Email (notifications/emails.py, notifications/mailer.py). EMAIL_URL selects SMTP in any
+# settings (dj-email-url: smtp://host:1025, submission://user:pass@host:587 for STARTTLS,
+# smtps://... for TLS, ?timeout=N); without it local settings print emails on the console.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    globals().update(
+        {key: value for key, value in dj_email_url.parse(EMAIL_URL).items() if value is not None}
+    )
+EMAIL_TIMEOUT = globals().get("EMAIL_TIMEOUT") or 10  # seconds; a hung SMTP server never stalls
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hotspot Billing <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where links in emails point (the set-password page, sign-in): the site's public address.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The email outbox retries a failed send after EMAIL_RETRY_SECONDS, doubling up to
+# EMAIL_RETRY_MAX_SECONDS, and gives up after EMAIL_MAX_ATTEMPTS tries.
+EMAIL_RETRY_SECONDS = float(os.environ.get("EMAIL_RETRY_SECONDS", "30"))
+EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("EMAIL_RETRY_MAX_SECONDS", "3600"))
+EMAIL_MAX_ATTEMPTS = int(os.environ.get("EMAIL_MAX_ATTEMPTS", "12"))
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")

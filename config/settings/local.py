@@ -11,3 +11,7 @@ DEMO_DATA_ALLOWED = True
 PUSHER_APP_ID = PUSHER_APP_ID or "100001"  # noqa: F405
 PUSHER_APP_KEY = PUSHER_APP_KEY or "hotspot-local-key"  # noqa: F405
 PUSHER_APP_SECRET = PUSHER_APP_SECRET or "hotspot-local-secret-not-for-production"  # noqa: F405
+
+# Emails on the console unless EMAIL_URL points at an SMTP server.
+if not EMAIL_URL:  # noqa: F405
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -44,3 +44,10 @@ NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRAC
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
     "NOTIFICATIONS_PRESENCE_PREFIX", f"test-presence-{__import__('uuid').uuid4().hex[:8]}"
 )
+
+# Servers the tests start (tests/browser, liveserver) keep emails in memory; the email tests
+# point the SMTP backend at an aiosmtpd of their own.
+if not EMAIL_URL:  # noqa: F405
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_RETRY_SECONDS = 0.2
+EMAIL_RETRY_MAX_SECONDS = 1.0
