@@ -22,6 +22,7 @@ from django.views import View
 
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
+from config.pages import paginate
 from notifications.presence import record_access
 
 from . import selectors, services
@@ -192,11 +193,13 @@ class UserListView(UserManagementMixin, View):
         users = selectors.user_list(user=request.user, search=query).exclude(
             role=User.Role.SYSTEM_ADMIN
         )
+        page = paginate(request, users)
         return render(
             request,
             "accounts/user_list.html",
             {
-                "users": users,
+                "page": page,
+                "users": page.object_list,
                 "q": query,
                 "can_manage": services.can_manage_users(request.user, request.user.tenant_id),
                 "suspend_form": SuspendForm(),

@@ -489,8 +489,8 @@ function wireBell() {
     const ids = new Set((detail.ids || []).map(String));
     document.querySelectorAll("#inbox-list [data-event-id]").forEach((item) => {
       if (detail.all || ids.has(item.dataset.eventId)) {
-        item.dataset.read = "1";
-        item.classList.remove("list-group-item-light", "fw-semibold");
+        item.dataset.read = "1"; // app.css styles read and unread items by data-read
+        item.classList.remove("fw-semibold");
       }
     });
   });
@@ -504,7 +504,21 @@ function wireBell() {
 
 // ---------------------------------------------------------------- presence (who is online)
 
-// One person of a presence list: name (text only), "(you)", and the role.
+// Roles' labels by value ("tenant_admin" → "Tenant admin"), from the server (#online-now).
+let roleLabelCache = null;
+function roleLabels() {
+  if (roleLabelCache === null) {
+    const source = document.querySelector("[data-role-labels]");
+    try {
+      roleLabelCache = JSON.parse(source?.dataset.roleLabels || "{}");
+    } catch {
+      roleLabelCache = {};
+    }
+  }
+  return roleLabelCache;
+}
+
+// One person of a presence list: name (text only), "(you)", and the role (its label).
 function memberItem(member, me) {
   const item = document.createElement("li");
   item.className = "list-group-item d-flex justify-content-between align-items-center gap-2";
@@ -522,7 +536,7 @@ function memberItem(member, me) {
   }
   const role = document.createElement("small");
   role.className = "text-body-secondary member-role";
-  role.textContent = member.role || "";
+  role.textContent = roleLabels()[member.role] || member.role || "";
   item.append(who, role);
   return item;
 }
