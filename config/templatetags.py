@@ -40,3 +40,11 @@ def record_url(event: Any, user: Any) -> str:
     from notifications.links import record_url as url_of
 
     return url_of(event, user)
+
+
+@register.filter
+def record_label(event: Any, user: Any) -> str:
+    """The words of that link ("View payment")."""
+    from notifications.links import record_label as label_of
+
+    return label_of(event, user)

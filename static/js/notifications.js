@@ -66,15 +66,18 @@ function withoutScrollAnchoring(change) {
 }
 
 // The stack is a strip of the sticky header (it never covers the page's buttons and forms):
-// it shows the newest SHOWN toasts; older ones collapse behind a "+N more" button that
+// it shows the newest SHOWN toasts (one on a phone); older ones collapse behind a "+N more" button that
 // expands them until the stack empties.
 const SHOWN = 3;
+const SHOWN_ON_A_PHONE = 1;
+const phone = window.matchMedia ? window.matchMedia("(max-width: 575.98px)") : null;
 let expanded = false;
 function collapseStack() {
   if (!stack) return;
   const toasts = [...stack.querySelectorAll(".app-toast")];
   if (toasts.length === 0) expanded = false;
-  const hidden = expanded ? 0 : Math.max(0, toasts.length - SHOWN);
+  const shown = phone && phone.matches ? SHOWN_ON_A_PHONE : SHOWN;
+  const hidden = expanded ? 0 : Math.max(0, toasts.length - shown);
   toasts.forEach((toast, i) => toast.classList.toggle("toast-collapsed", i < hidden));
   let more = document.getElementById("toast-more");
   if (hidden === 0) {
