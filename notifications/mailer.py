@@ -13,6 +13,7 @@ SMTP and never fails because of it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import smtplib
@@ -99,6 +100,9 @@ def deliver_due() -> float | None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 connection.close()
         return 0.0
+    OutgoingEmail.objects.filter(
+        status=OutgoingEmail.Status.SENT, sent_at__lt=now - timedelta(days=settings.EMAIL_KEEP_DAYS)
+    ).delete()  # the record of sent emails is kept EMAIL_KEEP_DAYS
     upcoming = (
         OutgoingEmail.objects.filter(status=OutgoingEmail.Status.PENDING)
         .order_by("next_attempt_at")
@@ -155,6 +159,8 @@ class Mailer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._exiting = False
+        atexit.register(self.drain_at_exit)
 
     def wake(self) -> None:
         """Send what is due now (called after a commit that queued an email)."""
@@ -174,6 +180,17 @@ class Mailer:
         if thread is not None:
             thread.join(timeout)
 
+    def drain_at_exit(self, timeout: float = 10.0) -> None:
+        """A process that queued emails (a shell, a command) sends what is due before it exits;
+        retries that are not due yet are left to the server process."""
+        with self._lock:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                return
+            self._exiting = True
+            self._wake.set()
+        thread.join(timeout)
+
     def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
@@ -185,7 +202,11 @@ class Mailer:
             finally:
                 connections.close_all()  # this thread's connections only
             with self._lock:
-                if delay is None and not self._wake.is_set():
+                if self._exiting:  # sent what was due; later retries are the server's
+                    finished = delay is None or delay > 0
+                else:  # nothing pending and nobody queued more meanwhile
+                    finished = delay is None and not self._wake.is_set()
+                if finished:
                     self._thread = None
                     return
             if delay:

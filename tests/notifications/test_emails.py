@@ -28,6 +28,7 @@ from notifications.email_models import OutgoingEmail
 from notifications.mailer import deliver_due, mailer
 from tenants import services as tenant_services
 from tenants.models import Tenant
+from tests.admin_helpers import csrf_token
 from tests.factories import DEFAULT_PASSWORD, SystemAdminFactory, TenantAdminFactory, TenantFactory
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
@@ -320,3 +321,71 @@ def test_email_url_selects_smtp_in_local_settings(url, expected):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == expected
+
+
+def test_a_shell_that_exits_at_once_still_sends_its_email(smtp, smtp_settings, tmp_path):
+    """`manage.py shell -c "user_create(...)"` ends right after the commit: the email is sent
+    before the process exits, not left for the next server start."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the child process shares the test database file on SQLite only")
+    admin = TenantAdminFactory(username="boss")
+    script = (
+        "from accounts.models import User; from accounts.services import user_create; "
+        "boss = User.objects.get(username='boss'); "
+        "user_create(username='late', password='Late-pass-7781', role='staff', "
+        "tenant=boss.tenant, email='late@example.com', by=boss)"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_settings}",
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (message,) = smtp.wait_for(subject="Your Hotspot Billing account")
+    assert recipients(message) == {"late@example.com"}
+    assert OutgoingEmail.objects.get(kind="account_created").status == OutgoingEmail.Status.SENT
+    assert admin.tenant.users.filter(username="late").exists()
+
+
+def test_a_system_admin_sees_a_failed_email_and_sends_it_again(smtp, sysadmin_client):
+    failed = OutgoingEmail.objects.create(
+        kind="tenant_approved",
+        to=["ops@gave-up.example"],
+        subject="Gave up <once>",
+        body_text="Hello",
+        status=OutgoingEmail.Status.FAILED,
+        attempts=12,
+        last_error="SMTPServerDisconnected: gone",
+    )
+    page = sysadmin_client.get("/admin/notifications/outgoingemail/?status=failed")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "ops@gave-up.example" in html and "Gave up &lt;once&gt;" in html
+    response = sysadmin_client.post(
+        "/admin/notifications/outgoingemail/",
+        {
+            "action": "retry_now",
+            "_selected_action": [failed.pk],
+            "csrfmiddlewaretoken": csrf_token(
+                sysadmin_client, "/admin/notifications/outgoingemail/"
+            ),
+        },
+    )
+    assert response.status_code == 302
+    (message,) = smtp.wait_for(subject="Gave up <once>")
+    assert recipients(message) == {"ops@gave-up.example"}
+
+
+def test_tenant_admins_cannot_see_the_outbox(client, smtp_settings):
+    client.force_login(TenantAdminFactory())
+    assert client.get("/admin/notifications/outgoingemail/").status_code in (302, 403)
