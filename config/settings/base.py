@@ -174,10 +174,25 @@ PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 # settings (dj-email-url: smtp://host:1025, submission://user:pass@host:587 for STARTTLS,
 # smtps://... for TLS, ?timeout=N); without it local settings print emails on the console.
 EMAIL_URL = os.environ.get("EMAIL_URL", "")
+
+
+def parse_email_url(url: str) -> dict[str, object]:
+    """Django's EMAIL_* settings from EMAIL_URL; a URL nobody can send with stops the start."""
+    try:
+        parsed = dj_email_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid email URL: {exc}") from exc
+    if "EMAIL_BACKEND" not in parsed:
+        scheme = url.split("://", 1)[0]
+        raise ImproperlyConfigured(
+            f"EMAIL_URL has an unknown scheme {scheme!r}; use smtp://, submission:// (STARTTLS) "
+            "or smtps:// (TLS), e.g. smtp://127.0.0.1:1025."
+        )
+    return {key: value for key, value in parsed.items() if value is not None}
+
+
 if EMAIL_URL:
-    globals().update(
-        {key: value for key, value in dj_email_url.parse(EMAIL_URL).items() if value is not None}
-    )
+    globals().update(parse_email_url(EMAIL_URL))
 EMAIL_TIMEOUT = globals().get("EMAIL_TIMEOUT") or 10  # seconds; a hung SMTP server never stalls
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hotspot Billing <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -389,3 +389,16 @@ def test_a_system_admin_sees_a_failed_email_and_sends_it_again(smtp, sysadmin_cl
 def test_tenant_admins_cannot_see_the_outbox(client, smtp_settings):
     client.force_login(TenantAdminFactory())
     assert client.get("/admin/notifications/outgoingemail/").status_code in (302, 403)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [("smtpx://mail.example", "unknown scheme 'smtpx'"), ("smtp://host:port", "not a valid")],
+)
+def test_a_bad_email_url_stops_the_start_with_a_clear_message(url, says):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "EMAIL_URL": url}
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "ImproperlyConfigured" in out.stderr and says in out.stderr
