@@ -326,10 +326,8 @@ def test_email_url_selects_smtp_in_local_settings(url, expected):
 def test_a_shell_that_exits_at_once_still_sends_its_email(smtp, smtp_settings, tmp_path):
     """`manage.py shell -c "user_create(...)"` ends right after the commit: the email is sent
     before the process exits, not left for the next server start."""
-    from django.db import connection
+    from tests.notifications.liveserver import database_url_for_servers
 
-    if connection.vendor != "sqlite":
-        pytest.skip("the child process shares the test database file on SQLite only")
     admin = TenantAdminFactory(username="boss")
     script = (
         "from accounts.models import User; from accounts.services import user_create; "
@@ -340,7 +338,7 @@ def test_a_shell_that_exits_at_once_still_sends_its_email(smtp, smtp_settings, t
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url_for_servers(),
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_settings}",
     }
     subprocess.run(
@@ -402,3 +400,31 @@ def test_a_bad_email_url_stops_the_start_with_a_clear_message(url, says):
     )
     assert out.returncode != 0
     assert "ImproperlyConfigured" in out.stderr and says in out.stderr
+
+
+def test_set_password_refuses_a_mismatch_or_a_weak_password_and_keeps_the_link(smtp):
+    admin = TenantAdminFactory()
+    user = account_services.user_create(
+        username="odhiambo",
+        password="Initial-pass-553",
+        role=User.Role.STAFF,
+        tenant=admin.tenant,
+        email="odhiambo@example.com",
+        by=admin,
+    )
+    (message,) = smtp.wait_for(subject="Your Hotspot Billing account")
+    link = re.search(r"http://hotspot\.test(/accounts/set-password/\S+/)", parts(message)[0])[1]
+    client = Client()
+    form_url = client.get(link, follow=True).redirect_chain[-1][0]
+    for first, second, says in [
+        ("Chosen-pass-8812", "Chosen-pass-8813", "didn’t match"),
+        ("123", "123", "too short"),
+    ]:
+        page = client.post(form_url, {"new_password1": first, "new_password2": second})
+        assert page.status_code == 200 and says in page.content.decode()
+    user.refresh_from_db()
+    assert user.check_password("Initial-pass-553")  # nothing changed
+    done = client.post(
+        form_url, {"new_password1": "Chosen-pass-8812", "new_password2": "Chosen-pass-8812"}
+    )
+    assert done.status_code == 302  # the link still works after the refused tries
