@@ -18,7 +18,7 @@ PORT ?= 8000
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet \
 	--custom-compile-command "make lock"
 
-.PHONY: run serve test lint install install-serve lock lock-upgrade
+.PHONY: run serve test lint install install-serve lock lock-upgrade shell
 
 # Exactly the locked versions (--require-hashes, --no-deps: the lock is complete), then the
 # project itself, editable, without resolving anything again.
@@ -90,6 +90,10 @@ serve: $(SERVE_STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A Django shell in the project's environment, with models, services and catalog events imported.
+shell: $(STAMP)
+	$(PY) manage.py shell
 
 # Static checks (.ci/run runs them before the tests): Python lint and format, migrations in step
 # with the models, the Dockerfile (hadolint) and the compose file (Compose Specification schema).

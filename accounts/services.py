@@ -365,6 +365,12 @@ def user_record_login_success(*, user: User, address: str | None = None) -> None
             setattr(user, key, value)
 
 
+def with_reason(message: str, reason: str) -> str:
+    """The message, then the reason the admin gave (the person is told why, not only that)."""
+    reason = " ".join((reason or "").split())
+    return f"{message} Reason: {reason}" if reason else message
+
+
 def login_block_reason(user: User) -> str | None:
     """Why `user` may not sign in now (shown to them), or None if they may."""
     if user.is_suspended:
@@ -374,7 +380,10 @@ def login_block_reason(user: User) -> str | None:
                 "Your account is temporarily locked after too many failed sign-in attempts. "
                 f"Try again after {local:%H:%M} ({local:%Z})."
             )
-        return "Your account has been suspended. Contact your administrator."
+        return with_reason(
+            "Your account has been suspended. Contact your administrator.",
+            user.suspension_reason,
+        )
     if user.is_system_admin:
         return None
     tenant = user.tenant
@@ -383,5 +392,7 @@ def login_block_reason(user: User) -> str | None:
     if tenant.status == Tenant.Status.PENDING:
         return "Your organisation is awaiting approval by the platform team."
     if tenant.status == Tenant.Status.SUSPENDED:
-        return "Your organisation's account is suspended. Contact support."
+        return with_reason(
+            "Your organisation's account is suspended. Contact support.", tenant.suspension_reason
+        )
     return None

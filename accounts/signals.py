@@ -21,4 +21,7 @@ user_deleted = Signal()
 password_changed = Signal()
 account_suspended = Signal()
 account_activated = Signal()
+
+# Sent when failed sign-ins lock an address or account out: `user` (or None for an unknown
+# username), `username`, `address` (the client's IP), `until` (datetime the lock ends).
 sign_in_locked = Signal()

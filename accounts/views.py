@@ -22,6 +22,7 @@ from django.views import View
 
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
+from config.pages import paginate
 from notifications.presence import record_access
 
 from . import selectors, services
@@ -96,6 +97,30 @@ class LogoutView(auth_views.LogoutView):
     """POST only (Django's LogoutView refuses GET)."""
 
 
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """The link in the "account created" email: choose a password with a one-time token.
+
+    Django's view checks the token; the new password goes through the service, so it is
+    validated and announced (password_changed) like every other change of password.
+    """
+
+    template_name = "accounts/set_password.html"
+    post_reset_login = False
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        try:
+            services.user_change_password(
+                user=self.user, new_password=form.cleaned_data["new_password1"], by=self.user
+            )
+        except ValidationError as exc:
+            for message in exc.message_dict.get("new_password", exc.messages):
+                form.add_error("new_password2", message)
+            return self.form_invalid(form)
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        messages.success(self.request, "Your password is set. Sign in with it now.")
+        return redirect("accounts:login")
+
+
 class PasswordChangeView(PortalMixin, View):
     template_name = "accounts/password_change.html"
 
@@ -168,11 +193,13 @@ class UserListView(UserManagementMixin, View):
         users = selectors.user_list(user=request.user, search=query).exclude(
             role=User.Role.SYSTEM_ADMIN
         )
+        page = paginate(request, users)
         return render(
             request,
             "accounts/user_list.html",
             {
-                "users": users,
+                "page": page,
+                "users": page.object_list,
                 "q": query,
                 "can_manage": services.can_manage_users(request.user, request.user.tenant_id),
                 "suspend_form": SuspendForm(),

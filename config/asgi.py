@@ -24,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
 from notifications.auth import SocketAuthMiddlewareStack  # noqa: E402
+from notifications.mailer import MailerMiddleware  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
@@ -31,16 +32,19 @@ from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
 # Bodies with a small limit of their own are refused while being read (config.bodylimit).
 BODY_LIMITS = {"/api/payments/callback/": MAX_CALLBACK_BYTES}
 
-# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
-# lifespan on uvicorn, on the first connection on daphne.
-application = PublisherMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
-            "websocket": SiteOriginValidator(
-                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
+# PublisherMiddleware runs this process's outbox publisher: started by the ASGI lifespan on
+# uvicorn, on the first connection on daphne. MailerMiddleware sends the emails an earlier
+# process left in the outbox (notifications/mailer.py).
+application = MailerMiddleware(
+    PublisherMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
+                "websocket": SiteOriginValidator(
+                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )
 

@@ -140,15 +140,23 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "config.request_log.ContextFilter"}},
+        "filters": {
+            "context": {"()": "config.request_log.ContextFilter"},
+            "client_errors": {"()": "config.logging.ClientErrorWithoutTraceback"},
+        },
         "formatters": {log_format: formatters[log_format]},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": log_format,
-                "filters": ["context"],
+                "filters": ["context", "client_errors"],
             }
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.channels.server": {"level": "WARNING"}},
+        "loggers": {
+            # Replaces Django's own "django" handlers (a second console one in DEBUG, which
+            # printed every record twice): its records go to the root's console only.
+            "django": {"handlers": [], "level": level, "propagate": True},
+            "django.channels.server": {"level": "WARNING"},
+        },
     }

@@ -14,6 +14,7 @@ from django.views import View
 from accounts.views import TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
+from config.pages import paginate
 
 from . import selectors, services
 from .forms import HotspotUserForm, PackageForm
@@ -30,11 +31,16 @@ class AdminOnlyMixin(TenantMemberMixin):
 
 class PackageListView(TenantMemberMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
-        packages = selectors.package_list(user=request.user).order_by("price", "name")
+        packages = selectors.package_list(user=request.user).order_by("price", "name", "pk")
+        page = paginate(request, packages)
         return render(
             request,
             "hotspot/package_list.html",
-            {"packages": packages, "can_manage": request.user.is_tenant_admin},
+            {
+                "page": page,
+                "packages": page.object_list,
+                "can_manage": request.user.is_tenant_admin,
+            },
         )
 
 
@@ -80,11 +86,13 @@ class HotspotUserListView(TenantMemberMixin, View):
             status = ""
         query = (request.GET.get("q") or "").strip()[:100]
         rows = selectors.hotspot_user_list(user=request.user, search=query, status=status or None)
+        page = paginate(request, rows)
         return render(
             request,
             "hotspot/hotspot_user_list.html",
             {
-                "hotspot_users": rows[:200],
+                "page": page,
+                "hotspot_users": page.object_list,
                 "status": status,
                 "q": query,
                 "statuses": HotspotUser.Status.choices,

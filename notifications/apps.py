@@ -6,5 +6,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        # receivers: domain signals → catalog events; revocation: close sockets on lost access
-        from . import receivers, revocation  # noqa: F401
+        # receivers: domain signals → catalog events; revocation: close sockets on lost access;
+        # emails: domain signals → the email outbox
+        from . import emails, receivers, revocation  # noqa: F401

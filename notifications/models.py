@@ -146,3 +146,6 @@ class NotificationRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.event_id}"
+
+
+from .email_models import OutgoingEmail  # noqa: E402,F401  (the email outbox)

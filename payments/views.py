@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views import View
 
 from accounts.views import TenantMemberMixin
+from config.pages import paginate
 
 from . import selectors
 from .models import Payment
@@ -20,7 +20,7 @@ class PaymentListView(TenantMemberMixin, View):
             status = ""
         query = (request.GET.get("q") or "").strip()[:100]
         payments = selectors.payment_list(user=request.user, search=query, status=status or None)
-        page = Paginator(payments, 25).get_page(request.GET.get("page"))
+        page = paginate(request, payments)
         return render(
             request,
             "payments/payment_list.html",

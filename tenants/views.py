@@ -22,6 +22,7 @@ from accounts.models import User
 from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
+from config.pages import paginate
 from config.throttling import throttle_posts
 from hotspot.models import HotspotUser
 from notifications import presence
@@ -264,7 +265,8 @@ class SystemTenantsView(SystemAdminMixin, View):
         tabs = [("", "All", sum(counts.values()))] + [
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
         ]
-        tenants = list(tenants)
+        page = paginate(request, tenants)
+        tenants = list(page.object_list)
         try:
             online = presence.online_counts(t.pk for t in tenants)
         except Exception:  # the presence store is down: the live counts fill in later
@@ -275,7 +277,7 @@ class SystemTenantsView(SystemAdminMixin, View):
         return render(
             request,
             "tenants/system_tenants.html",
-            {"tenants": tenants, "status": status, "tabs": tabs},
+            {"page": page, "tenants": tenants, "status": status, "tabs": tabs},
         )
 
 

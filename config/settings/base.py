@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import dj_email_url
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
@@ -150,6 +151,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.notifications_ui",
             ],
+            "builtins": ["config.templatetags"],
         },
     },
 ]
@@ -251,6 +253,40 @@ for _network in METRICS_ALLOWED_IPS:
         ipaddress.ip_network(_network, strict=False)
     except ValueError as _exc:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_exc}") from None
+# Email (notifications/emails.py, notifications/mailer.py). EMAIL_URL selects SMTP in any
+# settings (dj-email-url: smtp://host:1025, submission://user:pass@host:587 for STARTTLS,
+# smtps://... for TLS, ?timeout=N); without it local settings print emails on the console.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+
+
+def parse_email_url(url: str) -> dict[str, object]:
+    """Django's EMAIL_* settings from EMAIL_URL; a URL nobody can send with stops the start."""
+    try:
+        parsed = dj_email_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid email URL: {exc}") from exc
+    if "EMAIL_BACKEND" not in parsed:
+        scheme = url.split("://", 1)[0]
+        raise ImproperlyConfigured(
+            f"EMAIL_URL has an unknown scheme {scheme!r}; use smtp://, submission:// (STARTTLS) "
+            "or smtps:// (TLS), e.g. smtp://127.0.0.1:1025."
+        )
+    return {key: value for key, value in parsed.items() if value is not None}
+
+
+if EMAIL_URL:
+    globals().update(parse_email_url(EMAIL_URL))
+EMAIL_TIMEOUT = globals().get("EMAIL_TIMEOUT") or 10  # seconds; a hung SMTP server never stalls
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hotspot Billing <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where links in emails point (the set-password page, sign-in): the site's public address.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The email outbox retries a failed send after EMAIL_RETRY_SECONDS, doubling up to
+# EMAIL_RETRY_MAX_SECONDS, and gives up after EMAIL_MAX_ATTEMPTS tries.
+EMAIL_RETRY_SECONDS = float(os.environ.get("EMAIL_RETRY_SECONDS", "30"))
+EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("EMAIL_RETRY_MAX_SECONDS", "3600"))
+EMAIL_MAX_ATTEMPTS = int(os.environ.get("EMAIL_MAX_ATTEMPTS", "12"))
+EMAIL_KEEP_DAYS = int(os.environ.get("EMAIL_KEEP_DAYS", "30"))  # the outbox's record of sent ones
 
 # Domain rules.
 CURRENCY = os.environ.get("CURRENCY", "KES")

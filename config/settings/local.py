@@ -17,3 +17,7 @@ PUSHER_APP_SECRET = PUSHER_APP_SECRET or DEV_PUSHER_APP_SECRET  # noqa: F405
 # daphne (a dev dependency) serves `make run`; its app makes `runserver` an ASGI server too.
 # Production serves with uvicorn and has no daphne installed.
 INSTALLED_APPS = ["daphne", *INSTALLED_APPS]  # noqa: F405
+
+# Emails on the console unless EMAIL_URL points at an SMTP server.
+if not EMAIL_URL:  # noqa: F405
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -56,3 +56,10 @@ NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
 
 # The live-server tests serve with daphne (a dev dependency), as `make run` does.
 INSTALLED_APPS = ["daphne", *INSTALLED_APPS]  # noqa: F405
+
+# Servers the tests start (tests/browser, liveserver) keep emails in memory; the email tests
+# point the SMTP backend at an aiosmtpd of their own.
+if not EMAIL_URL:  # noqa: F405
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_RETRY_SECONDS = 0.2
+EMAIL_RETRY_MAX_SECONDS = 1.0

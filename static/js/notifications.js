@@ -38,8 +38,73 @@ function durationFor(eventName, level) {
 function dismiss(toast) {
   if (!toast.isConnected) return;
   window.clearTimeout(toast._timer);
-  toast.remove();
+  withoutScrollAnchoring(() => {
+    toast.remove();
+    collapseStack();
+  });
 }
+
+// The stack grows and shrinks the sticky header. On a scrolled page the browser's scroll
+// anchoring would keep the content still and let the taller header cover its top; without it,
+// the content moves down with the header and everything in view stays in view.
+let anchoringPaused = 0;
+function withoutScrollAnchoring(change) {
+  const root = document.documentElement;
+  anchoringPaused += 1;
+  root.style.overflowAnchor = "none";
+  try {
+    change();
+    void root.offsetHeight; // lay out now, while anchoring is off
+  } finally {
+    window.requestAnimationFrame(() =>
+      window.requestAnimationFrame(() => {
+        anchoringPaused -= 1;
+        if (anchoringPaused === 0) root.style.overflowAnchor = "";
+      }),
+    );
+  }
+}
+
+// The stack is a strip of the sticky header (it never covers the page's buttons and forms):
+// it shows the newest SHOWN toasts (one on a phone); older ones collapse behind a "+N more" button that
+// expands them until the stack empties.
+const SHOWN = 3;
+const SHOWN_ON_A_PHONE = 1;
+const phone = window.matchMedia ? window.matchMedia("(max-width: 575.98px)") : null;
+let expanded = false;
+function collapseStack() {
+  if (!stack) return;
+  const toasts = [...stack.querySelectorAll(".app-toast")];
+  if (toasts.length === 0) expanded = false;
+  const shown = phone && phone.matches ? SHOWN_ON_A_PHONE : SHOWN;
+  const hidden = expanded ? 0 : Math.max(0, toasts.length - shown);
+  toasts.forEach((toast, i) => toast.classList.toggle("toast-collapsed", i < hidden));
+  let more = document.getElementById("toast-more");
+  if (hidden === 0) {
+    if (more) more.remove();
+    return;
+  }
+  if (!more) {
+    more = document.createElement("button");
+    more.type = "button";
+    more.id = "toast-more";
+    more.className = "btn btn-sm btn-outline-secondary toast-more";
+    more.addEventListener("click", () => {
+      expanded = true;
+      withoutScrollAnchoring(collapseStack);
+    });
+  }
+  more.textContent = `+${hidden} more`;
+  more.setAttribute("aria-label", `Show ${hidden} more notifications`);
+  stack.prepend(more);
+}
+
+const LEVEL_ICONS = {
+  success: "bi-check-circle-fill text-success",
+  info: "bi-info-circle-fill text-info",
+  warning: "bi-exclamation-triangle-fill text-warning",
+  error: "bi-x-octagon-fill text-danger",
+};
 
 // Auto-dismiss with a timer that pauses while the pointer is over the toast.
 function arm(toast, ms) {
@@ -66,6 +131,7 @@ function trimStack() {
   if (!stack) return;
   const toasts = stack.querySelectorAll(".app-toast");
   for (let i = 0; i < toasts.length - MAX_VISIBLE; i += 1) dismiss(toasts[i]);
+  collapseStack();
 }
 
 /** Show a toast; title and message are always set as text, never parsed as HTML. */
@@ -73,11 +139,21 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   if (!stack) return null;
   const toast = document.createElement("div");
   toast.className = "toast show app-toast";
-  toast.setAttribute("role", "status");
+  // An error is announced at once (assertive); everything else waits its turn (polite).
+  if (level === "error") {
+    toast.setAttribute("role", "alert");
+    toast.setAttribute("aria-live", "assertive");
+  } else {
+    toast.setAttribute("role", "status");
+  }
   toast.dataset.event = event;
   toast.dataset.level = level;
   const header = document.createElement("div");
   header.className = "toast-header";
+  const icon = document.createElement("i");
+  icon.className = `bi ${LEVEL_ICONS[level] || LEVEL_ICONS.info} me-2 toast-icon`;
+  icon.setAttribute("aria-hidden", "true");
+  header.append(icon);
   const strong = document.createElement("strong");
   strong.className = "me-auto toast-title";
   strong.textContent = title || event;
@@ -90,9 +166,11 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   body.className = "toast-body toast-message";
   body.textContent = message;
   toast.append(header, body);
-  stack.append(toast);
-  arm(toast, durationFor(event, level));
-  trimStack();
+  withoutScrollAnchoring(() => {
+    stack.append(toast);
+    arm(toast, durationFor(event, level));
+    trimStack();
+  });
   return toast;
 }
 
@@ -300,16 +378,58 @@ function connect() {
     setIndicator(FINAL_CLOSE_CODES.has(closeEvent.code) ? "offline" : "connecting");
     if (FINAL_CLOSE_CODES.has(closeEvent.code)) {
       state.stopped = true;
-      showToast({
-        event: "Disconnected",
-        level: "warning",
-        title: "Live updates stopped",
-        message: closeEvent.reason || "Your session ended. Reload the page to sign in again.",
-      });
+      sessionEnded(closeEvent.reason);
       return;
     }
     scheduleReconnect();
   });
+}
+
+// The socket was closed for good (signed out, suspended, deleted). Say why on the page the
+// person is on: close frames carry a short reason at best (123 bytes; daphne sends none), so
+// ask the API, which refuses a blocked session with the full reason the admin gave
+// (`account_blocked`), and keep it on the page (#session-ended) until they leave it.
+const SESSION_ENDED_DEFAULT = "Your session ended. Reload the page to sign in again.";
+async function blockedReason() {
+  try {
+    const response = await window.fetch("/api/notifications/unread-count/", {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (response.status !== 401 && response.status !== 403) return null;
+    const body = await response.json();
+    const error = body && body.error;
+    return error && error.code === "account_blocked" && error.message ? error.message : null;
+  } catch (error) {
+    log("could not ask why the session ended", error);
+    return null;
+  }
+}
+
+async function sessionEnded(closeReason) {
+  const reason = (await blockedReason()) || closeReason || SESSION_ENDED_DEFAULT;
+  showToast({ event: "Disconnected", level: "error", title: "Live updates stopped", message: reason });
+  let banner = document.getElementById("session-ended");
+  if (!banner) {
+    banner = document.createElement("div");
+    banner.id = "session-ended";
+    banner.className = "alert alert-danger d-flex flex-wrap align-items-center gap-2";
+    banner.setAttribute("role", "alert");
+    const icon = document.createElement("i");
+    icon.className = "bi bi-slash-circle";
+    icon.setAttribute("aria-hidden", "true");
+    const text = document.createElement("span");
+    text.id = "session-ended-reason";
+    text.className = "me-auto";
+    const again = document.createElement("a");
+    again.className = "btn btn-sm btn-outline-danger";
+    again.href = `/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`;
+    again.textContent = "Sign in again";
+    banner.append(icon, text, again);
+    const main = document.querySelector("main") || document.body;
+    main.prepend(banner);
+  }
+  banner.querySelector("#session-ended-reason").textContent = reason;
 }
 
 // The network came back: try at once instead of waiting out the back-off.
@@ -489,8 +609,8 @@ function wireBell() {
     const ids = new Set((detail.ids || []).map(String));
     document.querySelectorAll("#inbox-list [data-event-id]").forEach((item) => {
       if (detail.all || ids.has(item.dataset.eventId)) {
-        item.dataset.read = "1";
-        item.classList.remove("list-group-item-light", "fw-semibold");
+        item.dataset.read = "1"; // app.css styles read and unread items by data-read
+        item.classList.remove("fw-semibold");
       }
     });
   });
@@ -504,7 +624,21 @@ function wireBell() {
 
 // ---------------------------------------------------------------- presence (who is online)
 
-// One person of a presence list: name (text only), "(you)", and the role.
+// Roles' labels by value ("tenant_admin" → "Tenant admin"), from the server (#online-now).
+let roleLabelCache = null;
+function roleLabels() {
+  if (roleLabelCache === null) {
+    const source = document.querySelector("[data-role-labels]");
+    try {
+      roleLabelCache = JSON.parse(source?.dataset.roleLabels || "{}");
+    } catch {
+      roleLabelCache = {};
+    }
+  }
+  return roleLabelCache;
+}
+
+// One person of a presence list: name (text only), "(you)", and the role (its label).
 function memberItem(member, me) {
   const item = document.createElement("li");
   item.className = "list-group-item d-flex justify-content-between align-items-center gap-2";
@@ -522,7 +656,7 @@ function memberItem(member, me) {
   }
   const role = document.createElement("small");
   role.className = "text-body-secondary member-role";
-  role.textContent = member.role || "";
+  role.textContent = roleLabels()[member.role] || member.role || "";
   item.append(who, role);
   return item;
 }

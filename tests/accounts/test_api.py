@@ -172,7 +172,8 @@ def test_suspended_users_token_is_refused_at_once_and_works_again_after_activati
     assert refused.status_code == 401
     assert refused.json()["error"] == {
         "code": "account_blocked",
-        "message": "Your account has been suspended. Contact your administrator.",
+        "message": "Your account has been suspended. Contact your administrator. "
+        "Reason: Till audit ends",
     }
 
     assert admin.post(f"/api/users/{staff.pk}/activate/").status_code == 200

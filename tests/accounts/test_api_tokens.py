@@ -67,7 +67,7 @@ def test_suspended_user_cannot_obtain_but_learns_why_only_with_the_right_passwor
     assert response.status_code == 401
     assert error(response) == {
         "code": "account_blocked",
-        "message": "Your account has been suspended. Contact your administrator.",
+        "message": "Your account has been suspended. Contact your administrator. Reason: Audit",
     }
 
 
@@ -97,7 +97,7 @@ def test_user_blocked_after_sign_in_can_neither_refresh_nor_use_the_access_token
     assert refreshed.status_code == 401
     assert error(refreshed) == {
         "code": "account_blocked",
-        "message": "Your organisation's account is suspended. Contact support.",
+        "message": "Your organisation's account is suspended. Contact support. Reason: Unpaid",
     }
     used = me(api_client, tokens["access"])
     assert used.status_code == 401
