@@ -28,7 +28,7 @@ run: $(STAMP)
 # only through Redis, so without REDIS_URL there is one worker.
 WORKERS ?= $(if $(REDIS_URL),2,1)
 serve: $(STAMP)
-	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production} \
+	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production} WEB_CONCURRENCY=$(WORKERS) \
 	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--workers $(WORKERS) --no-access-log --proxy-headers
 

@@ -22,18 +22,22 @@ from notifications.auth import (  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
-# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
-# lifespan on uvicorn, on the first connection on daphne.
-application = PublisherMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
-    )
-)
+
+def server_started() -> None:
+    """Once per server process, at start-up (not at import: tests and the shell import this).
+
+    Runs Django's system checks (notifications/checks.py: a layer that cannot be built, several
+    workers without Redis, a bad NOTIFICATIONS_* value), so the server refuses to start instead
+    of losing events, then tunes the GC for a process that holds many sockets.
+    """
+    from django.core import checks
+    from django.core.exceptions import ImproperlyConfigured
+
+    errors = [m for m in checks.run_checks() if m.is_serious() and not m.is_silenced()]
+    if errors:
+        raise ImproperlyConfigured("; ".join(f"{m.id}: {m.msg}" for m in errors))
+    if os.environ.get("ASGI_TUNE_GC", "1") != "0":
+        tune_gc()
 
 
 def tune_gc() -> None:
@@ -55,5 +59,16 @@ def tune_gc() -> None:
 
 GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))
 
-if os.environ.get("ASGI_TUNE_GC", "1") != "0":
-    tune_gc()
+# PublisherMiddleware (outermost) runs this process's outbox publisher and `server_started`:
+# on the ASGI lifespan's startup on uvicorn, on the first connection on daphne.
+application = PublisherMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    ),
+    on_startup=server_started,
+)

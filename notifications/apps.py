@@ -7,4 +7,5 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # receivers: domain signals → catalog events; revocation: close sockets on lost access
-        from . import receivers, revocation  # noqa: F401
+        # checks: a configuration that cannot deliver events fails at start-up
+        from . import checks, receivers, revocation  # noqa: F401

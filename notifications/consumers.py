@@ -33,6 +33,7 @@ from .auth import (
     session_group,
     tenant_group,
 )
+from .conf import notification_settings as conf
 from .context import SOCKET_ID_RE
 from .layers import LayerEventDispatchMixin
 from .presence import (
@@ -48,21 +49,13 @@ from .replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
-# Limits (settings may override them; documented in docs/protocol.md).
-MAX_FRAME_BYTES = 4096
-FRAME_RATE = 20.0  # frames per second, sustained
-FRAME_BURST = 40  # frames allowed at once before the rate applies
-RECHECK_SECONDS = 60.0  # re-read the account and session, in case a close message was lost
+# Limits (docs/protocol.md); the frame limits are settings (notifications/conf.py).
 MAX_CHANNEL_LENGTH = 200
 
 
 def new_socket_id() -> str:
     """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
     return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 class TokenBucket:
@@ -93,8 +86,8 @@ class TokenBucket:
 def frame_bucket() -> TokenBucket:
     """The client-frame limit of a socket (NOTIFICATIONS_WS_RATE / NOTIFICATIONS_WS_BURST)."""
     return TokenBucket(
-        lambda: float(_setting("NOTIFICATIONS_WS_RATE", FRAME_RATE)),
-        lambda: float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST)),
+        lambda: conf.WS_RATE,
+        lambda: conf.WS_BURST,
     )
 
 
@@ -248,7 +241,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if text_data is None:
             await self._error("binary_not_supported", "Only text frames (JSON) are accepted.")
             return
-        limit = _setting("NOTIFICATIONS_WS_MAX_FRAME_BYTES", MAX_FRAME_BYTES)
+        limit = conf.WS_MAX_FRAME_BYTES
         if len(text_data) > limit // 4 and len(text_data.encode("utf-8")) > limit:
             await self._error("frame_too_large", f"Frames are limited to {limit} bytes.")
             return
@@ -533,7 +526,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._close(CLOSE_UNAUTHENTICATED, "Token expired.")
 
     async def _recheck_forever(self) -> None:
-        interval = float(_setting("NOTIFICATIONS_WS_RECHECK_SECONDS", RECHECK_SECONDS))
+        interval = conf.WS_RECHECK_SECONDS
         # Spread sockets that connected together (a server restart) over the interval.
         delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
         while not self._closed:

@@ -34,21 +34,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
+
+from .conf import notification_settings as conf
 
 logger = logging.getLogger(__name__)
 
-PRESENCE_TTL = 30.0  # seconds an entry lives without a heartbeat
-PRESENCE_GRACE = 3.0  # seconds a closed page's entry lingers (page navigation is not leaving)
 SYSTEM_GROUP = "presence.system"  # per-tenant online counts, for system admins
 
 
 def presence_ttl() -> float:
-    return float(getattr(settings, "NOTIFICATIONS_PRESENCE_TTL", PRESENCE_TTL))
+    """Seconds an entry lives without a heartbeat."""
+    return conf.PRESENCE_TTL
 
 
 def presence_grace() -> float:
     """Seconds a closed page's entry lingers, so moving to the next page is not leaving."""
-    return float(getattr(settings, "NOTIFICATIONS_PRESENCE_GRACE", PRESENCE_GRACE))
+    return conf.PRESENCE_GRACE
 
 
 def presence_group(scope: str) -> str:
@@ -120,6 +122,10 @@ class MemoryPresenceStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scopes: dict[str, _MemoryScope] = {}
+
+    @classmethod
+    def from_settings(cls) -> MemoryPresenceStore:
+        return cls()
 
     def _sweep(self, scope: str, now: float) -> list[int]:
         state = self._scopes.get(scope)
@@ -316,6 +322,12 @@ class RedisPresenceStore:
         self._leave = self._client.register_script(_LEAVE)
         self._members = self._client.register_script(_MEMBERS)
 
+    @classmethod
+    def from_settings(cls) -> RedisPresenceStore:
+        """REDIS_URL, keys under NOTIFICATIONS_PRESENCE_PREFIX (else CHANNELS_PREFIX)."""
+        prefix = conf.PRESENCE_PREFIX or getattr(settings, "CHANNELS_PREFIX", "hotspot")
+        return cls(settings.REDIS_URL, prefix)
+
     def _keys(self, scope: str) -> list[str]:
         base = self.prefix + scope
         return [f"{base}:z", f"{base}:who", f"{base}:n", f"{base}:info", self.prefix + "scopes"]
@@ -377,19 +389,21 @@ _store_lock = threading.Lock()
 
 
 def get_store() -> MemoryPresenceStore | RedisPresenceStore:
-    """The process's store: Redis when REDIS_URL is set, else memory."""
+    """The process's store, chosen by NOTIFICATIONS_PRESENCE_BACKEND (as Django picks its email
+    backend); by default Redis when REDIS_URL is set, else memory."""
     global _store
     with _store_lock:
         if _store is None:
-            url = getattr(settings, "REDIS_URL", "")
-            if url:
-                prefix = getattr(settings, "NOTIFICATIONS_PRESENCE_PREFIX", "") or getattr(
-                    settings, "CHANNELS_PREFIX", "hotspot"
-                )
-                _store = RedisPresenceStore(url, prefix)
-            else:
-                _store = MemoryPresenceStore()
+            _store = import_string(store_path()).from_settings()
         return _store
+
+
+def store_path() -> str:
+    """The dotted path of the configured presence store class."""
+    if conf.PRESENCE_BACKEND:
+        return conf.PRESENCE_BACKEND
+    redis = bool(getattr(settings, "REDIS_URL", ""))
+    return f"{__name__}.{'RedisPresenceStore' if redis else 'MemoryPresenceStore'}"
 
 
 def reset_store() -> None:

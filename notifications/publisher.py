@@ -32,13 +32,13 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import BigIntegerField, F, Max, Min, Q, Value
 from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
 from .catalog import iso
+from .conf import notification_settings as conf
 from .models import StoredEvent
 
 logger = logging.getLogger(__name__)
@@ -46,30 +46,26 @@ logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 def poll_interval() -> float:
-    return _setting("NOTIFICATIONS_POLL_SECONDS", 0.2)
+    return conf.POLL_SECONDS
 
 
 def send_timeout() -> float:
-    return _setting("NOTIFICATIONS_SEND_TIMEOUT_SECONDS", 2.0)
+    return conf.SEND_TIMEOUT_SECONDS
 
 
 def lease() -> timedelta:
-    return timedelta(seconds=_setting("NOTIFICATIONS_LEASE_SECONDS", 10.0))
+    return timedelta(seconds=conf.LEASE_SECONDS)
 
 
 def max_age() -> timedelta:
     """Unpublished events older than this are not pushed live any more (they stay stored)."""
-    return timedelta(seconds=_setting("NOTIFICATIONS_PUBLISH_MAX_AGE_SECONDS", 900.0))
+    return timedelta(seconds=conf.PUBLISH_MAX_AGE_SECONDS)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """Back off after a failed send: 0.25 s, 0.5 s, 1 s ... capped (default 2 s)."""
-    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 2.0)
+    cap = conf.RETRY_MAX_SECONDS
     return timedelta(seconds=min(cap, 0.25 * 2 ** max(0, attempts - 1)))
 
 
@@ -358,9 +354,7 @@ def publish_now(event_id: int) -> bool:
         sent, failed = [], rows
     settle(sent, failed)
     if failed:
-        _direct_paused_until = time.monotonic() + _setting(
-            "NOTIFICATIONS_DIRECT_PAUSE_SECONDS", 5.0
-        )
+        _direct_paused_until = time.monotonic() + conf.DIRECT_PAUSE_SECONDS
         wake()
     return not failed
 
@@ -557,22 +551,41 @@ class PublisherMiddleware:
     """ASGI wrapper: starts the publisher on lifespan startup and on every connection.
 
     It answers the lifespan protocol itself (the inner ProtocolTypeRouter has no lifespan), so
-    put it outermost in config/asgi.py.
+    put it outermost in config/asgi.py. `on_startup` runs once per process before the first
+    thing is served: on lifespan startup (uvicorn; an exception fails the start-up), else on the
+    first connection (daphne has no lifespan).
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], on_startup: Callable[[], None] | None = None
+    ) -> None:
         self.app = app
+        self.on_startup = on_startup
+        self._started = False
+
+    def _start_once(self) -> None:
+        if not self._started:
+            self._started = True
+            if self.on_startup is not None:
+                self.on_startup()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    try:
+                        self._start_once()
+                    except Exception as exc:
+                        logger.exception("server start-up failed")
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                     ensure_started()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        self._start_once()
         ensure_started()
         await self.app(scope, receive, send)

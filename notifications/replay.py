@@ -36,32 +36,29 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
 from . import publisher
 from .auth import allowed_groups
+from .conf import notification_settings as conf
 from .models import StoredEvent
-
-REPLAY_LIMIT = 500  # events at most per resume; a larger gap gets `resync`
-REPLAY_MAX_AGE = timedelta(days=1)  # a last_id older than this gets `resync`
 
 
 def replay_limit() -> int:
-    return int(getattr(settings, "NOTIFICATIONS_REPLAY_LIMIT", REPLAY_LIMIT))
+    """Events at most per resume; a larger gap gets `resync`."""
+    return conf.REPLAY_LIMIT
 
 
 def clock_margin() -> timedelta:
     """Slack on "published before S was claimed" (one database clock, but it may step)."""
-    seconds = float(getattr(settings, "NOTIFICATIONS_REPLAY_CLOCK_MARGIN_SECONDS", 1.0))
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=conf.REPLAY_CLOCK_MARGIN_SECONDS)
 
 
 def replay_max_age() -> timedelta:
-    seconds = getattr(settings, "NOTIFICATIONS_REPLAY_MAX_AGE_SECONDS", None)
-    return REPLAY_MAX_AGE if seconds is None else timedelta(seconds=float(seconds))
+    """A last_id older than this gets `resync`."""
+    return timedelta(seconds=conf.REPLAY_MAX_AGE_SECONDS)
 
 
 @dataclass
