@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import models
@@ -27,26 +27,12 @@ from hotspot.models import HotspotUser, Package
 from payments.models import Payment
 from tenants.models import Tenant
 
+from .realtime.groups import SYSTEM_ADMIN_GROUP, tenant_group, user_group
+from .realtime.protocol import iso
+
 LEVELS = ("success", "info", "warning", "error")
 CATEGORIES = ("tenant", "user", "auth", "payment", "hotspot", "system")
 ROLES = tuple(User.Role.values)
-SYSTEM_ADMIN_GROUP = "system.admin"
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with milliseconds and a Z, the one timestamp format on the wire."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC) if timezone.is_aware(value) else value
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def tenant_group(tenant_id: int) -> str:
-    return f"tenant.{tenant_id}"
-
-
-def user_group(user_id: int) -> str:
-    return f"user.{user_id}"
 
 
 @dataclass(frozen=True)

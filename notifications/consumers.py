@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import random
-import secrets
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -21,74 +20,36 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .auth import (
+from .auth import SocketAuth
+from .conf import notification_settings as conf
+from .layers import LayerEventDispatchMixin
+from .presence import member_info, presence_grace, tracker
+from .realtime import access, groups
+from .realtime.access import allowed_groups, delivers, may_join
+from .realtime.groups import (
+    PRESENCE_SYSTEM_GROUP,
+    SYSTEM_ADMIN_GROUP,
+    presence_group,
+    record_name,
+    session_group,
+    tenant_group,
+    tenant_scope,
+)
+from .realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
     CLOSE_RECONNECT,
     CLOSE_UNAUTHENTICATED,
-    SYSTEM_ADMIN_GROUP,
-    SocketAuth,
-    allowed_groups,
-    may_join,
-    session_group,
-    tenant_group,
-)
-from .conf import notification_settings as conf
-from .context import SOCKET_ID_RE
-from .layers import LayerEventDispatchMixin
-from .presence import (
-    SYSTEM_GROUP,
-    member_info,
-    presence_grace,
-    presence_group,
-    record_access,
-    tenant_scope,
-    tracker,
+    MAX_CHANNEL_LENGTH,
+    MAX_CLOSE_REASON_BYTES,
+    SOCKET_ID_RE,
+    dumps,
+    frame_bucket,
+    new_socket_id,
 )
 from .replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
-
-# Limits (docs/protocol.md); the frame limits are settings (notifications/conf.py).
-MAX_CHANNEL_LENGTH = 200
-
-
-def new_socket_id() -> str:
-    """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
-    return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
-
-
-class TokenBucket:
-    """`burst` at once, then `rate` per second: the frame limits of every socket endpoint.
-
-    The rates are read on each take (settings), so a test or an operator override applies to
-    open sockets too.
-    """
-
-    __slots__ = ("rate", "burst", "tokens", "last")
-
-    def __init__(self, rate: Any, burst: Any) -> None:
-        self.rate = rate if callable(rate) else (lambda: rate)
-        self.burst = burst if callable(burst) else (lambda: burst)
-        self.tokens = float(self.burst())
-        self.last = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst()), self.tokens + (now - self.last) * self.rate())
-        self.last = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-def frame_bucket() -> TokenBucket:
-    """The client-frame limit of a socket (NOTIFICATIONS_WS_RATE / NOTIFICATIONS_WS_BURST)."""
-    return TokenBucket(
-        lambda: conf.WS_RATE,
-        lambda: conf.WS_BURST,
-    )
 
 
 def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
@@ -97,10 +58,8 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
     Catches what no close message announces (a session that expired or was cleared, another
     session's password change) and any close message lost while the layer was down.
     """
-    from django.contrib.auth import get_user, get_user_model
+    from django.contrib.auth import get_user
     from django.utils.module_loading import import_string
-
-    from accounts.services import login_block_reason
 
     old = auth.user
     if auth.session_key is not None:
@@ -111,21 +70,12 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
             return CLOSE_UNAUTHENTICATED, "Session ended."
         if get_user(SimpleNamespace(session=store)).pk != old.pk:  # another session's password
             return CLOSE_UNAUTHENTICATED, "Session ended."
-    user = get_user_model().objects.select_related("tenant").filter(pk=old.pk).first()
-    if user is None or not user.is_active:
-        return CLOSE_FORBIDDEN, "Account removed."
-    reason = login_block_reason(user)
-    if reason:
-        return CLOSE_FORBIDDEN, reason
+    user, refusal = access.fresh_user(old.pk)
+    if user is None:
+        return CLOSE_FORBIDDEN, refusal
     if (user.role, user.tenant_id) != (old.role, old.tenant_id):
         return CLOSE_RECONNECT, "Account changed; reconnect."
     return None
-
-
-def _tenant_ids() -> list[int]:
-    from tenants.models import Tenant
-
-    return list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
 
 
 class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
@@ -205,11 +155,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         """Forward an event's pre-serialized frame unless its audience excludes this socket."""
         if self._closed:
             return
-        roles = message.get("roles")
-        if roles is not None and self.role not in roles:
-            return
-        exclude = message.get("exclude")
-        if exclude is not None and exclude == self.socket_id:
+        if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
         if self.muted and self._channel_of(message) in self.muted:
             return
@@ -438,9 +384,9 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             if not self.watching_system:
                 self.watching_system = True
                 track.watch_system(1)
-                await self.channel_layer.group_add(SYSTEM_GROUP, self.channel_name)
-                self.groups.append(SYSTEM_GROUP)
-            tenant_ids = await database_sync_to_async(_tenant_ids)()
+                await self.channel_layer.group_add(PRESENCE_SYSTEM_GROUP, self.channel_name)
+                self.groups.append(PRESENCE_SYSTEM_GROUP)
+            tenant_ids = await database_sync_to_async(access.policy.tenant_ids)()
             counts = await track.counts([tenant_scope(pk) for pk in tenant_ids])
             await self._send_frame(
                 {
@@ -450,7 +396,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 }
             )
             return
-        if not channel.startswith("tenant."):
+        if groups.tenant_of(channel) is None:
             await self._error(
                 "invalid_field",
                 "Presence exists for tenant.<id> and system.admin.",
@@ -485,7 +431,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if not isinstance(record, str) or len(record) > MAX_CHANNEL_LENGTH:
             await self._error("invalid_field", 'record must look like "user.42".', field="record")
             return
-        scope = await database_sync_to_async(record_access)(self.auth.user, record)
+        scope = await database_sync_to_async(access.policy.record_scope)(self.auth.user, record)
         if scope is None:
             await self._send_frame(
                 {
@@ -514,7 +460,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._send_frame(
             {
                 "type": "viewers",
-                "record": scope.removeprefix("record."),
+                "record": record_name(scope),
                 "viewers": [m for m in members if m.get("id") != me],
             }
         )
@@ -547,7 +493,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if self._closed:
             return
         try:
-            await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+            await self.send(text_data=dumps(frame))
         except Exception:  # the peer has just gone (e.g. presence news of others' actions)
             logger.debug("frame to a closed socket dropped", exc_info=True)
 
@@ -561,5 +507,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for task in self._timers:
             if task is not asyncio.current_task():
                 task.cancel()
-        # Close reasons are limited to 123 bytes by RFC 6455.
-        await self.close(code=code, reason=reason.encode("utf-8")[:123].decode("utf-8", "ignore"))
+        await self.close(
+            code=code,
+            reason=reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),
+        )

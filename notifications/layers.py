@@ -50,9 +50,11 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
+from .realtime.protocol import TOO_SLOW_MESSAGE
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_OVERFLOW_MESSAGE = {"type": "notify.close", "code": 4408, "reason": "too slow"}
+DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
 
 
 class LayerUnavailable(ConnectionError):

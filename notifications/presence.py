@@ -37,10 +37,15 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from .conf import notification_settings as conf
+from .realtime import access
+from .realtime.groups import (
+    PRESENCE_SYSTEM_GROUP,
+    presence_group,
+    tenant_of,
+    tenant_scope,
+)
 
 logger = logging.getLogger(__name__)
-
-SYSTEM_GROUP = "presence.system"  # per-tenant online counts, for system admins
 
 
 def presence_ttl() -> float:
@@ -51,19 +56,6 @@ def presence_ttl() -> float:
 def presence_grace() -> float:
     """Seconds a closed page's entry lingers, so moving to the next page is not leaving."""
     return conf.PRESENCE_GRACE
-
-
-def presence_group(scope: str) -> str:
-    """The layer group where changes of `scope` are announced."""
-    return f"presence.{scope}"
-
-
-def tenant_scope(tenant_id: int) -> str:
-    return f"tenant.{tenant_id}"
-
-
-def record_scope(kind: str, pk: int) -> str:
-    return f"record.{kind}.{pk}"
 
 
 def member_info(user: Any) -> dict[str, Any]:
@@ -78,26 +70,8 @@ def member_info(user: Any) -> dict[str, Any]:
 
 
 def record_access(user: Any, record: Any) -> str | None:
-    """The scope of `record` ("user.42") if `user` may edit it, else None (sync: reads the DB).
-
-    The rule of the edit page itself: system admins, and the admins of the record's tenant.
-    """
-    from accounts import services
-    from accounts.selectors import user_get
-    from config.errors import DomainError
-
-    kind, _, ident = str(record).partition(".")
-    if kind != "user" or not ident.isdigit() or len(ident) > 18:
-        return None
-    if not getattr(user, "is_system_admin", False) and not services.can_manage_users(
-        user, user.tenant_id
-    ):
-        return None
-    try:
-        target = user_get(user=user, user_id=int(ident))
-    except DomainError:
-        return None
-    return record_scope("user", target.pk)
+    """The scope of `record` ("user.42") if `user` may edit it, else None (sync: reads the DB)."""
+    return access.policy.record_scope(user, record)
 
 
 @dataclass
@@ -550,10 +524,10 @@ class PresenceTracker:
         }
         try:
             await self.layer.group_send(presence_group(change.scope), message)
-            if change.scope.startswith("tenant."):
-                tenant = int(change.scope.split(".", 1)[1])
+            tenant = tenant_of(change.scope)
+            if tenant is not None:
                 await self.layer.group_send(
-                    SYSTEM_GROUP,
+                    PRESENCE_SYSTEM_GROUP,
                     {"type": "presence.count", "tenant": tenant, "online": change.online},
                 )
         except Exception:  # the layer is down: the next sweep's figures will be right again

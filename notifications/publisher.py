@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -37,9 +36,9 @@ from django.db.models import BigIntegerField, F, Max, Min, Q, Value
 from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
-from .catalog import iso
 from .conf import notification_settings as conf
 from .models import StoredEvent
+from .realtime.protocol import event_frame, event_message
 
 logger = logging.getLogger(__name__)
 
@@ -104,20 +103,16 @@ def _declared(layer: Any, name: str) -> Any:
 
 def frame(event: StoredEvent, group: str) -> str:
     """The `event` wire frame for `group`, serialized once (the consumer sends it as is)."""
-    return json.dumps(
-        {
-            "type": "event",
-            "id": event.id,
-            "event": event.name,
-            "category": event.category,
-            "level": event.level,
-            "title": event.title,
-            "message": event.message,
-            "channel": group,
-            "data": event.data,
-            "occurred_at": iso(event.occurred_at),
-        },
-        separators=(",", ":"),
+    return event_frame(
+        id=event.id,
+        event=event.name,
+        category=event.category,
+        level=event.level,
+        title=event.title,
+        message=event.message,
+        channel=group,
+        data=event.data,
+        occurred_at=event.occurred_at,
     )
 
 
@@ -126,13 +121,12 @@ def layer_messages(event: StoredEvent) -> list[tuple[str, dict[str, Any]]]:
     return [
         (
             target.group,
-            {
-                "type": "notify.event",
-                "id": event.id,
-                "text": frame(event, target.group),
-                "roles": list(target.roles) if target.roles else None,
-                "exclude": event.exclude,
-            },
+            event_message(
+                frame(event, target.group),
+                id=event.id,
+                roles=list(target.roles) if target.roles else None,
+                exclude=event.exclude,
+            ),
         )
         for target in event.targets.all()
     ]

@@ -2,7 +2,7 @@
 
 Existing Laravel Echo / pusher-js clients switch to this platform by changing host, port and key
 (docs/pusher.md). Nothing here decides who may see what: a Pusher channel `private-<group>` is the
-layer group `<group>`, and `notifications.auth.may_join` is the rule, exactly as on
+layer group `<group>`, and `notifications.realtime.access.may_join` is the rule, exactly as on
 `/ws/notifications/`. Events are the same `notify.event` messages; the Pusher frame wraps the
 pre-serialized `/ws/notifications/` frame as its `data` string.
 
@@ -30,9 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -46,28 +44,39 @@ from rest_framework.views import APIView
 
 from config.api import error_body
 
-from .auth import (
-    CLOSE_FORBIDDEN,
-    CLOSE_RATE_LIMITED,
-    CLOSE_RECONNECT,
-    CLOSE_UNAUTHENTICATED,
-    may_join,
+from .layers import LayerEventDispatchMixin
+from .presence import member_info, presence_grace, tracker
+from .realtime import access
+from .realtime.access import delivers, may_join
+from .realtime.groups import (
+    is_pusher_presence,
+    is_session_group,
+    presence_group,
+    pusher_channel_group,
+    pusher_client_group,
+    pusher_grant_group,
     session_group,
     user_group,
 )
-from .consumers import TokenBucket, frame_bucket, new_socket_id
-from .context import SOCKET_ID_RE
-from .layers import LayerEventDispatchMixin
-from .presence import member_info, presence_grace, presence_group, tracker
+from .realtime.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
+    CLOSE_RECONNECT,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    SOCKET_ID_RE,
+    TokenBucket,
+    dumps,
+    frame_bucket,
+    new_socket_id,
+)
+from .realtime.send import group_send
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSIONS = frozenset({"5", "6", "7"})
 ACTIVITY_TIMEOUT = 120  # seconds; the client pings after this much silence
 MAX_FRAME_BYTES = 10_240  # Pusher's message size limit
-CHANNEL_RE = re.compile(
-    r"^(?:private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)|presence-(tenant\.\d{1,18}))$"
-)
 CHANNELS_HINT = (
     "Unknown channel: use private-tenant.<id>, private-user.<id>, private-system.admin or "
     "presence-tenant.<id>."
@@ -90,27 +99,9 @@ CLOSE_TO_PUSHER = {
     CLOSE_UNAUTHENTICATED: ERR_UNAUTHORIZED,
     CLOSE_FORBIDDEN: ERR_UNAUTHORIZED,
     CLOSE_RECONNECT: ERR_RECONNECT,
-    4408: ERR_RECONNECT,  # too slow: reconnect, missed events come back through the inbox
+    CLOSE_TOO_SLOW: ERR_RECONNECT,  # too slow: reconnect, missed events come back through the inbox
     CLOSE_RATE_LIMITED: ERR_OVER_CAPACITY,
 }
-
-
-def channel_group(channel: Any) -> str | None:
-    """The layer group of a Pusher channel name (`private-tenant.3`, `presence-tenant.3` →
-    `tenant.3`), else None."""
-    if not isinstance(channel, str):
-        return None
-    found = CHANNEL_RE.match(channel)
-    return (found.group(1) or found.group(2)) if found else None
-
-
-def is_presence(channel: str) -> bool:
-    return channel.startswith("presence-")
-
-
-def client_group(channel: str) -> str:
-    """Pusher-only layer group of one channel's client events (never shared with other sockets)."""
-    return f"pusher-ch.{channel}"
 
 
 def sign(socket_id: str, channel: str, channel_data: str | None = None) -> str:
@@ -175,17 +166,12 @@ class _PresenceSubscription:
     known: set[str] = field(default_factory=set)
 
 
-def grant_group(socket_id: str) -> str:
-    """Internal group of one Pusher socket, where `/broadcasting/auth` sends its grants."""
-    return f"pusher.{socket_id}"
-
-
 def _frame(event: str, data: Any, channel: str | None = None) -> str:
     body: dict[str, Any] = {"event": event}
     if channel is not None:
         body["channel"] = channel
-    body["data"] = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return json.dumps(body, separators=(",", ":"))
+    body["data"] = data if isinstance(data, str) else dumps(data)
+    return dumps(body)
 
 
 class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
@@ -211,7 +197,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._fail(ERR_PROTOCOL, f"Unsupported protocol version {protocol[:10]}.")
             return
         self.socket_id = new_socket_id()
-        self.groups = [grant_group(self.socket_id)]  # discarded by Channels on disconnect
+        self.groups = [pusher_grant_group(self.socket_id)]  # discarded by Channels on disconnect
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         # A browser on the same site also sends its session cookie: use it when it is valid.
         auth = self.scope.get("socket_auth")
@@ -243,11 +229,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         """
         if self._closed or not self.subscribed:
             return
-        roles = message.get("roles")
-        if roles is not None and self.role not in roles:
-            return
-        exclude = message.get("exclude")
-        if exclude is not None and exclude == self.socket_id:
+        if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
         text = message["text"]
         try:
@@ -328,7 +310,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._group_add(user_group(user_id))
         else:
             self.grants[user_id] = role
-        if session and session.startswith("session."):
+        if is_session_group(session):
             await self._group_add(session)
         self.role = role
 
@@ -373,13 +355,13 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def _subscribe(self, data: dict) -> None:
         channel = data.get("channel")
-        group = channel_group(channel)
+        group = pusher_channel_group(channel)
         if group is None:
             await self._subscription_error(channel, CHANNELS_HINT, 404)
             return
         member = None
         channel_data = None
-        if is_presence(channel):
+        if is_pusher_presence(channel):
             channel_data = data.get("channel_data")
             if not isinstance(channel_data, str):
                 await self._subscription_error(
@@ -405,7 +387,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._leave_presence(channel)
         await self._group_add(group)
         if settings.PUSHER_CLIENT_EVENTS:
-            await self._group_add(client_group(channel))
+            await self._group_add(pusher_client_group(channel))
         self.channels[channel] = group
         self._index()
         reply: dict[str, Any] = {}
@@ -415,13 +397,13 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def _unsubscribe(self, data: dict) -> None:
         channel = data.get("channel")
-        if channel_group(channel) is None or channel not in self.channels:
+        if pusher_channel_group(channel) is None or channel not in self.channels:
             return
         # The tenant/user group membership stays (closes for that group still apply); events
         # of the channel stop, and the socket leaves the channel's presence and client events.
         del self.channels[channel]
         self._index()
-        await self._group_discard(client_group(channel))
+        await self._group_discard(pusher_client_group(channel))
         await self._leave_presence(channel)
 
     def _index(self) -> None:
@@ -487,7 +469,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             )
             return
         channel = frame.get("channel")
-        if channel_group(channel) is None:
+        if pusher_channel_group(channel) is None:
             await self._error(
                 ERR_INVALID, "Client events are only allowed on private- and presence- channels."
             )
@@ -515,7 +497,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if sub is not None:
             message["user_id"] = sub.me
         try:
-            await self.channel_layer.group_send(client_group(channel), message)
+            await self.channel_layer.group_send(pusher_client_group(channel), message)
         except Exception:  # the layer is down: ephemeral, nothing to retry
             logger.warning("could not send a client event", exc_info=True)
             await self._error(ERR_RECONNECT, "The client event could not be delivered.")
@@ -571,7 +553,7 @@ class ChannelAuthSerializer(serializers.Serializer):
         return value
 
     def validate_channel_name(self, value: str) -> str:
-        if channel_group(value) is None:
+        if pusher_channel_group(value) is None:
             raise ValidationError(CHANNELS_HINT)
         return value
 
@@ -592,12 +574,13 @@ class BroadcastingAuthView(APIView):
         socket_id = form.validated_data["socket_id"]
         channel = form.validated_data["channel_name"]
         user = request.user
-        if not may_join(user, channel_group(channel)):
+        if not may_join(user, pusher_channel_group(channel)):
             raise PermissionDenied("You may not subscribe to this channel.")
         session = getattr(request._request, "session", None)
         key = session.session_key if request.auth is None and session else None
         self._announce(socket_id, user, session_group(key) if key else None)
-        if is_presence(channel):  # Laravel's answer: the member's data, signed with the channel
+        # Laravel's answer for presence: the member's data, signed with the channel
+        if is_pusher_presence(channel):
             channel_data = presence_channel_data(user)
             return Response(
                 {
@@ -616,10 +599,7 @@ class BroadcastingAuthView(APIView):
             "role": user.role,
             "session_group": session,
         }
-        try:
-            async_to_sync(get_channel_layer().group_send)(grant_group(socket_id), message)
-        except Exception:
-            logger.warning("could not send the grant of socket %s", socket_id, exc_info=True)
+        group_send(pusher_grant_group(socket_id), message)
 
 
 # --- POST /apps/<app_id>/events, /batch_events: the Pusher HTTP publish API -----------------
@@ -671,19 +651,6 @@ def check_request_auth(method: str, path: str, params: dict[str, str], body: byt
         raise PublishRefused(401, "Invalid signature: check the app secret.")
 
 
-def _target_exists(group: str) -> bool:
-    from django.contrib.auth import get_user_model
-
-    from tenants.models import Tenant
-
-    kind, _, ident = group.partition(".")
-    if kind == "tenant":
-        return Tenant.objects.filter(pk=int(ident)).exists()
-    if kind == "user":
-        return get_user_model().objects.filter(pk=int(ident)).exists()
-    return True  # system.admin
-
-
 def build_published_event(item: Any) -> tuple[Any, str | None]:
     """A catalog Event for one published item, and the socket id to exclude (toOthers)."""
     from .catalog import CATALOG, LEVELS, Event, Target
@@ -700,8 +667,8 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
         raise PublishRefused(400, "Give channel or channels (1 to 100).", field="channels")
     groups = []
     for channel in channels:
-        group = channel_group(channel)
-        if group is None or not _target_exists(group):
+        group = pusher_channel_group(channel)
+        if group is None or not access.policy.group_exists(group):
             raise PublishRefused(
                 400,
                 f"Channel {str(channel)[:80]!r} maps to no tenant, user or admin group.",

@@ -36,14 +36,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
 from . import publisher
-from .auth import allowed_groups
 from .conf import notification_settings as conf
 from .models import StoredEvent
+from .realtime.access import allowed_groups, fresh_user
 
 
 def replay_limit() -> int:
@@ -69,15 +68,6 @@ class Replay:
     resync: bool = False
 
 
-def _current_user(user_id: int) -> Any:
-    from accounts.services import login_block_reason
-
-    user = get_user_model().objects.select_related("tenant").filter(pk=user_id).first()
-    if user is None or not user.is_active or login_block_reason(user):
-        return None
-    return user
-
-
 def _after(seen: dict[str, Any]) -> Q:
     """The rows a client that received `seen` may not have: see the module docstring."""
     window = Q(position__gt=seen["position"])
@@ -100,7 +90,7 @@ def missed_events(
     `exclude`: the tab's previous socket id; events it caused (toOthers) are not replayed to it
     (a form post redirects to a new page, whose new socket resumes from before the post).
     """
-    user = _current_user(user_id)
+    user, _ = fresh_user(user_id)
     if user is None:
         return Replay()
     groups = [group for group in allowed_groups(user) if group in channels]

@@ -8,12 +8,9 @@ re-check timer closes the socket anyway in that case.
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 from django.dispatch import receiver
@@ -21,38 +18,14 @@ from django.dispatch import receiver
 from accounts import signals as account_signals
 from tenants import signals as tenant_signals
 
-from .auth import CLOSE_FORBIDDEN, CLOSE_RECONNECT, session_group, tenant_group, user_group
-
-logger = logging.getLogger(__name__)
-_pending: set[asyncio.Task] = set()  # keeps fire-and-forget sends alive until done
+from .realtime.groups import session_group, tenant_group, user_group
+from .realtime.protocol import CLOSE_FORBIDDEN, CLOSE_RECONNECT, close_message
+from .realtime.send import group_send
 
 
 def close_group(group: str, *, code: int = CLOSE_FORBIDDEN, reason: str = "") -> None:
     """Close every socket in `group`, once the current transaction (if any) commits."""
-
-    def send() -> None:
-        message = {"type": "notify.close", "code": code, "reason": reason}
-        layer = get_channel_layer()
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                async_to_sync(layer.group_send)(group, message)
-            except Exception:
-                logger.exception("could not close the sockets of %s", group)
-            return
-        # Called on an event loop (e.g. Django's alogout): schedule instead of blocking it.
-        task = asyncio.ensure_future(layer.group_send(group, message))
-        _pending.add(task)
-        task.add_done_callback(_finished)
-
-    transaction.on_commit(send, robust=True)
-
-
-def _finished(task: asyncio.Task) -> None:
-    _pending.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("could not close sockets", exc_info=task.exception())
+    transaction.on_commit(partial(group_send, group, close_message(code, reason)), robust=True)
 
 
 @receiver(user_logged_out, dispatch_uid="notifications.revocation.logged_out")

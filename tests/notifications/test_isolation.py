@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.auth import allowed_groups, may_join
+from notifications.realtime.access import allowed_groups, may_join
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
