@@ -11,7 +11,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import SetPasswordMixin, UserChangeForm
 from django.http import HttpRequest, HttpResponse
 
-from notifications.presence import record_access
+from notifications.realtime.presence import record_access
 from tenants.models import Tenant
 
 from . import selectors, services

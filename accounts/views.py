@@ -22,7 +22,7 @@ from django.views import View
 
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
-from notifications.presence import record_access
+from notifications.realtime.presence import record_access
 
 from . import selectors, services
 from .forms import (

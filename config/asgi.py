@@ -1,8 +1,9 @@
 """HTTP and WebSocket entry point; both protocols share one process and one channel layer.
 
 WebSocket handshakes pass the Origin check (ALLOWED_HOSTS; Origin-less non-browser clients
-allowed), then authentication (session cookie or simplejwt token, notifications.auth), then the
-URL router. Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`.
+allowed), then authentication (session cookie or simplejwt token,
+notifications.realtime.auth), then the URL router. Serve with uvicorn workers in production
+(docs/deployment.md); daphne for `make run`.
 """
 
 import gc
@@ -15,11 +16,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from notifications.auth import (  # noqa: E402
+from notifications.events.relay import PublisherMiddleware  # noqa: E402
+from notifications.realtime.auth import (  # noqa: E402
     AllowedHostsOriginValidator,
     SocketAuthMiddlewareStack,
 )
-from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
 

@@ -7,10 +7,11 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         # the domain's answers to the realtime transport (which imports no domain app)
-        from .policy import DomainPolicy
-        from .realtime.access import use_policy
+        from notifications.policy import DomainPolicy
+        from notifications.realtime.access import use_policy
 
         use_policy(DomainPolicy())
-        # receivers: domain signals → catalog events; revocation: close sockets on lost access
-        # checks: a configuration that cannot deliver events fails at start-up
-        from . import checks, receivers, revocation  # noqa: F401
+        # checks: a configuration that cannot deliver events fails at start-up; receivers: the
+        # table of domain signals → catalog events, and → socket closes on lost access
+        from notifications import checks  # noqa: F401
+        from notifications.events import receivers  # noqa: F401

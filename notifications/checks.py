@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from .conf import PREFIX, SETTINGS, convert, raw_value
+from notifications.conf import PREFIX, SETTINGS, convert, raw_value
 
 
 @checks.register("notifications")
@@ -50,7 +50,7 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[checks.C
     """The default channel layer can be built, and reaches every worker when there are several."""
     from channels.layers import get_channel_layer
 
-    from .publisher import layer_crosses_processes
+    from notifications.events.relay import layer_crosses_processes
 
     if "default" not in getattr(settings, "CHANNEL_LAYERS", {}):
         return [

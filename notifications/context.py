@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from .realtime.protocol import clean_socket_id
+from notifications.realtime.protocol import clean_socket_id
 
 current_socket_id: ContextVar[str | None] = ContextVar("current_socket_id", default=None)
 

@@ -19,12 +19,11 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from config.errors import NotFound
-
-from .models import InboxState, NotificationRead, StoredEvent
-from .realtime.access import allowed_groups
-from .realtime.groups import user_group
-from .realtime.protocol import event_frame, event_message
-from .realtime.send import group_send
+from notifications.models import InboxState, NotificationRead, StoredEvent
+from notifications.realtime.access import allowed_groups
+from notifications.realtime.groups import user_group
+from notifications.realtime.protocol import event_frame, event_message
+from notifications.realtime.send import group_send
 
 
 def visible_events(user: Any, *, category: str | None = None) -> QuerySet[StoredEvent]:

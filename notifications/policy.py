@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from .realtime.groups import parse_record, record_scope, tenant_of
+from notifications.realtime.groups import parse_record, record_scope, tenant_of
 
 
 class DomainPolicy:

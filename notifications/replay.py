@@ -39,10 +39,10 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from . import publisher
-from .conf import notification_settings as conf
-from .models import StoredEvent
-from .realtime.access import allowed_groups, fresh_user
+from notifications.conf import notification_settings as conf
+from notifications.events import outbox, relay
+from notifications.models import StoredEvent
+from notifications.realtime.access import allowed_groups, fresh_user
 
 
 def replay_limit() -> int:
@@ -112,7 +112,7 @@ def missed_events(
         .filter(
             Q(published_at__isnull=False)
             | Q(publish_attempts__gt=0)
-            | Q(occurred_at__lt=now - publisher.max_age())
+            | Q(occurred_at__lt=now - outbox.max_age())
         )
         .distinct()
         .order_by("position")
@@ -126,7 +126,7 @@ def missed_events(
             continue
         for target in event.targets.all():
             if target.group in groups and (not target.roles or user.role in target.roles):
-                frames.append(publisher.frame(event, target.group))
+                frames.append(relay.frame(event, target.group))
                 break  # one frame per event, whatever the number of its groups
     return Replay(frames=frames)
 
@@ -151,7 +151,7 @@ def resume_point(user: Any) -> ResumePoint:
     now = timezone.now()
     seen = (
         StoredEvent.objects.filter(position__isnull=False)
-        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - publisher.max_age()))
+        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - outbox.max_age()))
         .order_by("-position")
         .values(*SEEN_FIELDS)
         .first()

@@ -10,7 +10,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
-from notifications import presence
+from notifications.realtime import presence
 
 from . import selectors, services
 from .models import Tenant

@@ -22,7 +22,7 @@ from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, ref
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
 from hotspot.models import HotspotUser
-from notifications import presence
+from notifications.realtime import presence
 from payments.models import Payment
 
 from . import selectors, services

@@ -76,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
 def _presence_isolated():
     """Each test starts with nobody online (ids are reused between tests on SQLite)."""
     yield
-    from notifications import presence
+    from notifications.realtime import presence
 
     if presence._store is not None:
         presence._store.clear()

@@ -124,9 +124,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Channel layer (notifications/layers.py): one Redis pub/sub subscription per group per server
-# process and a local fan-out to that process's sockets. REDIS_URL shares events between every
-# server process; without it the layer is process-local (other processes reach it via the outbox).
+# Channel layer (notifications/realtime/layers.py): one Redis pub/sub subscription per group per
+# server process and a local fan-out to that process's sockets. REDIS_URL shares events between
+# every server process; without it the layer is process-local (other processes reach it via the
+# outbox).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 # Every NOTIFICATIONS_* setting (presence TTL, socket limits, publisher timings...) is declared
@@ -134,7 +135,7 @@ CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 # else from the environment variable of the same name (docs/deployment.md lists them).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "notifications.layers."
+        "BACKEND": "notifications.realtime.layers."
         + ("FanoutChannelLayer" if REDIS_URL else "LocalFanoutChannelLayer"),
         "CONFIG": {
             **({"hosts": [REDIS_URL]} if REDIS_URL else {}),

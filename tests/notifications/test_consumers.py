@@ -239,8 +239,7 @@ def test_protocol_doc_lists_every_error_and_close_code():
     """docs/protocol.md is the client authors' reference: it must name every code we send."""
     from pathlib import Path
 
-    from notifications import consumers
-    from notifications.realtime import protocol
+    from notifications.realtime import consumers, protocol
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     source = Path(consumers.__file__).read_text()

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 from channels.layers import get_channel_layer
 
-from notifications import publisher
+from notifications.events import relay as publisher
 from notifications.models import StoredEvent
 from tenants import services as tenants
 from tests.conftest import require_program
@@ -92,7 +92,7 @@ def layer_on_spare_redis(settings, spare_redis):
     no Redis, so the pass without REDIS_URL tests the layer production runs)."""
     layer_config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
     if not layer_config.get("CONFIG", {}).get("hosts"):
-        layer_config = {"BACKEND": "notifications.layers.FanoutChannelLayer", "CONFIG": {}}
+        layer_config = {"BACKEND": "notifications.realtime.layers.FanoutChannelLayer", "CONFIG": {}}
     layer_config.setdefault("CONFIG", {})
     layer_config["CONFIG"]["hosts"] = [spare_redis.url]
     layer_config["CONFIG"]["prefix"] = f"outage-{uuid.uuid4().hex[:8]}"

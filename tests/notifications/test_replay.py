@@ -10,9 +10,9 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 from django.utils import timezone
 
-from notifications import publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import Event, SystemNotification, Target
+from notifications.events import relay as publisher
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import Event, SystemNotification, Target
 from notifications.models import EventTarget, StoredEvent
 from notifications.replay import missed_events
 from tests.notifications.wsutil import (

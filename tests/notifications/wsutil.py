@@ -15,7 +15,8 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
-from notifications import presence, publisher
+from notifications.events import relay as publisher
+from notifications.realtime import presence
 
 PATH = "/ws/notifications/"
 ORIGIN = "http://127.0.0.1:8000"

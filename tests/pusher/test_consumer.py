@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
-from notifications.pusher import auth_string
+from notifications.realtime.pusher.signing import auth_string
 from tests.notifications.wsutil import (
     committed_db,
     event_message,

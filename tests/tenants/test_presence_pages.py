@@ -12,7 +12,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from notifications import presence
+from notifications.realtime import presence
 from tests.factories import TenantAdminFactory, TenantStaffFactory
 
 pytestmark = pytest.mark.django_db

@@ -50,7 +50,7 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
-from .realtime.protocol import TOO_SLOW_MESSAGE
+from notifications.realtime.protocol import TOO_SLOW_MESSAGE
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """`/ws/notifications/`: one authenticated socket per browser tab (wire protocol: docs/protocol.md).
 
-Thin on purpose: authenticate (scope from notifications.auth), join the groups `allowed_groups`
-permits, and forward each event's pre-serialized `text` as is. The per-event path touches no ORM
-and parses no JSON; the database is read only at the handshake and by a slow re-check timer.
+Thin on purpose: authenticate (scope from notifications.realtime.auth), join the groups
+`allowed_groups` permits, and forward each event's pre-serialized `text` as is. The per-event
+path touches no ORM and parses no JSON; the database is read only at the handshake and by a
+slow re-check timer.
 """
 
 from __future__ import annotations
@@ -20,13 +21,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .auth import SocketAuth
-from .conf import notification_settings as conf
-from .layers import LayerEventDispatchMixin
-from .presence import member_info, presence_grace, tracker
-from .realtime import access, groups
-from .realtime.access import allowed_groups, delivers, may_join
-from .realtime.groups import (
+from notifications.conf import notification_settings as conf
+from notifications.realtime import access, groups
+from notifications.realtime.access import allowed_groups, delivers, may_join
+from notifications.realtime.auth import SocketAuth
+from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     SYSTEM_ADMIN_GROUP,
     presence_group,
@@ -35,7 +34,9 @@ from .realtime.groups import (
     tenant_group,
     tenant_scope,
 )
-from .realtime.protocol import (
+from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.presence import member_info, presence_grace, tracker
+from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
     CLOSE_RECONNECT,
@@ -47,7 +48,7 @@ from .realtime.protocol import (
     frame_bucket,
     new_socket_id,
 )
-from .replay import Replay, missed_events
+from notifications.replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             self.muted.add(channel)
             await self._send_frame({"type": "unsubscribed", "channel": channel})
 
-    # -- presence (notifications/presence.py) ---------------------------------------------------
+    # -- presence (notifications/realtime/presence/) -----------------------------------------
 
     async def presence_changed(self, message: dict) -> None:
         """A person came online or went away in a scope this socket watches."""

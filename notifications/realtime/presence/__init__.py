@@ -16,41 +16,40 @@ by the store atomically: a Lua script in Redis, a lock in memory. Two processes 
 both announce the same change, and changes reach watchers through the channel layer group
 ``presence.<scope>`` (and per-tenant counts through ``presence.system``).
 
-Backends: ``RedisPresenceStore`` when ``REDIS_URL`` is set (shared by every server process);
-``MemoryPresenceStore`` otherwise (the embedded default runs one server process).
+Backends (chosen by ``NOTIFICATIONS_PRESENCE_BACKEND``, as Django chooses its email backend):
+``redis.RedisPresenceStore``, the default when ``REDIS_URL`` is set (shared by every server
+process); ``memory.MemoryPresenceStore`` otherwise (the embedded default runs one server
+process). This module is the tracker: this process's entries, heartbeat and announcements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .conf import notification_settings as conf
-from .realtime import access
-from .realtime.groups import (
+from notifications.conf import notification_settings as conf
+from notifications.realtime import access
+from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     presence_group,
     tenant_of,
     tenant_scope,
 )
+from notifications.realtime.presence.base import Change, presence_ttl
+from notifications.realtime.presence.memory import MemoryPresenceStore
+from notifications.realtime.presence.redis import RedisPresenceStore
+
+__all__ = ["Change", "MemoryPresenceStore", "RedisPresenceStore", "presence_ttl"]
 
 logger = logging.getLogger(__name__)
-
-
-def presence_ttl() -> float:
-    """Seconds an entry lives without a heartbeat."""
-    return conf.PRESENCE_TTL
 
 
 def presence_grace() -> float:
@@ -74,289 +73,7 @@ def record_access(user: Any, record: Any) -> str | None:
     return access.policy.record_scope(user, record)
 
 
-@dataclass
-class Change:
-    """What one store call changed in a scope."""
-
-    scope: str
-    added: list[dict[str, Any]] = field(default_factory=list)  # member infos
-    removed: list[int] = field(default_factory=list)  # person ids
-    online: int = 0  # people online in the scope afterwards
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed)
-
-
-# --- stores -----------------------------------------------------------------------------------
-
-
-class MemoryPresenceStore:
-    """Process-local store (the embedded default): the same semantics as Redis, under a lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scopes: dict[str, _MemoryScope] = {}
-
-    @classmethod
-    def from_settings(cls) -> MemoryPresenceStore:
-        return cls()
-
-    def _sweep(self, scope: str, now: float) -> list[int]:
-        state = self._scopes.get(scope)
-        if state is None:
-            return []
-        gone = []
-        for conn in [c for c, (_, until) in state.entries.items() if until <= now]:
-            person = state.drop(conn)
-            if person is not None:
-                gone.append(person)
-        return sorted(gone)
-
-    def _finish(self, scope: str, change: Change) -> Change:
-        state = self._scopes.get(scope)
-        if state is not None and not state.entries:
-            del self._scopes[scope]
-            state = None
-        change.online = len(state.counts) if state else 0
-        return change
-
-    def join(self, scope: str, entries: list[tuple[str, dict[str, Any]]]) -> Change:
-        now = time.time()
-        with self._lock:
-            change = Change(scope, removed=self._sweep(scope, now))
-            state = self._scopes.setdefault(scope, _MemoryScope())
-            for conn, info in entries:
-                person = int(info["id"])
-                if conn not in state.entries:
-                    state.counts[person] = state.counts.get(person, 0) + 1
-                    if state.counts[person] == 1:
-                        change.added.append(info)
-                state.entries[conn] = (person, now + presence_ttl())
-                state.info[person] = info
-            return self._finish(scope, change)
-
-    def leave(self, scope: str, conns: Iterable[str]) -> Change:
-        now = time.time()
-        with self._lock:
-            change = Change(scope, removed=self._sweep(scope, now))
-            state = self._scopes.get(scope)
-            for conn in conns if state else ():
-                person = state.drop(conn)
-                if person is not None:
-                    change.removed.append(person)
-            return self._finish(scope, change)
-
-    def sweep(self, scope: str) -> Change:
-        return self.leave(scope, [])
-
-    def linger(self, scope: str, conn: str, seconds: float) -> None:
-        """Let an entry lapse in `seconds` (instead of its TTL); nothing if it is gone."""
-        with self._lock:
-            state = self._scopes.get(scope)
-            if state is not None and conn in state.entries:
-                state.entries[conn] = (state.entries[conn][0], time.time() + seconds)
-
-    def members(self, scope: str) -> list[dict[str, Any]]:
-        with self._lock:
-            state = self._scopes.get(scope)
-            live = state.live(time.time()) if state else set()
-            return sorted((state.info[p] for p in live if p in state.info), key=_member_order)
-
-    def counts(self, scopes: Iterable[str]) -> dict[str, int]:
-        now = time.time()
-        with self._lock:
-            return {
-                scope: len(self._scopes[scope].live(now)) if scope in self._scopes else 0
-                for scope in scopes
-            }
-
-    def scopes(self) -> list[str]:
-        with self._lock:
-            return sorted(self._scopes)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._scopes.clear()
-
-
-class _MemoryScope:
-    """One scope's entries (conn → person, expiry), live entries per person, and infos."""
-
-    __slots__ = ("entries", "counts", "info")
-
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[int, float]] = {}
-        self.counts: dict[int, int] = {}
-        self.info: dict[int, dict[str, Any]] = {}
-
-    def drop(self, conn: str) -> int | None:
-        """Remove an entry; the person if it was their last one."""
-        found = self.entries.pop(conn, None)
-        if found is None:
-            return None
-        person = found[0]
-        self.counts[person] -= 1
-        if self.counts[person] > 0:
-            return None
-        del self.counts[person]
-        self.info.pop(person, None)
-        return person
-
-    def live(self, now: float) -> set[int]:
-        return {person for person, until in self.entries.values() if until > now}
-
-
-def _member_order(info: dict[str, Any]) -> tuple[str, int]:
-    return (str(info.get("name", "")).lower(), int(info.get("id", 0)))
-
-
-# Redis layout per scope S (under the prefix): `S:z` sorted set conn → expiry (unix seconds),
-# `S:who` hash conn → person, `S:n` hash person → live entries, `S:info` hash person → JSON.
-# `scopes` is the set of scopes with entries (what a system-wide sweep walks).
-_SWEEP = """
-local gone = {}
--- remove one entry; a person whose last entry it was is gone
-local function drop(conn)
-  if redis.call('ZREM', KEYS[1], conn) == 0 then return end
-  local person = redis.call('HGET', KEYS[2], conn)
-  redis.call('HDEL', KEYS[2], conn)
-  if person and redis.call('HINCRBY', KEYS[3], person, -1) <= 0 then
-    redis.call('HDEL', KEYS[3], person)
-    redis.call('HDEL', KEYS[4], person)
-    table.insert(gone, person)
-  end
-end
-for _, conn in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do drop(conn) end
-"""
-
-_FINISH = """
-if redis.call('ZCARD', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-  redis.call('SREM', KEYS[5], ARGV[3])
-else
-  for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
-  redis.call('SADD', KEYS[5], ARGV[3])
-end
-return {cjson.encode(added), cjson.encode(gone), redis.call('HLEN', KEYS[3])}
-"""
-
-# ARGV: now, key ttl, scope, expiry, then (conn, person, info json) triples.
-_JOIN = (
-    _SWEEP
-    + """
-local added = {}
-for i = 5, #ARGV, 3 do
-  local conn, person = ARGV[i], ARGV[i + 1]
-  if redis.call('ZADD', KEYS[1], ARGV[4], conn) == 1 then
-    redis.call('HSET', KEYS[2], conn, person)
-    if redis.call('HINCRBY', KEYS[3], person, 1) == 1 then table.insert(added, ARGV[i + 2]) end
-  end
-  redis.call('HSET', KEYS[4], person, ARGV[i + 2])
-end
-"""
-    + _FINISH
-)
-
-# ARGV: now, key ttl, scope, then conns.
-_LEAVE = (
-    _SWEEP
-    + """
-local added = {}
-for i = 4, #ARGV do drop(ARGV[i]) end
-"""
-    + _FINISH
-)
-
-# Read-only: the live members' infos (entries not yet expired), without sweeping.
-_MEMBERS = """
-local conns = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')
-local seen, out = {}, {}
-for _, conn in ipairs(conns) do
-  local person = redis.call('HGET', KEYS[2], conn)
-  if person and not seen[person] then
-    seen[person] = true
-    local info = redis.call('HGET', KEYS[4], person)
-    if info then table.insert(out, info) end
-  end
-end
-return out
-"""
-
-
-class RedisPresenceStore:
-    """Shared store for several server processes (REDIS_URL): atomic Lua scripts per scope."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis
-
-        self.url = url
-        self.prefix = f"{prefix}:presence:"
-        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-        self._join = self._client.register_script(_JOIN)
-        self._leave = self._client.register_script(_LEAVE)
-        self._members = self._client.register_script(_MEMBERS)
-
-    @classmethod
-    def from_settings(cls) -> RedisPresenceStore:
-        """REDIS_URL, keys under NOTIFICATIONS_PRESENCE_PREFIX (else CHANNELS_PREFIX)."""
-        prefix = conf.PRESENCE_PREFIX or getattr(settings, "CHANNELS_PREFIX", "hotspot")
-        return cls(settings.REDIS_URL, prefix)
-
-    def _keys(self, scope: str) -> list[str]:
-        base = self.prefix + scope
-        return [f"{base}:z", f"{base}:who", f"{base}:n", f"{base}:info", self.prefix + "scopes"]
-
-    def _args(self, scope: str) -> list[Any]:
-        ttl = presence_ttl()
-        return [repr(time.time()), max(1, int(ttl * 4)), scope]
-
-    @staticmethod
-    def _change(scope: str, result: list[Any]) -> Change:
-        added, gone, online = result
-        return Change(
-            scope,
-            added=[json.loads(info) for info in json.loads(added or b"[]") or []],
-            removed=sorted(int(p) for p in json.loads(gone or b"[]") or []),
-            online=int(online),
-        )
-
-    def join(self, scope: str, entries: list[tuple[str, dict[str, Any]]]) -> Change:
-        args = [*self._args(scope), repr(time.time() + presence_ttl())]
-        for conn, info in entries:
-            args += [conn, str(int(info["id"])), json.dumps(info, separators=(",", ":"))]
-        return self._change(scope, self._join(keys=self._keys(scope), args=args))
-
-    def leave(self, scope: str, conns: Iterable[str]) -> Change:
-        args = [*self._args(scope), *conns]
-        return self._change(scope, self._leave(keys=self._keys(scope), args=args))
-
-    def sweep(self, scope: str) -> Change:
-        return self.leave(scope, [])
-
-    def linger(self, scope: str, conn: str, seconds: float) -> None:
-        """Let an entry lapse in `seconds` (instead of its TTL); nothing if it is gone."""
-        self._client.zadd(self._keys(scope)[0], {conn: time.time() + seconds}, xx=True)
-
-    def members(self, scope: str) -> list[dict[str, Any]]:
-        rows = self._members(keys=self._keys(scope), args=[repr(time.time())])
-        return sorted((json.loads(row) for row in rows), key=_member_order)
-
-    def counts(self, scopes: Iterable[str]) -> dict[str, int]:
-        scopes = list(scopes)
-        pipe = self._client.pipeline(transaction=False)
-        for scope in scopes:
-            self._members(keys=self._keys(scope), args=[repr(time.time())], client=pipe)
-        return {scope: len(rows) for scope, rows in zip(scopes, pipe.execute(), strict=True)}
-
-    def scopes(self) -> list[str]:
-        return sorted(s.decode() for s in self._client.smembers(self.prefix + "scopes"))
-
-    def clear(self) -> None:
-        """Delete this prefix's keys (tests use a prefix of their own)."""
-        keys = list(self._client.scan_iter(match=self.prefix + "*", count=500))
-        if keys:
-            self._client.delete(*keys)
-
+# --- the store: chosen by a setting -------------------------------------------------------------
 
 _store: MemoryPresenceStore | RedisPresenceStore | None = None
 _store_lock = threading.Lock()
@@ -377,7 +94,7 @@ def store_path() -> str:
     if conf.PRESENCE_BACKEND:
         return conf.PRESENCE_BACKEND
     redis = bool(getattr(settings, "REDIS_URL", ""))
-    return f"{__name__}.{'RedisPresenceStore' if redis else 'MemoryPresenceStore'}"
+    return f"{__name__}.{'redis.RedisPresenceStore' if redis else 'memory.MemoryPresenceStore'}"
 
 
 def reset_store() -> None:

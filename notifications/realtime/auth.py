@@ -19,8 +19,8 @@ from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from .realtime.access import policy_block_reason
-from .realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+from notifications.realtime.access import policy_block_reason
+from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 
 @dataclass(frozen=True)
