@@ -15,3 +15,10 @@ class NotificationsConfig(AppConfig):
         # table of domain signals → catalog events, and → socket closes on lost access
         from notifications import checks  # noqa: F401
         from notifications.events import receivers  # noqa: F401
+
+    def online_counts(self, tenant_ids: list[int]) -> dict[int, int]:
+        """People online per tenant, for domain pages that cannot import notifications (the
+        tenant admin's Online column); raises when the presence store is down."""
+        from notifications.realtime import presence
+
+        return presence.online_counts(tenant_ids)

@@ -11,8 +11,9 @@ from django.views import View
 from accounts.views import PortalMixin, SystemAdminMixin
 from config.errors import NotFound
 from notifications import inbox
-from notifications.events.catalog import CATEGORIES, SYSTEM_ADMIN_GROUP
+from notifications.events.catalog import CATEGORIES
 from notifications.models import StoredEvent
+from notifications.realtime.groups import SYSTEM_ADMIN_GROUP
 from tenants import selectors as tenant_selectors
 from tenants.models import Tenant
 
