@@ -15,7 +15,6 @@ from tests.notifications.wsutil import (
     drain,
     event_message,
     expect_close,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 

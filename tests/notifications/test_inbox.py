@@ -15,7 +15,7 @@ from notifications.events import outbox
 from notifications.events.broadcast import broadcast
 from notifications.events.catalog import Event, SystemNotification, Target
 from notifications.models import NotificationRead, StoredEvent
-from tests.notifications.wsutil import committed_db, connect_user, drain, fresh_layer  # noqa: F401
+from tests.notifications.wsutil import committed_db, connect_user, drain
 
 URL = "/api/notifications/"
 

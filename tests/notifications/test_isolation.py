@@ -13,7 +13,6 @@ from tests.notifications.wsutil import (
     connect_user,
     drain,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 

@@ -19,7 +19,6 @@ from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 

@@ -19,7 +19,6 @@ from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
     still_open,
 )

@@ -19,7 +19,6 @@ from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]

@@ -26,7 +26,6 @@ from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 pytestmark = [committed_db]

@@ -15,7 +15,6 @@ from notifications.realtime.pusher.signing import auth_string
 from tests.notifications.wsutil import (
     committed_db,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 

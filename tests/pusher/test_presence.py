@@ -22,7 +22,6 @@ from tests.notifications.wsutil import (
     connect_user,
     drain,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 from tests.pusher.test_consumer import authorize, established, open_socket, subscribe
