@@ -96,3 +96,34 @@ def test_deployment_docs_list_every_setting_with_its_default():
         assert str(declared.default) in row.group(1) or (
             declared.default == "" and "empty" in row.group(1)
         ), f"NOTIFICATIONS_{name}: default {declared.default!r} not in {row.group(1)!r}"
+
+
+def test_server_start_up_refuses_a_bad_configuration(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.asgi import server_started
+
+    monkeypatch.setenv("ASGI_TUNE_GC", "0")
+    monkeypatch.setenv("NOTIFICATIONS_LEASE_SECONDS", "soon")
+    with pytest.raises(ImproperlyConfigured, match="NOTIFICATIONS_LEASE_SECONDS"):
+        server_started()
+
+
+async def test_a_failed_start_up_fails_the_asgi_lifespan():
+    from notifications.events.relay import PublisherMiddleware
+
+    def refuse():
+        raise RuntimeError("bad config")
+
+    app = PublisherMiddleware(lambda *args: None, on_startup=refuse)
+    sent = []
+    messages = iter([{"type": "lifespan.startup"}])
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    assert sent == [{"type": "lifespan.startup.failed", "message": "bad config"}]
