@@ -65,7 +65,7 @@ run: $(STAMP)
 		config.asgi:application
 
 # The largest WebSocket message either endpoint accepts: Pusher's 10,240 bytes
-# (notifications.pusher.MAX_FRAME_BYTES; /ws/notifications/ takes 4,096). The server closes a
+# (notifications.realtime.pusher.consumer.MAX_FRAME_BYTES; /ws/notifications/ takes 4,096). The server closes a
 # bigger one (1009) before buffering it, instead of holding up to 16 MiB for us to refuse.
 WS_MAX_SIZE ?= 10240
 
@@ -82,6 +82,7 @@ serve: $(SERVE_STAMP)
 	rm -rf $(PROMETHEUS_MULTIPROC_DIR) && mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
 	export PROMETHEUS_MULTIPROC_DIR=$(abspath $(PROMETHEUS_MULTIPROC_DIR)); \
 	export DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.production}; \
+	export WEB_CONCURRENCY=$(WORKERS); \
 	$(SERVE_VENV)/bin/python manage.py check --deploy && \
 	$(SERVE_VENV)/bin/python manage.py collectstatic --noinput -v 0 && \
 	exec $(SERVE_VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \

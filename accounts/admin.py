@@ -11,7 +11,6 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import SetPasswordMixin, UserChangeForm
 from django.http import HttpRequest, HttpResponse
 
-from notifications.presence import record_access
 from tenants.models import Tenant
 
 from . import selectors, services
@@ -158,21 +157,6 @@ class UserAdmin(ServiceAdminMixin, DjangoUserAdmin):
     @admin.display(description="Locked until", ordering="suspended_until")
     def locked_until(self, obj: User) -> Any:
         return obj.suspended_until if obj.is_suspended else None
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> Any:
-        # The change form says who else has this user open (admin/accounts/user/change_form.html).
-        record = f"user.{object_id}"
-        extra_context = {
-            **(extra_context or {}),
-            "view_record": record if record_access(request.user, record) else None,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return selectors.user_list(user=request.user)

@@ -23,7 +23,6 @@ from django.views import View
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
 from config.pages import paginate
-from notifications.presence import record_access
 
 from . import selectors, services
 from .forms import (
@@ -244,11 +243,9 @@ class UserEditView(UserManagementMixin, View):
     template_name = "accounts/user_form.html"
 
     def context(self, form: UserEditForm, target: User) -> dict[str, Any]:
-        # The record the page announces on the socket ("view"), so others editing it are named;
-        # only given to someone who may edit it (the socket checks again).
-        record = f"user.{target.pk}"
-        view_record = record if record_access(self.request.user, record) else None
-        return {"form": form, "target": target, "view_record": view_record}
+        # The page announces the record on its socket ("view") so others editing it are named:
+        # the template's `view_record` tag (notifications' presence tags) decides who may.
+        return {"form": form, "target": target}
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         target = self.get_target(pk)

@@ -9,7 +9,7 @@ deletes them at the end). Figures: bench/RESULTS.md, section 4.
 import statistics
 import time
 
-from notifications import publisher
+from notifications.events import outbox as publisher
 from notifications.models import EventTarget, StoredEvent
 
 

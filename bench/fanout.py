@@ -204,7 +204,7 @@ class Emitter:
 
             self.layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix=target.prefix)
         else:
-            from notifications.layers import FanoutChannelLayer
+            from notifications.realtime.layers import FanoutChannelLayer
 
             self.layer = FanoutChannelLayer(hosts=[redis_url], prefix=target.prefix)
 

@@ -23,7 +23,7 @@ from django.conf import settings
 
 LAYERS = {
     "stock": "channels_redis.pubsub.RedisPubSubChannelLayer",
-    "shape": "notifications.layers.FanoutChannelLayer",
+    "shape": "notifications.realtime.layers.FanoutChannelLayer",
 }
 
 if not settings.configured and os.environ.get("BENCH_KIND") in LAYERS:
@@ -69,7 +69,7 @@ if not settings.configured and os.environ.get("BENCH_KIND") in LAYERS:
         async def notify_close(self, message: dict) -> None:
             await self.close(code=message.get("code", 4403))
 
-    from notifications.layers import LayerEventDispatchMixin
+    from notifications.realtime.layers import LayerEventDispatchMixin
 
     class FastGroupConsumer(LayerEventDispatchMixin, GroupConsumer):
         """The same with the product's dispatch (LayerEventDispatchMixin)."""

@@ -2,7 +2,8 @@
 
 WebSocket handshakes pass the Origin check (config.wsorigin: scheme, host and port against
 WS_ALLOWED_ORIGINS, default the site's own origin; Origin-less non-browser clients allowed),
-then authentication (session cookie or simplejwt token, notifications.auth), then the URL router.
+then authentication (session cookie or simplejwt token, notifications.realtime.auth), then the
+URL router.
 Serve with uvicorn workers in production (docs/deployment.md); daphne for `make run`
 (which sets DJANGO_SETTINGS_MODULE=config.settings.local).
 """
@@ -23,30 +24,30 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
-from notifications.auth import SocketAuthMiddlewareStack  # noqa: E402
+from notifications.events.relay import PublisherMiddleware  # noqa: E402
 from notifications.mailer import MailerMiddleware  # noqa: E402
-from notifications.publisher import PublisherMiddleware  # noqa: E402
+from notifications.realtime.auth import SocketAuthMiddlewareStack  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
 
 # Bodies with a small limit of their own are refused while being read (config.bodylimit).
 BODY_LIMITS = {"/api/payments/callback/": MAX_CALLBACK_BYTES}
 
-# PublisherMiddleware runs this process's outbox publisher: started by the ASGI lifespan on
-# uvicorn, on the first connection on daphne. MailerMiddleware sends the emails an earlier
-# process left in the outbox (notifications/mailer.py).
-application = MailerMiddleware(
-    PublisherMiddleware(
-        ProtocolTypeRouter(
-            {
-                "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
-                "websocket": SiteOriginValidator(
-                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-                ),
-            }
-        )
-    )
-)
+def server_started() -> None:
+    """Once per server process, at start-up (not at import: tests and the shell import this).
+
+    Runs Django's system checks (notifications/checks.py: a layer that cannot be built, several
+    workers without Redis, a bad NOTIFICATIONS_* value), so the server refuses to start instead
+    of losing events, then tunes the GC for a process that holds many sockets.
+    """
+    from django.core import checks
+    from django.core.exceptions import ImproperlyConfigured
+
+    errors = [m for m in checks.run_checks() if m.is_serious() and not m.is_silenced()]
+    if errors:
+        raise ImproperlyConfigured("; ".join(f"{m.id}: {m.msg}" for m in errors))
+    if os.environ.get("ASGI_TUNE_GC", "1") != "0":
+        tune_gc()
 
 
 def tune_gc() -> None:
@@ -68,5 +69,19 @@ def tune_gc() -> None:
 
 GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))
 
-if os.environ.get("ASGI_TUNE_GC", "1") != "0":
-    tune_gc()
+# PublisherMiddleware runs this process's outbox publisher and `server_started`: on the ASGI
+# lifespan's startup on uvicorn, on the first connection on daphne. MailerMiddleware sends the
+# emails an earlier process left in the outbox (notifications/mailer.py).
+application = MailerMiddleware(
+    PublisherMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
+                "websocket": SiteOriginValidator(
+                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        ),
+        on_startup=server_started,
+    )
+)

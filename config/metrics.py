@@ -38,7 +38,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 # --- what metrics read from notifications: its only imports from that package ---------------
 # (re-point these after notifications is restructured; nothing else here names it)
 from notifications.models import StoredEvent
-from notifications.publisher import max_age as publish_max_age
+from notifications.events.outbox import max_age as publish_max_age
 
 # ----------------------------------------------------------------------------------------------
 

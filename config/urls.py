@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from notifications.pusher import BroadcastingAuthView, publish_view
+from notifications.realtime.pusher.views import BroadcastingAuthView, publish_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

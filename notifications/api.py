@@ -15,10 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import ErrorSerializer, StrictSerializer
-
-from . import inbox
-from .catalog import CATEGORIES, iso
-from .models import StoredEvent
+from notifications import inbox
+from notifications.events.catalog import CATEGORIES, iso
+from notifications.models import StoredEvent
 
 
 class NotificationSerializer(serializers.Serializer):

@@ -6,6 +6,23 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        # receivers: domain signals → catalog events; revocation: close sockets on lost access;
+        # the domain's answers to the realtime transport (which imports no domain app)
+        from notifications.policy import DomainPolicy
+        from notifications.realtime.access import use_policy
+
+        use_policy(DomainPolicy())
+        # checks: a configuration that cannot deliver events fails at start-up; receivers: the
+        # table of domain signals → catalog events, and → socket closes on lost access
         # emails: domain signals → the email outbox
-        from . import emails, receivers, revocation  # noqa: F401
+        from notifications import (
+            checks,  # noqa: F401
+            emails,  # noqa: F401
+        )
+        from notifications.events import receivers  # noqa: F401
+
+    def online_counts(self, tenant_ids: list[int]) -> dict[int, int]:
+        """People online per tenant, for domain pages that cannot import notifications (the
+        tenant admin's Online column); raises when the presence store is down."""
+        from notifications.realtime import presence
+
+        return presence.online_counts(tenant_ids)

@@ -8,23 +8,13 @@ socket, a test) uses `excluding_socket()`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-#: Pusher-style socket id, "<int>.<int>" (e.g. "123456.7891011"); anything else is ignored.
-SOCKET_ID_RE = re.compile(r"^\d{1,20}\.\d{1,20}$")
+from notifications.realtime.protocol import clean_socket_id
 
 current_socket_id: ContextVar[str | None] = ContextVar("current_socket_id", default=None)
-
-
-def clean_socket_id(value: str | None) -> str | None:
-    """The socket id if well-formed, else None (a bad header must not exclude anyone)."""
-    if not value:
-        return None
-    value = value.strip()
-    return value if SOCKET_ID_RE.match(value) else None
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """What every page needs for live toasts: whether to open a socket, and the toast timing map.
 
-The timing map is built from the server's event catalog (notifications.catalog), so the browser
-never keeps a second, hand-written list of events.
+The timing map is built from the server's event catalog (notifications.events.catalog), so the
+browser never keeps a second, hand-written list of events.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _catalog_events() -> dict[str, dict[str, Any]]:
     An event type may set `toast_ms` to stay longer than its level's time (the issue asks
     8 s for AccountSuspended, TenantRegistered and SystemAlert).
     """
-    from notifications import catalog
+    from notifications.events import catalog
 
     return {
         name: {

@@ -9,26 +9,21 @@ through the channel layer after commit, so every tab and device of that user upd
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from config.errors import NotFound
-
-from .auth import allowed_groups, user_group
-from .catalog import iso
-from .models import InboxState, NotificationRead, StoredEvent
-
-logger = logging.getLogger(__name__)
+from notifications.models import InboxState, NotificationRead, StoredEvent
+from notifications.realtime.access import allowed_groups
+from notifications.realtime.groups import user_group
+from notifications.realtime.protocol import event_frame, event_message
+from notifications.realtime.send import group_send
 
 
 def visible_events(user: Any, *, category: str | None = None) -> QuerySet[StoredEvent]:
@@ -105,36 +100,23 @@ def mark_all_read(*, user: Any) -> int:
 
 def read_frame(user_id: int, ids: list[int], everything: bool, unread: int) -> str:
     """The `NotificationRead` wire frame (an `event` frame with no id: it is not stored)."""
-    return json.dumps(
-        {
-            "type": "event",
-            "id": None,
-            "event": "NotificationRead",
-            "category": "system",
-            "level": "info",
-            "title": "",
-            "message": "",
-            "channel": user_group(user_id),
-            "data": {"ids": ids, "all": everything, "unread": unread},
-            "occurred_at": iso(timezone.now()),
-        },
-        separators=(",", ":"),
+    return event_frame(
+        id=None,
+        event="NotificationRead",
+        category="system",
+        level="info",
+        title="",
+        message="",
+        channel=user_group(user_id),
+        data={"ids": ids, "all": everything, "unread": unread},
+        occurred_at=timezone.now(),
     )
 
 
 def _announce(user_id: int, ids: list[int], everything: bool, unread: int) -> None:
-    """Tell every socket of the user (all tabs, all devices) through the channel layer."""
-    message = {
-        "type": "notify.event",
-        "id": None,
-        "text": read_frame(user_id, ids, everything, unread),
-        "roles": None,
-        "exclude": None,
-    }
-    try:
-        async_to_sync(get_channel_layer().group_send)(user_group(user_id), message)
-    except Exception:  # the read is stored; tabs catch up on their next load
-        logger.warning("could not announce read state to user %s", user_id, exc_info=True)
+    """Tell every socket of the user (all tabs, all devices); the read is stored either way."""
+    text = read_frame(user_id, ids, everything, unread)
+    group_send(user_group(user_id), event_message(text))
 
 
 def prune(*, days: int = 90) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
-from .context import clean_socket_id, current_socket_id
+from notifications.context import clean_socket_id, current_socket_id
 
 logger = logging.getLogger(__name__)
 

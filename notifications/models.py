@@ -10,7 +10,7 @@ PostgreSQL, transaction A may take id 10, B take id 11 and commit first, and a c
 11 and then reconnects with last_id=11 would never get 10. SQLite serializes writers, so ids
 are commit-ordered there; PostgreSQL needs the hook below.
 
-The hook is `position`: a second, commit-ordered sequence. `notifications.publisher.claim()`
+The hook is `position`: a second, commit-ordered sequence. `notifications.events.relay.claim()`
 takes one lock (`pg_advisory_xact_lock`; SQLite's write lock), and numbers every committed row
 that has no position yet in id order, before any of them is published. Because each numbering
 transaction sees everything committed before it, a late commit gets a *higher* position than

@@ -36,32 +36,28 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
-from . import publisher
-from .auth import allowed_groups
-from .models import StoredEvent
-
-REPLAY_LIMIT = 500  # events at most per resume; a larger gap gets `resync`
-REPLAY_MAX_AGE = timedelta(days=1)  # a last_id older than this gets `resync`
+from notifications.conf import notification_settings as conf
+from notifications.events import outbox, relay
+from notifications.models import StoredEvent
+from notifications.realtime.access import allowed_groups, fresh_user
 
 
 def replay_limit() -> int:
-    return int(getattr(settings, "NOTIFICATIONS_REPLAY_LIMIT", REPLAY_LIMIT))
+    """Events at most per resume; a larger gap gets `resync`."""
+    return conf.REPLAY_LIMIT
 
 
 def clock_margin() -> timedelta:
     """Slack on "published before S was claimed" (one database clock, but it may step)."""
-    seconds = float(getattr(settings, "NOTIFICATIONS_REPLAY_CLOCK_MARGIN_SECONDS", 1.0))
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=conf.REPLAY_CLOCK_MARGIN_SECONDS)
 
 
 def replay_max_age() -> timedelta:
-    seconds = getattr(settings, "NOTIFICATIONS_REPLAY_MAX_AGE_SECONDS", None)
-    return REPLAY_MAX_AGE if seconds is None else timedelta(seconds=float(seconds))
+    """A last_id older than this gets `resync`."""
+    return timedelta(seconds=conf.REPLAY_MAX_AGE_SECONDS)
 
 
 @dataclass
@@ -70,15 +66,6 @@ class Replay:
 
     frames: list[str] = field(default_factory=list)
     resync: bool = False
-
-
-def _current_user(user_id: int) -> Any:
-    from accounts.services import login_block_reason
-
-    user = get_user_model().objects.select_related("tenant").filter(pk=user_id).first()
-    if user is None or not user.is_active or login_block_reason(user):
-        return None
-    return user
 
 
 def _after(seen: dict[str, Any]) -> Q:
@@ -103,7 +90,7 @@ def missed_events(
     `exclude`: the tab's previous socket id; events it caused (toOthers) are not replayed to it
     (a form post redirects to a new page, whose new socket resumes from before the post).
     """
-    user = _current_user(user_id)
+    user, _ = fresh_user(user_id)
     if user is None:
         return Replay()
     groups = [group for group in allowed_groups(user) if group in channels]
@@ -125,7 +112,7 @@ def missed_events(
         .filter(
             Q(published_at__isnull=False)
             | Q(publish_attempts__gt=0)
-            | Q(occurred_at__lt=now - publisher.max_age())
+            | Q(occurred_at__lt=now - outbox.max_age())
         )
         .distinct()
         .order_by("position")
@@ -139,7 +126,7 @@ def missed_events(
             continue
         for target in event.targets.all():
             if target.group in groups and (not target.roles or user.role in target.roles):
-                frames.append(publisher.frame(event, target.group))
+                frames.append(relay.frame(event, target.group))
                 break  # one frame per event, whatever the number of its groups
     return Replay(frames=frames)
 
@@ -164,7 +151,7 @@ def resume_point(user: Any) -> ResumePoint:
     now = timezone.now()
     seen = (
         StoredEvent.objects.filter(position__isnull=False)
-        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - publisher.max_age()))
+        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - outbox.max_age()))
         .order_by("-position")
         .values(*SEEN_FIELDS)
         .first()

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from .consumers import NotificationConsumer
-from .pusher import PusherConsumer
+from notifications.realtime.consumers import NotificationConsumer
+from notifications.realtime.pusher.consumer import PusherConsumer
 
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationConsumer.as_asgi()),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from notifications import views
 
 app_name = "notifications"
 urlpatterns = [

@@ -10,12 +10,12 @@ from django.views import View
 
 from accounts.views import PortalMixin, SystemAdminMixin
 from config.errors import NotFound
+from notifications import inbox
+from notifications.events.catalog import CATEGORIES
+from notifications.models import StoredEvent
+from notifications.realtime.groups import SYSTEM_ADMIN_GROUP
 from tenants import selectors as tenant_selectors
 from tenants.models import Tenant
-
-from . import inbox
-from .catalog import CATEGORIES, SYSTEM_ADMIN_GROUP
-from .models import StoredEvent
 
 RECENT = 30
 

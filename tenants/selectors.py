@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
+from accounts.models import User
 from config.errors import NotFound
+from hotspot.models import HotspotUser
+from payments.models import Payment
 
 from .models import Tenant
 
@@ -47,3 +53,76 @@ def status_counts(*, user: Any) -> dict[str, int]:
     for row in Tenant.objects.for_user(user).values("status").order_by():
         counts[row["status"]] += 1
     return counts
+
+
+# ---------------------------------------------------------------- the tenant dashboard
+# Cross-app reads for one page, through each app's tenant scope (`for_user`).
+
+
+def dashboard_stats(*, user: User) -> dict[str, Any]:
+    """The dashboard's counters, read through the tenant scope."""
+    now = timezone.now()
+    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    payments = Payment.objects.for_user(user)
+    today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=start_of_day)
+    agg = today.aggregate(count=Count("pk"), revenue=Sum("amount"))
+    return {
+        "users": User.objects.for_user(user).exclude(role=User.Role.SYSTEM_ADMIN).count(),
+        "active_hotspot_users": HotspotUser.objects.for_user(user)
+        .filter(status=HotspotUser.Status.ACTIVE, expires_at__gt=now)
+        .count(),
+        "payments_today": agg["count"] or 0,
+        "revenue_today": f"{agg['revenue'] or Decimal('0'):.2f}",
+        "pending_payments": payments.filter(status=Payment.Status.PENDING).count(),
+    }
+
+
+def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
+    """Latest things that happened in the tenant, newest first (payments, hotspot users, users)."""
+    items: list[dict[str, Any]] = []
+    for p in Payment.objects.for_user(user).select_related("package")[:limit]:
+        items.append(
+            {
+                "at": p.updated_at,
+                "title": f"Payment {p.get_status_display().lower()}",
+                "text": f"{p.currency} {p.amount} from {p.masked_phone} for {p.package.name}",
+                "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
+            }
+        )
+    for h in HotspotUser.objects.for_user(user).select_related("package")[:limit]:
+        items.append(
+            {
+                "at": h.created_at,
+                "title": "Hotspot user created",
+                "text": f"{h.username} on {h.package.name}",
+                "level": "info",
+            }
+        )
+    for u in (
+        User.objects.for_user(user)
+        .exclude(role=User.Role.SYSTEM_ADMIN)
+        .order_by("-date_joined")[:limit]
+    ):
+        items.append(
+            {"at": u.date_joined, "title": "User added", "text": u.display_name, "level": "info"}
+        )
+    items.sort(key=lambda item: item["at"], reverse=True)
+    return items[:limit]
+
+
+def online_counts(tenant_ids: list[int]) -> dict[int, int] | None:
+    """People online per tenant now, or None when unknown (no presence, or its store is down).
+
+    Presence belongs to the notifications app, which tenants does not import: it is asked for
+    through the app registry, so tenants works (without the figures) where it is not installed.
+    """
+    from django.apps import apps
+
+    try:
+        provider = apps.get_app_config("notifications").online_counts
+    except (LookupError, AttributeError):
+        return None
+    try:
+        return provider(tenant_ids)
+    except Exception:  # the presence store is down: the list still renders
+        return None

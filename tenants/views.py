@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 
@@ -24,9 +21,6 @@ from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
 from config.pages import paginate
 from config.throttling import throttle_posts
-from hotspot.models import HotspotUser
-from notifications import presence
-from payments.models import Payment
 
 from . import selectors, services
 from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
@@ -108,77 +102,6 @@ class RegisterDoneView(View):
 # ---------------------------------------------------------------- tenant dashboard
 
 
-def dashboard_stats(user: User) -> dict[str, Any]:
-    """The dashboard's counters, read through the tenant scope."""
-    now = timezone.now()
-    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
-    payments = Payment.objects.for_user(user)
-    today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=start_of_day)
-    agg = today.aggregate(count=Count("pk"), revenue=Sum("amount"))
-    return {
-        "users": User.objects.for_user(user).exclude(role=User.Role.SYSTEM_ADMIN).count(),
-        "active_hotspot_users": HotspotUser.objects.for_user(user)
-        .filter(status=HotspotUser.Status.ACTIVE, expires_at__gt=now)
-        .count(),
-        "payments_today": agg["count"] or 0,
-        "revenue_today": f"{agg['revenue'] or Decimal('0'):.2f}",
-        "pending_payments": payments.filter(status=Payment.Status.PENDING).count(),
-    }
-
-
-def recent_activity(user: User, limit: int = 10) -> list[dict[str, Any]]:
-    """Latest things that happened in the tenant, newest first (payments, hotspot users, users)."""
-    items: list[dict[str, Any]] = []
-    for p in Payment.objects.for_user(user).select_related("package")[:limit]:
-        items.append(
-            {
-                "at": p.updated_at,
-                "title": f"Payment {p.get_status_display().lower()}",
-                "text": f"{p.currency} {p.amount} from {p.masked_phone} for {p.package.name}",
-                "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
-            }
-        )
-    for h in HotspotUser.objects.for_user(user).select_related("package")[:limit]:
-        items.append(
-            {
-                "at": h.created_at,
-                "title": "Hotspot user created",
-                "text": f"{h.username} on {h.package.name}",
-                "level": "info",
-            }
-        )
-    for u in (
-        User.objects.for_user(user)
-        .exclude(role=User.Role.SYSTEM_ADMIN)
-        .order_by("-date_joined")[:limit]
-    ):
-        items.append(
-            {"at": u.date_joined, "title": "User added", "text": u.display_name, "level": "info"}
-        )
-    items.sort(key=lambda item: item["at"], reverse=True)
-    return items[:limit]
-
-
-def online_now(user: User) -> list[dict[str, Any]]:
-    """Who is online in the user's tenant, for the first render of the dashboard.
-
-    The viewer is listed too: their page is open now, and their socket joins a moment after the
-    render (the live list then comes from the `presence` frame). Best effort: a presence store
-    that is down leaves the card empty rather than failing the page.
-    """
-    try:
-        members = presence.online_members(presence.tenant_scope(user.tenant_id))
-    except Exception:
-        logger.warning("could not read who is online", exc_info=True)
-        members = []
-    if not any(m.get("id") == user.pk for m in members):
-        members = sorted(
-            [*members, presence.member_info(user)],
-            key=lambda m: (str(m.get("name", "")).lower(), int(m.get("id", 0))),
-        )
-    return members
-
-
 class DashboardView(PortalMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_system_admin:
@@ -187,11 +110,9 @@ class DashboardView(PortalMixin, View):
             request,
             "tenants/dashboard.html",
             {
-                "stats": dashboard_stats(request.user),
-                "activity": recent_activity(request.user),
+                "stats": selectors.dashboard_stats(user=request.user),
+                "activity": selectors.recent_activity(user=request.user),
                 "currency": _currency(),
-                "online": online_now(request.user),
-                "presence_channel": presence.tenant_scope(request.user.tenant_id),
             },
         )
 
@@ -206,7 +127,7 @@ class DashboardStatsView(TenantMemberMixin, View):
     """JSON counters the page's JS re-reads when an event arrives."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return JsonResponse(dashboard_stats(request.user))
+        return JsonResponse(selectors.dashboard_stats(user=request.user))
 
 
 # ---------------------------------------------------------------- tenant settings
@@ -266,14 +187,8 @@ class SystemTenantsView(SystemAdminMixin, View):
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
         ]
         page = paginate(request, tenants)
+        # The Online column: the template's `online_counts` tag (notifications' presence tags).
         tenants = list(page.object_list)
-        try:
-            online = presence.online_counts(t.pk for t in tenants)
-        except Exception:  # the presence store is down: the live counts fill in later
-            logger.warning("could not read online counts", exc_info=True)
-            online = {}
-        for t in tenants:
-            t.online = online.get(t.pk, 0)
         return render(
             request,
             "tenants/system_tenants.html",

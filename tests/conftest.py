@@ -76,7 +76,7 @@ def pytest_collection_modifyitems(config, items):
 def _presence_isolated():
     """Each test starts with nobody online (ids are reused between tests on SQLite)."""
     yield
-    from notifications import presence
+    from notifications.realtime import presence
 
     if presence._store is not None:
         presence._store.clear()
@@ -240,3 +240,25 @@ def api_as(request, db):
         return client
 
     return make
+
+
+@pytest.fixture
+async def fresh_layer():
+    """A new channel layer per test (each test has its own event loop).
+
+    Also stops this loop's publisher and presence tracker, and closes the database connection
+    of the thread that runs database_sync_to_async, so PostgreSQL can drop the test database.
+    """
+    from channels.db import database_sync_to_async
+    from channels.layers import channel_layers
+    from django.db import connections
+
+    from notifications.events import relay
+    from notifications.realtime import presence
+
+    channel_layers.backends.clear()
+    yield
+    await relay.stop()  # started by the first connection, on this test's loop
+    await presence.stop_trackers()
+    channel_layers.backends.clear()
+    await database_sync_to_async(connections.close_all)()

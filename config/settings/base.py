@@ -194,20 +194,18 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")  # collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-# Channel layer (notifications/layers.py): one Redis pub/sub subscription per group per server
-# process and a local fan-out to that process's sockets. REDIS_URL shares events between every
-# server process; without it the layer is process-local (other processes reach it via the outbox).
+# Channel layer (notifications/realtime/layers.py): one Redis pub/sub subscription per group per
+# server process and a local fan-out to that process's sockets. REDIS_URL shares events between
+# every server process; without it the layer is process-local (other processes reach it via the
+# outbox).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
-# Presence (who is online; notifications/presence.py): Redis keys under this prefix when
-# REDIS_URL is set, else process memory. An entry lapses after TTL seconds without a heartbeat.
-NOTIFICATIONS_PRESENCE_PREFIX = os.environ.get("NOTIFICATIONS_PRESENCE_PREFIX", "")
-NOTIFICATIONS_PRESENCE_TTL = float(os.environ.get("NOTIFICATIONS_PRESENCE_TTL", "30"))
-# A closed page's entry lingers this long, so moving to the next page is not "leaving".
-NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRACE", "3"))
+# Every NOTIFICATIONS_* setting (presence TTL, socket limits, publisher timings...) is declared
+# once, with its default, in notifications/conf.py; each is read from this module if set here,
+# else from the environment variable of the same name (docs/deployment.md lists them).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "notifications.layers."
+        "BACKEND": "notifications.realtime.layers."
         + ("FanoutChannelLayer" if REDIS_URL else "LocalFanoutChannelLayer"),
         "CONFIG": {
             **({"hosts": [REDIS_URL]} if REDIS_URL else {}),

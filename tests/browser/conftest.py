@@ -35,7 +35,7 @@ def live_server_proc(chromium_path):
 @pytest.fixture
 def server(live_server_proc):
     """The live server, (re)started if an earlier test left it stopped."""
-    if live_server_proc.process is None or live_server_proc.process.poll() is not None:
+    if not live_server_proc.running:
         live_server_proc.start()
     return live_server_proc
 

@@ -1,4 +1,4 @@
-"""A real daphne server on a free port with a temp SQLite DB + Debian's chromium via Playwright.
+"""The seeded demo site on a real daphne (tests/liveserver.py) + Debian's chromium via Playwright.
 
 Shared by the browser tests (tests/browser/conftest.py) and docs/screenshots/take.py, so the
 screenshots show exactly what the tests drive.
@@ -7,7 +7,6 @@ screenshots show exactly what the tests drive.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.liveserver import Daphne
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "Browser-Test-pw-42"
-LISTENING = re.compile(rb"Listening on TCP address [\d.]+:(\d+)")
 
 # A second admin of acme (two admins of one tenant in two browsers) and a tenant admin made
 # through the services, like every other row.
@@ -48,8 +48,7 @@ class LiveServer:
             "PYTHONUNBUFFERED": "1",
         }
         self.port = 0
-        self.process: subprocess.Popen | None = None
-        self.log_path = self.tmp / "server.log"
+        self.server: Daphne | None = None
 
     @property
     def url(self) -> str:
@@ -79,47 +78,19 @@ class LiveServer:
         )
 
     def start(self) -> None:
-        """Start daphne: on a free port the first time (port 0), then on the same port."""
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "config.asgi:application",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        offset = self.log_path.stat().st_size if self.port else 0
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_path.read_text()[-3000:]}")
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                found = LISTENING.search(f.read())
-            if found:
-                self.port = int(found.group(1))
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"daphne did not start:\n{self.log_path.read_text()[-3000:]}")
+        """Start daphne: on a free port the first time, then on the same port."""
+        self.server = Daphne(self.env, port=self.port or None)
+        self.server.wait_ready()
+        self.port = self.server.port
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
+        if self.server is not None:
+            self.server.stop()
+        self.server = None
+
+    @property
+    def running(self) -> bool:
+        return self.server is not None and self.server.process.poll() is None
 
     def restart(self) -> None:
         self.stop()

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from hotspot.models import HotspotUser
-from notifications import publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import PaymentCompleted
+from notifications.events import relay as publisher
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import PaymentCompleted
 from tests.factories import (
     HotspotUserFactory,
     PackageFactory,

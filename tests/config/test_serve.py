@@ -25,10 +25,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from notifications import consumers, pusher
+from notifications import conf
+from notifications.realtime.pusher import consumer as pusher
 from payments.api import MAX_CALLBACK_BYTES
 from tests.conftest import require_program
-from tests.notifications.liveserver import free_port, server_env
+from tests.liveserver import free_port, server_env
 from tests.notifications.wsutil import committed_db
 
 pytestmark = [pytest.mark.live, committed_db]
@@ -106,7 +107,7 @@ def get(url: str) -> tuple[int, str]:
 def test_the_makefile_limit_is_the_largest_frame_the_protocol_allows():
     makefile = (ROOT / "Makefile").read_text()
     [size] = re.findall(r"^WS_MAX_SIZE \?= (\d+)$", makefile, re.M)
-    assert int(size) == max(consumers.MAX_FRAME_BYTES, pusher.MAX_FRAME_BYTES)
+    assert int(size) == max(conf.WS_MAX_FRAME_BYTES, pusher.MAX_FRAME_BYTES)
 
 
 def test_pages_and_their_static_files_are_served_in_production(served):

@@ -15,7 +15,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from notifications import publisher
+from notifications.events import relay as publisher
 
 run = database_sync_to_async  # call sync (ORM) code from async tests; closes connections
 

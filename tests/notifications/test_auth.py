@@ -17,7 +17,6 @@ from tests.notifications.wsutil import (
     communicator,
     connect_user,
     expect_close,
-    fresh_layer,  # noqa: F401
     session_cookie,
 )
 

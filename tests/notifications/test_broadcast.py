@@ -10,10 +10,10 @@ from django.db import transaction
 from django.test import RequestFactory
 
 from accounts import services as accounts
-from notifications import publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import SystemAlert, UserCreated
 from notifications.context import excluding_socket
+from notifications.events import relay as publisher
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import SystemAlert, UserCreated
 from notifications.middleware import SocketIdMiddleware
 from notifications.models import StoredEvent
 from tenants import services as tenants
@@ -117,7 +117,7 @@ def redis_layer(settings, redis_url):
     """The product's Redis layer, whatever REDIS_URL this pass has (its own key prefix)."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "notifications.layers.FanoutChannelLayer",
+            "BACKEND": "notifications.realtime.layers.FanoutChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": f"bcast-{uuid.uuid4().hex[:8]}"},
         }
     }
@@ -127,7 +127,7 @@ def redis_layer(settings, redis_url):
 def local_layer(settings):
     """The embedded default's process-local layer, whatever this pass configures."""
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "notifications.layers.LocalFanoutChannelLayer"}
+        "default": {"BACKEND": "notifications.realtime.layers.LocalFanoutChannelLayer"}
     }
 
 

@@ -15,7 +15,6 @@ from tests.notifications.wsutil import (
     drain,
     event_message,
     expect_close,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 
@@ -239,7 +238,7 @@ def test_protocol_doc_lists_every_error_and_close_code():
     """docs/protocol.md is the client authors' reference: it must name every code we send."""
     from pathlib import Path
 
-    from notifications import auth, consumers
+    from notifications.realtime import consumers, protocol
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
     source = Path(consumers.__file__).read_text()
@@ -247,6 +246,6 @@ def test_protocol_doc_lists_every_error_and_close_code():
     assert len(error_codes) >= 8
     for code in error_codes:
         assert f"`{code}`" in doc, code
-    for name in dir(auth):
+    for name in dir(protocol):
         if name.startswith("CLOSE_"):
-            assert f"**{getattr(auth, name)}**" in doc, name
+            assert f"**{getattr(protocol, name)}**" in doc, name

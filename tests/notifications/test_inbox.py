@@ -10,11 +10,12 @@ from channels.db import database_sync_to_async
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from notifications import inbox, publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import Event, SystemNotification, Target
+from notifications import inbox
+from notifications.events import outbox
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import Event, SystemNotification, Target
 from notifications.models import NotificationRead, StoredEvent
-from tests.notifications.wsutil import committed_db, connect_user, drain, fresh_layer  # noqa: F401
+from tests.notifications.wsutil import committed_db, connect_user, drain
 
 URL = "/api/notifications/"
 
@@ -34,7 +35,7 @@ def notice(text: str, *, tenant=None, user=None, roles=None, category="system") 
     else:
         event = SystemNotification.create(message=text, tenant=tenant, user=user)
     stored = broadcast(event, exclude=None)
-    publisher.claim(limit=1000)
+    outbox.claim(limit=1000)
     stored.refresh_from_db()
     return stored
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from notifications.auth import allowed_groups, may_join
+from notifications.realtime.access import allowed_groups, may_join
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 

@@ -22,7 +22,11 @@ import pytest
 import redis
 from channels.exceptions import ChannelFull
 
-from notifications.layers import FanoutChannelLayer, LayerUnavailable, LocalFanoutChannelLayer
+from notifications.realtime.layers import (
+    FanoutChannelLayer,
+    LayerUnavailable,
+    LocalFanoutChannelLayer,
+)
 from tests.conftest import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,7 +286,7 @@ async def test_group_add_of_another_process_channel_is_refused(redis_layer):
 SENDER = textwrap.dedent(
     """
     import asyncio, sys
-    from notifications.layers import FanoutChannelLayer
+    from notifications.realtime.layers import FanoutChannelLayer
 
     async def main(url, prefix, channel):
         layer = FanoutChannelLayer(hosts=[url], prefix=prefix)

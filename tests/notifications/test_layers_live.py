@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from notifications.layers import FanoutChannelLayer
+from notifications.realtime.layers import FanoutChannelLayer
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 600

@@ -10,7 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.factories import DEFAULT_PASSWORD
-from tests.notifications.liveserver import (
+from tests.liveserver import (
     Browser,
     Daphne,
     cookie_header,

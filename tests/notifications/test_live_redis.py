@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.factories import DEFAULT_PASSWORD
-from tests.notifications.liveserver import (
+from tests.liveserver import (
     Browser,
     Daphne,
     Uvicorn,

@@ -12,14 +12,13 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import override_settings
 
-from notifications import presence
-from notifications.presence import MemoryPresenceStore, RedisPresenceStore
+from notifications.realtime import presence
+from notifications.realtime.presence import MemoryPresenceStore, RedisPresenceStore
 from tests.factories import TenantAdminFactory, TenantStaffFactory
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 

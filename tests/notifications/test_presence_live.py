@@ -24,7 +24,7 @@ from django.conf import settings
 from websockets.asyncio.client import connect
 
 from tests.factories import TenantAdminFactory
-from tests.notifications.liveserver import (
+from tests.liveserver import (
     Daphne,
     jwt_for,
     nothing_arrives,

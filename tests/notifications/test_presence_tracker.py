@@ -13,13 +13,12 @@ import threading
 import pytest
 from channels.layers import get_channel_layer
 
-from notifications import presence
-from notifications.presence import MemoryPresenceStore, PresenceTracker
+from notifications.realtime import presence
+from notifications.realtime.presence import MemoryPresenceStore, PresenceTracker
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
     still_open,
 )
@@ -93,7 +92,7 @@ async def test_a_leave_during_a_heartbeat_is_not_undone_by_it(slow_store, linger
 async def test_a_consumer_that_fails_still_leaves_presence(staff, monkeypatch):
     """A handler that raises (daphne raises on a send to a just-closed socket) ends the consumer
     without `disconnect`; before the fix its entry stayed, refreshed by the heartbeat forever."""
-    from notifications.consumers import NotificationConsumer
+    from notifications.realtime.consumers import NotificationConsumer
 
     async def boom(self, message):
         raise RuntimeError("send on a closed protocol")

@@ -14,9 +14,10 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from notifications import publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import SystemNotification
+from notifications.events import outbox
+from notifications.events import relay as publisher
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import SystemNotification
 from notifications.models import EventTarget, StoredEvent
 from tests.notifications.conftest import run
 
@@ -56,13 +57,13 @@ def test_fire_stores_like_broadcast():
 
 def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out():
     [stored] = fire()
-    assert [row.id for row in publisher.claim()] == [stored.id]
-    assert publisher.claim() == []
+    assert [row.id for row in outbox.claim()] == [stored.id]
+    assert outbox.claim() == []
     StoredEvent.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert [row.id for row in publisher.claim()] == [stored.id]  # its publisher died
-    publisher.settle([stored.id], [])
+    assert [row.id for row in outbox.claim()] == [stored.id]  # its publisher died
+    outbox.settle([stored.id], [])
     StoredEvent.objects.update(lease_until=None)
-    assert publisher.claim() == []  # published rows are never claimed
+    assert outbox.claim() == []  # published rows are never claimed
 
 
 def test_concurrent_claims_never_share_a_row():
@@ -73,7 +74,7 @@ def test_concurrent_claims_never_share_a_row():
     def claimer():
         barrier.wait()
         try:
-            return [row.id for row in publisher.claim(limit=10)]
+            return [row.id for row in outbox.claim(limit=10)]
         finally:
             connection.close()
 
@@ -86,26 +87,26 @@ def test_concurrent_claims_never_share_a_row():
 
 def test_failed_sends_back_off_then_retry():
     [stored] = fire()
-    [row] = publisher.claim()
-    publisher.settle([], [row])
+    [row] = outbox.claim()
+    outbox.settle([], [row])
     stored.refresh_from_db()
     assert stored.published_at is None and stored.lease_until > timezone.now()
-    assert publisher.claim() == []  # backing off
+    assert outbox.claim() == []  # backing off
     StoredEvent.objects.update(lease_until=timezone.now())
-    assert [r.id for r in publisher.claim()] == [stored.id]
+    assert [r.id for r in outbox.claim()] == [stored.id]
 
 
 def test_events_too_old_to_push_live_stay_stored_unpublished(settings):
     settings.NOTIFICATIONS_PUBLISH_MAX_AGE_SECONDS = 60
     [stored] = fire()
     StoredEvent.objects.update(occurred_at=timezone.now() - timedelta(minutes=5))
-    assert publisher.claim() == []
+    assert outbox.claim() == []
     assert StoredEvent.objects.get(pk=stored.pk).published_at is None
 
 
 def test_positions_follow_visibility_order():
     rows = fire(3)
-    publisher.claim()
+    outbox.claim()
     positions = list(StoredEvent.objects.order_by("id").values_list("position", flat=True))
     assert positions == sorted(positions) and len(set(positions)) == 3
     assert [r.id for r in rows] == list(
@@ -134,10 +135,10 @@ def test_a_late_commit_gets_a_later_position_than_events_committed_before_it():
     assert inserted.wait(10)
     ids["B"] = fire()[0].id
     assert ids["A"] < ids["B"]
-    assert [row.id for row in publisher.claim()] == [ids["B"]]  # A is not visible yet
+    assert [row.id for row in outbox.claim()] == [ids["B"]]  # A is not visible yet
     release.set()
     thread.join(10)
-    assert [row.id for row in publisher.claim()] == [ids["A"]]
+    assert [row.id for row in outbox.claim()] == [ids["A"]]
     position = dict(StoredEvent.objects.values_list("id", "position"))
     assert position[ids["A"]] > position[ids["B"]]
 

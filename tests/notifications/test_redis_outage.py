@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,62 +16,14 @@ from collections.abc import Iterator
 import pytest
 from channels.layers import get_channel_layer
 
-from notifications import publisher
+from notifications.events import relay as publisher
 from notifications.models import StoredEvent
 from tenants import services as tenants
 from tests.conftest import require_program
+from tests.liveserver import RedisServer
 from tests.notifications.conftest import make_listener, run, wait_subscribed
 
 pytestmark = [pytest.mark.redis, pytest.mark.live, pytest.mark.django_db(transaction=True)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A throw-away redis-server process (no persistence) that can be stopped and restarted."""
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 @pytest.fixture
@@ -92,7 +41,7 @@ def layer_on_spare_redis(settings, spare_redis):
     no Redis, so the pass without REDIS_URL tests the layer production runs)."""
     layer_config = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
     if not layer_config.get("CONFIG", {}).get("hosts"):
-        layer_config = {"BACKEND": "notifications.layers.FanoutChannelLayer", "CONFIG": {}}
+        layer_config = {"BACKEND": "notifications.realtime.layers.FanoutChannelLayer", "CONFIG": {}}
     layer_config.setdefault("CONFIG", {})
     layer_config["CONFIG"]["hosts"] = [spare_redis.url]
     layer_config["CONFIG"]["prefix"] = f"outage-{uuid.uuid4().hex[:8]}"

@@ -10,16 +10,15 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 from django.utils import timezone
 
-from notifications import publisher
-from notifications.broadcast import broadcast
-from notifications.catalog import Event, SystemNotification, Target
+from notifications.events import relay as publisher
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import Event, SystemNotification, Target
 from notifications.models import EventTarget, StoredEvent
 from notifications.replay import missed_events
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]

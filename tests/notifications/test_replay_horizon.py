@@ -18,14 +18,14 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.test import override_settings
 
-from notifications import publisher
+from notifications.events import outbox
+from notifications.events import relay as publisher
 from notifications.models import EventTarget, StoredEvent
 from notifications.replay import missed_events
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
     drain,
-    fresh_layer,  # noqa: F401
 )
 
 pytestmark = [committed_db]
@@ -46,12 +46,12 @@ def _committed(tenant, message: str) -> StoredEvent:
 
 
 def _claim(event: StoredEvent) -> StoredEvent:
-    [row] = publisher.claim(ids=[event.pk])
+    [row] = outbox.claim(ids=[event.pk])
     return row
 
 
 def _published(event: StoredEvent) -> None:
-    publisher.settle([event.pk], [])
+    outbox.settle([event.pk], [])
 
 
 def _db_clock_past(event: StoredEvent) -> None:
@@ -127,10 +127,10 @@ def test_within_the_clock_margin_overlap_is_replayed_and_nothing_leaks(staff, te
 def test_a_row_sent_after_a_rejected_one_of_its_batch_replays_it(staff, tenant):
     """One publisher, one batch: the first row is rejected (retried later), the second sent."""
     first, second = _committed(tenant, "rejected"), _committed(tenant, "sent")
-    rows = publisher.claim()
+    rows = outbox.claim()
     assert [row.pk for row in rows] == [first.pk, second.pk]
     assert StoredEvent.objects.get(pk=second.pk).replay_from == 2  # nothing outside the batch
-    publisher.settle([second.pk], [rows[0]])
+    outbox.settle([second.pk], [rows[0]])
     assert StoredEvent.objects.get(pk=second.pk).replay_from == 1
 
     channels = [f"tenant.{tenant.pk}"]
@@ -141,8 +141,8 @@ def test_a_row_sent_after_a_rejected_one_of_its_batch_replays_it(staff, tenant):
 def test_a_retried_row_keeps_the_lowest_horizon_of_its_attempts(staff, tenant):
     """Batch [a, b] fails as a whole; b alone is then sent first (publish_now): a is still late."""
     a, b = _committed(tenant, "a"), _committed(tenant, "b")
-    rows = publisher.claim()
-    publisher.settle([], rows)
+    rows = outbox.claim()
+    outbox.settle([], rows)
     StoredEvent.objects.update(lease_until=None)  # the back-off is over
     _claim(b)
     _published(b)
@@ -193,18 +193,18 @@ async def test_resume_on_a_real_socket_gets_the_event_another_process_sent_late(
     late = await database_sync_to_async(_committed)(tenant, "late")
     other = await database_sync_to_async(_committed)(other_tenant, "other tenant")
     seen = await database_sync_to_async(_committed)(tenant, "seen")
-    p1 = await database_sync_to_async(publisher.claim)(ids=[late.pk])
-    p2 = await database_sync_to_async(publisher.claim)(ids=[other.pk, seen.pk])
+    p1 = await database_sync_to_async(outbox.claim)(ids=[late.pk])
+    p2 = await database_sync_to_async(outbox.claim)(ids=[other.pk, seen.pk])
 
     comm, _ = await connect_user(staff)
     sent, _ = await publisher.send_events(p2)
-    await database_sync_to_async(publisher.settle)(sent, [])
+    await database_sync_to_async(outbox.settle)(sent, [])
     frame = await comm.receive_json_from(timeout=3)
     assert (frame["id"], await drain(comm, 0.2)) == (seen.pk, [])
     await comm.disconnect()
 
     sent, _ = await publisher.send_events(p1)  # P1 at last: nobody of the tenant is connected
-    await database_sync_to_async(publisher.settle)(sent, [])
+    await database_sync_to_async(outbox.settle)(sent, [])
 
     comm, _ = await connect_user(staff)
     await comm.send_json_to({"action": "resume", "last_id": seen.pk})
@@ -238,8 +238,8 @@ def test_two_database_connections_interleaving_on_postgresql(staff, tenant, othe
 
     def p2():
         assert p1_claimed.wait(10)
-        for row in publisher.claim(limit=10):  # "other tenant" and "seen"
-            publisher.settle([row.pk], [])
+        for row in outbox.claim(limit=10):  # "other tenant" and "seen"
+            outbox.settle([row.pk], [])
         p2_done.set()
 
     threads = [threading.Thread(target=process, args=(fn,)) for fn in (p1, p2)]

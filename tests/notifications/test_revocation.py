@@ -21,7 +21,6 @@ from tests.notifications.wsutil import (
     communicator,
     connect_user,
     expect_close,
-    fresh_layer,  # noqa: F401
     still_open,
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.services import user_create
-from notifications.broadcast import broadcast
-from notifications.catalog import SystemAlert
+from notifications.events.broadcast import broadcast
+from notifications.events.catalog import SystemAlert
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_system_feed_is_for_system_admins_only(client, tenant_admin):
 def test_toast_map_on_every_signed_in_page_comes_from_the_catalog(client, tenant_admin):
     import json
 
-    from notifications.catalog import CATALOG
+    from notifications.events.catalog import CATALOG
 
     client.force_login(tenant_admin)
     html = client.get("/users/").content.decode()

@@ -8,15 +8,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connections
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.asgi import application
-from notifications import presence, publisher
 
 PATH = "/ws/notifications/"
 ORIGIN = "http://127.0.0.1:8000"
@@ -128,21 +126,6 @@ def event_message(
 
 async def group_send(group: str, message: dict) -> None:
     await get_channel_layer().group_send(group, message)
-
-
-@pytest.fixture
-async def fresh_layer():
-    """A new channel layer per test (each test has its own event loop).
-
-    Also closes the database connection of the thread that runs database_sync_to_async, so
-    PostgreSQL can drop the test database at the end.
-    """
-    channel_layers.backends.clear()
-    yield
-    await publisher.stop()  # started by the first connection, on this test's loop
-    await presence.stop_trackers()
-    channel_layers.backends.clear()
-    await database_sync_to_async(connections.close_all)()
 
 
 # Socket tests need committed rows: the consumer reads them from another thread or process.

@@ -14,7 +14,6 @@ from django.test import override_settings
 from notifications.models import StoredEvent
 from tests.notifications.wsutil import (
     committed_db,
-    fresh_layer,  # noqa: F401
 )
 from tests.pusher.test_consumer import established, open_socket, subscribe
 from tests.pusher.test_presence import join, next_frame

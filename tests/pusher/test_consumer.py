@@ -11,11 +11,10 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
-from notifications.pusher import auth_string
+from notifications.realtime.pusher.signing import auth_string
 from tests.notifications.wsutil import (
     committed_db,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 

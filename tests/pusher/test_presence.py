@@ -13,8 +13,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
-from notifications.presence import member_info
-from notifications.pusher import auth_string
+from notifications.realtime.presence import member_info
+from notifications.realtime.pusher.signing import auth_string
 from tests.conftest import bearer
 from tests.factories import TenantStaffFactory
 from tests.notifications.wsutil import (
@@ -22,7 +22,6 @@ from tests.notifications.wsutil import (
     connect_user,
     drain,
     event_message,
-    fresh_layer,  # noqa: F401
     group_send,
 )
 from tests.pusher.test_consumer import authorize, established, open_socket, subscribe

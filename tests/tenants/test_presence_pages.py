@@ -12,7 +12,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from notifications import presence
+from notifications.realtime import presence
 from tests.factories import TenantAdminFactory, TenantStaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,3 +113,21 @@ def test_admin_tenant_changelist_has_an_online_column(sysadmin_client, tenant, t
     html = sysadmin_client.get("/admin/tenants/tenant/").content.decode()
     assert "column-online" in html
     assert re.search(r"<td class=\"field-online\">1</td>", html)
+
+
+def test_admin_tenant_changelist_reads_presence_once_for_all_rows(
+    sysadmin_client, tenant, other_tenant, tenant_admin, monkeypatch
+):
+    online(tenant_admin)
+    calls = []
+    real = presence.online_counts
+
+    def counting(tenant_ids):
+        calls.append(list(tenant_ids))
+        return real(tenant_ids)
+
+    monkeypatch.setattr(presence, "online_counts", counting)
+    html = sysadmin_client.get("/admin/tenants/tenant/").content.decode()
+    assert len(calls) == 1 and set(calls[0]) == {tenant.pk, other_tenant.pk}
+    assert re.search(r"<td class=\"field-online\">1</td>", html)
+    assert re.search(r"<td class=\"field-online\">0</td>", html)

@@ -14,8 +14,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from notifications import catalog
-from notifications.broadcast import broadcast
+from notifications.events import catalog
+from notifications.events.broadcast import broadcast
 from tenants.models import Tenant
 
 

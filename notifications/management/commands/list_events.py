@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from notifications import catalog
+from notifications.events import catalog, docs
 
 
 class Command(BaseCommand):
@@ -18,9 +18,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, format: str, **options: Any) -> None:
         if format == "markdown":
-            self.stdout.write(catalog.markdown(), ending="")
+            self.stdout.write(docs.markdown(), ending="")
         elif format == "json":
-            self.stdout.write(json.dumps(catalog.as_dicts(), indent=2))
+            self.stdout.write(json.dumps(docs.as_dicts(), indent=2))
         else:
             for t in catalog.CATALOG.values():
                 self.stdout.write(

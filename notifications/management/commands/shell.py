@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from django.core.management.commands import shell
 
-from notifications.catalog import CATALOG
+from notifications.events.catalog import CATALOG
 
 
 class Command(shell.Command):
     def get_auto_imports(self) -> list[str]:
         return [
             *(super().get_auto_imports() or []),
-            "notifications.broadcast.broadcast",
-            *(f"notifications.catalog.{name}" for name in CATALOG),
+            "notifications.events.broadcast.broadcast",
+            *(f"notifications.events.catalog.{name}" for name in CATALOG),
         ]

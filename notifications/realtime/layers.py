@@ -50,9 +50,11 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
+from notifications.realtime.protocol import TOO_SLOW_MESSAGE
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_OVERFLOW_MESSAGE = {"type": "notify.close", "code": 4408, "reason": "too slow"}
+DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
 
 
 class LayerUnavailable(ConnectionError):
@@ -257,12 +259,7 @@ class FanoutChannelLayer(BaseChannelLayer):
                 raise RuntimeError(f"{channel} belongs to another process; receive it there")
             inbox = self._inbox(channel)
         if inbox.queue:
-            message = inbox.queue.popleft()
-            if not inbox.queue:
-                inbox.queue = None
-                if inbox.closed:
-                    self._inboxes.pop(channel, None)
-            return message
+            return self._take(channel, inbox)
         if self.is_redis:
             if "!" not in channel and channel not in self._general:
                 self._general.add(channel)
@@ -294,6 +291,10 @@ class FanoutChannelLayer(BaseChannelLayer):
         inbox = self._inboxes.get(channel)
         if inbox is None or not inbox.queue:
             return None
+        return self._take(channel, inbox)
+
+    def _take(self, channel: str, inbox: _Inbox) -> dict:
+        """The oldest queued message of a non-empty inbox; a closed inbox goes when emptied."""
         message = inbox.queue.popleft()
         if not inbox.queue:
             inbox.queue = None

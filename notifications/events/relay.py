@@ -1,4 +1,7 @@
-"""Publishing stored events to the channel layer: claim, send, settle.
+"""The relay: this process's publisher loop, sending what the outbox hands it to the channel layer.
+
+The outbox (events/outbox.py) claims, numbers and settles the stored events; this module sends
+them and runs the loop (and the ASGI middleware that starts it).
 
 Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
 `ensure_started()`), which every ~200 ms (or at once when woken) claims the events nobody has
@@ -8,7 +11,7 @@ and another one sends the row (at-least-once; clients dedupe by `id`).
 
 Wiring (config/asgi.py, owned by the sockets helper)::
 
-    from notifications.publisher import PublisherMiddleware
+    from notifications.events.relay import PublisherMiddleware
     application = PublisherMiddleware(ProtocolTypeRouter({...}))
 
 `PublisherMiddleware` answers the ASGI lifespan protocol (uvicorn starts the publisher at boot)
@@ -20,65 +23,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import BigIntegerField, F, Max, Min, Q, Value
-from django.db.models.functions import Coalesce, Least, Now
-from django.utils import timezone
+from django.db import DatabaseError, connection
 
-from .catalog import iso
-from .models import StoredEvent
+from notifications.conf import notification_settings as conf
+from notifications.events.outbox import claim, settle
+from notifications.models import StoredEvent
+from notifications.realtime.protocol import event_frame, event_message
 
 logger = logging.getLogger(__name__)
 
-ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
-
-
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
 
 def poll_interval() -> float:
-    return _setting("NOTIFICATIONS_POLL_SECONDS", 0.2)
+    return conf.POLL_SECONDS
 
 
 def send_timeout() -> float:
-    return _setting("NOTIFICATIONS_SEND_TIMEOUT_SECONDS", 2.0)
-
-
-def lease() -> timedelta:
-    return timedelta(seconds=_setting("NOTIFICATIONS_LEASE_SECONDS", 10.0))
-
-
-def max_age() -> timedelta:
-    """Unpublished events older than this are not pushed live any more (they stay stored)."""
-    return timedelta(seconds=_setting("NOTIFICATIONS_PUBLISH_MAX_AGE_SECONDS", 900.0))
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Back off after a failed send: 0.25 s, 0.5 s, 1 s ... capped (default 2 s)."""
-    cap = _setting("NOTIFICATIONS_RETRY_MAX_SECONDS", 2.0)
-    return timedelta(seconds=min(cap, 0.25 * 2 ** max(0, attempts - 1)))
+    return conf.SEND_TIMEOUT_SECONDS
 
 
 def layer_crosses_processes(layer: Any = None) -> bool:
     """Does a group_send from this process reach sockets held by other processes?
 
     A layer may say so itself (`crosses_processes`); otherwise Channels' in-memory layer does
-    not, a layer with an `is_redis` flag (notifications.layers) does when it has Redis, and any
-    other layer (channels-redis) is assumed to.
+    not, a layer with an `is_redis` flag (notifications.realtime.layers) does when it has Redis,
+    and any other layer (channels-redis) is assumed to.
     """
     layer = layer if layer is not None else get_channel_layer()
     if layer is None:
@@ -108,20 +86,16 @@ def _declared(layer: Any, name: str) -> Any:
 
 def frame(event: StoredEvent, group: str) -> str:
     """The `event` wire frame for `group`, serialized once (the consumer sends it as is)."""
-    return json.dumps(
-        {
-            "type": "event",
-            "id": event.id,
-            "event": event.name,
-            "category": event.category,
-            "level": event.level,
-            "title": event.title,
-            "message": event.message,
-            "channel": group,
-            "data": event.data,
-            "occurred_at": iso(event.occurred_at),
-        },
-        separators=(",", ":"),
+    return event_frame(
+        id=event.id,
+        event=event.name,
+        category=event.category,
+        level=event.level,
+        title=event.title,
+        message=event.message,
+        channel=group,
+        data=event.data,
+        occurred_at=event.occurred_at,
     )
 
 
@@ -130,134 +104,15 @@ def layer_messages(event: StoredEvent) -> list[tuple[str, dict[str, Any]]]:
     return [
         (
             target.group,
-            {
-                "type": "notify.event",
-                "id": event.id,
-                "text": frame(event, target.group),
-                "roles": list(target.roles) if target.roles else None,
-                "exclude": event.exclude,
-            },
+            event_message(
+                frame(event, target.group),
+                id=event.id,
+                roles=list(target.roles) if target.roles else None,
+                exclude=event.exclude,
+            ),
         )
         for target in event.targets.all()
     ]
-
-
-# --- claim / settle (sync, database) -------------------------------------------------------
-
-
-def _lock_claims() -> None:
-    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-
-
-def _assign_positions(limit: int = 1000) -> None:
-    """Number committed, unnumbered rows in id order: the commit-ordered replay sequence."""
-    pending = list(
-        StoredEvent.objects.filter(position__isnull=True)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
-    if not pending:
-        return
-    top = StoredEvent.objects.aggregate(top=Max("position"))["top"] or 0
-    for offset, pk in enumerate(pending, start=1):
-        StoredEvent.objects.filter(pk=pk).update(position=top + offset)
-
-
-def _unpublished_floor(now: Any, batch: list[int]) -> int | None:
-    """The lowest position not yet published outside `batch` (for `replay_from`, models.py).
-
-    Rows older than the publish max age are left out: they are never pushed live, so they
-    cannot reach a socket late (replay serves them whatever their age). One query on the
-    partial index of unpublished rows.
-    """
-    return (
-        StoredEvent.objects.filter(
-            published_at__isnull=True, occurred_at__gte=now - max_age(), position__isnull=False
-        )
-        .exclude(id__in=batch)
-        .aggregate(floor=Min("position"))["floor"]
-    )
-
-
-def _horizon(floor: int | None) -> Any:
-    """A claimed row's `replay_from`: the floor outside its batch, or its own position.
-
-    Rows of one batch are sent in position order by one loop, so a lower one is late only if
-    its send failed; `settle()` then lowers the horizon of the rows sent after it.
-    """
-    own = F("position")
-    return own if floor is None else Least(Value(floor, BigIntegerField()), own)
-
-
-def _claimable(now: Any) -> Any:
-    return StoredEvent.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now),
-        published_at__isnull=True,
-        occurred_at__gte=now - max_age(),
-    )
-
-
-def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredEvent]:
-    """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
-
-    Returns them with their targets loaded. A cheap unlocked check comes first, so an idle
-    poll costs one indexed query and no lock.
-    """
-    ids = list(ids) if ids is not None else None
-    queryset = _claimable(timezone.now())
-    if ids is not None:
-        queryset = queryset.filter(id__in=ids)
-    if not queryset.exists():
-        return []
-    with transaction.atomic():
-        _lock_claims()
-        _assign_positions()
-        now = timezone.now()
-        queryset = _claimable(now).filter(position__isnull=False)
-        if ids is not None:
-            queryset = queryset.filter(id__in=ids)
-        rows = list(queryset.order_by("position").prefetch_related("targets")[:limit])
-        if rows:
-            # The visibility horizon, taken before any of these rows is sent. A retried row
-            # keeps the lowest horizon and the first claim time of all its attempts (an earlier
-            # attempt may have reached some of its groups).
-            batch = [row.id for row in rows]
-            horizon = _horizon(_unpublished_floor(now, batch))
-            StoredEvent.objects.filter(id__in=batch).update(
-                lease_until=now + lease(),
-                publish_attempts=F("publish_attempts") + 1,
-                replay_from=Coalesce(Least(F("replay_from"), horizon), horizon),
-                claimed_at=Coalesce(F("claimed_at"), Now()),
-            )
-            for row in rows:
-                row.publish_attempts += 1  # this attempt
-    return rows
-
-
-def settle(published: list[int], failed: list[StoredEvent]) -> None:
-    """Mark sent rows published; give failed ones back after a back-off delay.
-
-    `published_at` is the database's clock, compared with other rows' `claimed_at` by replay.
-    """
-    now = timezone.now()
-    if published:
-        StoredEvent.objects.filter(id__in=published, published_at__isnull=True).update(
-            published_at=Now(), lease_until=None
-        )
-    for row in failed:
-        StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
-            lease_until=now + retry_delay(row.publish_attempts)
-        )
-    if published and failed:
-        # A row of this batch sent after one that failed: the failed one will reach sockets
-        # after it, so replay from this row must cover it (before its retry: it is leased).
-        lowest = min(row.position for row in failed if row.position is not None)
-        StoredEvent.objects.filter(id__in=published, position__gt=lowest).update(
-            replay_from=Least(F("replay_from"), Value(lowest, BigIntegerField()))
-        )
 
 
 # --- sending (async) -----------------------------------------------------------------------
@@ -358,9 +213,7 @@ def publish_now(event_id: int) -> bool:
         sent, failed = [], rows
     settle(sent, failed)
     if failed:
-        _direct_paused_until = time.monotonic() + _setting(
-            "NOTIFICATIONS_DIRECT_PAUSE_SECONDS", 5.0
-        )
+        _direct_paused_until = time.monotonic() + conf.DIRECT_PAUSE_SECONDS
         wake()
     return not failed
 
@@ -557,22 +410,41 @@ class PublisherMiddleware:
     """ASGI wrapper: starts the publisher on lifespan startup and on every connection.
 
     It answers the lifespan protocol itself (the inner ProtocolTypeRouter has no lifespan), so
-    put it outermost in config/asgi.py.
+    put it outermost in config/asgi.py. `on_startup` runs once per process before the first
+    thing is served: on lifespan startup (uvicorn; an exception fails the start-up), else on the
+    first connection (daphne has no lifespan).
     """
 
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], on_startup: Callable[[], None] | None = None
+    ) -> None:
         self.app = app
+        self.on_startup = on_startup
+        self._started = False
+
+    def _start_once(self) -> None:
+        if not self._started:
+            self._started = True
+            if self.on_startup is not None:
+                self.on_startup()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    try:
+                        self._start_once()
+                    except Exception as exc:
+                        logger.exception("server start-up failed")
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                     ensure_started()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await stop()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        self._start_once()
         ensure_started()
         await self.app(scope, receive, send)

@@ -1,4 +1,12 @@
-"""Real server processes for live tests: daphne on a free port, sharing the test database."""
+"""Real server processes for every live and browser test: THE one helper.
+
+`Daphne` / `Uvicorn`: the ASGI app in a child process on a free port (or a given one, to
+restart in place), with the test settings and database (`server_env`, PostgreSQL or SQLite,
+Redis when given) or an environment of the caller's (tests/browser/live.py: a seeded demo
+site). `RedisServer`: a throw-away redis-server to stop and restart. Plus an HTTP client with
+cookies and CSRF (`Browser`), other OS processes (`run_shell`, `run_manage`) and websocket
+helpers. Importable without Django settings (docs/screenshots/take.py uses it too).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,11 +29,9 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
-from rest_framework_simplejwt.tokens import RefreshToken
 from websockets.exceptions import ConnectionClosed
 
-BASE_DIR = Path(settings.BASE_DIR)
+BASE_DIR = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -36,6 +43,8 @@ def free_port() -> int:
 
 def database_url_for_servers() -> str:
     """DATABASE_URL of the database the tests run on (call once the test DB exists)."""
+    from django.db import connection
+
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
@@ -62,11 +71,14 @@ def server_env(*, redis_url: str | None, prefix: str | None = None) -> dict[str,
 
 
 class Daphne:
-    """`daphne -b 127.0.0.1 -p <free port> config.asgi:application` as a child process."""
+    """`daphne -b 127.0.0.1 -p <port> config.asgi:application` as a child process.
 
-    def __init__(self, env: dict[str, str]) -> None:
+    `port`: a free one by default; a given one restarts a server where its clients expect it.
+    """
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
         self.env = env
-        self.port = free_port()
+        self.port = port or free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
             self.command(),
@@ -137,6 +149,49 @@ class Uvicorn(Daphne):
         return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
             "--port", str(self.port), "--lifespan", "on", "--log-level", "warning"
         ]  # fmt: skip
+
+
+class RedisServer:
+    """A throw-away redis-server process (no persistence) that can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -227,6 +282,8 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
 
 @database_sync_to_async
 def jwt_for(user) -> str:
+    from rest_framework_simplejwt.tokens import RefreshToken
+
     return str(RefreshToken.for_user(user).access_token)
 
 

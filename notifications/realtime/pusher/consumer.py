@@ -1,73 +1,49 @@
-"""Pusher Channels protocol 7 over the same pipeline: `/app/<key>` and `POST /broadcasting/auth`.
-
-Existing Laravel Echo / pusher-js clients switch to this platform by changing host, port and key
-(docs/pusher.md). Nothing here decides who may see what: a Pusher channel `private-<group>` is the
-layer group `<group>`, and `notifications.auth.may_join` is the rule, exactly as on
-`/ws/notifications/`. Events are the same `notify.event` messages; the Pusher frame wraps the
-pre-serialized `/ws/notifications/` frame as its `data` string.
-
-A Pusher socket connects anonymously and proves each subscription with the HMAC signature that
-`/broadcasting/auth` issued. That endpoint also sends the socket a `pusher.grant` (who signed it)
-through the layer, so the socket joins its user's and session's groups (revocation closes reach
-it) and knows the role (role-restricted events are dropped until the grant says otherwise).
-
-`presence-tenant.<id>` is the same tenant group plus the presence scope `tenant.<id>` of
-notifications/presence.py, shared with `/ws/notifications/` tabs: a person is one member however
-many tabs or protocols they use. The member comes from the signed `channel_data`. Client events
-(`client-*`, off unless PUSHER_CLIENT_EVENTS) travel in Pusher-only groups `pusher-ch.<channel>`,
-so the tenant groups shared with /ws/notifications/ never carry a message type it cannot handle.
-"""
+"""`/app/<key>`: the Pusher protocol 7 socket (the package docstring says how it maps)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import async_to_sync
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from config.api import error_body
-
-from .auth import (
-    CLOSE_FORBIDDEN,
-    CLOSE_RATE_LIMITED,
-    CLOSE_RECONNECT,
-    CLOSE_UNAUTHENTICATED,
-    may_join,
+from notifications.realtime.access import delivers
+from notifications.realtime.groups import (
+    is_pusher_presence,
+    is_session_group,
+    presence_group,
+    pusher_channel_group,
+    pusher_client_group,
+    pusher_grant_group,
     session_group,
     user_group,
 )
-from .consumers import TokenBucket, frame_bucket, new_socket_id
-from .context import SOCKET_ID_RE
-from .layers import LayerEventDispatchMixin
-from .presence import member_info, presence_grace, presence_group, tracker
+from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.presence import presence_grace, tracker
+from notifications.realtime.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
+    CLOSE_RECONNECT,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHENTICATED,
+    TokenBucket,
+    dumps,
+    frame_bucket,
+    new_socket_id,
+)
+from notifications.realtime.pusher.signing import parse_channel_data, valid_auth
 
 logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSIONS = frozenset({"5", "6", "7"})
 ACTIVITY_TIMEOUT = 120  # seconds; the client pings after this much silence
 MAX_FRAME_BYTES = 10_240  # Pusher's message size limit
-CHANNEL_RE = re.compile(
-    r"^(?:private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)|presence-(tenant\.\d{1,18}))$"
-)
 CHANNELS_HINT = (
     "Unknown channel: use private-tenant.<id>, private-user.<id>, private-system.admin or "
     "presence-tenant.<id>."
@@ -90,80 +66,9 @@ CLOSE_TO_PUSHER = {
     CLOSE_UNAUTHENTICATED: ERR_UNAUTHORIZED,
     CLOSE_FORBIDDEN: ERR_UNAUTHORIZED,
     CLOSE_RECONNECT: ERR_RECONNECT,
-    4408: ERR_RECONNECT,  # too slow: reconnect, missed events come back through the inbox
+    CLOSE_TOO_SLOW: ERR_RECONNECT,  # too slow: reconnect, missed events come back through the inbox
     CLOSE_RATE_LIMITED: ERR_OVER_CAPACITY,
 }
-
-
-def channel_group(channel: Any) -> str | None:
-    """The layer group of a Pusher channel name (`private-tenant.3`, `presence-tenant.3` →
-    `tenant.3`), else None."""
-    if not isinstance(channel, str):
-        return None
-    found = CHANNEL_RE.match(channel)
-    return (found.group(1) or found.group(2)) if found else None
-
-
-def is_presence(channel: str) -> bool:
-    return channel.startswith("presence-")
-
-
-def client_group(channel: str) -> str:
-    """Pusher-only layer group of one channel's client events (never shared with other sockets)."""
-    return f"pusher-ch.{channel}"
-
-
-def sign(socket_id: str, channel: str, channel_data: str | None = None) -> str:
-    """Pusher's subscription signature: HMAC-SHA256 of `socket_id:channel[:channel_data]`."""
-    message = f"{socket_id}:{channel}" + (f":{channel_data}" if channel_data is not None else "")
-    return hmac.new(
-        settings.PUSHER_APP_SECRET.encode(), message.encode(), hashlib.sha256
-    ).hexdigest()
-
-
-def auth_string(socket_id: str, channel: str, channel_data: str | None = None) -> str:
-    return f"{settings.PUSHER_APP_KEY}:{sign(socket_id, channel, channel_data)}"
-
-
-def valid_auth(socket_id: str, channel: str, auth: Any, channel_data: str | None = None) -> bool:
-    """Whether `auth` ("<key>:<signature>") was issued for this socket, channel (and data)."""
-    if not isinstance(auth, str):
-        return False
-    key, _, signature = auth.partition(":")
-    expected = auth_string(socket_id, channel, channel_data)
-    return hmac.compare_digest(f"{key}:{signature}".encode(), expected.encode())
-
-
-def presence_channel_data(user: Any) -> str:
-    """Laravel's channel_data for a presence member: user_id (the user's key) and user_info."""
-    return json.dumps({"user_id": user.pk, "user_info": member_info(user)}, separators=(",", ":"))
-
-
-def parse_channel_data(raw: str) -> tuple[int, dict[str, Any]] | None:
-    """(user id, member info) from signed channel_data; None unless the shape is right.
-
-    The user id must be a platform user id (an integer, or its digits as a string): the presence
-    scope is shared with /ws/notifications/, where members are platform users.
-    """
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    user_id = data.get("user_id")
-    if isinstance(user_id, str) and user_id.isdigit() and len(user_id) <= 18:
-        user_id = int(user_id)
-    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
-        return None
-    info = data.get("user_info")
-    if info is None:
-        info = {}
-    if not isinstance(info, dict):
-        return None
-    member = {**info, "id": user_id}
-    member.setdefault("name", str(member.get("username") or user_id))  # lists show a name
-    return user_id, member
 
 
 @dataclass
@@ -175,17 +80,12 @@ class _PresenceSubscription:
     known: set[str] = field(default_factory=set)
 
 
-def grant_group(socket_id: str) -> str:
-    """Internal group of one Pusher socket, where `/broadcasting/auth` sends its grants."""
-    return f"pusher.{socket_id}"
-
-
 def _frame(event: str, data: Any, channel: str | None = None) -> str:
     body: dict[str, Any] = {"event": event}
     if channel is not None:
         body["channel"] = channel
-    body["data"] = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return json.dumps(body, separators=(",", ":"))
+    body["data"] = data if isinstance(data, str) else dumps(data)
+    return dumps(body)
 
 
 class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
@@ -211,7 +111,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._fail(ERR_PROTOCOL, f"Unsupported protocol version {protocol[:10]}.")
             return
         self.socket_id = new_socket_id()
-        self.groups = [grant_group(self.socket_id)]  # discarded by Channels on disconnect
+        self.groups = [pusher_grant_group(self.socket_id)]  # discarded by Channels on disconnect
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         # A browser on the same site also sends its session cookie: use it when it is valid.
         auth = self.scope.get("socket_auth")
@@ -243,11 +143,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         """
         if self._closed or not self.subscribed:
             return
-        roles = message.get("roles")
-        if roles is not None and self.role not in roles:
-            return
-        exclude = message.get("exclude")
-        if exclude is not None and exclude == self.socket_id:
+        if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
         text = message["text"]
         try:
@@ -328,7 +224,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._group_add(user_group(user_id))
         else:
             self.grants[user_id] = role
-        if session and session.startswith("session."):
+        if is_session_group(session):
             await self._group_add(session)
         self.role = role
 
@@ -373,13 +269,13 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def _subscribe(self, data: dict) -> None:
         channel = data.get("channel")
-        group = channel_group(channel)
+        group = pusher_channel_group(channel)
         if group is None:
             await self._subscription_error(channel, CHANNELS_HINT, 404)
             return
         member = None
         channel_data = None
-        if is_presence(channel):
+        if is_pusher_presence(channel):
             channel_data = data.get("channel_data")
             if not isinstance(channel_data, str):
                 await self._subscription_error(
@@ -405,7 +301,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._leave_presence(channel)
         await self._group_add(group)
         if settings.PUSHER_CLIENT_EVENTS:
-            await self._group_add(client_group(channel))
+            await self._group_add(pusher_client_group(channel))
         self.channels[channel] = group
         self._index()
         reply: dict[str, Any] = {}
@@ -415,13 +311,13 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def _unsubscribe(self, data: dict) -> None:
         channel = data.get("channel")
-        if channel_group(channel) is None or channel not in self.channels:
+        if pusher_channel_group(channel) is None or channel not in self.channels:
             return
         # The tenant/user group membership stays (closes for that group still apply); events
         # of the channel stop, and the socket leaves the channel's presence and client events.
         del self.channels[channel]
         self._index()
-        await self._group_discard(client_group(channel))
+        await self._group_discard(pusher_client_group(channel))
         await self._leave_presence(channel)
 
     def _index(self) -> None:
@@ -487,7 +383,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             )
             return
         channel = frame.get("channel")
-        if channel_group(channel) is None:
+        if pusher_channel_group(channel) is None:
             await self._error(
                 ERR_INVALID, "Client events are only allowed on private- and presence- channels."
             )
@@ -515,7 +411,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if sub is not None:
             message["user_id"] = sub.me
         try:
-            await self.channel_layer.group_send(client_group(channel), message)
+            await self.channel_layer.group_send(pusher_client_group(channel), message)
         except Exception:  # the layer is down: ephemeral, nothing to retry
             logger.warning("could not send a client event", exc_info=True)
             await self._error(ERR_RECONNECT, "The client event could not be delivered.")
@@ -556,217 +452,3 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         self._closed = True
         await self.close(code=code, reason=message.encode()[:123].decode("utf-8", "ignore"))
         await self._leave_all_presence()
-
-
-# --- POST /broadcasting/auth -----------------------------------------------------------------
-
-
-class ChannelAuthSerializer(serializers.Serializer):
-    socket_id = serializers.CharField(max_length=41)
-    channel_name = serializers.CharField(max_length=200)
-
-    def validate_socket_id(self, value: str) -> str:
-        if not SOCKET_ID_RE.match(value):
-            raise ValidationError('Expected a Pusher socket id such as "1234.5678".')
-        return value
-
-    def validate_channel_name(self, value: str) -> str:
-        if channel_group(value) is None:
-            raise ValidationError(CHANNELS_HINT)
-        return value
-
-
-class BroadcastingAuthView(APIView):
-    """Echo's channel authorizer: the signature for a channel the user may join, else 403.
-
-    For `presence-tenant.<id>` also the member's `channel_data`, covered by the signature.
-
-    Session cookie (CSRF-protected) or `Authorization: Bearer <JWT>` (no CSRF), the project's
-    API authentication; the channel rule is `may_join`, the one of `/ws/notifications/`.
-    """
-
-    @extend_schema(exclude=True)  # Pusher's endpoint, documented in docs/pusher.md, not /api/
-    def post(self, request: Request) -> Response:
-        form = ChannelAuthSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        socket_id = form.validated_data["socket_id"]
-        channel = form.validated_data["channel_name"]
-        user = request.user
-        if not may_join(user, channel_group(channel)):
-            raise PermissionDenied("You may not subscribe to this channel.")
-        session = getattr(request._request, "session", None)
-        key = session.session_key if request.auth is None and session else None
-        self._announce(socket_id, user, session_group(key) if key else None)
-        if is_presence(channel):  # Laravel's answer: the member's data, signed with the channel
-            channel_data = presence_channel_data(user)
-            return Response(
-                {
-                    "auth": auth_string(socket_id, channel, channel_data),
-                    "channel_data": channel_data,
-                }
-            )
-        return Response({"auth": auth_string(socket_id, channel)})
-
-    @staticmethod
-    def _announce(socket_id: str, user: Any, session: str | None) -> None:
-        """Tell the socket whose signature it holds (revocation groups, role); never fails."""
-        message = {
-            "type": "pusher.grant",
-            "user_id": user.pk,
-            "role": user.role,
-            "session_group": session,
-        }
-        try:
-            async_to_sync(get_channel_layer().group_send)(grant_group(socket_id), message)
-        except Exception:
-            logger.warning("could not send the grant of socket %s", socket_id, exc_info=True)
-
-
-# --- POST /apps/<app_id>/events, /batch_events: the Pusher HTTP publish API -----------------
-
-MAX_TIMESTAMP_SKEW = 600  # seconds, as Pusher's own API
-MAX_DATA_BYTES = 10_240
-MAX_CHANNELS = 100
-MAX_BATCH = 10
-
-
-class PublishRefused(Exception):
-    """A publish request the API answers with `status` and `message` (nothing stored)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-
-def request_signature(method: str, path: str, params: dict[str, str]) -> str:
-    """Pusher's request signature: HMAC-SHA256 of "METHOD\\npath\\nsorted query" (no signature)."""
-    query = "&".join(f"{key}={params[key]}" for key in sorted(params) if key != "auth_signature")
-    message = f"{method}\n{path}\n{query}".encode()
-    return hmac.new(settings.PUSHER_APP_SECRET.encode(), message, hashlib.sha256).hexdigest()
-
-
-def check_request_auth(method: str, path: str, params: dict[str, str], body: bytes) -> None:
-    """Raise PublishRefused(401) unless the request is signed with the app secret, recently."""
-    for name in ("auth_key", "auth_timestamp", "auth_version", "auth_signature"):
-        if not params.get(name):
-            raise PublishRefused(401, f"Missing {name}.")
-    if not hmac.compare_digest(params["auth_key"].encode(), settings.PUSHER_APP_KEY.encode()):
-        raise PublishRefused(401, "Unknown auth_key.")
-    if params["auth_version"] != "1.0":
-        raise PublishRefused(401, "auth_version must be 1.0.")
-    try:
-        stamp = int(params["auth_timestamp"])
-    except ValueError:
-        raise PublishRefused(401, "auth_timestamp must be unix seconds.") from None
-    if abs(time.time() - stamp) > MAX_TIMESTAMP_SKEW:
-        raise PublishRefused(
-            401, f"Timestamp expired: more than {MAX_TIMESTAMP_SKEW} s from server time."
-        )
-    if body and params.get("body_md5") != hashlib.md5(body).hexdigest():  # noqa: S324 (protocol)
-        raise PublishRefused(401, "body_md5 does not match the body.")
-    expected = request_signature(method, path, params)
-    if not hmac.compare_digest(params["auth_signature"].encode(), expected.encode()):
-        raise PublishRefused(401, "Invalid signature: check the app secret.")
-
-
-def _target_exists(group: str) -> bool:
-    from django.contrib.auth import get_user_model
-
-    from tenants.models import Tenant
-
-    kind, _, ident = group.partition(".")
-    if kind == "tenant":
-        return Tenant.objects.filter(pk=int(ident)).exists()
-    if kind == "user":
-        return get_user_model().objects.filter(pk=int(ident)).exists()
-    return True  # system.admin
-
-
-def build_published_event(item: Any) -> tuple[Any, str | None]:
-    """A catalog Event for one published item, and the socket id to exclude (toOthers)."""
-    from .catalog import CATALOG, LEVELS, Event, Target
-
-    if not isinstance(item, dict):
-        raise PublishRefused(400, "Each event is a JSON object.")
-    name = item.get("name")
-    if not isinstance(name, str) or name not in CATALOG:
-        raise PublishRefused(
-            400, "name must be an event of the catalog (docs/events.md).", field="name"
-        )
-    channels = item.get("channels", [item["channel"]] if "channel" in item else None)
-    if not isinstance(channels, list) or not 0 < len(channels) <= MAX_CHANNELS:
-        raise PublishRefused(400, "Give channel or channels (1 to 100).", field="channels")
-    groups = []
-    for channel in channels:
-        group = channel_group(channel)
-        if group is None or not _target_exists(group):
-            raise PublishRefused(
-                400,
-                f"Channel {str(channel)[:80]!r} maps to no tenant, user or admin group.",
-                field="channels",
-            )
-        groups.append(group)
-    raw = item.get("data")
-    if not isinstance(raw, str) or len(raw.encode()) > MAX_DATA_BYTES:
-        raise PublishRefused(400, "data must be a JSON string of at most 10 KB.", field="data")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise PublishRefused(400, "data must hold a JSON object.", field="data") from None
-    if not isinstance(data, dict):
-        raise PublishRefused(400, "data must hold a JSON object.", field="data")
-    socket_id = item.get("socket_id")
-    if socket_id is not None and (
-        not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id)
-    ):
-        raise PublishRefused(400, 'socket_id must look like "1234.5678".', field="socket_id")
-    kind = CATALOG[name]
-    level = data.get("level") if data.get("level") in LEVELS else kind.level
-    title = data.get("title") if isinstance(data.get("title"), str) else kind.title
-    message = data.get("message") if isinstance(data.get("message"), str) else kind.template
-    event = Event(
-        name=name,
-        category=kind.category,
-        level=level,
-        title=title,
-        message=message,
-        data=data,
-        targets=[Target(group) for group in dict.fromkeys(groups)],
-    )
-    return event, socket_id
-
-
-@csrf_exempt  # authenticated by the request signature, not by a cookie
-@require_POST
-def publish_view(request: HttpRequest, app_id: str, batch: bool = False) -> JsonResponse:
-    """Pusher's `POST /apps/<app_id>/events` and `/batch_events`: store, then publish."""
-    from django.db import transaction
-
-    from .broadcast import broadcast
-
-    if not settings.PUSHER_APP_ID or app_id != settings.PUSHER_APP_ID:
-        return JsonResponse(error_body("not_found", "Unknown app id."), status=404)
-    params = {key.lower(): value for key, value in request.GET.items()}
-    try:
-        check_request_auth("POST", request.path, params, request.body)
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            raise PublishRefused(400, "The body is not valid JSON.") from None
-        if batch:
-            items = body.get("batch") if isinstance(body, dict) else None
-            if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
-                raise PublishRefused(400, "batch must list 1 to 10 events.", field="batch")
-        else:
-            items = [body]
-        events = [build_published_event(item) for item in items]
-    except PublishRefused as refused:
-        fields = {refused.field: [refused.message]} if refused.field else None
-        code = "invalid" if refused.status == 400 else "not_authenticated"
-        return JsonResponse(error_body(code, refused.message, fields), status=refused.status)
-    with transaction.atomic():
-        for event, socket_id in events:
-            broadcast(event, exclude=socket_id)
-    return JsonResponse({"batch": [{} for _ in events]} if batch else {})

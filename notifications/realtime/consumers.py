@@ -1,8 +1,9 @@
 """`/ws/notifications/`: one authenticated socket per browser tab (wire protocol: docs/protocol.md).
 
-Thin on purpose: authenticate (scope from notifications.auth), join the groups `allowed_groups`
-permits, and forward each event's pre-serialized `text` as is. The per-event path touches no ORM
-and parses no JSON; the database is read only at the handshake and by a slow re-check timer.
+Thin on purpose: authenticate (scope from notifications.realtime.auth), join the groups
+`allowed_groups` permits, and forward each event's pre-serialized `text` as is. The per-event
+path touches no ORM and parses no JSON; the database is read only at the handshake and by a
+slow re-check timer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import json
 import logging
 import random
-import secrets
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -21,81 +21,36 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .auth import (
+from notifications.conf import notification_settings as conf
+from notifications.realtime import access, groups
+from notifications.realtime.access import allowed_groups, delivers, may_join
+from notifications.realtime.auth import SocketAuth
+from notifications.realtime.groups import (
+    PRESENCE_SYSTEM_GROUP,
+    SYSTEM_ADMIN_GROUP,
+    presence_group,
+    record_name,
+    session_group,
+    tenant_group,
+    tenant_scope,
+)
+from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.presence import member_info, presence_grace, tracker
+from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
     CLOSE_RECONNECT,
     CLOSE_UNAUTHENTICATED,
-    SYSTEM_ADMIN_GROUP,
-    SocketAuth,
-    allowed_groups,
-    may_join,
-    session_group,
-    tenant_group,
+    MAX_CHANNEL_LENGTH,
+    MAX_CLOSE_REASON_BYTES,
+    SOCKET_ID_RE,
+    dumps,
+    frame_bucket,
+    new_socket_id,
 )
-from .context import SOCKET_ID_RE
-from .layers import LayerEventDispatchMixin
-from .presence import (
-    SYSTEM_GROUP,
-    member_info,
-    presence_grace,
-    presence_group,
-    record_access,
-    tenant_scope,
-    tracker,
-)
-from .replay import Replay, missed_events
+from notifications.replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
-
-# Limits (settings may override them; documented in docs/protocol.md).
-MAX_FRAME_BYTES = 4096
-FRAME_RATE = 20.0  # frames per second, sustained
-FRAME_BURST = 40  # frames allowed at once before the rate applies
-RECHECK_SECONDS = 60.0  # re-read the account and session, in case a close message was lost
-MAX_CHANNEL_LENGTH = 200
-
-
-def new_socket_id() -> str:
-    """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
-    return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
-class TokenBucket:
-    """`burst` at once, then `rate` per second: the frame limits of every socket endpoint.
-
-    The rates are read on each take (settings), so a test or an operator override applies to
-    open sockets too.
-    """
-
-    __slots__ = ("rate", "burst", "tokens", "last")
-
-    def __init__(self, rate: Any, burst: Any) -> None:
-        self.rate = rate if callable(rate) else (lambda: rate)
-        self.burst = burst if callable(burst) else (lambda: burst)
-        self.tokens = float(self.burst())
-        self.last = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst()), self.tokens + (now - self.last) * self.rate())
-        self.last = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-def frame_bucket() -> TokenBucket:
-    """The client-frame limit of a socket (NOTIFICATIONS_WS_RATE / NOTIFICATIONS_WS_BURST)."""
-    return TokenBucket(
-        lambda: float(_setting("NOTIFICATIONS_WS_RATE", FRAME_RATE)),
-        lambda: float(_setting("NOTIFICATIONS_WS_BURST", FRAME_BURST)),
-    )
 
 
 def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
@@ -104,10 +59,8 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
     Catches what no close message announces (a session that expired or was cleared, another
     session's password change) and any close message lost while the layer was down.
     """
-    from django.contrib.auth import get_user, get_user_model
+    from django.contrib.auth import get_user
     from django.utils.module_loading import import_string
-
-    from accounts.services import login_block_reason
 
     old = auth.user
     if auth.session_key is not None:
@@ -118,21 +71,12 @@ def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
             return CLOSE_UNAUTHENTICATED, "Session ended."
         if get_user(SimpleNamespace(session=store)).pk != old.pk:  # another session's password
             return CLOSE_UNAUTHENTICATED, "Session ended."
-    user = get_user_model().objects.select_related("tenant").filter(pk=old.pk).first()
-    if user is None or not user.is_active:
-        return CLOSE_FORBIDDEN, "Account removed."
-    reason = login_block_reason(user)
-    if reason:
-        return CLOSE_FORBIDDEN, reason
+    user, refusal = access.fresh_user(old.pk)
+    if user is None:
+        return CLOSE_FORBIDDEN, refusal
     if (user.role, user.tenant_id) != (old.role, old.tenant_id):
         return CLOSE_RECONNECT, "Account changed; reconnect."
     return None
-
-
-def _tenant_ids() -> list[int]:
-    from tenants.models import Tenant
-
-    return list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
 
 
 class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
@@ -212,11 +156,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         """Forward an event's pre-serialized frame unless its audience excludes this socket."""
         if self._closed:
             return
-        roles = message.get("roles")
-        if roles is not None and self.role not in roles:
-            return
-        exclude = message.get("exclude")
-        if exclude is not None and exclude == self.socket_id:
+        if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
         if self.muted and self._channel_of(message) in self.muted:
             return
@@ -248,7 +188,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if text_data is None:
             await self._error("binary_not_supported", "Only text frames (JSON) are accepted.")
             return
-        limit = _setting("NOTIFICATIONS_WS_MAX_FRAME_BYTES", MAX_FRAME_BYTES)
+        limit = conf.WS_MAX_FRAME_BYTES
         if len(text_data) > limit // 4 and len(text_data.encode("utf-8")) > limit:
             await self._error("frame_too_large", f"Frames are limited to {limit} bytes.")
             return
@@ -353,7 +293,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             self.muted.add(channel)
             await self._send_frame({"type": "unsubscribed", "channel": channel})
 
-    # -- presence (notifications/presence.py) ---------------------------------------------------
+    # -- presence (notifications/realtime/presence/) -----------------------------------------
 
     async def presence_changed(self, message: dict) -> None:
         """A person came online or went away in a scope this socket watches."""
@@ -445,9 +385,9 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             if not self.watching_system:
                 self.watching_system = True
                 track.watch_system(1)
-                await self.channel_layer.group_add(SYSTEM_GROUP, self.channel_name)
-                self.groups.append(SYSTEM_GROUP)
-            tenant_ids = await database_sync_to_async(_tenant_ids)()
+                await self.channel_layer.group_add(PRESENCE_SYSTEM_GROUP, self.channel_name)
+                self.groups.append(PRESENCE_SYSTEM_GROUP)
+            tenant_ids = await database_sync_to_async(access.policy.tenant_ids)()
             counts = await track.counts([tenant_scope(pk) for pk in tenant_ids])
             await self._send_frame(
                 {
@@ -457,7 +397,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 }
             )
             return
-        if not channel.startswith("tenant."):
+        if groups.tenant_of(channel) is None:
             await self._error(
                 "invalid_field",
                 "Presence exists for tenant.<id> and system.admin.",
@@ -492,7 +432,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if not isinstance(record, str) or len(record) > MAX_CHANNEL_LENGTH:
             await self._error("invalid_field", 'record must look like "user.42".', field="record")
             return
-        scope = await database_sync_to_async(record_access)(self.auth.user, record)
+        scope = await database_sync_to_async(access.policy.record_scope)(self.auth.user, record)
         if scope is None:
             await self._send_frame(
                 {
@@ -521,7 +461,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._send_frame(
             {
                 "type": "viewers",
-                "record": scope.removeprefix("record."),
+                "record": record_name(scope),
                 "viewers": [m for m in members if m.get("id") != me],
             }
         )
@@ -533,7 +473,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         await self._close(CLOSE_UNAUTHENTICATED, "Token expired.")
 
     async def _recheck_forever(self) -> None:
-        interval = float(_setting("NOTIFICATIONS_WS_RECHECK_SECONDS", RECHECK_SECONDS))
+        interval = conf.WS_RECHECK_SECONDS
         # Spread sockets that connected together (a server restart) over the interval.
         delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
         while not self._closed:
@@ -554,7 +494,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         if self._closed:
             return
         try:
-            await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+            await self.send(text_data=dumps(frame))
         except Exception:  # the peer has just gone (e.g. presence news of others' actions)
             logger.debug("frame to a closed socket dropped", exc_info=True)
 
@@ -568,5 +508,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for task in self._timers:
             if task is not asyncio.current_task():
                 task.cancel()
-        # Close reasons are limited to 123 bytes by RFC 6455.
-        await self.close(code=code, reason=reason.encode("utf-8")[:123].decode("utf-8", "ignore"))
+        await self.close(
+            code=code,
+            reason=reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),
+        )

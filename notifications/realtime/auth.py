@@ -2,14 +2,12 @@
 
 Authentication (ASGI middleware, `SocketAuthMiddlewareStack`) puts a `SocketAuth` in
 `scope["socket_auth"]` (and the user in `scope["user"]`); it never rejects by itself, so the
-consumer can accept-then-close with a code the client sees (4401/4403). Authorization is
-`allowed_groups(user)` / `may_join(user, channel)`: pure functions of the user row (no ORM), shared
-by `/ws/notifications/` and the Pusher endpoint (`/broadcasting/auth`).
+consumer can accept-then-close with a code the client sees (4401/4403). Authorization
+(who may join what) is notifications.realtime.access.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -21,48 +19,8 @@ from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-# Close codes of every socket endpoint (documented in docs/protocol.md).
-CLOSE_UNAUTHENTICATED = 4401  # no/invalid/expired credentials: sign in (or refresh) and reconnect
-CLOSE_FORBIDDEN = 4403  # blocked, logged out, suspended, deleted, tenant suspended: do not retry
-CLOSE_RECONNECT = 4409  # the account changed (role, password): reconnect to get the new rights
-CLOSE_RATE_LIMITED = 4429  # the client sent frames faster than allowed
-
-SYSTEM_ADMIN_GROUP = "system.admin"
-
-
-def tenant_group(tenant_id: int) -> str:
-    return f"tenant.{tenant_id}"
-
-
-def user_group(user_id: int) -> str:
-    return f"user.{user_id}"
-
-
-def session_group(session_key: str) -> str:
-    """Internal group of one login session's sockets (closed together on logout)."""
-    return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]
-
-
-def allowed_groups(user: Any) -> list[str]:
-    """The public groups `user` may join, in welcome order; THE authorization rule.
-
-    Tenant users: their tenant's group and their own user group. System admins: system.admin and
-    their own user group (never tenant groups). Anyone else: nothing. Reads only fields of the
-    user row, so it is safe on the event loop.
-    """
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return []
-    role = getattr(user, "role", None)
-    if role == "system_admin":
-        return [SYSTEM_ADMIN_GROUP, user_group(user.pk)]
-    if role in ("tenant_admin", "staff") and user.tenant_id is not None:
-        return [tenant_group(user.tenant_id), user_group(user.pk)]
-    return []
-
-
-def may_join(user: Any, channel: str) -> bool:
-    """Whether `user` may receive events of `channel` (a public group name)."""
-    return isinstance(channel, str) and channel in allowed_groups(user)
+from notifications.realtime.access import policy_block_reason
+from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 
 @dataclass(frozen=True)
@@ -89,9 +47,7 @@ def _refused(detail: str, method: str | None) -> SocketAuth:
 
 def _checked(user: Any, **fields: Any) -> SocketAuth:
     """Apply the platform's sign-in rule (blocked users, pending/suspended tenants)."""
-    from accounts.services import login_block_reason
-
-    reason = login_block_reason(user)  # loads user.tenant once, off the event loop
+    reason = policy_block_reason(user)  # loads user.tenant once, off the event loop
     if reason:
         return SocketAuth(user=AnonymousUser(), error="blocked", detail=reason, **fields)
     return SocketAuth(user=user, **fields)

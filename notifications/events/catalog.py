@@ -1,9 +1,10 @@
 """The ONE place that declares every event type: name, category, level, title, message, payload
 fields and audience. The server (receivers, fire_event), the browser's toast map and
-docs/events.md are all derived from it.
+docs/events.md (events/docs.py) are all derived from it; the payloads themselves are read from
+the models in events/payloads.py, the only module of the event system that queries them.
 
 An event type is a class; its `from_<object>()` builders return an :class:`Event` (plain data,
-JSON-ready), which `notifications.broadcast.broadcast()` stores and publishes::
+JSON-ready), which `notifications.events.broadcast.broadcast()` stores and publishes::
 
     broadcast(UserCreated.from_user(user))
 
@@ -15,38 +16,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.db import models
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.utils import mask_phone
 from hotspot.models import HotspotUser, Package
+from notifications.events import payloads
+from notifications.realtime.groups import SYSTEM_ADMIN_GROUP, tenant_group, user_group
+from notifications.realtime.protocol import iso
 from payments.models import Payment
 from tenants.models import Tenant
 
 LEVELS = ("success", "info", "warning", "error")
 CATEGORIES = ("tenant", "user", "auth", "payment", "hotspot", "system")
 ROLES = tuple(User.Role.values)
-SYSTEM_ADMIN_GROUP = "system.admin"
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC ISO 8601 with milliseconds and a Z, the one timestamp format on the wire."""
-    if value is None:
-        return None
-    value = value.astimezone(UTC) if timezone.is_aware(value) else value
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def tenant_group(tenant_id: int) -> str:
-    return f"tenant.{tenant_id}"
-
-
-def user_group(user_id: int) -> str:
-    return f"user.{user_id}"
 
 
 @dataclass(frozen=True)
@@ -245,62 +231,6 @@ PACKAGE_FIELDS = {
 }
 
 
-def tenant_data(tenant: Tenant) -> dict[str, Any]:
-    return {
-        "tenant_id": tenant.pk,
-        "tenant_name": tenant.name,
-        "tenant_slug": tenant.slug,
-        "status": tenant.status,
-    }
-
-
-def user_data(user: User) -> dict[str, Any]:
-    return {
-        "user_id": user.pk,
-        "username": user.username,
-        "full_name": user.display_name,
-        "role": user.role,
-        "tenant_id": user.tenant_id,
-    }
-
-
-def payment_data(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.pk,
-        "tenant_id": payment.tenant_id,
-        "reference": payment.provider_reference,
-        "amount": str(payment.amount),
-        "currency": payment.currency,
-        "phone": mask_phone(payment.phone),
-        "package_id": payment.package_id,
-        "package_name": payment.package.name,
-    }
-
-
-def hotspot_user_data(hotspot_user: HotspotUser) -> dict[str, Any]:
-    return {
-        "hotspot_user_id": hotspot_user.pk,
-        "tenant_id": hotspot_user.tenant_id,
-        "username": hotspot_user.username,
-        "package_id": hotspot_user.package_id,
-        "package_name": hotspot_user.package.name,
-        "phone": mask_phone(hotspot_user.phone),
-        "expires_at": iso(hotspot_user.expires_at),
-    }
-
-
-def package_data(package: Package) -> dict[str, Any]:
-    return {
-        "package_id": package.pk,
-        "tenant_id": package.tenant_id,
-        "name": package.name,
-        "price": str(package.price),
-        "currency": package.currency,
-        "duration_minutes": package.duration_minutes,
-        "is_active": package.is_active,
-    }
-
-
 CHANGED = {"changed": "names of the fields that changed"}
 
 
@@ -316,7 +246,7 @@ class _TenantEvent(EventType):
 
     @classmethod
     def from_tenant(cls, tenant: Tenant) -> Event:
-        return cls.build(tenant_data(tenant))
+        return cls.build(payloads.tenant_data(tenant))
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -340,7 +270,7 @@ class TenantUpdated(_TenantEvent):
 
     @classmethod
     def from_tenant(cls, tenant: Tenant, changed: list[str] | None = None) -> Event:
-        return cls.build({**tenant_data(tenant), "changed": list(changed or [])})
+        return cls.build({**payloads.tenant_data(tenant), "changed": list(changed or [])})
 
 
 class TenantApproved(_TenantEvent):
@@ -358,7 +288,9 @@ class TenantSuspended(_TenantEvent):
 
     @classmethod
     def from_tenant(cls, tenant: Tenant, reason: str | None = None) -> Event:
-        return cls.build({**tenant_data(tenant), "reason": reason or tenant.suspension_reason})
+        return cls.build(
+            {**payloads.tenant_data(tenant), "reason": reason or tenant.suspension_reason}
+        )
 
 
 class TenantReactivated(_TenantEvent):
@@ -383,10 +315,10 @@ class TenantRegistered(_TenantEvent):
     @classmethod
     def from_tenant(cls, tenant: Tenant, admin_user: User | None = None) -> Event:
         if admin_user is None:
-            admin_user = tenant.users.filter(role=User.Role.TENANT_ADMIN).order_by("pk").first()
+            admin_user = payloads.first_tenant_admin(tenant)
         return cls.build(
             {
-                **tenant_data(tenant),
+                **payloads.tenant_data(tenant),
                 "admin_user_id": admin_user.pk if admin_user else None,
                 "admin_username": admin_user.username if admin_user else "",
             }
@@ -405,7 +337,7 @@ class _UserEvent(EventType):
 
     @classmethod
     def from_user(cls, user: User) -> Event:
-        return cls.build(user_data(user))
+        return cls.build(payloads.user_data(user))
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -427,7 +359,7 @@ class UserUpdated(_UserEvent):
 
     @classmethod
     def from_user(cls, user: User, changed: list[str] | None = None) -> Event:
-        return cls.build({**user_data(user), "changed": list(changed or [])})
+        return cls.build({**payloads.user_data(user), "changed": list(changed or [])})
 
 
 class UserDeleted(_UserEvent):
@@ -493,7 +425,7 @@ class AccountSuspended(_UserEvent):
     ) -> Event:
         return cls.build(
             {
-                **user_data(user),
+                **payloads.user_data(user),
                 "reason": reason or user.suspension_reason,
                 "until": iso(until if until is not None else user.suspended_until),
                 "lockout": bool(lockout),
@@ -521,7 +453,7 @@ class _PaymentEvent(EventType):
 
     @classmethod
     def from_payment(cls, payment: Payment) -> Event:
-        return cls.build(payment_data(payment))
+        return cls.build(payloads.payment_data(payment))
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -548,10 +480,10 @@ class PaymentCompleted(_PaymentEvent):
     @classmethod
     def from_payment(cls, payment: Payment, hotspot_user: HotspotUser | None = None) -> Event:
         if hotspot_user is None:
-            hotspot_user = HotspotUser.objects.filter(payment=payment).first()
+            hotspot_user = payloads.hotspot_user_of(payment)
         return cls.build(
             {
-                **payment_data(payment),
+                **payloads.payment_data(payment),
                 "hotspot_user_id": hotspot_user.pk if hotspot_user else None,
                 "hotspot_username": hotspot_user.username if hotspot_user else "",
                 "completed_at": iso(payment.completed_at),
@@ -569,7 +501,7 @@ class PaymentFailed(_PaymentEvent):
     def from_payment(cls, payment: Payment, reason: str | None = None) -> Event:
         return cls.build(
             {
-                **payment_data(payment),
+                **payloads.payment_data(payment),
                 "reason": reason or payment.failure_reason or "Declined by the provider.",
                 "failed_at": iso(payment.failed_at),
             }
@@ -588,7 +520,7 @@ class _HotspotUserEvent(EventType):
 
     @classmethod
     def from_hotspot_user(cls, hotspot_user: HotspotUser) -> Event:
-        return cls.build(hotspot_user_data(hotspot_user))
+        return cls.build(payloads.hotspot_user_data(hotspot_user))
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -603,7 +535,9 @@ class HotspotUserCreated(_HotspotUserEvent):
 
     @classmethod
     def from_hotspot_user(cls, hotspot_user: HotspotUser) -> Event:
-        return cls.build({**hotspot_user_data(hotspot_user), "payment_id": hotspot_user.payment_id})
+        return cls.build(
+            {**payloads.hotspot_user_data(hotspot_user), "payment_id": hotspot_user.payment_id}
+        )
 
 
 class HotspotUserExpired(_HotspotUserEvent):
@@ -627,7 +561,7 @@ class _PackageEvent(EventType):
 
     @classmethod
     def from_package(cls, package: Package) -> Event:
-        return cls.build(package_data(package))
+        return cls.build(payloads.package_data(package))
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -647,7 +581,7 @@ class PackageUpdated(_PackageEvent):
 
     @classmethod
     def from_package(cls, package: Package, changed: list[str] | None = None) -> Event:
-        return cls.build({**package_data(package), "changed": list(changed or [])})
+        return cls.build({**payloads.package_data(package), "changed": list(changed or [])})
 
 
 # --- system --------------------------------------------------------------------------------
@@ -708,90 +642,3 @@ def get(name: str) -> type[EventType]:
         return CATALOG[name]
     except KeyError:
         raise KeyError(f"Unknown event {name!r}. Known events: {', '.join(CATALOG)}.") from None
-
-
-# --- derived views of the catalog (list_events, docs/events.md, the browser's toast map) ----
-
-
-def as_dicts() -> list[dict[str, Any]]:
-    """The catalog as JSON-ready dicts (e.g. for the browser's toast map)."""
-    return [
-        {
-            "name": t.name,
-            "category": t.category,
-            "level": t.level,
-            "title": t.title,
-            "message": t.template,
-            "fields": dict(t.fields),
-            "audience": t.audience_text(),
-            "object": t.model.__name__ if t.model else None,
-            "description": t.description,
-        }
-        for t in CATALOG.values()
-    ]
-
-
-def _fire_args(t: type[EventType]) -> str:
-    if t.model is None:
-        return "[--tenant SLUG] [--user USERNAME] [--title T] [--message M] [--level L]"
-    alternative = {Tenant: " | --tenant SLUG", User: " | --user USERNAME"}.get(t.model, "")
-    return f"--object <{t.model.__name__} id>{alternative}"
-
-
-def markdown() -> str:
-    """docs/events.md, generated: `manage.py list_events --format markdown > docs/events.md`."""
-    lines = [
-        "# Event reference",
-        "",
-        "<!-- Generated from notifications/catalog.py by "
-        "`python manage.py list_events --format markdown > docs/events.md`. Do not edit; "
-        "a test fails when this file is stale. -->",
-        "",
-        "Every event reaches the browser as one `event` frame on `/ws/notifications/`:",
-        "",
-        "```json",
-        '{"type":"event","id":42,"event":"UserCreated","category":"user","level":"success",'
-        '"title":"User Created","message":"Jane Doe has been added to the system.",'
-        '"channel":"tenant.3","data":{...},"occurred_at":"2026-01-31T12:00:00.000Z"}',
-        "```",
-        "",
-        "- `id` increases across all events of the platform (a single sequence).",
-        "- `channel` is the group the frame was sent to. A socket that is in several of an "
-        "event's groups gets one frame per group, all with the same `id`: dedupe by `id`.",
-        "- `message` and every string in `data` are plain text: escape them (use `textContent`).",
-        "- Groups: `tenant.<id>` (members of that tenant; some events only reach its tenant "
-        "admins), `user.<id>` (that person), `system.admin` (system admins, who are not "
-        "members of tenant groups).",
-        "- Timestamps are ISO 8601 UTC; phones are masked (`2547****678`); payloads never hold "
-        "passwords, secrets or hashes.",
-        "- The tab that caused a change (header `X-Socket-ID`) does not get its events.",
-        "",
-        "Delivery: an event is stored in the same database transaction as the change that "
-        "caused it, and published only after that transaction commits (a rolled-back change "
-        "emits nothing). If the channel layer is down the event stays stored and is published "
-        "when the layer is back, so delivery is at-least-once: dedupe by `id`. Events stay "
-        "stored after publishing (inbox and replay read them).",
-        "",
-        "| event | category | level | title | audience |",
-        "|---|---|---|---|---|",
-    ]
-    for t in CATALOG.values():
-        lines.append(
-            f"| [`{t.name}`](#{t.name.lower()}) | {t.category} | {t.level} | {t.title} | "
-            f"{t.audience_text()} |"
-        )
-    for t in CATALOG.values():
-        lines += ["", f"## {t.name}", ""]
-        if t.description:
-            lines += [t.description, ""]
-        lines += [
-            f"- category: `{t.category}`, level: `{t.level}`, title: “{t.title}”",
-            f"- message: “{t.template}”",
-            f"- audience: {t.audience_text()}",
-            f"- fire by hand: `python manage.py fire_event {t.name} {_fire_args(t)}`",
-            "",
-            "| data field | holds |",
-            "|---|---|",
-        ]
-        lines += [f"| `{name}` | {text} |" for name, text in t.fields.items()]
-    return "\n".join(lines) + "\n"

@@ -12,8 +12,8 @@ it. Publishing never fails the caller:
 
 Usable from the shell in one line::
 
-    from notifications.broadcast import broadcast
-    from notifications.catalog import UserCreated
+    from notifications.events.broadcast import broadcast
+    from notifications.events.catalog import UserCreated
     broadcast(UserCreated.from_user(user))
 """
 
@@ -24,10 +24,10 @@ from functools import partial
 
 from django.db import transaction
 
-from . import publisher
-from .catalog import Event
-from .context import clean_socket_id, current_socket_id
-from .models import EventTarget, StoredEvent
+from notifications.context import clean_socket_id, current_socket_id
+from notifications.events import relay
+from notifications.events.catalog import Event
+from notifications.models import EventTarget, StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def broadcast(event: Event, *, exclude: str | None | object = _UNSET) -> StoredE
 def _after_commit(event_id: int) -> None:
     """Publish now where this process can reach every socket; never raises."""
     try:
-        if publisher.layer_crosses_processes():
-            publisher.publish_now(event_id)
+        if relay.layer_crosses_processes():
+            relay.publish_now(event_id)
         else:
-            publisher.wake()
+            relay.wake()
     except Exception:  # the request must succeed; the row stays for the publisher
         logger.exception("publishing event %s after commit failed; the publisher retries", event_id)

@@ -1,0 +1,82 @@
+"""Event payloads read from the domain's models: the only ORM reads of the event system.
+
+Each returns plain JSON-ready data (ids, names, masked phones, ISO timestamps), never a model
+instance, a secret or a hash; the catalog's `from_*` builders combine them with their fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import User
+from accounts.utils import mask_phone
+from hotspot.models import HotspotUser, Package
+from notifications.realtime.protocol import iso
+from payments.models import Payment
+from tenants.models import Tenant
+
+
+def tenant_data(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.pk,
+        "tenant_name": tenant.name,
+        "tenant_slug": tenant.slug,
+        "status": tenant.status,
+    }
+
+
+def user_data(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.pk,
+        "username": user.username,
+        "full_name": user.display_name,
+        "role": user.role,
+        "tenant_id": user.tenant_id,
+    }
+
+
+def payment_data(payment: Payment) -> dict[str, Any]:
+    return {
+        "payment_id": payment.pk,
+        "tenant_id": payment.tenant_id,
+        "reference": payment.provider_reference,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "phone": mask_phone(payment.phone),
+        "package_id": payment.package_id,
+        "package_name": payment.package.name,
+    }
+
+
+def hotspot_user_data(hotspot_user: HotspotUser) -> dict[str, Any]:
+    return {
+        "hotspot_user_id": hotspot_user.pk,
+        "tenant_id": hotspot_user.tenant_id,
+        "username": hotspot_user.username,
+        "package_id": hotspot_user.package_id,
+        "package_name": hotspot_user.package.name,
+        "phone": mask_phone(hotspot_user.phone),
+        "expires_at": iso(hotspot_user.expires_at),
+    }
+
+
+def package_data(package: Package) -> dict[str, Any]:
+    return {
+        "package_id": package.pk,
+        "tenant_id": package.tenant_id,
+        "name": package.name,
+        "price": str(package.price),
+        "currency": package.currency,
+        "duration_minutes": package.duration_minutes,
+        "is_active": package.is_active,
+    }
+
+
+def first_tenant_admin(tenant: Tenant) -> User | None:
+    """The tenant admin created with a registration (the oldest)."""
+    return tenant.users.filter(role=User.Role.TENANT_ADMIN).order_by("pk").first()
+
+
+def hotspot_user_of(payment: Payment) -> HotspotUser | None:
+    """The hotspot user a payment provisioned, if any."""
+    return HotspotUser.objects.filter(payment=payment).first()

@@ -1,0 +1,322 @@
+"""Who is online: presence entries kept alive by heartbeats, in Redis or in this process.
+
+A *scope* is what people are present in: ``tenant.<id>`` (every signed-in socket of that tenant,
+on /ws/notifications/ or a Pusher ``presence-tenant.<id>`` subscription) or ``record.user.<id>``
+(admins with that user's edit page open). An *entry* is one connection in a scope; a *member* is
+a person, online while any of their entries lives, so a person with three tabs counts once.
+
+Entries expire: each server process refreshes its own every ``ttl / 3`` seconds (one task per
+process, not one per socket). A process that is killed stops refreshing, and its entries lapse
+after ``ttl``; the next sweep by any process (each sweeps the scopes it has entries in, and all
+scopes when a system admin watches the per-tenant counts) removes them and announces the member
+as gone. So no ghost stays online longer than ``ttl`` plus one heartbeat.
+
+Transitions (a person's first entry → ``added``, their last one gone → ``removed``) are decided
+by the store atomically: a Lua script in Redis, a lock in memory. Two processes therefore never
+both announce the same change, and changes reach watchers through the channel layer group
+``presence.<scope>`` (and per-tenant counts through ``presence.system``).
+
+Backends (chosen by ``NOTIFICATIONS_PRESENCE_BACKEND``, as Django chooses its email backend):
+``redis.RedisPresenceStore``, the default when ``REDIS_URL`` is set (shared by every server
+process); ``memory.MemoryPresenceStore`` otherwise (the embedded default runs one server
+process). This module is the tracker: this process's entries, heartbeat and announcements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from notifications.conf import notification_settings as conf
+from notifications.realtime import access
+from notifications.realtime.groups import (
+    PRESENCE_SYSTEM_GROUP,
+    presence_group,
+    tenant_of,
+    tenant_scope,
+)
+from notifications.realtime.presence.base import Change, presence_ttl
+from notifications.realtime.presence.memory import MemoryPresenceStore
+from notifications.realtime.presence.redis import RedisPresenceStore
+
+__all__ = ["Change", "MemoryPresenceStore", "RedisPresenceStore", "presence_ttl"]
+
+logger = logging.getLogger(__name__)
+
+
+def presence_grace() -> float:
+    """Seconds a closed page's entry lingers, so moving to the next page is not leaving."""
+    return conf.PRESENCE_GRACE
+
+
+def member_info(user: Any) -> dict[str, Any]:
+    """What others see of an online person (ids and strings only)."""
+    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return {
+        "id": user.pk,
+        "username": user.username,
+        "name": name or user.username,
+        "role": getattr(user, "role", ""),
+    }
+
+
+def record_access(user: Any, record: Any) -> str | None:
+    """The scope of `record` ("user.42") if `user` may edit it, else None (sync: reads the DB)."""
+    return access.policy.record_scope(user, record)
+
+
+# --- the store: chosen by a setting -------------------------------------------------------------
+
+_store: MemoryPresenceStore | RedisPresenceStore | None = None
+_store_lock = threading.Lock()
+
+
+def get_store() -> MemoryPresenceStore | RedisPresenceStore:
+    """The process's store, chosen by NOTIFICATIONS_PRESENCE_BACKEND (as Django picks its email
+    backend); by default Redis when REDIS_URL is set, else memory."""
+    global _store
+    with _store_lock:
+        if _store is None:
+            _store = import_string(store_path()).from_settings()
+        return _store
+
+
+def store_path() -> str:
+    """The dotted path of the configured presence store class."""
+    if conf.PRESENCE_BACKEND:
+        return conf.PRESENCE_BACKEND
+    redis = bool(getattr(settings, "REDIS_URL", ""))
+    return f"{__name__}.{'redis.RedisPresenceStore' if redis else 'memory.MemoryPresenceStore'}"
+
+
+def reset_store() -> None:
+    """Forget the process's store (tests switch settings)."""
+    global _store
+    with _store_lock:
+        _store = None
+
+
+# --- the process's tracker: local entries, heartbeat, announcements ---------------------------
+
+
+class PresenceTracker:
+    """This process's presence entries on one event loop: joins, leaves, heartbeat, sweeps.
+
+    Store calls are blocking (a Redis round trip or a lock), so they run in the default thread
+    pool, never on the event loop.
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.local: dict[str, dict[str, dict[str, Any]]] = {}  # scope → conn → info
+        self.system_watchers = 0
+        self._task: asyncio.Task | None = None
+        self._sweeps: set[asyncio.Task] = set()
+        # One store call at a time per scope: a heartbeat's refresh of a scope must not run
+        # after (and so undo) a leave or linger that happened while it was in flight.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._joining: dict[str, list[tuple[str, dict[str, Any], asyncio.Future]]] = {}
+
+    def _lock(self, scope: str) -> asyncio.Lock:
+        lock = self._locks.get(scope)
+        if lock is None:
+            lock = self._locks[scope] = asyncio.Lock()
+        return lock
+
+    def _forget_lock(self, scope: str) -> None:
+        lock = self._locks.get(scope)
+        if lock is not None and not lock.locked() and scope not in self.local:
+            del self._locks[scope]
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def join(self, scope: str, conn: str, info: dict[str, Any]) -> Change:
+        """Add this connection's entry; the change it made (shared by a batch of joins).
+
+        Joins that arrive while a store call for the scope is in flight (a connect storm after
+        a restart) are sent together in the next call: one thread hop and one Redis script for
+        the lot, instead of one each.
+        """
+        self.local.setdefault(scope, {})[conn] = info
+        self._ensure_heartbeat()
+        loop = asyncio.get_running_loop()
+        waiting = self._joining.setdefault(scope, [])
+        done: asyncio.Future = loop.create_future()
+        waiting.append((conn, info, done))
+        if len(waiting) == 1:
+            task = loop.create_task(self._flush_joins(scope))
+            self._sweeps.add(task)
+            task.add_done_callback(self._sweeps.discard)
+        return await done
+
+    async def _flush_joins(self, scope: str) -> None:
+        change = Change(scope)
+        batch: list[tuple[str, dict[str, Any], asyncio.Future]] = []
+        try:
+            async with self._lock(scope):
+                batch = self._joining.pop(scope, [])
+                # a connection that left while waiting is not added back
+                live = self.local.get(scope, {})
+                entries = [(conn, info) for conn, info, _ in batch if conn in live]
+                if entries:
+                    change = await self._call(get_store().join, scope, entries)
+        except BaseException as exc:  # (cancelled too) no join may wait forever
+            for _, _, done in batch or self._joining.pop(scope, []):
+                if not done.done():
+                    done.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            raise
+        self._forget_lock(scope)
+        try:
+            await self.announce(change)  # before the joins return, as one unbatched join would
+        finally:
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(change)
+
+    async def leave(self, scope: str, conn: str, *, linger: float = 0.0) -> Change | None:
+        """Remove this connection's entry, or with `linger`, let it lapse that much later.
+
+        Lingering is for sockets that close because the page changes: the next page's socket
+        joins within it, so the person never blinks offline for the others. A sweep just after
+        it announces the person gone if nobody came back.
+        """
+        conns = self.local.get(scope)
+        if not conns or conns.pop(conn, None) is None:
+            return None
+        if not conns:
+            self.local.pop(scope, None)
+        if linger > 0:
+            async with self._lock(scope):
+                await self._call(get_store().linger, scope, conn, linger)
+            self._forget_lock(scope)
+            self._sweeps.add(
+                asyncio.get_running_loop().create_task(self._sweep_later(scope, linger))
+            )
+            return None
+        async with self._lock(scope):
+            change = await self._call(get_store().leave, scope, [conn])
+        self._forget_lock(scope)
+        await self.announce(change)
+        return change
+
+    async def _sweep_later(self, scope: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay + 0.05)
+            await self.announce(await self._call(get_store().sweep, scope))
+        except Exception:  # a heartbeat's sweep will catch it
+            logger.warning("presence sweep failed", exc_info=True)
+        finally:
+            self._sweeps.discard(asyncio.current_task())
+
+    async def members(self, scope: str) -> list[dict[str, Any]]:
+        return await self._call(get_store().members, scope)
+
+    async def counts(self, scopes: list[str]) -> dict[str, int]:
+        return await self._call(get_store().counts, scopes)
+
+    def watch_system(self, delta: int) -> None:
+        self.system_watchers = max(0, self.system_watchers + delta)
+        if delta > 0:
+            self._ensure_heartbeat()
+
+    async def announce(self, change: Change) -> None:
+        """Tell the scope's watchers (and, for a tenant, the system admins' counts)."""
+        if not change:
+            return
+        message = {
+            "type": "presence.changed",
+            "scope": change.scope,
+            "added": change.added,
+            "removed": change.removed,
+            "online": change.online,
+        }
+        try:
+            await self.layer.group_send(presence_group(change.scope), message)
+            tenant = tenant_of(change.scope)
+            if tenant is not None:
+                await self.layer.group_send(
+                    PRESENCE_SYSTEM_GROUP,
+                    {"type": "presence.count", "tenant": tenant, "online": change.online},
+                )
+        except Exception:  # the layer is down: the next sweep's figures will be right again
+            logger.warning("could not announce a presence change", exc_info=True)
+
+    # heartbeat
+
+    def _ensure_heartbeat(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._heartbeat_forever())
+
+    async def _heartbeat_forever(self) -> None:
+        while self.local or self.system_watchers:
+            await asyncio.sleep(presence_ttl() / 3)
+            try:
+                await self.beat()
+            except Exception:  # Redis down: entries may lapse; the next beat re-adds them
+                logger.warning("presence heartbeat failed", exc_info=True)
+
+    async def beat(self) -> None:
+        """Refresh this process's entries and sweep the scopes that others watch here."""
+        store = get_store()
+        for scope in list(self.local):
+            async with self._lock(scope):
+                # read under the lock: a leave meanwhile is either done or waits for this refresh
+                conns = list(self.local.get(scope, {}).items())
+                change = await self._call(store.join, scope, conns) if conns else None
+            if change is not None:
+                await self.announce(change)
+            else:
+                self._forget_lock(scope)
+        if self.system_watchers:
+            scopes = await self._call(store.scopes)
+            for scope in scopes:
+                if scope not in self.local:
+                    await self.announce(await self._call(store.sweep, scope))
+
+
+_trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceTracker] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def tracker(layer: Any) -> PresenceTracker:
+    """The tracker of the running event loop (one per server process in production)."""
+    loop = asyncio.get_running_loop()
+    found = _trackers.get(loop)
+    if found is None or found.layer is not layer:
+        found = PresenceTracker(layer)
+        _trackers[loop] = found
+    return found
+
+
+async def stop_trackers() -> None:
+    """Cancel the heartbeat of the running loop's tracker (tests end their loop cleanly)."""
+    found = _trackers.pop(asyncio.get_running_loop(), None)
+    if found is None:
+        return
+    for task in [found._task, *found._sweeps]:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def online_members(scope: str) -> list[dict[str, Any]]:
+    """Sync read for pages: who is online in `scope` now."""
+    return get_store().members(scope)
+
+
+def online_counts(tenant_ids: Iterable[int]) -> dict[int, int]:
+    """Sync read for pages: people online per tenant."""
+    ids = list(tenant_ids)
+    counts = get_store().counts([tenant_scope(i) for i in ids])
+    return {i: counts[tenant_scope(i)] for i in ids}

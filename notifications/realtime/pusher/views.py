@@ -1,0 +1,197 @@
+"""`POST /broadcasting/auth` (Echo's channel authorizer) and Pusher's HTTP publish API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import error_body
+from notifications.realtime import access
+from notifications.realtime.access import may_join
+from notifications.realtime.groups import (
+    is_pusher_presence,
+    pusher_channel_group,
+    pusher_grant_group,
+    session_group,
+)
+from notifications.realtime.protocol import (
+    SOCKET_ID_RE,
+)
+from notifications.realtime.pusher.consumer import CHANNELS_HINT
+from notifications.realtime.pusher.signing import (
+    PublishRefused,
+    auth_string,
+    check_request_auth,
+    presence_channel_data,
+)
+from notifications.realtime.send import group_send
+
+logger = logging.getLogger(__name__)
+
+# --- POST /broadcasting/auth -----------------------------------------------------------------
+
+
+class ChannelAuthSerializer(serializers.Serializer):
+    socket_id = serializers.CharField(max_length=41)
+    channel_name = serializers.CharField(max_length=200)
+
+    def validate_socket_id(self, value: str) -> str:
+        if not SOCKET_ID_RE.match(value):
+            raise ValidationError('Expected a Pusher socket id such as "1234.5678".')
+        return value
+
+    def validate_channel_name(self, value: str) -> str:
+        if pusher_channel_group(value) is None:
+            raise ValidationError(CHANNELS_HINT)
+        return value
+
+
+class BroadcastingAuthView(APIView):
+    """Echo's channel authorizer: the signature for a channel the user may join, else 403.
+
+    For `presence-tenant.<id>` also the member's `channel_data`, covered by the signature.
+
+    Session cookie (CSRF-protected) or `Authorization: Bearer <JWT>` (no CSRF), the project's
+    API authentication; the channel rule is `may_join`, the one of `/ws/notifications/`.
+    """
+
+    @extend_schema(exclude=True)  # Pusher's endpoint, documented in docs/pusher.md, not /api/
+    def post(self, request: Request) -> Response:
+        form = ChannelAuthSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        socket_id = form.validated_data["socket_id"]
+        channel = form.validated_data["channel_name"]
+        user = request.user
+        if not may_join(user, pusher_channel_group(channel)):
+            raise PermissionDenied("You may not subscribe to this channel.")
+        session = getattr(request._request, "session", None)
+        key = session.session_key if request.auth is None and session else None
+        self._announce(socket_id, user, session_group(key) if key else None)
+        # Laravel's answer for presence: the member's data, signed with the channel
+        if is_pusher_presence(channel):
+            channel_data = presence_channel_data(user)
+            return Response(
+                {
+                    "auth": auth_string(socket_id, channel, channel_data),
+                    "channel_data": channel_data,
+                }
+            )
+        return Response({"auth": auth_string(socket_id, channel)})
+
+    @staticmethod
+    def _announce(socket_id: str, user: Any, session: str | None) -> None:
+        """Tell the socket whose signature it holds (revocation groups, role); never fails."""
+        message = {
+            "type": "pusher.grant",
+            "user_id": user.pk,
+            "role": user.role,
+            "session_group": session,
+        }
+        group_send(pusher_grant_group(socket_id), message)
+
+
+# --- POST /apps/<app_id>/events, /batch_events: the Pusher HTTP publish API -----------------
+
+MAX_DATA_BYTES = 10_240
+MAX_CHANNELS = 100
+MAX_BATCH = 10
+
+
+def build_published_event(item: Any) -> tuple[Any, str | None]:
+    """A catalog Event for one published item, and the socket id to exclude (toOthers)."""
+    from notifications.events.catalog import CATALOG, LEVELS, Event, Target
+
+    if not isinstance(item, dict):
+        raise PublishRefused(400, "Each event is a JSON object.")
+    name = item.get("name")
+    if not isinstance(name, str) or name not in CATALOG:
+        raise PublishRefused(
+            400, "name must be an event of the catalog (docs/events.md).", field="name"
+        )
+    channels = item.get("channels", [item["channel"]] if "channel" in item else None)
+    if not isinstance(channels, list) or not 0 < len(channels) <= MAX_CHANNELS:
+        raise PublishRefused(400, "Give channel or channels (1 to 100).", field="channels")
+    groups = []
+    for channel in channels:
+        group = pusher_channel_group(channel)
+        if group is None or not access.policy.group_exists(group):
+            raise PublishRefused(
+                400,
+                f"Channel {str(channel)[:80]!r} maps to no tenant, user or admin group.",
+                field="channels",
+            )
+        groups.append(group)
+    raw = item.get("data")
+    if not isinstance(raw, str) or len(raw.encode()) > MAX_DATA_BYTES:
+        raise PublishRefused(400, "data must be a JSON string of at most 10 KB.", field="data")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise PublishRefused(400, "data must hold a JSON object.", field="data") from None
+    if not isinstance(data, dict):
+        raise PublishRefused(400, "data must hold a JSON object.", field="data")
+    socket_id = item.get("socket_id")
+    if socket_id is not None and (
+        not isinstance(socket_id, str) or not SOCKET_ID_RE.match(socket_id)
+    ):
+        raise PublishRefused(400, 'socket_id must look like "1234.5678".', field="socket_id")
+    kind = CATALOG[name]
+    level = data.get("level") if data.get("level") in LEVELS else kind.level
+    title = data.get("title") if isinstance(data.get("title"), str) else kind.title
+    message = data.get("message") if isinstance(data.get("message"), str) else kind.template
+    event = Event(
+        name=name,
+        category=kind.category,
+        level=level,
+        title=title,
+        message=message,
+        data=data,
+        targets=[Target(group) for group in dict.fromkeys(groups)],
+    )
+    return event, socket_id
+
+
+@csrf_exempt  # authenticated by the request signature, not by a cookie
+@require_POST
+def publish_view(request: HttpRequest, app_id: str, batch: bool = False) -> JsonResponse:
+    """Pusher's `POST /apps/<app_id>/events` and `/batch_events`: store, then publish."""
+    from django.db import transaction
+
+    from notifications.events.broadcast import broadcast
+
+    if not settings.PUSHER_APP_ID or app_id != settings.PUSHER_APP_ID:
+        return JsonResponse(error_body("not_found", "Unknown app id."), status=404)
+    params = {key.lower(): value for key, value in request.GET.items()}
+    try:
+        check_request_auth("POST", request.path, params, request.body)
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            raise PublishRefused(400, "The body is not valid JSON.") from None
+        if batch:
+            items = body.get("batch") if isinstance(body, dict) else None
+            if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
+                raise PublishRefused(400, "batch must list 1 to 10 events.", field="batch")
+        else:
+            items = [body]
+        events = [build_published_event(item) for item in items]
+    except PublishRefused as refused:
+        fields = {refused.field: [refused.message]} if refused.field else None
+        code = "invalid" if refused.status == 400 else "not_authenticated"
+        return JsonResponse(error_body(code, refused.message, fields), status=refused.status)
+    with transaction.atomic():
+        for event, socket_id in events:
+            broadcast(event, exclude=socket_id)
+    return JsonResponse({"batch": [{} for _ in events]} if batch else {})
