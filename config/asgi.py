@@ -33,6 +33,7 @@ from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
 # Bodies with a small limit of their own are refused while being read (config.bodylimit).
 BODY_LIMITS = {"/api/payments/callback/": MAX_CALLBACK_BYTES}
 
+
 def server_started() -> None:
     """Once per server process, at start-up (not at import: tests and the shell import this).
 

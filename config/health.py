@@ -33,13 +33,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import sync_and_async_middleware
 
-# --- what readiness reads from notifications: its only imports from that package -------------
-# (re-point these after notifications is restructured; nothing else here names it)
-from notifications.models import StoredEvent
-from notifications.events.relay import current as current_publisher
 from notifications.events.outbox import max_age as publish_max_age
-
-# ----------------------------------------------------------------------------------------------
+from notifications.events.relay import current as current_publisher
+from notifications.models import StoredEvent
 
 logger = logging.getLogger(__name__)
 RunDb = Callable[[Callable[[], Any]], Awaitable[Any]]

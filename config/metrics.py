@@ -35,12 +35,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-# --- what metrics read from notifications: its only imports from that package ---------------
-# (re-point these after notifications is restructured; nothing else here names it)
-from notifications.models import StoredEvent
 from notifications.events.outbox import max_age as publish_max_age
-
-# ----------------------------------------------------------------------------------------------
+from notifications.models import StoredEvent
 
 METRICS_PATH = "/metrics"
 

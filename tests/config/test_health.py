@@ -17,8 +17,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from config import health
-from notifications.realtime.layers import LocalFanoutChannelLayer
 from notifications.models import StoredEvent
+from notifications.realtime.layers import LocalFanoutChannelLayer
 from tests.config.servers import ROOT, RedisServer, TcpProxy, Uvicorn, get, get_json, wait_until
 from tests.conftest import require_program, require_server
 
