@@ -25,7 +25,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from notifications import conf
+from notifications.conf import notification_settings as conf
 from notifications.realtime.pusher import consumer as pusher
 from payments.api import MAX_CALLBACK_BYTES
 from tests.conftest import require_program
