@@ -235,6 +235,8 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "accounts.models.User.Role",
         "HotspotUserStatusEnum": "hotspot.models.HotspotUser.Status",
         "PaymentStatusEnum": "payments.models.Payment.Status",
+        "HotspotSessionStatusEnum": "hotspot.models.HotspotSession.Status",
+        "DisconnectEnum": "hotspot.models.HotspotSession.Disconnect",
     },
 }
 
