@@ -128,6 +128,8 @@ class Router(models.Model):
         help_text="Where the router listens for Disconnect-Requests (RFC 5176).",
     )
     last_seen = models.DateTimeField(null=True, blank=True)
+    # set when the "not heard from" event went out; cleared when the router speaks again
+    silent_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -44,3 +44,11 @@ NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRAC
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
     "NOTIFICATIONS_PRESENCE_PREFIX", f"test-presence-{__import__('uuid').uuid4().hex[:8]}"
 )
+
+# RADIUS: the tests start FreeRADIUS themselves (tests/hotspot/radius_harness.py); a router
+# change reaches it within 2 s, rejects come at once, Disconnect-Requests retry quickly.
+RADIUS_API_TOKEN = "test-radius-token-0123456789"
+RADIUS_CLIENT_LIFETIME = 2
+RADIUS_REJECT_DELAY = 0
+RADIUS_COA_TIMEOUT = 1.0
+RADIUS_COA_RETRIES = 3
