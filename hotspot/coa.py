@@ -74,7 +74,8 @@ def disconnect_session(*, session_id: int) -> str:
         HotspotSession.objects.filter(pk=session.pk).update(disconnect=state)
         session.disconnect = state
         if outcome != "acked":
-            signals.disconnect_failed.send(sender=HotspotSession, session=session, reason=outcome)
+            reason = "nak" if outcome == "naked" else "no_answer"
+            signals.disconnect_failed.send(sender=HotspotSession, session=session, reason=reason)
     return outcome
 
 

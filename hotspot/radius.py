@@ -318,13 +318,14 @@ def _add_usage(session: HotspotSession, delta: int) -> None:
 def cut_off(*, hotspot_user: HotspotUser, reason: str) -> int:
     """Tell every router holding a session of this user to disconnect it (after commit).
 
-    Returns the number of sessions asked; sends hotspot_user_cut_off for data/time."""
+    Returns the number of sessions asked."""
     sessions = list(
         HotspotSession.objects.filter(
             hotspot_user_id=hotspot_user.pk, status=HotspotSession.Status.ACTIVE
         ).values_list("pk", flat=True)
     )
-    if reason in ("data", "time"):
+    # data used up is news even between sessions; an expiry only when someone was online
+    if reason == "data" or (reason == "time" and sessions):
         signals.hotspot_user_cut_off.send(
             sender=HotspotUser, hotspot_user=hotspot_user, reason=reason
         )

@@ -19,7 +19,7 @@ from accounts.utils import normalize_phone
 from config.errors import InvalidTransition, PermissionDenied
 from tenants.models import Tenant
 
-from . import signals
+from . import radius, signals
 from .models import HotspotUser, Package, Router
 
 if TYPE_CHECKING:
@@ -212,6 +212,7 @@ def hotspot_user_disable(*, hotspot_user: HotspotUser, by: User | None) -> Hotsp
     hotspot_user.status = HotspotUser.Status.DISABLED
     hotspot_user.save(update_fields=["status", "updated_at"])
     signals.hotspot_user_disabled.send(sender=HotspotUser, hotspot_user=hotspot_user, by=by)
+    radius.cut_off(hotspot_user=hotspot_user, reason="disabled")
     return hotspot_user
 
 
@@ -227,6 +228,7 @@ def hotspot_user_expire(*, hotspot_user: HotspotUser, now: datetime | None = Non
     hotspot_user.status = HotspotUser.Status.EXPIRED
     hotspot_user.save(update_fields=["status", "updated_at"])
     signals.hotspot_user_expired.send(sender=HotspotUser, hotspot_user=hotspot_user, by=None)
+    radius.cut_off(hotspot_user=hotspot_user, reason="time")
     return True
 
 

@@ -142,3 +142,51 @@ def on_hotspot_user_expired(sender: Any, hotspot_user: Any, **kw: Any) -> None:
 @receiver(hotspot.hotspot_user_disabled, dispatch_uid="notifications.hotspot_user_disabled")
 def on_hotspot_user_disabled(sender: Any, hotspot_user: Any, **kw: Any) -> None:
     broadcast(catalog.HotspotUserDisabled.from_hotspot_user(hotspot_user))
+
+
+# --- RADIUS: routers, sessions, limits, cut-offs (issue 14; the restructuring ports these) ---
+
+
+@receiver(hotspot.router_added, dispatch_uid="notifications.router_added")
+def on_router_added(sender: Any, router: Any, **kw: Any) -> None:
+    broadcast(catalog.RouterAdded.from_router(router))
+
+
+@receiver(hotspot.router_removed, dispatch_uid="notifications.router_removed")
+def on_router_removed(sender: Any, router: Any, **kw: Any) -> None:
+    broadcast(catalog.RouterRemoved.from_router(router))
+
+
+@receiver(hotspot.router_first_seen, dispatch_uid="notifications.router_first_seen")
+def on_router_first_seen(sender: Any, router: Any, **kw: Any) -> None:
+    broadcast(catalog.RouterFirstSeen.from_router(router))
+
+
+@receiver(hotspot.router_silent, dispatch_uid="notifications.router_silent")
+def on_router_silent(sender: Any, router: Any, **kw: Any) -> None:
+    broadcast(catalog.RouterSilent.from_router(router))
+
+
+@receiver(hotspot.session_started, dispatch_uid="notifications.session_started")
+def on_session_started(sender: Any, session: Any, **kw: Any) -> None:
+    broadcast(catalog.HotspotSessionStarted.from_session(session))
+
+
+@receiver(hotspot.session_ended, dispatch_uid="notifications.session_ended")
+def on_session_ended(sender: Any, session: Any, **kw: Any) -> None:
+    broadcast(catalog.HotspotSessionEnded.from_session(session))
+
+
+@receiver(hotspot.disconnect_failed, dispatch_uid="notifications.disconnect_failed")
+def on_disconnect_failed(sender: Any, session: Any, reason: str, **kw: Any) -> None:
+    broadcast(catalog.DisconnectFailed.from_session(session, reason=reason))
+
+
+@receiver(hotspot.data_limit_warning, dispatch_uid="notifications.data_limit_warning")
+def on_data_limit_warning(sender: Any, hotspot_user: Any, percent: int, **kw: Any) -> None:
+    broadcast(catalog.DataLimitWarning.from_hotspot_user(hotspot_user, percent=percent))
+
+
+@receiver(hotspot.hotspot_user_cut_off, dispatch_uid="notifications.hotspot_user_cut_off")
+def on_hotspot_user_cut_off(sender: Any, hotspot_user: Any, reason: str, **kw: Any) -> None:
+    broadcast(catalog.HotspotUserCutOff.from_hotspot_user(hotspot_user, reason=reason))

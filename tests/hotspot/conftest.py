@@ -33,3 +33,14 @@ def nas(freeradius, transactional_db):
 @pytest.fixture
 def new_address():
     return next_address
+
+
+@pytest.fixture
+async def deliver():
+    """Publish the stored events (the in-memory layer's path; see tests/notifications)."""
+    from notifications import publisher
+
+    async def _deliver() -> int:
+        return await publisher.publish_pending()
+
+    return _deliver
