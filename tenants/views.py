@@ -186,6 +186,7 @@ class DashboardView(PortalMixin, View):
                 "currency": _currency(),
                 "online": online_now(request.user),
                 "presence_channel": presence.tenant_scope(request.user.tenant_id),
+                "hotspot_online": hotspot_online_stats(request.user),
             },
         )
 
@@ -194,6 +195,24 @@ def _currency() -> str:
     from django.conf import settings
 
     return settings.CURRENCY
+
+
+def hotspot_online_stats(user: User) -> dict[str, Any]:
+    """ "Online on the hotspot": active RADIUS sessions now, in all and per router."""
+    from hotspot.selectors import online_by_router
+
+    routers = online_by_router(tenant_id=user.tenant_id)
+    return {"total": sum(r["online"] for r in routers), "routers": routers}
+
+
+class HotspotOnlineStatsView(TenantMemberMixin, View):
+    """JSON for the "Online on the hotspot" card, re-read on each hotspot event."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        stats = hotspot_online_stats(request.user)
+        flat = {"hotspot_online": stats["total"]}
+        flat |= {f"router_{r['pk']}": r["online"] for r in stats["routers"]}
+        return JsonResponse(flat)
 
 
 class DashboardStatsView(TenantMemberMixin, View):
