@@ -92,6 +92,9 @@ class Load(asyncio.DatagramProtocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
+        # 200 answers can land while this loop is busy: a small buffer drops them
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
 
     def fill(self) -> None:
         while self.sent < self.total and len(self.inflight) < self.concurrency and self.free_ids:

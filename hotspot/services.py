@@ -254,13 +254,14 @@ ROUTER_FIELDS = ("name", "address", "secret", "coa_port")
 
 
 def _clean_router(router: Router) -> None:
+    # field checks first: PostgreSQL cannot even compare a malformed address
+    router.full_clean(validate_unique=False)
     clash = Router.objects.filter(address=router.address).exclude(pk=router.pk)
     if router.address and clash.exists():
         raise ValidationError({"address": "A router with that address is already registered."})
     name_clash = Router.objects.filter(tenant_id=router.tenant_id, name__iexact=router.name)
     if router.name and name_clash.exclude(pk=router.pk).exists():
         raise ValidationError({"name": "This tenant already has a router with that name."})
-    router.full_clean(validate_unique=False)
 
 
 @transaction.atomic
