@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
 from notifications.auth import (  # noqa: E402
     AllowedHostsOriginValidator,
     SocketAuthMiddlewareStack,
@@ -27,7 +28,8 @@ from notifications.routing import websocket_urlpatterns  # noqa: E402
 application = PublisherMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            # FreeRADIUS's per-request lookups skip Django's request cycle (hotspot/radius_asgi.py)
+            "http": RadiusFastPath(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(
                 SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),
