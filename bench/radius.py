@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import hashlib
 import json
@@ -86,7 +87,9 @@ class Load(asyncio.DatagramProtocol):
         self.latencies: list[float] = []
         self.accepts = 0
         self.other = 0
-        self.free_ids = list(range(256))
+        # FIFO: an id is reused as late as possible (FreeRADIUS drops a "conflicting" packet
+        # whose id it is still finishing)
+        self.free_ids = collections.deque(range(256))
         self.done = asyncio.get_event_loop().create_future()
         self.transport: asyncio.DatagramTransport | None = None
 
@@ -98,7 +101,7 @@ class Load(asyncio.DatagramProtocol):
 
     def fill(self) -> None:
         while self.sent < self.total and len(self.inflight) < self.concurrency and self.free_ids:
-            ident = self.free_ids.pop()
+            ident = self.free_ids.popleft()
             user = self.users[self.sent % len(self.users)]
             data, _ = access_request(ident, user, PASSWORD, self.secret)
             self.inflight[ident] = time.perf_counter()
