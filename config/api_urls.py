@@ -12,7 +12,12 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import TokenObtainView, TokenRefreshView, TokenVerifyView, UserViewSet
 from config.api import ApiDocsAccess, api_not_found
-from hotspot.api import HotspotUserViewSet, PackageViewSet
+from hotspot.api import (
+    HotspotSessionViewSet,
+    HotspotUserViewSet,
+    PackageViewSet,
+    RouterViewSet,
+)
 from notifications.api import NotificationViewSet
 from payments.api import PaymentCallbackView, PaymentViewSet
 from tenants.api import TenantViewSet
@@ -22,6 +27,8 @@ router.register("tenants", TenantViewSet, basename="tenant")
 router.register("users", UserViewSet, basename="user")
 router.register("packages", PackageViewSet, basename="package")
 router.register("hotspot-users", HotspotUserViewSet, basename="hotspot-user")
+router.register("routers", RouterViewSet, basename="router")
+router.register("hotspot-sessions", HotspotSessionViewSet, basename="hotspot-session")
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("notifications", NotificationViewSet, basename="notification")
 

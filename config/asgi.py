@@ -24,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
+from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
 from notifications.events.relay import PublisherMiddleware  # noqa: E402
 from notifications.mailer import MailerMiddleware  # noqa: E402
 from notifications.realtime.auth import SocketAuthMiddlewareStack  # noqa: E402
@@ -77,7 +78,8 @@ application = MailerMiddleware(
     PublisherMiddleware(
         ProtocolTypeRouter(
             {
-                "http": BodyLimitMiddleware(django_asgi_app, BODY_LIMITS),
+                # FreeRADIUS lookups skip the request cycle (hotspot/radius_asgi.py)
+                "http": BodyLimitMiddleware(RadiusFastPath(django_asgi_app), BODY_LIMITS),
                 "websocket": SiteOriginValidator(
                     SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
                 ),

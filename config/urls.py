@@ -8,6 +8,7 @@ from notifications.realtime.pusher.views import BroadcastingAuthView, publish_vi
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
+    path("radius/", include("hotspot.radius_urls")),
     path("broadcasting/auth", BroadcastingAuthView.as_view(), name="broadcasting-auth"),
     path("apps/<str:app_id>/events", publish_view, name="pusher-events"),
     path("apps/<str:app_id>/batch_events", publish_view, {"batch": True}, name="pusher-batch"),

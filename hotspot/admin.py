@@ -13,7 +13,7 @@ from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, run_for_ea
 from tenants.models import Tenant
 
 from . import selectors, services
-from .models import HotspotUser, Package
+from .models import HotspotSession, HotspotUser, Package, Router
 
 
 class PackageAddForm(ServiceFormMixin, forms.ModelForm):
@@ -190,3 +190,99 @@ class HotspotUserAdmin(ServiceAdminMixin, admin.ModelAdmin):
             ),
             "Disabled",
         )
+
+
+class RouterAddForm(ServiceFormMixin, forms.ModelForm):
+    class Meta:
+        model = Router
+        fields = ("tenant", *services.ROUTER_FIELDS)
+
+    def run_service(self) -> Router:
+        data = self.cleaned_data
+        return services.router_create(
+            tenant=data["tenant"],
+            name=data["name"],
+            address=data["address"],
+            secret=data["secret"],
+            coa_port=data.get("coa_port") or 3799,
+            by=self.acting_user,
+        )
+
+
+class RouterEditForm(ServiceFormMixin, forms.ModelForm):
+    class Meta:
+        model = Router
+        fields = services.ROUTER_FIELDS
+
+    def run_service(self) -> Router:
+        data = {f: self.cleaned_data[f] for f in services.ROUTER_FIELDS if f in self.changed_data}
+        return services.router_update(router=self.instance, data=data, by=self.acting_user)
+
+
+@admin.register(Router)
+class RouterAdmin(ServiceAdminMixin, admin.ModelAdmin):
+    list_display = ("name", "tenant", "address", "coa_port", "last_seen")
+    list_filter = (("tenant", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("name", "address", "tenant__name", "tenant__slug")
+    list_select_related = ("tenant",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Router]:
+        return selectors.router_list(user=request.user)
+
+    def get_form(self, request: HttpRequest, obj: Router | None = None, **kwargs: Any) -> Any:
+        kwargs["form"] = RouterAddForm if obj is None else RouterEditForm
+        kwargs["fields"] = None
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Router | None = None) -> Any:
+        if obj is None:
+            return ("tenant", *services.ROUTER_FIELDS)
+        return ("tenant", *services.ROUTER_FIELDS, "last_seen", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Router | None = None) -> tuple:
+        return () if obj is None else ("tenant", "last_seen", "created_at", "updated_at")
+
+    def delete_model(self, request: HttpRequest, obj: Router) -> None:
+        services.router_delete(router=obj, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Router]) -> None:
+        for router in queryset:
+            services.router_delete(router=router, by=request.user)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "tenant":
+            kwargs["queryset"] = Tenant.objects.for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(HotspotSession)
+class HotspotSessionAdmin(admin.ModelAdmin):
+    """Read only: sessions are what the routers reported."""
+
+    list_display = (
+        "username",
+        "tenant",
+        "router",
+        "status",
+        "mac",
+        "ip",
+        "started_at",
+        "input_octets",
+        "output_octets",
+        "disconnect",
+    )
+    list_filter = ("status", "disconnect", ("tenant", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("username", "mac", "acct_session_id")
+    list_select_related = ("tenant", "router")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HotspotSession]:
+        return selectors.hotspot_session_list(user=request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

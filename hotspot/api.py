@@ -17,7 +17,7 @@ from tenants.models import Tenant
 from tenants.selectors import tenant_list
 
 from . import selectors, services
-from .models import HotspotUser, Package
+from .models import HotspotSession, HotspotUser, Package, Router
 
 MAX_INT = 2_147_483_647  # the widest PositiveIntegerField every database accepts
 
@@ -228,3 +228,177 @@ class HotspotUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             hotspot_user=self.get_object(), by=request.user
         )
         return Response(HotspotUserSerializer(hotspot_user).data)
+
+
+class RouterSerializer(serializers.ModelSerializer):
+    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Router
+        fields = [
+            "id",
+            "tenant",
+            "name",
+            "address",
+            "secret",
+            "coa_port",
+            "last_seen",
+            "created_at",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {"secret": {"help_text": "RADIUS shared secret (admins only; staff: null)."}}
+
+    def to_representation(self, instance: Router) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if not (user and (user.is_system_admin or user.is_tenant_admin)):
+            data["secret"] = None
+        return data
+
+
+class RouterUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=80, required=False)
+    address = serializers.IPAddressField(required=False)
+    secret = serializers.CharField(max_length=128, required=False)
+    coa_port = serializers.IntegerField(min_value=1, max_value=65535, required=False)
+
+
+class RouterCreateSerializer(RouterUpdateSerializer):
+    tenant = serializers.PrimaryKeyRelatedField(
+        queryset=Tenant.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="System admins only (required for them); others always use their own tenant.",
+    )
+    name = serializers.CharField(max_length=80)
+    address = serializers.IPAddressField()
+    secret = serializers.CharField(max_length=128)
+    coa_port = serializers.IntegerField(min_value=1, max_value=65535, default=3799)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        self.fields["tenant"].queryset = tenant_list(user=request.user if request else None)
+
+
+class RouterFilter(filters.FilterSet):
+    tenant = IdFilter(field_name="tenant_id")
+
+    class Meta:
+        model = Router
+        fields = ["tenant"]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Routers (RADIUS clients) of your tenant (system admins: all)"),
+    retrieve=extend_schema(summary="One router (404 if it is not yours to see)"),
+    create=extend_schema(
+        summary="Add a router (admins); FreeRADIUS accepts it without a restart",
+        request=RouterCreateSerializer,
+        responses={201: RouterSerializer},
+    ),
+    partial_update=extend_schema(summary="Edit a router (admins)", request=RouterUpdateSerializer),
+    destroy=extend_schema(summary="Remove a router (admins)"),
+)
+class RouterViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = RouterSerializer
+    filterset_class = RouterFilter
+    search_fields = ["name", "address"]
+    ordering_fields = ["name", "created_at", "last_seen"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> Any:
+        return selectors.router_list(user=self.request.user)
+
+    def get_permissions(self) -> list[permissions.BasePermission]:
+        if self.action in {"create", "partial_update", "destroy"}:
+            return [permissions.IsAuthenticated(), IsAdminRole()]
+        return [permissions.IsAuthenticated()]
+
+    def create(self, request: Request) -> Response:
+        serializer = RouterCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        tenant = _tenant_for_write(request.user, data.pop("tenant", None))
+        router = services.router_create(tenant=tenant, **data, by=request.user)
+        return Response(
+            RouterSerializer(router, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        router = self.get_object()
+        serializer = RouterUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        router = services.router_update(
+            router=router, data=serializer.validated_data, by=request.user
+        )
+        return Response(RouterSerializer(router, context={"request": request}).data)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        services.router_delete(router=self.get_object(), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HotspotSessionSerializer(serializers.ModelSerializer):
+    tenant = serializers.PrimaryKeyRelatedField(read_only=True)
+    router = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    router_name = serializers.CharField(source="router.name", read_only=True, default=None)
+    hotspot_user = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = HotspotSession
+        fields = [
+            "id",
+            "tenant",
+            "router",
+            "router_name",
+            "hotspot_user",
+            "username",
+            "acct_session_id",
+            "mac",
+            "ip",
+            "status",
+            "started_at",
+            "last_heard",
+            "stopped_at",
+            "input_octets",
+            "output_octets",
+            "session_time",
+            "terminate_cause",
+            "disconnect",
+        ]
+        read_only_fields = fields
+
+
+class HotspotSessionFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=HotspotSession.Status.choices)
+    router = IdFilter(field_name="router_id")
+    tenant = IdFilter(field_name="tenant_id")
+
+    class Meta:
+        model = HotspotSession
+        fields = ["status", "router", "tenant"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Hotspot sessions of your tenant, active first (system admins: all)"
+    ),
+    retrieve=extend_schema(summary="One hotspot session (404 if it is not yours to see)"),
+)
+class HotspotSessionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = HotspotSessionSerializer
+    filterset_class = HotspotSessionFilter
+    search_fields = ["username", "mac"]
+    ordering_fields = ["started_at", "last_heard", "status"]
+
+    def get_queryset(self) -> Any:
+        return selectors.hotspot_session_list(user=self.request.user)

@@ -34,3 +34,20 @@ class HotspotUserForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["package"].queryset = Package.objects.for_user(user).filter(is_active=True)
+
+
+class RouterForm(BootstrapFormMixin, forms.Form):
+    name = forms.CharField(max_length=80)
+    address = forms.GenericIPAddressField(
+        help_text="The IP address the router's RADIUS requests come from."
+    )
+    secret = forms.CharField(
+        max_length=128, help_text="RADIUS shared secret, the same as on the router."
+    )
+    coa_port = forms.IntegerField(
+        label="CoA port",
+        min_value=1,
+        max_value=65535,
+        initial=3799,
+        help_text="Where the router accepts Disconnect-Requests (MikroTik: 3799).",
+    )

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from config.errors import NotFound
 
-from .models import HotspotUser, Package
+from .models import HotspotSession, HotspotUser, Package, Router
 
 
 def _pk(value: Any) -> int:
@@ -64,3 +64,35 @@ def hotspot_user_get(*, user: Any, hotspot_user_id: Any) -> HotspotUser:
     if found is None:
         raise NotFound("No such hotspot user.")
     return found
+
+
+def router_list(*, user: Any) -> QuerySet[Router]:
+    return Router.objects.for_user(user).select_related("tenant").order_by("tenant__name", "name")
+
+
+def router_get(*, user: Any, router_id: Any) -> Router:
+    found = Router.objects.for_user(user).filter(pk=_pk(router_id)).first()
+    if found is None:
+        raise NotFound("No such router.")
+    return found
+
+
+def hotspot_session_list(*, user: Any, status: str | None = None) -> QuerySet[HotspotSession]:
+    """Sessions `user` may see, active first, newest first."""
+    sessions = HotspotSession.objects.for_user(user).select_related("router", "tenant")
+    if status:
+        sessions = sessions.filter(status=status)
+    return sessions.order_by("status", "-started_at", "-pk")
+
+
+def online_by_router(*, tenant_id: int) -> list[dict[str, Any]]:
+    """Active sessions now, per router of the tenant (the dashboard's "Online on the hotspot")."""
+    from django.db.models import Count
+
+    rows = (
+        Router.objects.filter(tenant_id=tenant_id)
+        .annotate(online=Count("sessions", filter=Q(sessions__status="active")))
+        .order_by("name")
+        .values("pk", "name", "online")
+    )
+    return list(rows)

@@ -19,8 +19,8 @@ from accounts.utils import normalize_phone
 from config.errors import InvalidTransition, PermissionDenied
 from tenants.models import Tenant
 
-from . import signals
-from .models import HotspotUser, Package
+from . import radius, signals
+from .models import HotspotUser, Package, Router
 
 if TYPE_CHECKING:
     from payments.models import Payment
@@ -212,6 +212,7 @@ def hotspot_user_disable(*, hotspot_user: HotspotUser, by: User | None) -> Hotsp
     hotspot_user.status = HotspotUser.Status.DISABLED
     hotspot_user.save(update_fields=["status", "updated_at"])
     signals.hotspot_user_disabled.send(sender=HotspotUser, hotspot_user=hotspot_user, by=by)
+    radius.cut_off(hotspot_user=hotspot_user, reason="disabled")
     return hotspot_user
 
 
@@ -227,6 +228,7 @@ def hotspot_user_expire(*, hotspot_user: HotspotUser, now: datetime | None = Non
     hotspot_user.status = HotspotUser.Status.EXPIRED
     hotspot_user.save(update_fields=["status", "updated_at"])
     signals.hotspot_user_expired.send(sender=HotspotUser, hotspot_user=hotspot_user, by=None)
+    radius.cut_off(hotspot_user=hotspot_user, reason="time")
     return True
 
 
@@ -244,3 +246,76 @@ def expire_due_hotspot_users(*, now: datetime | None = None) -> int:
         if hotspot_user_expire(hotspot_user=HotspotUser(pk=pk), now=now):
             expired += 1
     return expired
+
+
+# --- routers ----------------------------------------------------------------------------------
+
+ROUTER_FIELDS = ("name", "address", "secret", "coa_port")
+
+
+def _clean_router(router: Router) -> None:
+    # field checks first: PostgreSQL cannot even compare a malformed address
+    router.full_clean(validate_unique=False)
+    clash = Router.objects.filter(address=router.address).exclude(pk=router.pk)
+    if router.address and clash.exists():
+        raise ValidationError({"address": "A router with that address is already registered."})
+    name_clash = Router.objects.filter(tenant_id=router.tenant_id, name__iexact=router.name)
+    if router.name and name_clash.exclude(pk=router.pk).exists():
+        raise ValidationError({"name": "This tenant already has a router with that name."})
+
+
+@transaction.atomic
+def router_create(
+    *,
+    tenant: Tenant,
+    name: str,
+    address: str,
+    secret: str,
+    by: User | None,
+    coa_port: int = 3799,
+) -> Router:
+    """Register a router; FreeRADIUS asks for it by address on its next packet (dynamic client)."""
+    _require_tenant_admin(by, tenant.pk)
+    router = Router(
+        tenant=tenant,
+        name=(name or "").strip(),
+        address=(address or "").strip(),
+        secret=secret or "",
+        coa_port=coa_port,
+    )
+    _clean_router(router)
+    router.save()
+    signals.router_added.send(sender=Router, router=router, by=by)
+    return router
+
+
+@transaction.atomic
+def router_update(*, router: Router, data: Mapping[str, Any], by: User | None) -> Router:
+    _require_tenant_admin(by, router.tenant_id)
+    unknown = set(data) - set(ROUTER_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    router = Router.objects.select_for_update().get(pk=router.pk)
+    data = {
+        k: (v.strip() if k in ("name", "address") and isinstance(v, str) else v)
+        for k, v in data.items()
+    }
+    changed = [f for f, v in data.items() if getattr(router, f) != v]
+    for field in changed:
+        setattr(router, field, data[field])
+    if changed:
+        _clean_router(router)
+        router.save(update_fields=[*changed, "updated_at"])
+        signals.router_updated.send(sender=Router, router=router, changed=changed, by=by)
+    return router
+
+
+@transaction.atomic
+def router_delete(*, router: Router, by: User | None) -> None:
+    """Remove a router: FreeRADIUS stops answering it once its client entry lapses."""
+    _require_tenant_admin(by, router.tenant_id)
+    router = Router.objects.select_for_update().get(pk=router.pk)
+    pk = router.pk
+    router.delete()
+    router.pk = pk
+    signals.router_removed.send(sender=Router, router=router, by=by)

@@ -16,4 +16,9 @@ urlpatterns = [
         views.HotspotUserDisableView.as_view(),
         name="hotspot_user_disable",
     ),
+    path("routers/", views.RouterListView.as_view(), name="router_list"),
+    path("routers/new/", views.RouterFormView.as_view(), name="router_create"),
+    path("routers/<int:pk>/edit/", views.RouterFormView.as_view(), name="router_edit"),
+    path("routers/<int:pk>/delete/", views.RouterDeleteView.as_view(), name="router_delete"),
+    path("hotspot-sessions/", views.HotspotSessionListView.as_view(), name="hotspot_session_list"),
 ]

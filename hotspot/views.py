@@ -17,8 +17,8 @@ from config.errors import PermissionDenied as DomainPermissionDenied
 from config.pages import paginate
 
 from . import selectors, services
-from .forms import HotspotUserForm, PackageForm
-from .models import HotspotUser, Package
+from .forms import HotspotUserForm, PackageForm, RouterForm
+from .models import HotspotSession, HotspotUser, Package, Router
 
 
 class AdminOnlyMixin(TenantMemberMixin):
@@ -150,3 +150,72 @@ class HotspotUserDisableView(AdminOnlyMixin, View):
             return refuse_with_message(request, exc, reverse("hotspot:hotspot_user_list"))
         messages.success(request, f"Hotspot user {target.username} has been disabled.")
         return redirect("hotspot:hotspot_user_list")
+
+
+class RouterListView(TenantMemberMixin, View):
+    """The tenant's routers; staff read only (the secret is shown to admins only)."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        routers = selectors.router_list(user=request.user)
+        return render(
+            request,
+            "hotspot/router_list.html",
+            {"routers": routers, "can_manage": request.user.is_tenant_admin},
+        )
+
+
+class RouterFormView(AdminOnlyMixin, View):
+    template_name = "hotspot/router_form.html"
+
+    def get_router(self, pk: int | None) -> Router | None:
+        if pk is None:
+            return None
+        return selectors.router_get(user=self.request.user, router_id=pk)
+
+    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        self.require_admin()
+        router = self.get_router(pk)
+        initial = {f: getattr(router, f) for f in services.ROUTER_FIELDS} if router else None
+        form = RouterForm(initial=initial)
+        return render(request, self.template_name, {"form": form, "router": router})
+
+    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
+        self.require_admin()
+        router = self.get_router(pk)
+        form = RouterForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if router is None:
+                    router = services.router_create(tenant=self.tenant, by=request.user, **data)
+                    messages.success(request, f"Router {router.name} has been added.")
+                else:
+                    services.router_update(router=router, data=data, by=request.user)
+                    messages.success(request, f"Router {data['name']} has been saved.")
+            except ValidationError as exc:
+                form.apply_service_error(exc)
+            else:
+                return redirect("hotspot:router_list")
+        return render(request, self.template_name, {"form": form, "router": router}, status=400)
+
+
+class RouterDeleteView(AdminOnlyMixin, View):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        self.require_admin()
+        router = selectors.router_get(user=request.user, router_id=pk)
+        services.router_delete(router=router, by=request.user)
+        messages.success(request, f"Router {router.name} has been removed.")
+        return redirect("hotspot:router_list")
+
+
+class HotspotSessionListView(TenantMemberMixin, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        status = request.GET.get("status", "")
+        if status not in HotspotSession.Status.values:
+            status = ""
+        rows = selectors.hotspot_session_list(user=request.user, status=status or None)
+        return render(
+            request,
+            "hotspot/hotspot_session_list.html",
+            {"sessions": rows[:200], "status": status, "statuses": HotspotSession.Status.choices},
+        )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from config.errors import NotFound
 from hotspot.models import HotspotUser
+from hotspot.selectors import online_by_router
 from payments.models import Payment
 
 from .models import Tenant
@@ -126,3 +127,9 @@ def online_counts(tenant_ids: list[int]) -> dict[int, int] | None:
         return provider(tenant_ids)
     except Exception:  # the presence store is down: the list still renders
         return None
+
+
+def hotspot_online(*, user: User) -> dict[str, Any]:
+    """ "Online on the hotspot": active RADIUS sessions now, in all and per router."""
+    routers = online_by_router(tenant_id=user.tenant_id)
+    return {"total": sum(r["online"] for r in routers), "routers": routers}

@@ -8,6 +8,11 @@ app_name = "tenants"
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("dashboard/stats/", views.DashboardStatsView.as_view(), name="dashboard_stats"),
+    path(
+        "dashboard/hotspot-online/",
+        views.HotspotOnlineStatsView.as_view(),
+        name="dashboard_hotspot_online",
+    ),
     path("register/", views.RegisterView.as_view(), name="register"),
     path("register/done/", views.RegisterDoneView.as_view(), name="register_done"),
     path("settings/", views.SettingsView.as_view(), name="settings"),

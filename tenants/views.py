@@ -113,6 +113,7 @@ class DashboardView(PortalMixin, View):
                 "stats": selectors.dashboard_stats(user=request.user),
                 "activity": selectors.recent_activity(user=request.user),
                 "currency": _currency(),
+                "hotspot_online": selectors.hotspot_online(user=request.user),
             },
         )
 
@@ -121,6 +122,16 @@ def _currency() -> str:
     from django.conf import settings
 
     return settings.CURRENCY
+
+
+class HotspotOnlineStatsView(TenantMemberMixin, View):
+    """JSON for the "Online on the hotspot" card, re-read on each hotspot event."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        stats = selectors.hotspot_online(user=request.user)
+        flat = {"hotspot_online": stats["total"]}
+        flat |= {f"router_{r['pk']}": r["online"] for r in stats["routers"]}
+        return JsonResponse(flat)
 
 
 class DashboardStatsView(TenantMemberMixin, View):

@@ -9,7 +9,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from hotspot.models import HotspotUser, Package
+from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from payments.models import Payment
 from tenants.models import Tenant
 
@@ -100,3 +100,27 @@ class HotspotUserFactory(factory.django.DjangoModelFactory):
     phone = "254712345678"
     starts_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(minutes=60))
+
+
+class RouterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Router
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Router {n}")
+    address = factory.Sequence(lambda n: f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256 + 1}")
+    secret = factory.Sequence(lambda n: f"secret-{n}")
+
+
+class HotspotSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HotspotSession
+
+    router = factory.SubFactory(RouterFactory)
+    tenant = factory.SelfAttribute("router.tenant")
+    username = factory.Sequence(lambda n: f"hs-{n:06d}")
+    acct_session_id = factory.Sequence(lambda n: f"8{n:07X}")
+    mac = "AA-BB-CC-DD-EE-FF"
+    ip = "10.5.50.10"
+    started_at = factory.LazyFunction(timezone.now)
+    last_heard = factory.LazyFunction(timezone.now)

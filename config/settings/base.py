@@ -304,6 +304,30 @@ LOGIN_ACCOUNT_SLOWDOWN_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_SLOWDOWN_SECO
 NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
+# RADIUS (docs/radius.md). FreeRADIUS's rlm_rest sends this token (HTTP Basic, user
+# "freeradius") to /radius/; without it every RADIUS endpoint refuses.
+RADIUS_API_TOKEN = os.environ.get("RADIUS_API_TOKEN", "")
+# Acct-Interim-Interval sent on every Access-Accept; a session silent for 3x this is stale.
+RADIUS_INTERIM_INTERVAL = int(os.environ.get("RADIUS_INTERIM_INTERVAL", "300"))
+# How long FreeRADIUS caches a router (dynamic client): a change takes effect within this.
+RADIUS_CLIENT_LIFETIME = int(os.environ.get("RADIUS_CLIENT_LIFETIME", "60"))
+# Seconds FreeRADIUS waits before sending an Access-Reject (slows password guessing).
+RADIUS_REJECT_DELAY = float(os.environ.get("RADIUS_REJECT_DELAY", "1"))
+# Disconnect-Request (RFC 5176): seconds to wait for an answer, and how many tries.
+RADIUS_COA_TIMEOUT = float(os.environ.get("RADIUS_COA_TIMEOUT", "2"))
+RADIUS_COA_RETRIES = int(os.environ.get("RADIUS_COA_RETRIES", "3"))
+# A router not heard from for this long is reported ("not heard from") once.
+RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "900"))
+# Customers (their tenant) are told when this share of the data limit is used.
+RADIUS_DATA_WARNING_PERCENT = int(os.environ.get("RADIUS_DATA_WARNING_PERCENT", "80"))
+
+# Periodic work, run inside the server processes once across them (config/periodic.py).
+PERIODIC_TASKS = {
+    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
+    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
+    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
+}
+
 REST_FRAMEWORK = {
     # Both refuse users who became blocked (accounts.services.login_block_reason) at once.
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -369,6 +393,8 @@ SPECTACULAR_SETTINGS = {
         "UserRoleEnum": "accounts.models.User.Role",
         "HotspotUserStatusEnum": "hotspot.models.HotspotUser.Status",
         "PaymentStatusEnum": "payments.models.Payment.Status",
+        "HotspotSessionStatusEnum": "hotspot.models.HotspotSession.Status",
+        "DisconnectEnum": "hotspot.models.HotspotSession.Disconnect",
     },
 }
 

@@ -63,3 +63,11 @@ if not EMAIL_URL:  # noqa: F405
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 EMAIL_RETRY_SECONDS = 0.2
 EMAIL_RETRY_MAX_SECONDS = 1.0
+
+# RADIUS: the tests start FreeRADIUS themselves (tests/hotspot/radius_harness.py); a router
+# change reaches it within 2 s, rejects come at once, Disconnect-Requests retry quickly.
+RADIUS_API_TOKEN = "test-radius-token-0123456789"
+RADIUS_CLIENT_LIFETIME = 2
+RADIUS_REJECT_DELAY = 0
+RADIUS_COA_TIMEOUT = 1.0
+RADIUS_COA_RETRIES = 3

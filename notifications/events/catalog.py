@@ -23,7 +23,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import User
-from hotspot.models import HotspotUser, Package
+from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from notifications.events import payloads
 from notifications.realtime.groups import SYSTEM_ADMIN_GROUP, tenant_group, user_group
 from notifications.realtime.protocol import iso
@@ -582,6 +582,151 @@ class PackageUpdated(_PackageEvent):
     @classmethod
     def from_package(cls, package: Package, changed: list[str] | None = None) -> Event:
         return cls.build({**payloads.package_data(package), "changed": list(changed or [])})
+
+
+# --- routers and RADIUS sessions (hotspot/radius.py, hotspot/coa.py) ------------------------
+
+ROUTER_EVENT_FIELDS = {
+    "router_id": "id of the router",
+    "tenant_id": "id of its tenant",
+    "name": "the router's name",
+    "address": "the address its RADIUS requests come from",
+    "last_seen": "ISO time FreeRADIUS last heard from it, or null",
+}
+SESSION_EVENT_FIELDS = {
+    "session_id": "id of the hotspot session",
+    "tenant_id": "id of its tenant",
+    "router_id": "id of the router holding it (null if removed)",
+    "router_name": "that router's name",
+    "username": "the hotspot user's login name",
+    "mac": "the customer device's MAC (Calling-Station-Id)",
+    "ip": "the address the router gave the device, or null",
+    "status": "active / closed / stale",
+    "started_at": "ISO time the session began",
+    "input_octets": "octets from the customer so far",
+    "output_octets": "octets to the customer so far",
+    "terminate_cause": "Acct-Terminate-Cause once ended",
+    "disconnect": "Disconnect-Request state: '', sent, acked, naked, no_answer",
+}
+
+
+class _RouterEvent(EventType):
+    category = "hotspot"
+    level = "info"
+    model = Router
+    fields = ROUTER_EVENT_FIELDS
+    audience = (TENANT_ADMINS,)
+
+    @classmethod
+    def from_router(cls, router: Router) -> Event:
+        return cls.build(payloads.router_data(router))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_router(obj)
+
+
+class RouterAdded(_RouterEvent):
+    level = "success"
+    title = "Router Added"
+    template = "Router {name} ({address}) has been added."
+
+
+class RouterRemoved(_RouterEvent):
+    level = "warning"
+    title = "Router Removed"
+    template = "Router {name} ({address}) has been removed."
+
+
+class RouterFirstSeen(_RouterEvent):
+    level = "success"
+    title = "Router Online"
+    template = "Router {name} ({address}) has contacted the RADIUS server for the first time."
+
+
+class RouterSilent(_RouterEvent):
+    level = "warning"
+    title = "Router Not Heard From"
+    template = "Router {name} ({address}) has not contacted the RADIUS server for a while."
+    description = "Sent once per silence by the periodic task (RADIUS_ROUTER_SILENT_AFTER)."
+
+
+class _SessionEvent(EventType):
+    category = "hotspot"
+    level = "info"
+    model = HotspotSession
+    fields = SESSION_EVENT_FIELDS
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_session(cls, session: HotspotSession) -> Event:
+        return cls.build(payloads.session_data(session))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_session(obj)
+
+
+class HotspotSessionStarted(_SessionEvent):
+    title = "Hotspot Session Started"
+    template = "{username} is online on {router_name}."
+
+
+class HotspotSessionEnded(_SessionEvent):
+    title = "Hotspot Session Ended"
+    template = "{username} went offline on {router_name}."
+
+
+class DisconnectFailed(_SessionEvent):
+    level = "error"
+    title = "Disconnect Failed"
+    template = "Router {router_name} did not disconnect {username}: {reason}."
+    fields = {**SESSION_EVENT_FIELDS, "reason": "nak (the router refused) or no_answer"}
+
+    @classmethod
+    def from_session(cls, session: HotspotSession, reason: str = "no_answer") -> Event:
+        return cls.build({**payloads.session_data(session), "reason": reason})
+
+
+class DataLimitWarning(_HotspotUserEvent):
+    level = "warning"
+    title = "Data Limit Almost Used"
+    template = "Hotspot user {username} has used {percent}% of the {package_name} data."
+    fields = {
+        **HOTSPOT_USER_FIELDS,
+        "percent": "share of the data limit used",
+        "data_used_mb": "data used so far, MB",
+        "data_limit_mb": "the package's data limit, MB",
+    }
+
+    @classmethod
+    def from_hotspot_user(cls, hotspot_user: HotspotUser, percent: int = 80) -> Event:
+        return cls.build(
+            {
+                **payloads.hotspot_user_data(hotspot_user),
+                "percent": percent,
+                "data_used_mb": hotspot_user.data_used_mb,
+                "data_limit_mb": hotspot_user.package.data_limit_mb,
+            }
+        )
+
+
+class HotspotUserCutOff(_HotspotUserEvent):
+    level = "warning"
+    title = "Hotspot User Cut Off"
+    template = "Hotspot user {username} has been cut off: {reason_text}."
+    fields = {
+        **HOTSPOT_USER_FIELDS,
+        "reason": "data (the data limit is used up) or time (the access expired)",
+        "reason_text": "the reason in words",
+    }
+
+    @classmethod
+    def from_hotspot_user(cls, hotspot_user: HotspotUser, reason: str = "data") -> Event:
+        text = {"data": "data used up", "time": "time over"}.get(reason, reason)
+        return cls.build(
+            {**payloads.hotspot_user_data(hotspot_user), "reason": reason, "reason_text": text}
+        )
 
 
 # --- system --------------------------------------------------------------------------------

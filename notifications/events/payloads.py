@@ -10,7 +10,7 @@ from typing import Any
 
 from accounts.models import User
 from accounts.utils import mask_phone
-from hotspot.models import HotspotUser, Package
+from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from notifications.realtime.protocol import iso
 from payments.models import Payment
 from tenants.models import Tenant
@@ -69,6 +69,35 @@ def package_data(package: Package) -> dict[str, Any]:
         "currency": package.currency,
         "duration_minutes": package.duration_minutes,
         "is_active": package.is_active,
+    }
+
+
+def router_data(router: Router) -> dict[str, Any]:
+    return {
+        "router_id": router.pk,
+        "tenant_id": router.tenant_id,
+        "name": router.name,
+        "address": router.address,
+        "last_seen": iso(router.last_seen),
+    }
+
+
+def session_data(session: HotspotSession) -> dict[str, Any]:
+    router = session.router
+    return {
+        "session_id": session.pk,
+        "tenant_id": session.tenant_id,
+        "router_id": session.router_id,
+        "router_name": router.name if router else "",
+        "username": session.username,
+        "mac": session.mac,
+        "ip": session.ip,
+        "status": session.status,
+        "started_at": iso(session.started_at),
+        "input_octets": session.input_octets,
+        "output_octets": session.output_octets,
+        "terminate_cause": session.terminate_cause,
+        "disconnect": session.disconnect,
     }
 
 

@@ -91,6 +91,26 @@ EVENTS: tuple[Route, ...] = (
     Route(hotspot.hotspot_user_created, C.HotspotUserCreated.from_hotspot_user, "hotspot_user"),
     Route(hotspot.hotspot_user_expired, C.HotspotUserExpired.from_hotspot_user, "hotspot_user"),
     Route(hotspot.hotspot_user_disabled, C.HotspotUserDisabled.from_hotspot_user, "hotspot_user"),
+    # routers and RADIUS sessions
+    Route(hotspot.router_added, C.RouterAdded.from_router, "router"),
+    Route(hotspot.router_removed, C.RouterRemoved.from_router, "router"),
+    Route(hotspot.router_first_seen, C.RouterFirstSeen.from_router, "router"),
+    Route(hotspot.router_silent, C.RouterSilent.from_router, "router"),
+    Route(hotspot.session_started, C.HotspotSessionStarted.from_session, "session"),
+    Route(hotspot.session_ended, C.HotspotSessionEnded.from_session, "session"),
+    Route(hotspot.disconnect_failed, C.DisconnectFailed.from_session, "session", ("reason",)),
+    Route(
+        hotspot.data_limit_warning,
+        C.DataLimitWarning.from_hotspot_user,
+        "hotspot_user",
+        ("percent",),
+    ),
+    Route(
+        hotspot.hotspot_user_cut_off,
+        C.HotspotUserCutOff.from_hotspot_user,
+        "hotspot_user",
+        ("reason",),
+    ),
 )
 
 

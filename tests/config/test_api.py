@@ -28,6 +28,8 @@ def test_api_root_lists_the_resources(api_as, system_admin):
         "users",
         "packages",
         "hotspot-users",
+        "routers",
+        "hotspot-sessions",
         "payments",
         "notifications",
     }

@@ -155,8 +155,14 @@ def test_the_runtime_venv_has_no_dev_tool(runtime_venv):
 
 
 @pytest.mark.live
-def test_the_image_entry_command_serves_health_from_the_runtime_lock(runtime_venv, image_tree):
+def test_the_image_entry_command_serves_health_from_the_runtime_lock(
+    runtime_venv, image_tree, redis_url
+):
+    # The image runs WEB_CONCURRENCY=2 workers, which share events through Redis (compose sets
+    # REDIS_URL; without it the start-up check refuses two workers on a process-local layer).
     secrets = {
+        "REDIS_URL": redis_url,
+        "CHANNELS_PREFIX": "container-" + os.urandom(4).hex(),
         "SECRET_KEY": "image-test-" + "k" * 50,
         "PUSHER_APP_ID": "1",
         "PUSHER_APP_KEY": "key",

@@ -140,3 +140,52 @@ def test_hotspot_user_list_filters_by_status(client, tenant_admin, package):
     client.force_login(tenant_admin)
     html = client.get("/hotspot-users/", {"status": "disabled"}).content.decode()
     assert "hs-off" in html and "hs-on" not in html
+
+
+def test_dashboard_online_on_the_hotspot_card(client, tenant, tenant_admin, other_tenant):
+    from tests.factories import HotspotSessionFactory, RouterFactory
+
+    gate = RouterFactory(tenant=tenant, name="Gate")
+    RouterFactory(tenant=tenant, name="Idle")
+    HotspotSessionFactory(router=gate)
+    HotspotSessionFactory(router=gate)
+    HotspotSessionFactory(router=gate, status="closed")
+    HotspotSessionFactory(router=RouterFactory(tenant=other_tenant, name="Theirs"))
+    client.force_login(tenant_admin)
+    html = client.get("/").content.decode()
+    assert "Online on the hotspot" in html and "Theirs" not in html
+    assert 'data-stat="hotspot_online" data-value="2"' in html
+    assert f'data-stat="router_{gate.pk}" data-value="2"' in html
+    stats = client.get("/dashboard/hotspot-online/").json()
+    assert stats["hotspot_online"] == 2 and stats[f"router_{gate.pk}"] == 2
+    assert len(stats) == 3  # total + two own routers, none of the other tenant's
+
+
+def test_sessions_page_active_first_and_tenant_scoped(client, tenant, staff, other_tenant):
+    from tests.factories import HotspotSessionFactory, RouterFactory
+
+    router = RouterFactory(tenant=tenant, name="Gate")
+    HotspotSessionFactory(router=router, username="closed-one", status="closed")
+    HotspotSessionFactory(router=router, username="<i>online</i>", input_octets=2048)
+    HotspotSessionFactory(router=RouterFactory(tenant=other_tenant), username="not-mine")
+    client.force_login(staff)
+    html = client.get("/hotspot-sessions/").content.decode()
+    assert "not-mine" not in html and "&lt;i&gt;online&lt;/i&gt;" in html
+    assert html.index("&lt;i&gt;online") < html.index("closed-one")
+    assert "2.0\xa0KB" in html
+    html = client.get("/hotspot-sessions/?status=closed").content.decode()
+    assert "closed-one" in html and "online" not in html.split("hotspot-session-table")[1]
+
+
+@pytest.mark.usefixtures("two_tenants")
+def test_sessions_api_is_tenant_scoped(api_as, tenant, other_tenant):
+    from tests.factories import HotspotSessionFactory, RouterFactory
+
+    HotspotSessionFactory(router=RouterFactory(tenant=tenant), username="a-user")
+    HotspotSessionFactory(router=RouterFactory(tenant=other_tenant), username="b-user")
+    rows = api_as("staff").get("/api/hotspot-sessions/").json()["results"]
+    assert [r["username"] for r in rows] == ["a-user"]
+    assert rows[0]["router_name"] and rows[0]["status"] == "active"
+    rows = api_as("other_admin").get("/api/hotspot-sessions/").json()["results"]
+    assert [r["username"] for r in rows] == ["b-user"]
+    assert api_as("anonymous").get("/api/hotspot-sessions/").status_code == 401

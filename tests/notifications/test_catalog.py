@@ -11,7 +11,14 @@ from django.core.management import call_command
 
 from accounts.models import User
 from notifications.events import catalog, docs
-from tests.factories import HotspotUserFactory, PaymentFactory, TenantFactory, UserFactory
+from tests.factories import (
+    HotspotSessionFactory,
+    HotspotUserFactory,
+    PaymentFactory,
+    RouterFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 ISSUE_NAMES = {
     "TenantCreated",
@@ -57,7 +64,11 @@ def objects(tenant, tenant_admin, package):
     user = UserFactory(tenant=tenant, phone="254712345678", first_name="John", last_name="Doe")
     payment = PaymentFactory(package=package, phone="254712345678", raw_callback={"k": "v"})
     hotspot_user = HotspotUserFactory(package=package, password="router-pass-xyz", payment=payment)
+    router = RouterFactory(tenant=tenant, secret="router-secret-xyz")
+    session = HotspotSessionFactory(router=router, hotspot_user=hotspot_user)
     return {
+        catalog.Router: router,
+        catalog.HotspotSession: session,
         catalog.Tenant: tenant,
         User: user,
         catalog.Payment: payment,
@@ -88,6 +99,7 @@ def test_no_payload_carries_secrets_or_raw_phones(objects):
         user.password,  # the hash
         objects[catalog.Tenant].payment_secret,
         objects[catalog.HotspotUser].password,
+        objects[catalog.Router].secret,
         "254712345678",
         settings.SECRET_KEY,
     ]

@@ -326,7 +326,7 @@ def test_email_url_selects_smtp_in_local_settings(url, expected):
 def test_a_shell_that_exits_at_once_still_sends_its_email(smtp, smtp_settings, tmp_path):
     """`manage.py shell -c "user_create(...)"` ends right after the commit: the email is sent
     before the process exits, not left for the next server start."""
-    from tests.notifications.liveserver import database_url_for_servers
+    from tests.liveserver import database_url_for_servers
 
     admin = TenantAdminFactory(username="boss")
     script = (

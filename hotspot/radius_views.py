@@ -1,0 +1,114 @@
+"""Internal endpoints FreeRADIUS's rlm_rest calls (hotspot/freeradius.py writes its config).
+
+Not for browsers or API clients: every call must carry RADIUS_API_TOKEN (HTTP Basic, user
+`freeradius`); anything else is a 403 with no detail. Firewall /radius/ from the outside
+(docs/radius.md). The two lookups are plain functions of (Authorization header, query) so the
+ASGI fast path (hotspot/radius_asgi.py) and these Django views answer exactly alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Callable, Mapping
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from . import radius
+
+log = logging.getLogger(__name__)
+
+
+def token_ok(authorization: str) -> bool:
+    expected = settings.RADIUS_API_TOKEN
+    if not expected or not authorization.startswith("Basic "):
+        return False
+    try:
+        user, _, given = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return user == "freeradius" and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _router_id(query: Mapping[str, str]) -> int | None:
+    try:
+        value = int(query.get("router", ""))
+    except ValueError:
+        return None
+    return value if 0 < value < 2**63 else None
+
+
+def _body(data: dict) -> bytes:
+    return json.dumps(data).encode()
+
+
+def answer_client(authorization: str, query: Mapping[str, str]) -> tuple[int, bytes]:
+    """Dynamic client lookup: 200 with the client's definition, 404 for an unknown address."""
+    if not token_ok(authorization):
+        return 403, b""
+    try:
+        address = str(ipaddress.ip_address(query.get("address", "").strip()))
+    except ValueError:
+        return 400, _body({"error": "address must be an IP address"})
+    found = radius.client_for_address(address)
+    if found is None:
+        return 404, b""
+    return 200, _body(found)
+
+
+def answer_authorize(authorization: str, query: Mapping[str, str]) -> tuple[int, bytes]:
+    """200: the password FreeRADIUS checks (PAP/CHAP) and the reply; 401: reject + message."""
+    if not token_ok(authorization):
+        return 403, b""
+    router_id = _router_id(query)
+    username = query.get("username", "")
+    if router_id is None or not username or len(username) > 253:
+        return 400, _body({"error": "router and username are required"})
+    decision = radius.authorize(router_id=router_id, username=username)
+    return (200 if decision.accept else 401), _body(decision.attributes)
+
+
+#: path → handler, for the ASGI fast path
+FAST_HANDLERS: dict[str, Callable[[str, Mapping[str, str]], tuple[int, bytes]]] = {
+    "/radius/client/": answer_client,
+    "/radius/authorize/": answer_authorize,
+}
+
+
+def _respond(status: int, body: bytes) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
+@csrf_exempt
+@require_GET
+def client_view(request: HttpRequest) -> HttpResponse:
+    return _respond(*answer_client(request.headers.get("Authorization", ""), request.GET))
+
+
+@csrf_exempt
+@require_GET
+def authorize_view(request: HttpRequest) -> HttpResponse:
+    return _respond(*answer_authorize(request.headers.get("Authorization", ""), request.GET))
+
+
+@csrf_exempt
+@require_POST
+def accounting_view(request: HttpRequest) -> HttpResponse:
+    """204 once applied; 400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
+    if not token_ok(request.headers.get("Authorization", "")):
+        return HttpResponse(status=403)
+    router_id = _router_id(request.GET)
+    if router_id is None:
+        return JsonResponse({"error": "router is required"}, status=400)
+    try:
+        radius.account(router_id=router_id, data=request.POST)
+    except radius.BadAccounting as exc:
+        log.warning("Accounting from router %s refused: %s", router_id, exc)
+        return JsonResponse({"error": str(exc)}, status=400)
+    return HttpResponse(status=204)
