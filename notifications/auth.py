@@ -38,6 +38,11 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def payment_group(payment_id: int) -> str:
+    """One payment's group: only the portal socket opened with that payment's token joins it."""
+    return f"payment.{payment_id}"
+
+
 def session_group(session_key: str) -> str:
     """Internal group of one login session's sockets (closed together on logout)."""
     return "session." + hashlib.sha256(session_key.encode()).hexdigest()[:32]

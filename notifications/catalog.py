@@ -698,6 +698,65 @@ class SystemAlert(_SystemEvent):
     description = "Operational alert from the platform (fire_event / shell / monitoring)."
 
 
+# === portal (issue 13): the paying customer's own channel ==================================
+# Added at the end on purpose (to be ported onto the new catalog layout).
+
+
+@dataclass(frozen=True)
+class PaymentCustomer(Recipient):
+    """The customer's own portal socket: `payment.<payment_id>` (opened by the payment token)."""
+
+    scope: str = "payment"
+
+    def __post_init__(self) -> None:
+        pass
+
+    def resolve(self, data: Mapping[str, Any]) -> Target | None:
+        from .auth import payment_group
+
+        payment_id = data.get("payment_id")
+        return None if payment_id is None else Target(payment_group(payment_id))
+
+    def describe(self) -> str:
+        return "`payment.<payment_id>` (the paying customer's portal socket)"
+
+
+THE_PAYING_CUSTOMER = PaymentCustomer()
+
+
+class PortalPaymentUpdated(EventType):
+    """Tells the customer's portal socket that its payment changed; the socket then sends the
+    customer a `payment` frame built from the payment (credentials never travel in events)."""
+
+    category = "payment"
+    level = "info"
+    title = "Payment Updated"
+    template = "Your payment is {state}."
+    model = Payment
+    fields = {
+        "payment_id": "id of the payment",
+        "tenant_id": "id of the tenant paid",
+        "state": "pending / completed / failed",
+    }
+    audience = (THE_PAYING_CUSTOMER,)
+    description = (
+        "The paying customer's own channel (the portal socket `/ws/portal/?token=`); staff "
+        "get PaymentInitiated / PaymentCompleted / PaymentFailed."
+    )
+
+    @classmethod
+    def from_payment(cls, payment: Payment) -> Event:
+        return cls.build(
+            {"payment_id": payment.pk, "tenant_id": payment.tenant_id, "state": payment.status}
+        )
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_payment(obj)
+
+
+# === end of the portal section ===============================================================
+
 #: name → event type, in declaration order (the catalog)
 CATALOG: dict[str, type[EventType]] = dict(EventType.registry)
 

@@ -142,3 +142,13 @@ def on_hotspot_user_expired(sender: Any, hotspot_user: Any, **kw: Any) -> None:
 @receiver(hotspot.hotspot_user_disabled, dispatch_uid="notifications.hotspot_user_disabled")
 def on_hotspot_user_disabled(sender: Any, hotspot_user: Any, **kw: Any) -> None:
     broadcast(catalog.HotspotUserDisabled.from_hotspot_user(hotspot_user))
+
+
+# === portal (issue 13): each payment change also reaches the customer's own socket ==========
+
+
+@receiver(payments.payment_initiated, dispatch_uid="notifications.portal_payment_initiated")
+@receiver(payments.payment_completed, dispatch_uid="notifications.portal_payment_completed")
+@receiver(payments.payment_failed, dispatch_uid="notifications.portal_payment_failed")
+def on_portal_payment_changed(sender: Any, payment: Any, **kw: Any) -> None:
+    broadcast(catalog.PortalPaymentUpdated.from_payment(payment))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import selectors
-from .models import Payment
+from .crypto import mask_secret
+from .models import DarajaCredentials, Payment
 
 
 @admin.register(Payment)
@@ -60,3 +62,52 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
         return False
+
+
+class DarajaCredentialsForm(forms.ModelForm):
+    """Secrets are write-only: blank keeps the stored value; the page shows them masked."""
+
+    passkey = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+    consumer_key = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+    consumer_secret = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+
+    class Meta:
+        model = DarajaCredentials
+        fields = ("tenant", "shortcode", "account_type", "till_number")
+
+    def save(self, commit: bool = True) -> DarajaCredentials:
+        instance = super().save(commit=False)
+        for name in ("passkey", "consumer_key", "consumer_secret"):
+            if self.cleaned_data.get(name):
+                setattr(instance, name, self.cleaned_data[name])
+        if commit:
+            instance.save()
+        return instance
+
+
+@admin.register(DarajaCredentials)
+class DarajaCredentialsAdmin(admin.ModelAdmin):
+    form = DarajaCredentialsForm
+    list_display = ("tenant", "shortcode", "account_type", "till_number", "updated_at")
+    list_select_related = ("tenant",)
+    readonly_fields = ("stored_secrets", "updated_at")
+    fields = (
+        "tenant",
+        "shortcode",
+        "account_type",
+        "till_number",
+        "passkey",
+        "consumer_key",
+        "consumer_secret",
+        "stored_secrets",
+        "updated_at",
+    )
+
+    @admin.display(description="Stored secrets (masked)")
+    def stored_secrets(self, obj: DarajaCredentials) -> str:
+        if not obj.pk:
+            return "—"
+        return ", ".join(
+            f"{name}: {mask_secret(getattr(obj, name)) or 'not set'}"
+            for name in ("passkey", "consumer_key", "consumer_secret")
+        )

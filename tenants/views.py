@@ -24,6 +24,7 @@ from config.errors import PermissionDenied as DomainPermissionDenied
 from hotspot.models import HotspotUser
 from notifications import presence
 from payments.models import Payment
+from payments.views import mpesa_settings_context
 
 from . import selectors, services
 from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
@@ -220,7 +221,12 @@ class SettingsView(TenantMemberMixin, View):
         return render(
             request,
             self.template_name,
-            {"form": form, "tenant": tenant, "can_edit": self._can_edit()},
+            {
+                "form": form,
+                "tenant": tenant,
+                "can_edit": self._can_edit(),
+                **mpesa_settings_context(tenant, can_edit=self._can_edit()),
+            },
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -239,7 +245,12 @@ class SettingsView(TenantMemberMixin, View):
         return render(
             request,
             self.template_name,
-            {"form": form, "tenant": tenant, "can_edit": True},
+            {
+                "form": form,
+                "tenant": tenant,
+                "can_edit": True,
+                **mpesa_settings_context(tenant, can_edit=True),
+            },
             status=400,
         )
 

@@ -44,3 +44,8 @@ NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRAC
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405
     "NOTIFICATIONS_PRESENCE_PREFIX", f"test-presence-{__import__('uuid').uuid4().hex[:8]}"
 )
+
+PUBLIC_URL = "http://testserver"
+PAYMENTS_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg="]
+PERIODIC_ENABLED = os.environ.get("PERIODIC_ENABLED", "") == "1"  # noqa: F405
+MPESA_SIMULATOR_ALLOWED = True
