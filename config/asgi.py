@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.periodic import PeriodicMiddleware  # noqa: E402
 from notifications.auth import (  # noqa: E402
     AllowedHostsOriginValidator,
     SocketAuthMiddlewareStack,
@@ -22,16 +23,19 @@ from notifications.auth import (  # noqa: E402
 from notifications.publisher import PublisherMiddleware  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 
-# PublisherMiddleware (outermost) runs this process's outbox publisher: started by the ASGI
-# lifespan on uvicorn, on the first connection on daphne.
-application = PublisherMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
+# PublisherMiddleware runs this process's outbox publisher and PeriodicMiddleware (outermost) its
+# periodic tasks (config/periodic.py): started by the ASGI lifespan on uvicorn, on the first
+# connection on daphne.
+application = PeriodicMiddleware(
+    PublisherMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": django_asgi_app,
+                "websocket": AllowedHostsOriginValidator(
+                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                ),
+            }
+        )
     )
 )
 
