@@ -59,7 +59,7 @@ class PortalPaymentConsumer(AsyncWebsocketConsumer):
         if self.payment_id is None:
             return
         state = await _state_of(self.payment_id)
-        if state is None:
+        if state is None or state["state"] == self.last_state:  # unchanged: nothing to say
             return
         self.last_state = state["state"]
         await self.send(text_data=json.dumps(state))
