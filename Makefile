@@ -22,7 +22,8 @@ run: $(STAMP)
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@$(PY) manage.py shell -v 0 -c "from django.conf import settings as s; print(f'Pusher (Echo): PUSHER_APP_ID={s.PUSHER_APP_ID} PUSHER_APP_KEY={s.PUSHER_APP_KEY} PUSHER_APP_SECRET={s.PUSHER_APP_SECRET}  host $(HOST) port $(PORT), auth /broadcasting/auth (docs/pusher.md)')"
 	@echo "Serving on http://$(HOST):$(PORT)/  (Django admin: http://$(HOST):$(PORT)/admin/)"
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+	@echo "Portal: http://$(HOST):$(PORT)/portal/acme/  M-Pesa simulator: http://$(HOST):$(PORT)/dev/mpesa/"
+	PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
 # Production: uvicorn workers (docs/deployment.md, "Why uvicorn"). Several workers share events
 # only through Redis, so without REDIS_URL there is one worker.
