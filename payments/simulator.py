@@ -119,11 +119,11 @@ async def oauth(request: HttpRequest) -> JsonResponse:
         return _error(400, "400.008.02", "Invalid grant type passed")
     header = request.headers.get("Authorization", "")
     try:
-        key, _, secret = base64.b64decode(header.removeprefix("Basic "), validate=True).decode()
-        key_secret_ok = header.startswith("Basic ") and key and secret
+        decoded = base64.b64decode(header.removeprefix("Basic "), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        key_secret_ok = False
-    if not key_secret_ok:
+        decoded = ""
+    key, _, secret = decoded.partition(":")
+    if not header.startswith("Basic ") or not key or not secret:
         return _error(400, "400.008.01", "Invalid Authentication passed")
     token = secrets.token_urlsafe(20)
     _tokens[token] = time.time() + TOKEN_SECONDS
