@@ -701,6 +701,8 @@ class SystemAlert(_SystemEvent):
 # === portal (issue 13): the paying customer's own channel ==================================
 # Added at the end on purpose (to be ported onto the new catalog layout).
 
+from payments.models import Voucher, VoucherBatch  # noqa: E402
+
 
 @dataclass(frozen=True)
 class PaymentCustomer(Recipient):
@@ -753,6 +755,73 @@ class PortalPaymentUpdated(EventType):
     @classmethod
     def from_object(cls, obj: Any) -> Event:
         return cls.from_payment(obj)
+
+
+class _VoucherEvent(EventType):
+    category = "payment"
+    level = "info"
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        if isinstance(obj, VoucherBatch):
+            return cls.from_batch(obj)
+        return cls.from_voucher(obj, obj.hotspot_user)
+
+
+class VoucherBatchCreated(_VoucherEvent):
+    model = VoucherBatch
+    title = "Vouchers Created"
+    template = "{count} vouchers for {package_name} have been created."
+    fields = {
+        "batch_id": "id of the voucher batch",
+        "tenant_id": "id of its tenant",
+        "package_id": "id of the package",
+        "package_name": "name of the package",
+        "count": "how many vouchers",
+    }
+
+    @classmethod
+    def from_batch(cls, batch: Any) -> Event:
+        return cls.build(
+            {
+                "batch_id": batch.pk,
+                "tenant_id": batch.tenant_id,
+                "package_id": batch.package_id,
+                "package_name": batch.package.name,
+                "count": batch.count,
+            }
+        )
+
+
+class VoucherRedeemed(_VoucherEvent):
+    model = Voucher
+    level = "success"
+    title = "Voucher Redeemed"
+    template = "A {package_name} voucher has been redeemed ({hotspot_username})."
+    fields = {
+        "voucher_id": "id of the voucher (never its code)",
+        "batch_id": "id of its batch",
+        "tenant_id": "id of its tenant",
+        "package_id": "id of the package",
+        "package_name": "name of the package",
+        "hotspot_user_id": "id of the hotspot user it gave",
+        "hotspot_username": "its router login name",
+    }
+
+    @classmethod
+    def from_voucher(cls, voucher: Any, hotspot_user: Any) -> Event:
+        return cls.build(
+            {
+                "voucher_id": voucher.pk,
+                "batch_id": voucher.batch_id,
+                "tenant_id": voucher.tenant_id,
+                "package_id": voucher.package_id,
+                "package_name": voucher.package.name,
+                "hotspot_user_id": hotspot_user.pk,
+                "hotspot_username": hotspot_user.username,
+            }
+        )
 
 
 # === end of the portal section ===============================================================

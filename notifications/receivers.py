@@ -152,3 +152,13 @@ def on_hotspot_user_disabled(sender: Any, hotspot_user: Any, **kw: Any) -> None:
 @receiver(payments.payment_failed, dispatch_uid="notifications.portal_payment_failed")
 def on_portal_payment_changed(sender: Any, payment: Any, **kw: Any) -> None:
     broadcast(catalog.PortalPaymentUpdated.from_payment(payment))
+
+
+@receiver(payments.voucher_batch_created, dispatch_uid="notifications.voucher_batch_created")
+def on_voucher_batch_created(sender: Any, batch: Any, **kw: Any) -> None:
+    broadcast(catalog.VoucherBatchCreated.from_batch(batch))
+
+
+@receiver(payments.voucher_redeemed, dispatch_uid="notifications.voucher_redeemed")
+def on_voucher_redeemed(sender: Any, voucher: Any, hotspot_user: Any, **kw: Any) -> None:
+    broadcast(catalog.VoucherRedeemed.from_voucher(voucher, hotspot_user))

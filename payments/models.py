@@ -148,3 +148,65 @@ class DarajaCredentials(models.Model):
             and self.consumer_key_encrypted
             and self.consumer_secret_encrypted
         )
+
+
+class VoucherBatch(models.Model):
+    """Prepaid codes a tenant admin printed for one package (sold over the counter)."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="voucher_batches"
+    )
+    package = models.ForeignKey(
+        "hotspot.Package", on_delete=models.PROTECT, related_name="voucher_batches"
+    )
+    count = models.PositiveIntegerField()
+    prefix = models.CharField(max_length=6, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.count} × {self.package.name}"
+
+
+class Voucher(models.Model):
+    class Status(models.TextChoices):
+        UNUSED = "unused", "Unused"
+        USED = "used", "Used"
+        DISABLED = "disabled", "Disabled"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="vouchers")
+    batch = models.ForeignKey(VoucherBatch, on_delete=models.CASCADE, related_name="vouchers")
+    package = models.ForeignKey("hotspot.Package", on_delete=models.PROTECT, related_name="+")
+    # Stored upper-case without separators; typed in any case, with or without dashes.
+    code = models.CharField(max_length=24, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNUSED)
+    used_at = models.DateTimeField(null=True, blank=True)
+    hotspot_user = models.OneToOneField(
+        "hotspot.HotspotUser", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The customer's key to the credentials page after redeeming (like a payment's token).
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    handoff = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.display_code
+
+    @property
+    def display_code(self) -> str:
+        """XXXXX-XXXXX (prefix first), easier to read off a card."""
+        body = self.code[len(self.batch.prefix) :] if self.batch_id else self.code
+        groups = [body[i : i + 5] for i in range(0, len(body), 5)]
+        return "-".join(([self.batch.prefix] if self.batch.prefix else []) + groups)

@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from config.clientip import client_ip
 from config.errors import DomainError
@@ -115,6 +115,32 @@ def _limits_text() -> str:
     )
 
 
+def open_portal(request: HttpRequest, slug: str):
+    """(tenant, active packages, None), or a refusal page (unknown, closed, nothing on sale)."""
+    tenant = _portal_tenant(slug)
+    if tenant is None:
+        return (
+            None,
+            None,
+            _unavailable(request, None, "There is no hotspot at this address.", 404),
+        )
+    if tenant.status != Tenant.Status.ACTIVE:
+        reason = (
+            f"{tenant.name} is not open for business yet."
+            if tenant.status == Tenant.Status.PENDING
+            else f"{tenant.name} is not selling WiFi access right now."
+        )
+        return tenant, None, _unavailable(request, tenant, reason, 503)
+    packages = list(Package.objects.filter(tenant=tenant, is_active=True).order_by("price", "name"))
+    if not packages:
+        return (
+            tenant,
+            None,
+            _unavailable(request, tenant, f"{tenant.name} has no package on sale right now.", 503),
+        )
+    return tenant, packages, None
+
+
 class PortalView(View):
     """GET: the tenant's packages and the buy form. POST: start the STK push."""
 
@@ -137,32 +163,7 @@ class PortalView(View):
         }
 
     def _open(self, slug: str):
-        tenant = _portal_tenant(slug)
-        if tenant is None:
-            return (
-                None,
-                None,
-                _unavailable(self.request, None, "There is no hotspot at this address.", 404),
-            )
-        if tenant.status != Tenant.Status.ACTIVE:
-            reason = (
-                f"{tenant.name} is not open for business yet."
-                if tenant.status == Tenant.Status.PENDING
-                else f"{tenant.name} is not selling WiFi access right now."
-            )
-            return tenant, None, _unavailable(self.request, tenant, reason, 503)
-        packages = list(
-            Package.objects.filter(tenant=tenant, is_active=True).order_by("price", "name")
-        )
-        if not packages:
-            return (
-                tenant,
-                None,
-                _unavailable(
-                    self.request, tenant, f"{tenant.name} has no package on sale right now.", 503
-                ),
-            )
-        return tenant, packages, None
+        return open_portal(self.request, slug)
 
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
         tenant, packages, refusal = self._open(slug)
@@ -245,3 +246,87 @@ def status_json(request: HttpRequest, token: str) -> JsonResponse:
             status=404,
         )
     return JsonResponse(selectors.payment_public_state(payment=payment))
+
+
+class VoucherForm(forms.Form):
+    code = forms.CharField(max_length=40, error_messages={"required": "Enter the voucher code."})
+
+
+@require_POST
+def redeem(request: HttpRequest, slug: str) -> HttpResponse:
+    """form#voucher-form: redeem a code → the credentials page (or the portal with the error)."""
+    from .vouchers import VoucherGuessing, VoucherRefused, voucher_redeem
+
+    tenant, packages, refusal = open_portal(request, slug)
+    if refusal is not None:
+        return refusal
+    handoff = clean_handoff(request.POST)
+    voucher_form = VoucherForm(request.POST)
+    status = 400
+    if voucher_form.is_valid():
+        try:
+            voucher = voucher_redeem(
+                tenant=tenant,
+                code=voucher_form.cleaned_data["code"],
+                client_ip=client_ip(request),
+                handoff=handoff,
+            )
+        except VoucherGuessing as exc:
+            voucher_form.add_error("code", exc.message)
+            status = 429
+        except (VoucherRefused, DomainError) as exc:
+            voucher_form.add_error("code", exc.message)
+        except ValidationError as exc:
+            voucher_form.add_error("code", " ".join(exc.messages))
+        else:
+            return redirect("payments:portal_voucher", slug=tenant.slug, token=voucher.token)
+    view = PortalView()
+    view.request = request
+    context = view._context(tenant, packages, BuyForm(packages=packages), handoff)
+    return render(
+        request, "payments/portal.html", {**context, "voucher_form": voucher_form}, status=status
+    )
+
+
+@never_cache
+@require_GET
+def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    """The credentials a redeemed voucher gave; signs the device in like a paid purchase."""
+    from .models import Voucher
+
+    voucher = (
+        Voucher.objects.select_related("tenant", "package", "hotspot_user")
+        .filter(token=token if isinstance(token, str) else "", tenant__slug=slug)
+        .exclude(hotspot_user=None)
+        .first()
+    )
+    if voucher is None or len(token) < 20:
+        return _unavailable(request, _portal_tenant(slug), "This link is unknown.", 404)
+    user = voucher.hotspot_user
+    state = {
+        "type": "payment",
+        "state": "completed",
+        "message": "Voucher accepted — you are online",
+        "reason": "",
+        "package": voucher.package.name,
+        "amount": str(voucher.package.price),
+        "currency": voucher.package.currency,
+        "phone": "",
+        "credentials": {
+            "username": user.username,
+            "password": user.password,
+            "expires_at": user.expires_at.isoformat(),
+        },
+    }
+    handoff = clean_handoff(voucher.handoff or {})
+    return render(
+        request,
+        "payments/portal_pay.html",
+        {
+            "tenant": voucher.tenant,
+            "state": state,
+            "handoff": handoff,
+            "token": "",
+            "voucher": voucher,
+        },
+    )

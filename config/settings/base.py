@@ -202,6 +202,9 @@ PORTAL_STK_LIMIT_PER_PHONE = int(os.environ.get("PORTAL_STK_LIMIT_PER_PHONE", "3
 PORTAL_STK_LIMIT_PER_IP = int(os.environ.get("PORTAL_STK_LIMIT_PER_IP", "10"))
 PORTAL_STK_LIMIT_WINDOW_SECONDS = int(os.environ.get("PORTAL_STK_LIMIT_WINDOW_SECONDS", "900"))
 
+# Wrong voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS.
+PORTAL_VOUCHER_ATTEMPTS = int(os.environ.get("PORTAL_VOUCHER_ATTEMPTS", "10"))
+
 # Periodic work inside the server processes, once across them (config/periodic.py).
 PERIODIC_TASKS = {
     "payments.stk_query": {

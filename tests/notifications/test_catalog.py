@@ -57,7 +57,16 @@ def objects(tenant, tenant_admin, package):
     user = UserFactory(tenant=tenant, phone="254712345678", first_name="John", last_name="Doe")
     payment = PaymentFactory(package=package, phone="254712345678", raw_callback={"k": "v"})
     hotspot_user = HotspotUserFactory(package=package, password="router-pass-xyz", payment=payment)
+    from payments.models import Voucher
+    from payments.vouchers import voucher_batch_create
+
+    batch = voucher_batch_create(tenant=tenant, package=package, count=1, by=None)
+    voucher = batch.vouchers.get()
+    Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user, status="used")
+    voucher.refresh_from_db()
     return {
+        Voucher: voucher,
+        type(batch): batch,
         catalog.Tenant: tenant,
         User: user,
         catalog.Payment: payment,
