@@ -145,7 +145,7 @@ def test_a_payment_cancelled_on_the_phone_says_so_and_offers_a_retry(pages, port
     acme.wait_for_function("window.__toasts.includes('PaymentFailed')", timeout=WAIT)
     customer.click("#try-again")
     customer.wait_for_selector("#buy-form", timeout=WAIT)
-    assert customer.locator('input[name="link-orig"]').get_attribute("value") == (
+    assert customer.locator('#buy-form input[name="link-orig"]').get_attribute("value") == (
         "http://example.com/"
     )
 
@@ -243,3 +243,27 @@ def test_on_success_the_device_is_signed_in_at_the_router_with_chap(pages, porta
         }
     finally:
         router.close()
+
+
+def test_a_voucher_redeemed_on_a_phone_signs_in_and_tells_acme_only(pages, portal_server):
+    server = portal_server
+    code = server.manage(
+        "create_vouchers", "--tenant", "acme", "--package", "1 Hour", "--count", "1"
+    ).split()[0]
+    acme = staff_page(pages, server, "acme-admin")
+    beta = staff_page(pages, server, "beta-admin")
+    customer = pages()
+    customer.goto(f"{server.url}/portal/acme/")
+    customer.fill("#voucher-form input[name=code]", code.lower())
+    customer.click("#redeem")
+    customer.wait_for_selector('#payment-status[data-state="completed"]', timeout=WAIT)
+    assert customer.text_content("#hotspot-username").strip().startswith("hs-")
+    assert customer.text_content("#hotspot-password").strip()
+    acme.wait_for_function("window.__toasts.includes('VoucherRedeemed')", timeout=WAIT)
+    assert "VoucherRedeemed" not in toasts(beta)
+    # The same code on another phone: a clear error next to the field.
+    other = pages()
+    other.goto(f"{server.url}/portal/acme/")
+    other.fill("#voucher-form input[name=code]", code)
+    other.click("#redeem")
+    assert "already been used" in other.text_content("#code-error")
