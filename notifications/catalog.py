@@ -701,7 +701,7 @@ class SystemAlert(_SystemEvent):
 # === portal (issue 13): the paying customer's own channel ==================================
 # Added at the end on purpose (to be ported onto the new catalog layout).
 
-from payments.models import Voucher, VoucherBatch  # noqa: E402
+from payments.models import SmsMessage, Voucher, VoucherBatch  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -820,6 +820,37 @@ class VoucherRedeemed(_VoucherEvent):
                 "package_name": voucher.package.name,
                 "hotspot_user_id": hotspot_user.pk,
                 "hotspot_username": hotspot_user.username,
+            }
+        )
+
+
+class SmsDeliveryFailed(EventType):
+    category = "payment"
+    level = "warning"
+    title = "SMS Not Delivered"
+    template = "The login SMS to {phone} could not be delivered: {error}"
+    model = SmsMessage
+    fields = {
+        "sms_id": "id of the message",
+        "tenant_id": "id of the tenant",
+        "payment_id": "id of the payment it was for (or null)",
+        "phone": "the customer's phone, masked",
+        "attempts": "how many times it was tried",
+        "error": "the gateway's last answer",
+    }
+    audience = (TENANT_MEMBERS,)
+    description = "The purchase stands; tell the customer their login another way."
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.build(
+            {
+                "sms_id": obj.pk,
+                "tenant_id": obj.tenant_id,
+                "payment_id": obj.payment_id,
+                "phone": mask_phone(obj.phone),
+                "attempts": obj.attempts,
+                "error": obj.last_error,
             }
         )
 

@@ -162,3 +162,8 @@ def on_voucher_batch_created(sender: Any, batch: Any, **kw: Any) -> None:
 @receiver(payments.voucher_redeemed, dispatch_uid="notifications.voucher_redeemed")
 def on_voucher_redeemed(sender: Any, voucher: Any, hotspot_user: Any, **kw: Any) -> None:
     broadcast(catalog.VoucherRedeemed.from_voucher(voucher, hotspot_user))
+
+
+@receiver(payments.sms_failed, dispatch_uid="notifications.sms_failed")
+def on_sms_failed(sender: Any, message: Any, **kw: Any) -> None:
+    broadcast(catalog.SmsDeliveryFailed.from_object(message))

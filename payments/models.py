@@ -210,3 +210,35 @@ class Voucher(models.Model):
         body = self.code[len(self.batch.prefix) :] if self.batch_id else self.code
         groups = [body[i : i + 5] for i in range(0, len(body), 5)]
         return "-".join(([self.batch.prefix] if self.batch.prefix else []) + groups)
+
+
+class SmsMessage(models.Model):
+    """An SMS to a customer (their WiFi login), sent by the periodic runner and retried."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    phone = models.CharField(max_length=20)
+    body = models.CharField(max_length=480)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="sms_messages"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    provider_id = models.CharField(max_length=100, blank=True)
+    next_attempt_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"SMS to {mask_phone(self.phone)} ({self.status})"

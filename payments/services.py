@@ -99,6 +99,10 @@ def payment_complete(
         payment.raw_callback = raw
     payment.save(update_fields=["status", "completed_at", "raw_callback", "updated_at"])
     hotspot_user = hotspot_user_provision_for_payment(payment=payment)
+    if payment.provider == Payment.Provider.DARAJA:  # the customer paid from their phone
+        from .sms import sms_queue_credentials
+
+        sms_queue_credentials(payment=payment, hotspot_user=hotspot_user)
     signals.payment_completed.send(
         sender=Payment, payment=payment, hotspot_user=hotspot_user, by=by
     )

@@ -205,6 +205,17 @@ PORTAL_STK_LIMIT_WINDOW_SECONDS = int(os.environ.get("PORTAL_STK_LIMIT_WINDOW_SE
 # Wrong voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS.
 PORTAL_VOUCHER_ATTEMPTS = int(os.environ.get("PORTAL_VOUCHER_ATTEMPTS", "10"))
 
+# Customers get their WiFi login by SMS (payments/sms.py): a backend chosen like EMAIL_BACKEND.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "payments.sms.ConsoleBackend")
+AFRICASTALKING_API_URL = os.environ.get(
+    "AFRICASTALKING_API_URL", "https://api.africastalking.com"
+).rstrip("/")
+AFRICASTALKING_USERNAME = os.environ.get("AFRICASTALKING_USERNAME", "")
+AFRICASTALKING_API_KEY = os.environ.get("AFRICASTALKING_API_KEY", "")
+AFRICASTALKING_SENDER = os.environ.get("AFRICASTALKING_SENDER", "")  # "from"; empty: default
+SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
+SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled on each retry
+
 # Periodic work inside the server processes, once across them (config/periodic.py).
 PERIODIC_TASKS = {
     "payments.stk_query": {
@@ -215,6 +226,7 @@ PERIODIC_TASKS = {
         "task": "payments.tasks.fail_timed_out_stk_payments",
         "every": MPESA_SWEEP_SECONDS,
     },
+    "payments.sms": {"task": "payments.sms.send_queued", "every": 5.0},
 }
 PERIODIC_ENABLED = env_bool("PERIODIC_ENABLED", True)
 

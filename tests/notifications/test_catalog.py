@@ -64,7 +64,13 @@ def objects(tenant, tenant_admin, package):
     voucher = batch.vouchers.get()
     Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user, status="used")
     voucher.refresh_from_db()
+    from payments.models import SmsMessage
+
+    sms = SmsMessage.objects.create(
+        tenant=tenant, phone="254712345678", body="secret login", payment=payment, last_error="x"
+    )
     return {
+        SmsMessage: sms,
         Voucher: voucher,
         type(batch): batch,
         catalog.Tenant: tenant,
