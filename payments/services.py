@@ -479,24 +479,34 @@ def payment_time_out(*, payment: Payment, now: datetime | None = None) -> bool:
 
 @transaction.atomic
 def payment_record_cash(
-    *, tenant: Tenant, package: Package, by: User, phone: str = ""
+    *, tenant: Tenant, package: Package, by: User, phone: str = "", username: str = ""
 ) -> tuple[Payment, HotspotUser]:
-    """A counter sale: staff took cash, so the payment is recorded completed at once."""
+    """A counter sale: staff took cash, so a completed cash payment and its hotspot user.
+
+    The sale shows in payments and revenue like an M-Pesa one (PaymentCompleted).
+    """
+    from hotspot.services import hotspot_user_create
+
     from .providers import get_provider
 
-    if not by.is_system_admin and by.tenant_id != tenant.pk:
-        raise PermissionDenied("That belongs to another tenant.")
-    provider = get_provider("cash")
-    payment = payment_initiate(
+    hotspot_user = hotspot_user_create(
+        tenant=tenant, package=package, by=by, phone=phone, username=username
+    )
+    if package.price <= 0:
+        raise ValidationError({"package": "That package is free; there is nothing to pay."})
+    payment = Payment.objects.create(
         tenant=tenant,
         package=package,
-        phone=phone or tenant.contact_phone or "254700000000",
-        by=by,
+        phone=hotspot_user.phone,
+        amount=package.price,
+        currency=package.currency,
+        provider=Payment.Provider.CASH,
         provider_reference="CASH" + secrets.token_hex(8).upper(),
     )
-    Payment.objects.filter(pk=payment.pk).update(provider=Payment.Provider.CASH)
-    provider.start(payment=payment, credentials=None, callback_url="")
-    return payment_complete(payment=payment, by=by)
+    get_provider("cash").start(payment=payment, credentials=None, callback_url="")
+    HotspotUser.objects.filter(pk=hotspot_user.pk).update(payment=payment)
+    payment, hotspot_user = payment_complete(payment=payment, by=by)
+    return payment, hotspot_user
 
 
 # --- a tenant's own Daraja account -----------------------------------------------------------

@@ -183,3 +183,38 @@ def test_redeeming_on_the_portal_shows_the_login(client, tenant, batch):
     again = client.post("/portal/acme/redeem/", {"code": code_of(batch)})
     assert again.status_code == 400
     assert re.search(r'id="code-error">[^<]*already been used', again.content.decode())
+
+
+# --- counter sales (cash) -------------------------------------------------------------------
+
+
+def test_a_counter_sale_records_a_cash_payment(client, staff, package):
+    client.force_login(staff)
+    response = client.post(
+        "/hotspot-users/new/",
+        {"package": package.pk, "phone": "0712345678", "username": "desk-1", "cash": "on"},
+    )
+    assert response.status_code == 302
+    user = HotspotUser.objects.get()
+    payment = user.payment
+    assert user.username == "desk-1"
+    assert (payment.provider, payment.status, payment.amount) == (
+        "cash",
+        "completed",
+        package.price,
+    )
+    assert StoredEvent.objects.filter(name="PaymentCompleted").count() == 1
+
+
+def test_a_refused_counter_sale_records_nothing(client, staff, package):
+    from payments.models import Payment
+
+    client.force_login(staff)
+    HotspotUser.objects.create(
+        tenant=package.tenant, package=package, username="taken",
+        starts_at="2026-01-01T00:00Z", expires_at="2026-01-02T00:00Z", password="x",
+    )  # fmt: skip
+    response = client.post(
+        "/hotspot-users/new/", {"package": package.pk, "username": "taken", "cash": "on"}
+    )
+    assert response.status_code == 400 and not Payment.objects.exists()
