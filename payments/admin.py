@@ -7,9 +7,11 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.utils import mask_phone
+
 from . import selectors
 from .crypto import mask_secret
-from .models import DarajaCredentials, Payment
+from .models import DarajaCredentials, Payment, SmsMessage, Voucher, VoucherBatch
 
 
 @admin.register(Payment)
@@ -111,3 +113,55 @@ class DarajaCredentialsAdmin(admin.ModelAdmin):
             f"{name}: {mask_secret(getattr(obj, name)) or 'not set'}"
             for name in ("passkey", "consumer_key", "consumer_secret")
         )
+
+
+@admin.register(VoucherBatch)
+class VoucherBatchAdmin(admin.ModelAdmin):
+    """Read-only: batches are created by tenant admins on /vouchers/ or create_vouchers."""
+
+    list_display = ("pk", "tenant", "package", "count", "prefix", "created_by", "created_at")
+    list_filter = (("tenant", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_select_related = ("tenant", "package", "created_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Voucher)
+class VoucherAdmin(admin.ModelAdmin):
+    """Read-only; codes are searchable (typed as printed, without dashes)."""
+
+    list_display = ("code", "tenant", "package", "status", "used_at", "hotspot_user")
+    list_filter = ("status", ("tenant", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("code",)
+    list_select_related = ("tenant", "package", "hotspot_user")
+    exclude = ("token",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(admin.ModelAdmin):
+    """Delivery state of the customers' login SMS (the body holds a password: not listed)."""
+
+    list_display = ("pk", "tenant", "masked", "status", "attempts", "last_error", "created_at")
+    list_filter = ("status", ("tenant", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("tenant",)
+    exclude = ("body",)
+
+    @admin.display(description="Phone")
+    def masked(self, obj: SmsMessage) -> str:
+        return mask_phone(obj.phone)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

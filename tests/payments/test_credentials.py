@@ -161,3 +161,16 @@ def test_production_refuses_a_bad_payments_config(env, code):
 
 def test_production_serves_no_simulator(client):
     assert client.get("/dev/mpesa/").status_code == 404  # test settings: simulator off
+
+
+def test_vouchers_and_sms_are_listed_read_only_in_django_admin(sysadmin_client, tenant, package):
+    from payments.models import SmsMessage
+    from payments.vouchers import voucher_batch_create
+
+    voucher_batch_create(tenant=tenant, package=package, count=2, by=None)
+    SmsMessage.objects.create(tenant=tenant, phone="254712345678", body="password s3cr3t-pw")
+    for url in ("/admin/payments/voucherbatch/", "/admin/payments/voucher/"):
+        assert sysadmin_client.get(url).status_code == 200
+    page = sysadmin_client.get("/admin/payments/smsmessage/").content.decode()
+    assert "2547****678" in page and "s3cr3t-pw" not in page
+    assert sysadmin_client.get("/admin/payments/voucher/add/").status_code == 403
