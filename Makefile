@@ -60,7 +60,9 @@ run: $(STAMP)
 	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@$(PY) manage.py shell -v 0 -c "from django.conf import settings as s; print(f'Pusher (Echo): PUSHER_APP_ID={s.PUSHER_APP_ID} PUSHER_APP_KEY={s.PUSHER_APP_KEY} PUSHER_APP_SECRET={s.PUSHER_APP_SECRET}  host $(HOST) port $(PORT), auth /broadcasting/auth (docs/pusher.md)')"
 	@echo "Serving on http://$(HOST):$(PORT)/  (Django admin: http://$(HOST):$(PORT)/admin/)"
+	@echo "Portal: http://$(HOST):$(PORT)/portal/acme/  M-Pesa simulator: http://$(HOST):$(PORT)/dev/mpesa/"
 	DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-config.settings.local} \
+	PUBLIC_URL=$${PUBLIC_URL:-http://$(HOST):$(PORT)} \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket-max-message-size $(WS_MAX_SIZE) \
 		config.asgi:application
 

@@ -23,6 +23,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
+from config.periodic import PeriodicMiddleware  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
 from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
 from notifications.events.relay import PublisherMiddleware  # noqa: E402
@@ -71,20 +72,23 @@ def tune_gc() -> None:
 
 GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))
 
-# PublisherMiddleware runs this process's outbox publisher and `server_started`: on the ASGI
+# PeriodicMiddleware runs the periodic tasks (config/periodic.py), PublisherMiddleware this
+# process's outbox publisher and `server_started`: on the ASGI
 # lifespan's startup on uvicorn, on the first connection on daphne. MailerMiddleware sends the
 # emails an earlier process left in the outbox (notifications/mailer.py).
-application = MailerMiddleware(
-    PublisherMiddleware(
-        ProtocolTypeRouter(
-            {
-                # FreeRADIUS lookups skip the request cycle (hotspot/radius_asgi.py)
-                "http": BodyLimitMiddleware(RadiusFastPath(django_asgi_app), BODY_LIMITS),
-                "websocket": SiteOriginValidator(
-                    SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-                ),
-            }
-        ),
-        on_startup=server_started,
+application = PeriodicMiddleware(
+    MailerMiddleware(
+        PublisherMiddleware(
+            ProtocolTypeRouter(
+                {
+                    # FreeRADIUS lookups skip the request cycle (hotspot/radius_asgi.py)
+                    "http": BodyLimitMiddleware(RadiusFastPath(django_asgi_app), BODY_LIMITS),
+                    "websocket": SiteOriginValidator(
+                        SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                    ),
+                }
+            ),
+            on_startup=server_started,
+        )
     )
 )

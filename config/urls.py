@@ -1,5 +1,6 @@
 """Top-level URL map: pages per app, Django admin for system admins, the API under /api/."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -18,3 +19,6 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
 ]
+
+if settings.MPESA_SIMULATOR and settings.MPESA_SIMULATOR_ALLOWED:  # local settings only
+    urlpatterns.insert(0, path("dev/mpesa/", include("payments.simulator_urls")))

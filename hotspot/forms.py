@@ -30,6 +30,9 @@ class HotspotUserForm(BootstrapFormMixin, forms.Form):
         max_length=20, required=False, help_text="The customer's phone, e.g. 254712345678."
     )
     username = forms.CharField(max_length=64, required=False, help_text="Generated if left empty.")
+    cash = forms.BooleanField(
+        label="Paid in cash at the counter (records the payment)", required=False, initial=True
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -115,13 +115,24 @@ class HotspotUserCreateView(TenantMemberMixin, View):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                created = services.hotspot_user_create(
-                    tenant=self.tenant,
-                    package=data["package"],
-                    phone=data["phone"],
-                    username=data["username"],
-                    by=request.user,
-                )
+                if data.get("cash") and data["package"].price > 0:
+                    from payments.services import payment_record_cash  # a counter sale
+
+                    _, created = payment_record_cash(
+                        tenant=self.tenant,
+                        package=data["package"],
+                        phone=data["phone"],
+                        username=data["username"],
+                        by=request.user,
+                    )
+                else:
+                    created = services.hotspot_user_create(
+                        tenant=self.tenant,
+                        package=data["package"],
+                        phone=data["phone"],
+                        username=data["username"],
+                        by=request.user,
+                    )
             except ValidationError as exc:
                 form.apply_service_error(exc)
             except DomainPermissionDenied:

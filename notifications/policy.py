@@ -55,3 +55,16 @@ class DomainPolicy:
         if kind == "user":
             return get_user_model().objects.filter(pk=int(ident)).exists()
         return True  # system.admin
+
+    def payment_for_token(self, token: str) -> int | None:
+        from payments.selectors import payment_for_token
+
+        payment = payment_for_token(token)
+        return None if payment is None else payment.pk
+
+    def payment_state(self, payment_id: int) -> dict[str, Any] | None:
+        from payments.models import Payment
+        from payments.selectors import payment_public_state
+
+        payment = Payment.objects.select_related("package").filter(pk=payment_id).first()
+        return None if payment is None else payment_public_state(payment=payment)

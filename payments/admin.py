@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.utils import mask_phone
+
 from . import selectors
-from .models import Payment
+from .crypto import mask_secret
+from .models import DarajaCredentials, Payment, SmsMessage, Voucher, VoucherBatch
 
 
 @admin.register(Payment)
@@ -59,4 +63,105 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
+        return False
+
+
+class DarajaCredentialsForm(forms.ModelForm):
+    """Secrets are write-only: blank keeps the stored value; the page shows them masked."""
+
+    passkey = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+    consumer_key = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+    consumer_secret = forms.CharField(required=False, widget=forms.PasswordInput, strip=True)
+
+    class Meta:
+        model = DarajaCredentials
+        fields = ("tenant", "shortcode", "account_type", "till_number")
+
+    def save(self, commit: bool = True) -> DarajaCredentials:
+        instance = super().save(commit=False)
+        for name in ("passkey", "consumer_key", "consumer_secret"):
+            if self.cleaned_data.get(name):
+                setattr(instance, name, self.cleaned_data[name])
+        if commit:
+            instance.save()
+        return instance
+
+
+@admin.register(DarajaCredentials)
+class DarajaCredentialsAdmin(admin.ModelAdmin):
+    form = DarajaCredentialsForm
+    list_display = ("tenant", "shortcode", "account_type", "till_number", "updated_at")
+    list_select_related = ("tenant",)
+    readonly_fields = ("stored_secrets", "updated_at")
+    fields = (
+        "tenant",
+        "shortcode",
+        "account_type",
+        "till_number",
+        "passkey",
+        "consumer_key",
+        "consumer_secret",
+        "stored_secrets",
+        "updated_at",
+    )
+
+    @admin.display(description="Stored secrets (masked)")
+    def stored_secrets(self, obj: DarajaCredentials) -> str:
+        if not obj.pk:
+            return "—"
+        return ", ".join(
+            f"{name}: {mask_secret(getattr(obj, name)) or 'not set'}"
+            for name in ("passkey", "consumer_key", "consumer_secret")
+        )
+
+
+@admin.register(VoucherBatch)
+class VoucherBatchAdmin(admin.ModelAdmin):
+    """Read-only: batches are created by tenant admins on /vouchers/ or create_vouchers."""
+
+    list_display = ("pk", "tenant", "package", "count", "prefix", "created_by", "created_at")
+    list_filter = (("tenant", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_select_related = ("tenant", "package", "created_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Voucher)
+class VoucherAdmin(admin.ModelAdmin):
+    """Read-only; codes are searchable (typed as printed, without dashes)."""
+
+    list_display = ("code", "tenant", "package", "status", "used_at", "hotspot_user")
+    list_filter = ("status", ("tenant", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("code",)
+    list_select_related = ("tenant", "package", "hotspot_user")
+    exclude = ("token",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(admin.ModelAdmin):
+    """Delivery state of the customers' login SMS (the body holds a password: not listed)."""
+
+    list_display = ("pk", "tenant", "masked", "status", "attempts", "last_error", "created_at")
+    list_filter = ("status", ("tenant", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("tenant",)
+    exclude = ("body",)
+
+    @admin.display(description="Phone")
+    def masked(self, obj: SmsMessage) -> str:
+        return mask_phone(obj.phone)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

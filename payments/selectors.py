@@ -54,3 +54,58 @@ def payment_totals(*, user: Any) -> dict[str, Any]:
         if row["status"] == Payment.Status.COMPLETED:
             revenue = row["total"] or Decimal("0")
     return {"counts": counts, "revenue": revenue}
+
+
+# --- the customer's view of their own payment (portal page, socket, status JSON) ------------
+
+
+def payment_for_token(token: Any) -> Payment | None:
+    """The payment this portal token opens, or None (unknown, malformed or expired)."""
+    from django.utils import timezone
+
+    if not isinstance(token, str) or not 20 <= len(token) <= 64:
+        return None
+    payment = Payment.objects.select_related("tenant", "package").filter(token=token).first()
+    if payment is None:
+        return None
+    if payment.token_expires_at is not None and payment.token_expires_at <= timezone.now():
+        return None
+    return payment
+
+
+PENDING_SENTENCE = "Check your phone and enter your M-Pesa PIN"
+COMPLETED_SENTENCE = "Paid — you are online"
+
+
+def payment_public_state(*, payment: Payment) -> dict[str, Any]:
+    """What the paying customer may know: state, sentence, and once completed the login.
+
+    The same dict is the `payment` socket frame and the status JSON.
+    """
+    from hotspot.models import HotspotUser
+
+    state: dict[str, Any] = {
+        "type": "payment",
+        "state": payment.status,
+        "message": PENDING_SENTENCE,
+        "reason": "",
+        "package": payment.package.name,
+        "amount": str(payment.amount),
+        "currency": payment.currency,
+        "phone": payment.masked_phone,
+    }
+    if payment.status == Payment.Status.PENDING and payment.failure_reason:
+        state["message"] = payment.failure_reason  # a push whose answer we never got
+    elif payment.status == Payment.Status.FAILED:
+        state["message"] = payment.failure_reason or "The payment failed."
+        state["reason"] = state["message"]
+    elif payment.status == Payment.Status.COMPLETED:
+        state["message"] = COMPLETED_SENTENCE
+        user = HotspotUser.objects.filter(payment=payment).first()
+        if user is not None:
+            state["credentials"] = {
+                "username": user.username,
+                "password": user.password,
+                "expires_at": user.expires_at.isoformat(),
+            }
+    return state

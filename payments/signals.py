@@ -10,3 +10,9 @@ from django.dispatch import Signal
 payment_initiated = Signal()
 payment_completed = Signal()
 payment_failed = Signal()
+
+# Vouchers: voucher_batch_created (`batch`, `by`); voucher_redeemed (`voucher`, `hotspot_user`).
+voucher_batch_created = Signal()
+voucher_redeemed = Signal()
+# SMS: sms_failed (`message`, the SmsMessage, after its last attempt).
+sms_failed = Signal()

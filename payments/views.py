@@ -2,15 +2,77 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as Http403
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views import View
 
+from accounts.forms import BootstrapFormMixin
 from accounts.views import TenantMemberMixin
 from config.pages import paginate
+from hotspot.models import Package
 
-from . import selectors
-from .models import Payment
+from . import selectors, services, vouchers
+from .forms import DarajaCredentialsForm
+from .models import DarajaCredentials, Payment, Voucher, VoucherBatch
+
+
+def mpesa_settings_context(tenant: Any, *, can_edit: bool, form: Any = None) -> dict[str, Any]:
+    """The M-Pesa section of /settings/ (tenants.views.SettingsView includes it)."""
+    stored = DarajaCredentials.objects.filter(tenant=tenant).first()
+    if form is None and can_edit:
+        initial = (
+            {
+                "shortcode": stored.shortcode,
+                "account_type": stored.account_type,
+                "till_number": stored.till_number,
+            }
+            if stored
+            else {}
+        )
+        form = DarajaCredentialsForm(initial=initial, stored=stored)
+    return {"mpesa_form": form, "mpesa_stored": stored, "mpesa_can_edit": can_edit}
+
+
+class MpesaSettingsView(TenantMemberMixin, View):
+    """POST from /settings/: the tenant admin sets the tenant's Daraja account."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        from tenants.forms import TenantSettingsForm
+        from tenants.services import UPDATABLE_FIELDS
+
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can change its M-Pesa account.")
+        tenant = self.tenant
+        stored = DarajaCredentials.objects.filter(tenant=tenant).first()
+        form = DarajaCredentialsForm(request.POST, stored=stored)
+        if form.is_valid():
+            try:
+                services.daraja_credentials_set(tenant=tenant, by=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form.apply_service_error(exc)
+            else:
+                messages.success(request, "The M-Pesa account has been saved.")
+                return redirect("tenants:settings")
+        tenant_form = TenantSettingsForm(initial={f: getattr(tenant, f) for f in UPDATABLE_FIELDS})
+        return render(
+            request,
+            "tenants/settings.html",
+            {
+                "form": tenant_form,
+                "tenant": tenant,
+                "can_edit": True,
+                **mpesa_settings_context(tenant, can_edit=True, form=form),
+            },
+            status=400,
+        )
 
 
 class PaymentListView(TenantMemberMixin, View):
@@ -25,4 +87,75 @@ class PaymentListView(TenantMemberMixin, View):
             request,
             "payments/payment_list.html",
             {"page": page, "status": status, "q": query, "statuses": Payment.Status.choices},
+        )
+
+
+# --- vouchers (tenant admins create and print; staff see) -----------------------------------
+
+
+class VoucherBatchForm(BootstrapFormMixin, forms.Form):
+    package = forms.ModelChoiceField(queryset=Package.objects.none(), empty_label=None)
+    count = forms.IntegerField(min_value=1, max_value=1000, initial=20, label="How many")
+    prefix = forms.CharField(
+        max_length=6, required=False, help_text="Optional, up to 6 letters or digits."
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["package"].queryset = Package.objects.for_user(user).filter(is_active=True)
+
+
+class VoucherListView(TenantMemberMixin, View):
+    template_name = "payments/voucher_list.html"
+
+    def _render(self, request: HttpRequest, form: Any, status: int = 200) -> HttpResponse:
+        batches = (
+            VoucherBatch.objects.for_user(request.user)
+            .select_related("package")
+            .annotate(used=Count("vouchers", filter=Q(vouchers__status=Voucher.Status.USED)))
+            .order_by("-created_at", "-pk")
+        )
+        page = Paginator(batches, 25).get_page(request.GET.get("page"))
+        return render(
+            request,
+            self.template_name,
+            {"page": page, "form": form, "can_create": request.user.is_tenant_admin},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, VoucherBatchForm(user=request.user))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can create vouchers.")
+        form = VoucherBatchForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                batch = vouchers.voucher_batch_create(
+                    tenant=self.tenant, by=request.user, **form.cleaned_data
+                )
+            except ValidationError as exc:
+                form.apply_service_error(exc)
+            else:
+                messages.success(request, f"{batch.count} vouchers created.")
+                return redirect("payments:voucher_print", pk=batch.pk)
+        return self._render(request, form, status=400)
+
+
+class VoucherPrintView(TenantMemberMixin, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        batch = (
+            VoucherBatch.objects.for_user(request.user)
+            .select_related("package", "tenant")
+            .filter(pk=pk)
+            .first()
+        )
+        if batch is None:
+            raise Http404("No such voucher batch.")
+        portal_url = request.build_absolute_uri(f"/portal/{batch.tenant.slug}/")
+        return render(
+            request,
+            "payments/voucher_print.html",
+            {"batch": batch, "vouchers": batch.vouchers.all(), "portal_url": portal_url},
         )

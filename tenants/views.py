@@ -21,6 +21,7 @@ from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
 from config.pages import paginate
 from config.throttling import throttle_posts
+from payments.views import mpesa_settings_context
 
 from . import selectors, services
 from .forms import RegistrationForm, TenantSettingsForm, TenantSuspendForm
@@ -158,7 +159,12 @@ class SettingsView(TenantMemberMixin, View):
         return render(
             request,
             self.template_name,
-            {"form": form, "tenant": tenant, "can_edit": self._can_edit()},
+            {
+                "form": form,
+                "tenant": tenant,
+                "can_edit": self._can_edit(),
+                **mpesa_settings_context(tenant, can_edit=self._can_edit()),
+            },
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -177,7 +183,12 @@ class SettingsView(TenantMemberMixin, View):
         return render(
             request,
             self.template_name,
-            {"form": form, "tenant": tenant, "can_edit": True},
+            {
+                "form": form,
+                "tenant": tenant,
+                "can_edit": True,
+                **mpesa_settings_context(tenant, can_edit=True),
+            },
             status=400,
         )
 

@@ -328,6 +328,63 @@ PERIODIC_TASKS = {
     "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
 }
 
+# --- payments (docs/portal.md) ------------------------------------------------------------
+# The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a
+# per-payment secret path). Empty under local settings means "the address the request came to".
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+# Which provider starts a customer's payment on the portal: "daraja" (M-Pesa STK push).
+PAYMENT_PROVIDERS = {
+    "daraja": "payments.providers.daraja.DarajaProvider",
+    "cash": "payments.providers.cash.CashProvider",
+}
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "daraja")
+MPESA_API_URL = os.environ.get("MPESA_API_URL", "https://api.safaricom.co.ke").rstrip("/")
+MPESA_HTTP_TIMEOUT = float(os.environ.get("MPESA_HTTP_TIMEOUT", "10"))
+# A pending STK push without a callback is asked about after this, and failed after that.
+MPESA_QUERY_AFTER_SECONDS = int(os.environ.get("MPESA_QUERY_AFTER_SECONDS", "45"))
+MPESA_TIMEOUT_SECONDS = int(os.environ.get("MPESA_TIMEOUT_SECONDS", "180"))
+# How often the periodic runner looks for payments to query / time out.
+MPESA_SWEEP_SECONDS = float(os.environ.get("MPESA_SWEEP_SECONDS", "10"))
+# The simulator under /dev/mpesa/ (local settings only; a system check refuses it elsewhere).
+MPESA_SIMULATOR = False
+MPESA_SIMULATOR_ALLOWED = False  # only local and test settings allow it
+# Fernet key(s) for the tenants' Daraja secrets (comma-separated: first encrypts, all decrypt).
+PAYMENTS_ENCRYPTION_KEYS = env_list("PAYMENTS_ENCRYPTION_KEYS", [])
+# A portal pay link (its token) stops working this long after the payment started.
+PORTAL_TOKEN_HOURS = int(os.environ.get("PORTAL_TOKEN_HOURS", "24"))
+# STK pushes a phone number / a client address may start per window (abuse: phones that ring).
+PORTAL_STK_LIMIT_PER_PHONE = int(os.environ.get("PORTAL_STK_LIMIT_PER_PHONE", "3"))
+PORTAL_STK_LIMIT_PER_IP = int(os.environ.get("PORTAL_STK_LIMIT_PER_IP", "10"))
+PORTAL_STK_LIMIT_WINDOW_SECONDS = int(os.environ.get("PORTAL_STK_LIMIT_WINDOW_SECONDS", "900"))
+
+# Wrong voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS.
+PORTAL_VOUCHER_ATTEMPTS = int(os.environ.get("PORTAL_VOUCHER_ATTEMPTS", "10"))
+
+# Customers get their WiFi login by SMS (payments/sms.py): a backend chosen like EMAIL_BACKEND.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "payments.sms.ConsoleBackend")
+AFRICASTALKING_API_URL = os.environ.get(
+    "AFRICASTALKING_API_URL", "https://api.africastalking.com"
+).rstrip("/")
+AFRICASTALKING_USERNAME = os.environ.get("AFRICASTALKING_USERNAME", "")
+AFRICASTALKING_API_KEY = os.environ.get("AFRICASTALKING_API_KEY", "")
+AFRICASTALKING_SENDER = os.environ.get("AFRICASTALKING_SENDER", "")  # "from"; empty: default
+SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
+SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled on each retry
+
+# Periodic work inside the server processes, once across them (config/periodic.py).
+PERIODIC_TASKS = {
+    "payments.stk_query": {
+        "task": "payments.tasks.query_pending_stk_payments",
+        "every": MPESA_SWEEP_SECONDS,
+    },
+    "payments.stk_timeout": {
+        "task": "payments.tasks.fail_timed_out_stk_payments",
+        "every": MPESA_SWEEP_SECONDS,
+    },
+    "payments.sms": {"task": "payments.sms.send_queued", "every": 5.0},
+}
+PERIODIC_ENABLED = env_bool("PERIODIC_ENABLED", True)
+
 REST_FRAMEWORK = {
     # Both refuse users who became blocked (accounts.services.login_block_reason) at once.
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -8,6 +8,8 @@ require_pusher_credentials()
 DEBUG = env_bool("DEBUG", False)
 DEMO_DATA_ALLOWED = False
 PRODUCTION = True  # config.checks refuses published development keys (an error, not a warning)
+# Refused by payments.E001 (the simulator takes no money).
+MPESA_SIMULATOR = env_bool("MPESA_SIMULATOR", False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

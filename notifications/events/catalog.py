@@ -25,9 +25,14 @@ from django.utils import timezone
 from accounts.models import User
 from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from notifications.events import payloads
-from notifications.realtime.groups import SYSTEM_ADMIN_GROUP, tenant_group, user_group
+from notifications.realtime.groups import (
+    SYSTEM_ADMIN_GROUP,
+    payment_group,
+    tenant_group,
+    user_group,
+)
 from notifications.realtime.protocol import iso
-from payments.models import Payment
+from payments.models import Payment, SmsMessage, Voucher, VoucherBatch
 from tenants.models import Tenant
 
 LEVELS = ("success", "info", "warning", "error")
@@ -51,7 +56,8 @@ class Recipient:
     """An audience rule, resolved against an event's payload.
 
     scope: "tenant" → tenant.<data.tenant_id> (skipped when the payload has no tenant),
-    "user" → user.<data.user_id> (skipped without a user), "system" → system.admin.
+    "user" → user.<data.user_id> (skipped without a user), "system" → system.admin,
+    "payment" → payment.<data.payment_id> (the paying customer's own portal socket).
     when (system only): "always"; "no_tenant" (the subject has no tenant, e.g. a system
     admin's own account); "unaddressed" (no tenant and no user was given).
     """
@@ -61,7 +67,7 @@ class Recipient:
     when: str = "always"
 
     def __post_init__(self) -> None:
-        if self.scope not in ("tenant", "user", "system"):
+        if self.scope not in ("tenant", "user", "system", "payment"):
             raise ValueError(f"unknown audience scope {self.scope!r}")
         if self.roles and (self.scope != "tenant" or not set(self.roles) <= set(ROLES)):
             raise ValueError("roles narrow tenant groups only, and must be known roles")
@@ -75,6 +81,9 @@ class Recipient:
         if self.scope == "user":
             user_id = data.get("user_id")
             return None if user_id is None else Target(user_group(user_id))
+        if self.scope == "payment":
+            payment_id = data.get("payment_id")
+            return None if payment_id is None else Target(payment_group(payment_id))
         if self.when == "no_tenant" and data.get("tenant_id") is not None:
             return None
         if self.when == "unaddressed" and (
@@ -89,6 +98,8 @@ class Recipient:
             return f"`tenant.<tenant_id>` ({who})"
         if self.scope == "user":
             return "`user.<user_id>` (that person)"
+        if self.scope == "payment":
+            return "`payment.<payment_id>` (the paying customer's portal socket)"
         suffix = {
             "always": "",
             "no_tenant": " (when the subject has no tenant)",
@@ -102,6 +113,7 @@ TENANT_ADMINS = Recipient("tenant", roles=("tenant_admin",))
 THE_USER = Recipient("user")
 SYSTEM_ADMINS = Recipient("system")
 SYSTEM_ADMINS_IF_NO_TENANT = Recipient("system", when="no_tenant")
+THE_PAYING_CUSTOMER = Recipient("payment")
 
 
 @dataclass
@@ -727,6 +739,115 @@ class HotspotUserCutOff(_HotspotUserEvent):
         return cls.build(
             {**payloads.hotspot_user_data(hotspot_user), "reason": reason, "reason_text": text}
         )
+
+
+# --- the customer's portal, vouchers and SMS (payments/) ----------------------------------
+
+
+class PortalPaymentUpdated(EventType):
+    """Tells the customer's portal socket that its payment changed; the socket then sends the
+    customer a `payment` frame built from the payment (credentials never travel in events)."""
+
+    category = "payment"
+    level = "info"
+    title = "Payment Updated"
+    template = "Your payment is {state}."
+    model = Payment
+    fields = {
+        "payment_id": "id of the payment",
+        "tenant_id": "id of the tenant paid",
+        "state": "pending / completed / failed",
+    }
+    audience = (THE_PAYING_CUSTOMER,)
+    description = (
+        "The paying customer's own channel (the portal socket `/ws/portal/?token=`); staff "
+        "get PaymentInitiated / PaymentCompleted / PaymentFailed."
+    )
+
+    @classmethod
+    def from_payment(cls, payment: Payment) -> Event:
+        return cls.build(
+            {"payment_id": payment.pk, "tenant_id": payment.tenant_id, "state": payment.status}
+        )
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_payment(obj)
+
+
+class _VoucherEvent(EventType):
+    category = "payment"
+    level = "info"
+    audience = (TENANT_MEMBERS,)
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        if isinstance(obj, VoucherBatch):
+            return cls.from_batch(obj)
+        return cls.from_voucher(obj, obj.hotspot_user)
+
+
+class VoucherBatchCreated(_VoucherEvent):
+    model = VoucherBatch
+    title = "Vouchers Created"
+    template = "{count} vouchers for {package_name} have been created."
+    fields = {
+        "batch_id": "id of the voucher batch",
+        "tenant_id": "id of its tenant",
+        "package_id": "id of the package",
+        "package_name": "name of the package",
+        "count": "how many vouchers",
+    }
+
+    @classmethod
+    def from_batch(cls, batch: VoucherBatch) -> Event:
+        return cls.build(payloads.voucher_batch_data(batch))
+
+
+class VoucherRedeemed(_VoucherEvent):
+    model = Voucher
+    level = "success"
+    title = "Voucher Redeemed"
+    template = "A {package_name} voucher has been redeemed ({hotspot_username})."
+    fields = {
+        "voucher_id": "id of the voucher (never its code)",
+        "batch_id": "id of its batch",
+        "tenant_id": "id of its tenant",
+        "package_id": "id of the package",
+        "package_name": "name of the package",
+        "hotspot_user_id": "id of the hotspot user it gave",
+        "hotspot_username": "its router login name",
+    }
+
+    @classmethod
+    def from_voucher(cls, voucher: Voucher, hotspot_user: HotspotUser) -> Event:
+        return cls.build(payloads.voucher_data(voucher, hotspot_user))
+
+
+class SmsDeliveryFailed(EventType):
+    category = "payment"
+    level = "warning"
+    title = "SMS Not Delivered"
+    template = "The login SMS to {phone} could not be delivered: {error}"
+    model = SmsMessage
+    fields = {
+        "sms_id": "id of the message",
+        "tenant_id": "id of the tenant",
+        "payment_id": "id of the payment it was for (or null)",
+        "phone": "the customer's phone, masked",
+        "attempts": "how many times it was tried",
+        "error": "the gateway's last answer",
+    }
+    audience = (TENANT_MEMBERS,)
+    description = "The purchase stands; tell the customer their login another way."
+
+    @classmethod
+    def from_sms(cls, message: SmsMessage) -> Event:
+        return cls.build(payloads.sms_data(message))
+
+    @classmethod
+    def from_object(cls, obj: Any) -> Event:
+        return cls.from_sms(obj)
 
 
 # --- system --------------------------------------------------------------------------------

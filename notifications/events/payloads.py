@@ -12,7 +12,7 @@ from accounts.models import User
 from accounts.utils import mask_phone
 from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from notifications.realtime.protocol import iso
-from payments.models import Payment
+from payments.models import Payment, SmsMessage, Voucher, VoucherBatch
 from tenants.models import Tenant
 
 
@@ -98,6 +98,41 @@ def session_data(session: HotspotSession) -> dict[str, Any]:
         "output_octets": session.output_octets,
         "terminate_cause": session.terminate_cause,
         "disconnect": session.disconnect,
+    }
+
+
+def voucher_batch_data(batch: VoucherBatch) -> dict[str, Any]:
+    return {
+        "batch_id": batch.pk,
+        "tenant_id": batch.tenant_id,
+        "package_id": batch.package_id,
+        "package_name": batch.package.name,
+        "count": batch.count,
+    }
+
+
+def voucher_data(voucher: Voucher, hotspot_user: HotspotUser) -> dict[str, Any]:
+    """A redeemed voucher (never its code) and the hotspot user it gave."""
+    return {
+        "voucher_id": voucher.pk,
+        "batch_id": voucher.batch_id,
+        "tenant_id": voucher.tenant_id,
+        "package_id": voucher.package_id,
+        "package_name": voucher.package.name,
+        "hotspot_user_id": hotspot_user.pk,
+        "hotspot_username": hotspot_user.username,
+    }
+
+
+def sms_data(message: SmsMessage) -> dict[str, Any]:
+    """An SMS that could not be delivered (never its text: it holds the login)."""
+    return {
+        "sms_id": message.pk,
+        "tenant_id": message.tenant_id,
+        "payment_id": message.payment_id,
+        "phone": mask_phone(message.phone),
+        "attempts": message.attempts,
+        "error": message.last_error,
     }
 
 

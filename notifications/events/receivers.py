@@ -111,6 +111,14 @@ EVENTS: tuple[Route, ...] = (
         "hotspot_user",
         ("reason",),
     ),
+    # the customer's portal: each payment change also reaches the customer's own socket
+    Route(payments.payment_initiated, C.PortalPaymentUpdated.from_payment, "payment"),
+    Route(payments.payment_completed, C.PortalPaymentUpdated.from_payment, "payment"),
+    Route(payments.payment_failed, C.PortalPaymentUpdated.from_payment, "payment"),
+    # vouchers and SMS
+    Route(payments.voucher_batch_created, C.VoucherBatchCreated.from_batch, "batch"),
+    Route(payments.voucher_redeemed, C.VoucherRedeemed.from_voucher, "voucher", ("hotspot_user",)),
+    Route(payments.sms_failed, C.SmsDeliveryFailed.from_sms, "message"),
 )
 
 

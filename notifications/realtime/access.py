@@ -35,6 +35,12 @@ class Policy(Protocol):
     def group_exists(self, group: str) -> bool:
         """Whether a public group names an existing tenant or user (the publish API)."""
 
+    def payment_for_token(self, token: str) -> int | None:
+        """The id of the payment a portal token opens (unknown, malformed, expired: None)."""
+
+    def payment_state(self, payment_id: int) -> dict[str, Any] | None:
+        """What the paying customer may know of their payment (the portal's `payment` frame)."""
+
 
 class _NoPolicy:
     def __getattr__(self, name: str) -> Any:

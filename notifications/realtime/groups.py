@@ -1,7 +1,8 @@
 """Every channel-layer group name, built and parsed here and nowhere else.
 
 Public groups (an event's audience, what a socket may join): ``tenant.<id>``, ``user.<id>``,
-``system.admin``. Internal groups: ``session.<hash>`` (one login session's sockets, closed on
+``system.admin``, and ``payment.<id>`` (joined only by the portal socket holding that payment's
+token). Internal groups: ``session.<hash>`` (one login session's sockets, closed on
 logout), ``presence.<scope>`` (changes of a presence scope), ``presence.system`` (per-tenant
 online counts), ``pusher.<socket id>`` (grants for one Pusher socket) and ``pusher-ch.<channel>``
 (one Pusher channel's client events). Presence scopes are ``tenant.<id>`` (the same string as
@@ -30,6 +31,11 @@ def tenant_group(tenant_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def payment_group(payment_id: int) -> str:
+    """One payment's group: only the portal socket opened with that payment's token joins it."""
+    return f"payment.{payment_id}"
 
 
 def session_group(session_key: str) -> str:

@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PUSHER = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "key", "PUSHER_APP_SECRET": "secret"}
+# What payments' checks need in production (tests/payments/test_credentials.py tests them).
+PAYMENTS = {
+    "PUBLIC_URL": "https://hotspot.example.com",
+    "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
+}
 
 
 def manage(*args, **env):
@@ -19,7 +24,7 @@ def manage(*args, **env):
         if key not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DJANGO_SETTINGS_MODULE"}
         and not key.startswith("PUSHER_")
     }
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **PUSHER)
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", **PUSHER, **PAYMENTS)
     environment.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

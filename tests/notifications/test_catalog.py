@@ -11,6 +11,8 @@ from django.core.management import call_command
 
 from accounts.models import User
 from notifications.events import catalog, docs
+from payments.models import SmsMessage, Voucher, VoucherBatch
+from payments.vouchers import voucher_batch_create
 from tests.factories import (
     HotspotSessionFactory,
     HotspotUserFactory,
@@ -66,9 +68,19 @@ def objects(tenant, tenant_admin, package):
     hotspot_user = HotspotUserFactory(package=package, password="router-pass-xyz", payment=payment)
     router = RouterFactory(tenant=tenant, secret="router-secret-xyz")
     session = HotspotSessionFactory(router=router, hotspot_user=hotspot_user)
+    batch = voucher_batch_create(tenant=tenant, package=package, count=1, by=None)
+    voucher = batch.vouchers.get()
+    Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user, status="used")
+    voucher.refresh_from_db()
+    sms = SmsMessage.objects.create(
+        tenant=tenant, phone="254712345678", body="secret login", payment=payment, last_error="x"
+    )
     return {
         catalog.Router: router,
         catalog.HotspotSession: session,
+        SmsMessage: sms,
+        Voucher: voucher,
+        VoucherBatch: batch,
         catalog.Tenant: tenant,
         User: user,
         catalog.Payment: payment,

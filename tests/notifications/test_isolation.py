@@ -120,3 +120,55 @@ def test_allowed_groups_rule(system_admin, tenant_admin, staff):
     assert not may_join(tenant_admin, f"user.{staff.pk}")
     assert not may_join(tenant_admin, None)
     assert may_join(tenant_admin, f"user.{tenant_admin.pk}")
+
+
+# --- the customer's portal socket (/ws/portal/?token=): its own payment and nothing else ------
+
+
+async def test_a_portal_socket_gets_its_own_payment_only(cast):
+    from channels.db import database_sync_to_async
+
+    from payments import services
+    from tests.factories import PackageFactory
+    from tests.notifications.test_portal_consumer import open_for
+
+    people, members = cast
+
+    @database_sync_to_async
+    def payments():
+        a = people["tenant_admin"].tenant
+        b = people["other_admin"].tenant
+        mine = services.payment_initiate(
+            tenant=a, package=PackageFactory(tenant=a), phone="254711111111"
+        )
+        theirs = services.payment_initiate(
+            tenant=b, package=PackageFactory(tenant=b), phone="254722222222"
+        )
+        return mine, theirs
+
+    mine, theirs = await payments()
+    customer = await open_for(mine)
+    staff_sockets = {key: (await connect_user(person))[0] for key, person in people.items()}
+    # Every staff group, the other payment's group: nothing reaches the customer.
+    groups = sorted(members) + [f"payment.{theirs.pk}"]
+    for number, group in enumerate(groups, start=1):
+        await group_send(group, event_message(group, number))
+    assert await drain(customer) == []
+    # Its own payment's change: a payment frame (built from the payment, not the event).
+    own = f"payment.{mine.pk}"
+    await database_sync_to_async(lambda: services.payment_complete(payment=mine))()
+    frame = await customer.receive_json_from(timeout=10)
+    assert (frame["type"], frame["state"]) == ("payment", "completed")
+    # ...and no staff socket hears a payment group, whoever they are.
+    for key, comm in staff_sockets.items():
+        received = {f["channel"] for f in await drain(comm) if f.get("type") == "event"}
+        assert own not in received and f"payment.{theirs.pk}" not in received, key
+    # Asking for anything else is an error.
+    for channel in (f"tenant.{mine.tenant_id}", f"payment.{theirs.pk}", "system.admin"):
+        await customer.send_json_to({"action": "subscribe", "channel": channel})
+        assert (await customer.receive_json_from())["code"] == "not_allowed"
+    # Staff cannot subscribe to a payment group either.
+    await staff_sockets["tenant_admin"].send_json_to({"action": "subscribe", "channel": own})
+    assert (await staff_sockets["tenant_admin"].receive_json_from())["code"] == "forbidden"
+    for comm in [customer, *staff_sockets.values()]:
+        await comm.disconnect()

@@ -20,8 +20,8 @@ from accounts.services import user_change_password, user_create
 from config.errors import DomainError
 from hotspot.models import HotspotUser, Package
 from hotspot.services import hotspot_user_create, package_create
-from payments.models import Payment
-from payments.services import payment_initiate, payment_record_callback
+from payments.models import DarajaCredentials, Payment
+from payments.services import daraja_credentials_set, payment_initiate, payment_record_callback
 from tenants.models import Tenant
 from tenants.services import tenant_create, tenant_register
 
@@ -61,6 +61,15 @@ HOTSPOT_USERS = {
     "acme": [("acme-guest-1", "Daily", "254711000001"), ("acme-guest-2", "1 Hour", "254711000002")],
     "beta": [("beta-guest-1", "Daily Unlimited", "254722000001")],
 }
+# Daraja's sandbox: its shared test shortcode and published passkey (developer.safaricom.co.ke);
+# with the simulator (make run) any consumer key/secret works.
+SANDBOX_DARAJA = {
+    "shortcode": "174379",
+    "passkey": "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+    "consumer_key": "demo-key",
+    "consumer_secret": "demo-secret",
+}
+DARAJA_TENANTS = ("acme",)
 PAYMENTS = {
     # provider reference, package, phone, outcome (True completed, False failed, None pending)
     "acme": [
@@ -185,6 +194,9 @@ class Command(BaseCommand):
                 self.created.append(f"package {tenant.slug}/{name}")
         if tenant.status != Tenant.Status.ACTIVE:  # pending gamma, or suspended while demoing
             return
+        if tenant.slug in DARAJA_TENANTS and not DarajaCredentials.objects.filter(tenant=tenant):
+            daraja_credentials_set(tenant=tenant, by=None, **SANDBOX_DARAJA)
+            self.created.append(f"M-Pesa account {tenant.slug} (sandbox shortcode 174379)")
         packages = {p.name: p for p in Package.objects.filter(tenant=tenant)}
         for username, package_name, phone in HOTSPOT_USERS.get(tenant.slug, []):
             if not HotspotUser.objects.filter(tenant=tenant, username=username).exists():
@@ -225,6 +237,9 @@ class Command(BaseCommand):
         if reset:
             self.stdout.write(f"Password reset for: {', '.join(reset)}.")
         self.stdout.write(f"\nOpen {url}  (Django admin for system admins: {url}admin/)")
+        self.stdout.write(
+            f"Captive portal: {url}portal/acme/  (M-Pesa simulator's prompts: {url}dev/mpesa/)"
+        )
         self.stdout.write(f"Demo logins, password: {password}")
         if not explicit:
             self.stdout.write(

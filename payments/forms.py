@@ -1,0 +1,33 @@
+"""The tenant admin's M-Pesa (Daraja) form on /settings/: secrets are write-only."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.forms import BootstrapFormMixin
+
+from .models import DarajaCredentials
+
+SECRET_HELP = "Stored encrypted and never shown again; leave blank to keep the current one."
+
+
+class DarajaCredentialsForm(BootstrapFormMixin, forms.Form):
+    prefix = "mpesa"
+    shortcode = forms.CharField(max_length=10, label="Business shortcode")
+    account_type = forms.ChoiceField(choices=DarajaCredentials.AccountType.choices)
+    till_number = forms.CharField(max_length=10, required=False, label="Till number")
+    passkey = forms.CharField(required=False, widget=forms.PasswordInput, label="Passkey")
+    consumer_key = forms.CharField(required=False, widget=forms.PasswordInput, label="Consumer key")
+    consumer_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput, label="Consumer secret"
+    )
+
+    def __init__(self, *args, stored: DarajaCredentials | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from .crypto import mask_secret
+
+        for name in ("passkey", "consumer_key", "consumer_secret"):
+            current = mask_secret(getattr(stored, name)) if stored else ""
+            self.fields[name].help_text = (
+                f"Stored: {current}. {SECRET_HELP}" if current else "Required."
+            )

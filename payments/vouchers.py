@@ -1,0 +1,151 @@
+"""Vouchers: batches of prepaid codes, and redeeming one on the portal (once, even under races).
+
+Codes: VOUCHER_CODE_LENGTH characters from an alphabet without look-alikes (no 0/O, 1/I/L),
+optionally after the batch's prefix; case and dashes do not matter when typed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from config.errors import DomainError, InvalidTransition, PermissionDenied
+from hotspot.models import HotspotUser, Package
+from hotspot.services import hotspot_user_create
+from tenants.models import Tenant
+
+from . import signals
+from .models import Voucher, VoucherBatch
+
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+VOUCHER_CODE_LENGTH = 10
+MAX_BATCH = 1000
+PREFIX_RE = re.compile(r"^[A-Z2-9]{0,6}$")
+
+
+class VoucherRefused(DomainError):
+    code = "voucher_refused"
+
+
+class VoucherGuessing(DomainError):
+    code = "rate_limited"
+
+
+def normalize_code(typed: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", str(typed or "")).upper()[:24]
+
+
+def _new_code(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(VOUCHER_CODE_LENGTH))
+
+
+@transaction.atomic
+def voucher_batch_create(
+    *, tenant: Tenant, package: Package, count: int, by: User | None, prefix: str = ""
+) -> VoucherBatch:
+    """`count` (1–1,000) unused vouchers for `package`; only the tenant's admins."""
+    if by is not None and not (
+        by.is_system_admin or (by.is_tenant_admin and by.tenant_id == tenant.pk)
+    ):
+        raise PermissionDenied("Only the tenant's admins can create vouchers.")
+    if tenant.status != Tenant.Status.ACTIVE:
+        raise InvalidTransition(f"{tenant.name} is not active.")
+    prefix = (prefix or "").strip().upper()
+    errors = {}
+    if package.tenant_id != tenant.pk or not package.is_active:
+        errors["package"] = "Choose one of your packages on sale."
+    if not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
+        errors["count"] = f"Between 1 and {MAX_BATCH:,} vouchers at a time."
+    if not PREFIX_RE.match(prefix):
+        errors["prefix"] = "Up to 6 letters or digits (no 0, 1, I, L or O)."
+    if errors:
+        raise ValidationError(errors)
+    batch = VoucherBatch.objects.create(
+        tenant=tenant, package=package, count=count, prefix=prefix, created_by=by
+    )
+    codes: set[str] = set()
+    while len(codes) < count:
+        wanted = {_new_code(prefix) for _ in range(count - len(codes))}
+        taken = set(Voucher.objects.filter(code__in=wanted).values_list("code", flat=True))
+        codes |= wanted - taken
+    Voucher.objects.bulk_create(
+        Voucher(tenant=tenant, batch=batch, package=package, code=code) for code in sorted(codes)
+    )
+    signals.voucher_batch_created.send(sender=VoucherBatch, batch=batch, by=by)
+    return batch
+
+
+def _guess_key(client_ip: str) -> str:
+    return f"voucher-guess:{client_ip or '-'}"
+
+
+def voucher_redeem(
+    *, tenant: Tenant, code: str, client_ip: str = "", handoff: dict[str, str] | None = None
+) -> Voucher:
+    """Redeem `code` at `tenant`'s portal: its hotspot user, exactly once.
+
+    Unknown, other tenant's, used or disabled codes are refused with a clear reason; failed
+    attempts are counted per client address and refused beyond PORTAL_VOUCHER_ATTEMPTS.
+    """
+    window = settings.PORTAL_STK_LIMIT_WINDOW_SECONDS
+    key = _guess_key(client_ip)
+    if cache.get(key, 0) >= settings.PORTAL_VOUCHER_ATTEMPTS:
+        raise VoucherGuessing(
+            "Too many wrong codes from this device. Please wait a while before trying again."
+        )
+    try:
+        return _redeem(tenant=tenant, code=normalize_code(code), handoff=handoff or {})
+    except VoucherRefused:
+        if cache.add(key, 1, window) is False:
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, window)
+        raise
+
+
+@transaction.atomic
+def _redeem(*, tenant: Tenant, code: str, handoff: dict[str, str]) -> Voucher:
+    if tenant.status != Tenant.Status.ACTIVE:
+        raise InvalidTransition(f"{tenant.name} is not selling WiFi access right now.")
+    voucher = Voucher.objects.filter(code=code, tenant=tenant).select_related("package").first()
+    if not code or voucher is None:  # unknown, or another tenant's: the same answer
+        raise VoucherRefused("That voucher code is not valid here. Check it and try again.")
+    if voucher.status == Voucher.Status.DISABLED:
+        raise VoucherRefused("That voucher has been disabled. Ask the attendant.")
+    # The one claim: a conditional UPDATE, so two phones redeeming at once cannot both win.
+    claimed = Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.UNUSED).update(
+        status=Voucher.Status.USED, used_at=timezone.now(), handoff=handoff
+    )
+    if claimed != 1:
+        raise VoucherRefused("That voucher has already been used.")
+    hotspot_user: HotspotUser = hotspot_user_create(tenant=tenant, package=voucher.package, by=None)
+    Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user)
+    voucher.refresh_from_db()
+    signals.voucher_redeemed.send(
+        sender=Voucher, voucher=voucher, hotspot_user=hotspot_user, by=None
+    )
+    return voucher
+
+
+@transaction.atomic
+def voucher_disable(*, voucher: Voucher, by: User) -> Voucher:
+    if not (by.is_system_admin or (by.is_tenant_admin and by.tenant_id == voucher.tenant_id)):
+        raise PermissionDenied("Only the tenant's admins can disable vouchers.")
+    if (
+        Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.UNUSED).update(
+            status=Voucher.Status.DISABLED
+        )
+        != 1
+    ):
+        raise InvalidTransition("Only an unused voucher can be disabled.")
+    voucher.refresh_from_db()
+    return voucher
