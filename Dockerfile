@@ -46,10 +46,11 @@ EXPOSE 8000
 # Liveness only (the process answers); load balancers poll /readyz (docs/operations.md).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-# Workers: WEB_CONCURRENCY (uvicorn reads it). X-Forwarded-For/-Proto are trusted only from
-# FORWARDED_ALLOW_IPS (uvicorn reads it; default 127.0.0.1): set it to the reverse proxy's address,
-# or rate limits and logs see the proxy instead of the client.
+# Workers: WEB_CONCURRENCY (uvicorn reads it). The client address behind the reverse proxy comes
+# from X-Forwarded-For's right hop only (NUM_PROXIES / TRUSTED_PROXIES, config/clientip.py), so
+# no --proxy-headers. The flags are make serve's (docs/deployment.md explains each).
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--lifespan", "on", "--proxy-headers", "--no-access-log", \
-     "--ws-max-size", "65536", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", \
+     "--lifespan", "on", "--no-access-log", \
+     "--ws-max-size", "10240", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", \
+     "--timeout-keep-alive", "5", "--h11-max-incomplete-event-size", "16384", \
      "--timeout-graceful-shutdown", "10"]

@@ -35,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from config.clientip import client_ip
 from notifications.events.outbox import max_age as publish_max_age
 from notifications.models import StoredEvent
 
@@ -118,7 +119,7 @@ def allowed(request: HttpRequest) -> bool:
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return any(address in network for network in _allowed_networks())

@@ -211,6 +211,23 @@ class PortalView(View):
         )
 
 
+def _allow_router_sign_in(response: HttpResponse, handoff: dict[str, str]) -> HttpResponse:
+    """Let the page's sign-in form post to the router (CSP form-action is 'self' elsewhere).
+
+    Only the origin of the router's own, already validated `link-login-only` is added, so a page
+    can never be made to post the credentials anywhere else.
+    """
+    target = handoff.get("link-login-only")
+    if target:
+        parts = urlsplit(target)
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        origin = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+        response._csp_update = {"form-action": [origin]}  # django-csp's per-response update
+    return response
+
+
 @never_cache
 @require_GET
 def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
@@ -221,7 +238,7 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         )
     state = selectors.payment_public_state(payment=payment)
     handoff = clean_handoff(payment.handoff or {})
-    return render(
+    response = render(
         request,
         "payments/portal_pay.html",
         {
@@ -233,6 +250,7 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
             + (f"?{urlencode(handoff)}" if handoff else ""),
         },
     )
+    return _allow_router_sign_in(response, handoff)
 
 
 @never_cache
@@ -319,7 +337,7 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         },
     }
     handoff = clean_handoff(voucher.handoff or {})
-    return render(
+    response = render(
         request,
         "payments/portal_pay.html",
         {
@@ -330,3 +348,4 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
             "voucher": voucher,
         },
     )
+    return _allow_router_sign_in(response, handoff)

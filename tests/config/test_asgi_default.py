@@ -6,6 +6,7 @@ import secrets
 
 import pytest
 
+from tests.config.production import PAYMENTS_ENV
 from tests.config.servers import Uvicorn, clean_env, get, wait_until
 
 pytestmark = pytest.mark.live
@@ -28,6 +29,7 @@ def test_without_settings_module_the_server_runs_production_settings(tmp_path):
         PUSHER_APP_KEY="key",
         PUSHER_APP_SECRET="secret",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **PAYMENTS_ENV,
     )
     env.pop("REDIS_URL", None)
     server = Uvicorn(env)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.config.production import PAYMENTS_ENV
 from tests.config.servers import ROOT, Uvicorn, free_port, get, get_json, wait_until
 from tests.conftest import require_program
 
@@ -167,6 +168,7 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         "PUSHER_APP_ID": "1",
         "PUSHER_APP_KEY": "key",
         "PUSHER_APP_SECRET": "secret",
+        **PAYMENTS_ENV,
         "DATABASE_URL": f"sqlite:///{image_tree / 'db.sqlite3'}",
     }
     # The build step that collects static files, exactly as the Dockerfile runs it.

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.config.production import PAYMENTS_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 PUSHER = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "key", "PUSHER_APP_SECRET": "secret"}
-# What payments' checks need in production (tests/payments/test_credentials.py tests them).
-PAYMENTS = {
-    "PUBLIC_URL": "https://hotspot.example.com",
-    "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
-}
+PAYMENTS = PAYMENTS_ENV
 
 
 def manage(*args, **env):

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed
 from notifications.conf import notification_settings as conf
 from notifications.realtime.pusher import consumer as pusher
 from payments.api import MAX_CALLBACK_BYTES
+from tests.config.production import PAYMENTS_ENV
 from tests.conftest import require_program
 from tests.liveserver import free_port, server_env
 from tests.notifications.wsutil import committed_db
@@ -54,6 +55,7 @@ class MakeServe:
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="false",
             STATIC_ROOT=tempfile.mkdtemp(prefix="serve-static-"),
+            **PAYMENTS_ENV,
         )
         self.process = subprocess.Popen(
             [require_program("make"), "-s", "serve", "HOST=127.0.0.1", f"PORT={self.port}"],

@@ -206,3 +206,21 @@ def test_the_client_address_comes_from_config_clientip(client, shop, daraja):
         "/portal/acme/", {"package": daily.pk, "phone": "0712345678"}, REMOTE_ADDR="1.2.3.4"
     )
     assert Payment.objects.get().client_ip == "1.2.3.4"
+
+
+def form_action(response) -> list[str]:
+    policy = response["Content-Security-Policy"]
+    [directive] = [d.strip() for d in policy.split(";") if d.strip().startswith("form-action")]
+    return directive.split()[1:]
+
+
+def test_the_pay_page_may_post_the_login_to_its_router_and_nowhere_else(client, shop, daraja):
+    """CSP form-action is 'self' on every page; the pay page adds only its router's origin, so
+    the sign-in form reaches link-login-only and a page can post the login nowhere else."""
+    daily = Package.objects.get(tenant=shop, name="Daily")
+    response = buy(client, daily, **HANDOFF)
+    assert form_action(client.get("/portal/acme/")) == ["'self'"]
+    assert form_action(client.get(response["Location"])) == ["'self'", "http://10.5.50.1"]
+    buy(client, daily)  # no hand-off: nothing to post to
+    token = Payment.objects.latest("pk").token
+    assert form_action(client.get(f"/portal/acme/pay/{token}/")) == ["'self'"]
