@@ -19,7 +19,7 @@ from accounts.models import User
 from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
-from config.pages import paginate
+from config.pages import live_row, paginate
 from config.throttling import throttle_posts
 from payments.views import mpesa_settings_context
 
@@ -204,6 +204,12 @@ class SystemTenantsView(SystemAdminMixin, View):
         tenants = selectors.tenant_list(user=request.user, status=status or None).annotate(
             user_count=Count("users")
         )
+        query = request.GET.copy()
+        query.pop("row", None)
+        extra = {"back": f"{request.path}?{query.urlencode()}" if query else request.path}
+        live = live_row(request, tenants, "tenants/_tenant_row_live.html", extra)
+        if live is not None:
+            return live
         counts = selectors.status_counts(user=request.user)
         tabs = [("", "All", sum(counts.values()))] + [
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
@@ -214,7 +220,7 @@ class SystemTenantsView(SystemAdminMixin, View):
         return render(
             request,
             "tenants/system_tenants.html",
-            {"page": page, "tenants": tenants, "status": status, "tabs": tabs},
+            {"page": page, "tenants": tenants, "status": status, "tabs": tabs, **extra},
         )
 
 

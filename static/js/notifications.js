@@ -591,6 +591,98 @@ function wireLiveFeeds() {
   });
 }
 
+// Live lists, one mechanism for every table: a <tbody data-live-rows="payment_id"> holds
+// server-rendered rows (<tr data-row-id="<id>">). An event whose payload names one of its
+// objects (that field; data-live-events narrows the event names) re-fetches that row from the
+// page's own URL with ?row=<id>, i.e. the same view, permissions and filter: 200 answers the
+// row's HTML (escaped by Django's templates), which replaces the row in place (or, new and on
+// the first page only, data-live-new="1", goes on top); 204 means the filter no longer shows
+// it, and it leaves. What the user typed or focused in a row survives its refresh.
+function parseRow(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  const row = template.content.firstElementChild;
+  return row && row.matches("tr[data-row-id]") ? row : null;
+}
+
+function carryInput(from, to) {
+  from.querySelectorAll("input[name], textarea[name], select[name]").forEach((field) => {
+    if (field.type === "hidden") return;
+    const twin = to.querySelector(`[name="${CSS.escape(field.name)}"]`);
+    if (!twin) return;
+    if (field.value !== field.defaultValue || field === document.activeElement) {
+      twin.value = field.value;
+    }
+  });
+  const focused = document.activeElement;
+  if (focused && from.contains(focused) && focused.name) {
+    const twin = to.querySelector(`[name="${CSS.escape(focused.name)}"]`);
+    return twin || null;
+  }
+  return null;
+}
+
+function wireLiveRows() {
+  document.querySelectorAll("tbody[data-live-rows]").forEach((body) => {
+    const key = body.dataset.liveRows;
+    const names = new Set((body.dataset.liveEvents || "").split(/\s+/).filter(Boolean));
+    const mayAdd = body.dataset.liveNew === "1";
+    const limit = Number(body.dataset.liveLimit || 0);
+    const latest = new Map(); // row id → sequence of its newest request (older answers lose)
+    let sequence = 0;
+    const rowOf = (id) => body.querySelector(`tr[data-row-id="${CSS.escape(id)}"]`);
+    const refresh = (id) => {
+      const url = new URL(window.location.href);
+      url.searchParams.delete("page");
+      url.searchParams.set("row", id);
+      sequence += 1;
+      const mine = sequence;
+      latest.set(id, mine);
+      ownFetch(url.pathname + url.search, { headers: { Accept: "text/html" } })
+        .then(async (response) => {
+          // How many row answers came back (tests wait on it rather than on time).
+          body.dataset.answered = String(Number(body.dataset.answered || 0) + 1);
+          if (latest.get(id) !== mine) return;
+          const current = rowOf(id);
+          if (response.status === 204) {
+            if (current) current.remove();
+            return;
+          }
+          if (!response.ok) return;
+          const fresh = parseRow(await response.text());
+          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return;
+          if (current) {
+            const focusTo = carryInput(current, fresh);
+            current.replaceWith(fresh);
+            if (focusTo) focusTo.focus({ preventScroll: true });
+          } else if (mayAdd) {
+            body.querySelectorAll("tr[data-empty]").forEach((el) => el.remove());
+            body.prepend(fresh);
+            if (limit) {
+              const rows = body.querySelectorAll("tr[data-row-id]");
+              for (let i = limit; i < rows.length; i += 1) rows[i].remove();
+            }
+          } else {
+            return;
+          }
+          fresh.dataset.refreshedAt = String(Date.now());
+          body.dataset.refreshedAt = String(Date.now());
+        })
+        .catch((error) => log("row refresh failed", id, error));
+    };
+    document.addEventListener("notifications:event", ({ detail }) => {
+      if (names.size && !names.has(detail.event)) return;
+      const value = detail.data ? detail.data[key] : null;
+      if (value == null || !/^\d+$/.test(String(value))) return;
+      refresh(String(value));
+    });
+    // Too much was missed to replay: re-read the rows on the page.
+    document.addEventListener("notifications:resync", () => {
+      body.querySelectorAll("tr[data-row-id]").forEach((row) => refresh(row.dataset.rowId));
+    });
+  });
+}
+
 // The bell: the unread count, +1 per new event, set by NotificationRead (any tab of this user).
 function wireBell() {
   const badge = document.getElementById("notification-unread");
@@ -756,6 +848,7 @@ function wireViewersNotice() {
 
 wireLiveStats();
 wireLiveFeeds();
+wireLiveRows();
 wireBell();
 wireOnlineList();
 wireOnlineCounts();
