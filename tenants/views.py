@@ -145,6 +145,32 @@ class DashboardStatsView(TenantMemberMixin, View):
 # ---------------------------------------------------------------- tenant settings
 
 
+class PaymentSecretView(TenantMemberMixin, View):
+    """GET (tenant admins): the payment callback secret in full, for /settings/' "Reveal"."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can see its payment secret.")
+        response = JsonResponse({"payment_secret": self.tenant.payment_secret})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class PaymentSecretRotateView(TenantMemberMixin, View):
+    """POST (tenant admins): a new payment callback secret; the old one stops working."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can rotate its payment secret.")
+        services.tenant_payment_secret_rotate(tenant=self.tenant, by=request.user)
+        messages.success(
+            request,
+            "A new payment secret has been made. Give it to your payment provider: "
+            "callbacks signed with the old one are now refused.",
+        )
+        return redirect(reverse("tenants:settings") + "#payment-secret-card")
+
+
 class SettingsView(TenantMemberMixin, View):
     template_name = "tenants/settings.html"
 

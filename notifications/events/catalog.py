@@ -285,6 +285,17 @@ class TenantUpdated(_TenantEvent):
         return cls.build({**payloads.tenant_data(tenant), "changed": list(changed or [])})
 
 
+class PaymentSecretRotated(_TenantEvent):
+    level = "warning"
+    title = "Payment Secret Rotated"
+    template = (
+        "{tenant_name}'s payment callback secret has been replaced; callbacks signed with the "
+        "old one are refused."
+    )
+    audience = (TENANT_ADMINS, SYSTEM_ADMINS)
+    description = "A tenant admin rotated the payment callback secret (never in the payload)."
+
+
 class TenantApproved(_TenantEvent):
     level = "success"
     title = "Tenant Approved"

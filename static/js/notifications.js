@@ -683,6 +683,45 @@ function wireLiveRows() {
   });
 }
 
+// Buttons with data-reveal="<selector>" and data-reveal-url: a click reads the secret from that
+// JSON url (field data-reveal-field) and shows it, as text, in the element; a second click hides
+// it again (the masked text the page rendered comes back).
+function wireReveal() {
+  document.querySelectorAll("button[data-reveal][data-reveal-url]").forEach((button) => {
+    const target = document.querySelector(button.dataset.reveal);
+    if (!target) return;
+    const masked = target.textContent;
+    const label = button.textContent;
+    button.setAttribute("aria-controls", target.id || "");
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => {
+      if (target.dataset.masked !== "1") {
+        target.textContent = masked;
+        target.dataset.masked = "1";
+        button.textContent = label;
+        button.setAttribute("aria-expanded", "false");
+        return;
+      }
+      button.disabled = true;
+      ownFetch(button.dataset.revealUrl, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+        .then((body) => {
+          target.textContent = String(body[button.dataset.revealField || "value"] ?? "");
+          target.dataset.masked = "0";
+          button.textContent = "Hide";
+          button.setAttribute("aria-expanded", "true");
+        })
+        .catch((error) => {
+          log("reveal failed", error);
+          showToast({ level: "error", title: "Not shown", message: "The secret could not be read." });
+        })
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+  });
+}
+
 // The bell: the unread count, +1 per new event, set by NotificationRead (any tab of this user).
 function wireBell() {
   const badge = document.getElementById("notification-unread");
@@ -849,6 +888,7 @@ function wireViewersNotice() {
 wireLiveStats();
 wireLiveFeeds();
 wireLiveRows();
+wireReveal();
 wireBell();
 wireOnlineList();
 wireOnlineCounts();
