@@ -321,13 +321,6 @@ RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "9
 # Customers (their tenant) are told when this share of the data limit is used.
 RADIUS_DATA_WARNING_PERCENT = int(os.environ.get("RADIUS_DATA_WARNING_PERCENT", "80"))
 
-# Periodic work, run inside the server processes once across them (config/periodic.py).
-PERIODIC_TASKS = {
-    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
-    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
-    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
-}
-
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a
 # per-payment secret path). Empty under local settings means "the address the request came to".
@@ -371,8 +364,12 @@ AFRICASTALKING_SENDER = os.environ.get("AFRICASTALKING_SENDER", "")  # "from"; e
 SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
 SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled on each retry
 
-# Periodic work inside the server processes, once across them (config/periodic.py).
+# Periodic work inside the server processes, once across them (config/periodic.py). One dict:
+# the hotspot's and the payments' tasks (a second assignment would silently drop the first).
 PERIODIC_TASKS = {
+    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
+    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
+    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
     "payments.stk_query": {
         "task": "payments.tasks.query_pending_stk_payments",
         "every": MPESA_SWEEP_SECONDS,
