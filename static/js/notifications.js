@@ -607,7 +607,7 @@ function parseRow(html) {
 
 function carryInput(from, to) {
   from.querySelectorAll("input[name], textarea[name], select[name]").forEach((field) => {
-    if (field.type === "hidden") return;
+    if (["hidden", "checkbox", "radio", "submit", "button", "file"].includes(field.type)) return;
     const twin = to.querySelector(`[name="${CSS.escape(field.name)}"]`);
     if (!twin) return;
     if (field.value !== field.defaultValue || field === document.activeElement) {
@@ -617,7 +617,11 @@ function carryInput(from, to) {
   const focused = document.activeElement;
   if (focused && from.contains(focused) && focused.name) {
     const twin = to.querySelector(`[name="${CSS.escape(focused.name)}"]`);
-    return twin || null;
+    if (twin && typeof focused.selectionStart === "number") {
+      const [start, end] = [focused.selectionStart, focused.selectionEnd];
+      return { el: twin, caret: () => twin.setSelectionRange(start, end) };
+    }
+    return twin ? { el: twin, caret: () => {} } : null;
   }
   return null;
 }
@@ -654,7 +658,10 @@ function wireLiveRows() {
           if (current) {
             const focusTo = carryInput(current, fresh);
             current.replaceWith(fresh);
-            if (focusTo) focusTo.focus({ preventScroll: true });
+            if (focusTo) {
+              focusTo.el.focus({ preventScroll: true });
+              focusTo.caret();
+            }
           } else if (mayAdd) {
             body.querySelectorAll("tr[data-empty]").forEach((el) => el.remove());
             body.prepend(fresh);

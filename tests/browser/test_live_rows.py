@@ -129,3 +129,36 @@ def test_a_new_hotspot_user_appears_escaped_and_the_scroll_stays(pages, portal_s
     assert watcher.evaluate("window.__sameDocument") is True
     assert abs(watcher.evaluate("window.scrollY") - scrolled) <= 1 or scrolled == 0
     assert row_ids(beta) == before_beta
+
+
+def test_a_users_row_updates_and_keeps_the_reason_being_typed(new_page, server):
+    """Another admin renames acme-staff while this admin types a suspension reason in that row:
+    the row shows the new name, the half-typed reason, the focus and caret stay."""
+    watcher = new_page("acme-admin")
+    watcher.goto(f"{server.url}/users/")
+    watcher.evaluate("window.__sameDocument = true")
+    wait_for(watcher, "window.notifications.isConnected()", timeout=WAIT)
+    row = 'tbody[data-live-rows] tr[data-user="acme-staff"]'
+    reason = watcher.locator(f'{row} input[name="reason"]')
+    reason.click()
+    reason.type("Late with the ")
+    before = watcher.get_attribute(row, "data-row-id")
+
+    editor = new_page("acme-admin2")
+    editor.goto(f"{server.url}/users/{before}/edit/")
+    editor.fill("#id_first_name", "Renamed<b>")
+    editor.click("#user-form button[type=submit]")
+    editor.wait_for_url(f"{server.url}/users/")
+
+    wait_for(
+        watcher,
+        f"document.querySelector('{row} .user-name').textContent.includes('Renamed<b>')",
+        timeout=WAIT,
+    )
+    assert watcher.locator(f"{row} .user-name b").count() == 0  # text, not markup
+    assert reason.input_value() == "Late with the "
+    assert watcher.evaluate("document.activeElement.name") == "reason"
+    reason.type("cash")  # the caret stayed at the end
+    assert reason.input_value() == "Late with the cash"
+    assert watcher.evaluate("window.__sameDocument") is True
+    assert watcher.dialogs == []
