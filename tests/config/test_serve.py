@@ -53,6 +53,9 @@ class MakeServe:
             PUSHER_APP_SECRET=secrets.token_urlsafe(32),
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="false",
+            # Production's payments checks (payments.E004/E005) need both.
+            PUBLIC_URL="https://hotspot.example.com",
+            PAYMENTS_ENCRYPTION_KEYS="dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
             STATIC_ROOT=tempfile.mkdtemp(prefix="serve-static-"),
         )
         self.process = subprocess.Popen(
