@@ -27,6 +27,8 @@ def test_without_settings_module_the_server_runs_production_settings(tmp_path):
         PUSHER_APP_ID="1",
         PUSHER_APP_KEY="key",
         PUSHER_APP_SECRET="secret",
+        PUBLIC_URL="https://hotspot.example.com",  # production's payments checks
+        PAYMENTS_ENCRYPTION_KEYS="dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
     env.pop("REDIS_URL", None)

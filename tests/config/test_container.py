@@ -167,6 +167,8 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         "PUSHER_APP_ID": "1",
         "PUSHER_APP_KEY": "key",
         "PUSHER_APP_SECRET": "secret",
+        "PUBLIC_URL": "https://hotspot.example.com",  # production's payments checks
+        "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
         "DATABASE_URL": f"sqlite:///{image_tree / 'db.sqlite3'}",
     }
     # The build step that collects static files, exactly as the Dockerfile runs it.
