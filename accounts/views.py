@@ -22,7 +22,7 @@ from django.views import View
 
 from config.errors import DomainError, NotFound
 from config.errors import PermissionDenied as DomainPermissionDenied
-from config.pages import paginate
+from config.pages import live_row, paginate
 
 from . import selectors, services
 from .forms import (
@@ -192,6 +192,9 @@ class UserListView(UserManagementMixin, View):
         users = selectors.user_list(user=request.user, search=query).exclude(
             role=User.Role.SYSTEM_ADMIN
         )
+        extra = {"can_manage": services.can_manage_users(request.user, request.user.tenant_id)}
+        if (row := live_row(request, users, "accounts/_user_row.html", extra)) is not None:
+            return row
         page = paginate(request, users)
         return render(
             request,
@@ -200,7 +203,7 @@ class UserListView(UserManagementMixin, View):
                 "page": page,
                 "users": page.object_list,
                 "q": query,
-                "can_manage": services.can_manage_users(request.user, request.user.tenant_id),
+                **extra,
                 "suspend_form": SuspendForm(),
             },
         )

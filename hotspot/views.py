@@ -14,7 +14,7 @@ from django.views import View
 from accounts.views import TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
-from config.pages import paginate
+from config.pages import live_row, paginate
 
 from . import selectors, services
 from .forms import HotspotUserForm, PackageForm, RouterForm
@@ -86,6 +86,9 @@ class HotspotUserListView(TenantMemberMixin, View):
             status = ""
         query = (request.GET.get("q") or "").strip()[:100]
         rows = selectors.hotspot_user_list(user=request.user, search=query, status=status or None)
+        extra = {"now": timezone.now(), "can_disable": request.user.is_tenant_admin}
+        if (row := live_row(request, rows, "hotspot/_hotspot_user_row.html", extra)) is not None:
+            return row
         page = paginate(request, rows)
         return render(
             request,
@@ -96,8 +99,7 @@ class HotspotUserListView(TenantMemberMixin, View):
                 "status": status,
                 "q": query,
                 "statuses": HotspotUser.Status.choices,
-                "now": timezone.now(),
-                "can_disable": request.user.is_tenant_admin,
+                **extra,
             },
         )
 
@@ -225,6 +227,8 @@ class HotspotSessionListView(TenantMemberMixin, View):
         if status not in HotspotSession.Status.values:
             status = ""
         rows = selectors.hotspot_session_list(user=request.user, status=status or None)
+        if (row := live_row(request, rows, "hotspot/_hotspot_session_row.html", {})) is not None:
+            return row
         return render(
             request,
             "hotspot/hotspot_session_list.html",

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 
+from accounts.forms import BootstrapFormMixin
 from accounts.views import PortalMixin, SystemAdminMixin
 from config.errors import NotFound
-from notifications import inbox
+from notifications import announcements, inbox
 from notifications.events.catalog import CATEGORIES
 from notifications.models import StoredEvent
 from notifications.realtime.groups import SYSTEM_ADMIN_GROUP
@@ -35,6 +40,44 @@ class SystemEventsView(SystemAdminMixin, View):
             "notifications/system_events.html",
             {"events": recent, "pending": pending, "channel": SYSTEM_ADMIN_GROUP},
         )
+
+
+class AnnouncementForm(BootstrapFormMixin, forms.Form):
+    title = forms.CharField(
+        max_length=announcements.MAX_TITLE,
+        required=False,
+        help_text="Optional; “Platform Announcement” if left empty.",
+    )
+    message = forms.CharField(
+        max_length=announcements.MAX_MESSAGE,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown as text to every active tenant's admins and staff, and in their inbox.",
+    )
+    level = forms.ChoiceField(
+        choices=[("info", "Information"), ("warning", "Warning"), ("error", "Urgent")],
+        initial="info",
+    )
+
+
+class SystemAnnounceView(SystemAdminMixin, View):
+    """A system admin announces to every tenant's users (e.g. planned maintenance)."""
+
+    template_name = "notifications/system_announce.html"
+
+    def _render(self, request: HttpRequest, form: Any, status: int = 200) -> HttpResponse:
+        recent = StoredEvent.objects.filter(name="PlatformAnnouncement").order_by("-id")[:10]
+        return render(request, self.template_name, {"form": form, "recent": recent}, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request, AnnouncementForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AnnouncementForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form, status=400)
+        announcements.announce(by=request.user, **form.cleaned_data)
+        messages.success(request, "The announcement has been sent to every active tenant.")
+        return redirect("notifications:system_announce")
 
 
 class InboxView(PortalMixin, View):

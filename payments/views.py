@@ -16,7 +16,7 @@ from django.views import View
 
 from accounts.forms import BootstrapFormMixin
 from accounts.views import TenantMemberMixin
-from config.pages import paginate
+from config.pages import live_row, paginate
 from hotspot.models import Package
 
 from . import selectors, services, vouchers
@@ -82,6 +82,8 @@ class PaymentListView(TenantMemberMixin, View):
             status = ""
         query = (request.GET.get("q") or "").strip()[:100]
         payments = selectors.payment_list(user=request.user, search=query, status=status or None)
+        if (row := live_row(request, payments, "payments/_payment_row.html", {})) is not None:
+            return row
         page = paginate(request, payments)
         return render(
             request,
@@ -115,6 +117,8 @@ class VoucherListView(TenantMemberMixin, View):
             .annotate(used=Count("vouchers", filter=Q(vouchers__status=Voucher.Status.USED)))
             .order_by("-created_at", "-pk")
         )
+        if (row := live_row(request, batches, "payments/_voucher_batch_row.html", {})) is not None:
+            return row
         page = Paginator(batches, 25).get_page(request.GET.get("page"))
         return render(
             request,

@@ -57,5 +57,10 @@ class Tenant(models.Model):
         return self.name
 
     @property
+    def payment_secret_masked(self) -> str:
+        """The payment secret as /settings/ shows it before "Reveal": its last four only."""
+        return "•" * 12 + self.payment_secret[-4:]
+
+    @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE

@@ -16,7 +16,7 @@ from accounts.utils import normalize_phone
 from config.errors import InvalidTransition, PermissionDenied
 
 from . import signals
-from .models import Tenant
+from .models import Tenant, generate_payment_secret
 
 UPDATABLE_FIELDS = ("name", "contact_email", "contact_phone")
 
@@ -146,6 +146,21 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -
         tenant.full_clean()
         tenant.save(update_fields=[*changed, "updated_at"])
         signals.tenant_updated.send(sender=Tenant, tenant=tenant, changed=changed, by=by)
+    return tenant
+
+
+@transaction.atomic
+def tenant_payment_secret_rotate(*, tenant: Tenant, by: User | None) -> Tenant:
+    """A new payment callback secret (docs/api.md): callbacks signed with the old one answer 401
+    from the moment this commits, so the provider must be given the new one."""
+    if by is not None and not (
+        by.is_system_admin or (by.is_tenant_admin and by.tenant_id == tenant.pk)
+    ):
+        raise PermissionDenied("Only the tenant's admins can rotate its payment secret.")
+    tenant = _locked(tenant)
+    tenant.payment_secret = generate_payment_secret()
+    tenant.save(update_fields=["payment_secret", "updated_at"])
+    signals.tenant_payment_secret_rotated.send(sender=Tenant, tenant=tenant, by=by)
     return tenant
 
 

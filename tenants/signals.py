@@ -12,3 +12,4 @@ tenant_updated = Signal()  # + changed: list[str] of field names
 tenant_approved = Signal()
 tenant_suspended = Signal()  # + reason: str
 tenant_reactivated = Signal()
+tenant_payment_secret_rotated = Signal()  # the old payment_secret no longer signs callbacks

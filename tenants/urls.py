@@ -16,6 +16,16 @@ urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="register"),
     path("register/done/", views.RegisterDoneView.as_view(), name="register_done"),
     path("settings/", views.SettingsView.as_view(), name="settings"),
+    path(
+        "settings/payment-secret/",
+        views.PaymentSecretView.as_view(),
+        name="payment_secret",
+    ),
+    path(
+        "settings/payment-secret/rotate/",
+        views.PaymentSecretRotateView.as_view(),
+        name="payment_secret_rotate",
+    ),
     path("system/tenants/", views.SystemTenantsView.as_view(), name="system_tenants"),
     path(
         "system/tenants/<int:pk>/approve/", views.TenantApproveView.as_view(), name="tenant_approve"

@@ -19,7 +19,7 @@ from accounts.models import User
 from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
 from config.errors import DomainError
 from config.errors import PermissionDenied as DomainPermissionDenied
-from config.pages import paginate
+from config.pages import live_row, paginate
 from config.throttling import throttle_posts
 from payments.views import mpesa_settings_context
 
@@ -145,6 +145,32 @@ class DashboardStatsView(TenantMemberMixin, View):
 # ---------------------------------------------------------------- tenant settings
 
 
+class PaymentSecretView(TenantMemberMixin, View):
+    """GET (tenant admins): the payment callback secret in full, for /settings/' "Reveal"."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can see its payment secret.")
+        response = JsonResponse({"payment_secret": self.tenant.payment_secret})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class PaymentSecretRotateView(TenantMemberMixin, View):
+    """POST (tenant admins): a new payment callback secret; the old one stops working."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can rotate its payment secret.")
+        services.tenant_payment_secret_rotate(tenant=self.tenant, by=request.user)
+        messages.success(
+            request,
+            "A new payment secret has been made. Give it to your payment provider: "
+            "callbacks signed with the old one are now refused.",
+        )
+        return redirect(reverse("tenants:settings") + "#payment-secret-card")
+
+
 class SettingsView(TenantMemberMixin, View):
     template_name = "tenants/settings.html"
 
@@ -204,6 +230,12 @@ class SystemTenantsView(SystemAdminMixin, View):
         tenants = selectors.tenant_list(user=request.user, status=status or None).annotate(
             user_count=Count("users")
         )
+        query = request.GET.copy()
+        query.pop("row", None)
+        extra = {"back": f"{request.path}?{query.urlencode()}" if query else request.path}
+        live = live_row(request, tenants, "tenants/_tenant_row_live.html", extra)
+        if live is not None:
+            return live
         counts = selectors.status_counts(user=request.user)
         tabs = [("", "All", sum(counts.values()))] + [
             (value, label, counts.get(value, 0)) for value, label in Tenant.Status.choices
@@ -214,7 +246,7 @@ class SystemTenantsView(SystemAdminMixin, View):
         return render(
             request,
             "tenants/system_tenants.html",
-            {"page": page, "tenants": tenants, "status": status, "tabs": tabs},
+            {"page": page, "tenants": tenants, "status": status, "tabs": tabs, **extra},
         )
 
 

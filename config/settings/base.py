@@ -364,8 +364,12 @@ AFRICASTALKING_SENDER = os.environ.get("AFRICASTALKING_SENDER", "")  # "from"; e
 SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
 SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled on each retry
 
-# Periodic work inside the server processes, once across them (config/periodic.py).
+# Periodic work inside the server processes, once across them (config/periodic.py). One dict:
+# the hotspot's and the payments' tasks (a second assignment would silently drop the first).
 PERIODIC_TASKS = {
+    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
+    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
+    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
     "payments.stk_query": {
         "task": "payments.tasks.query_pending_stk_payments",
         "every": MPESA_SWEEP_SECONDS,
@@ -375,9 +379,6 @@ PERIODIC_TASKS = {
         "every": MPESA_SWEEP_SECONDS,
     },
     "payments.sms": {"task": "payments.sms.send_queued", "every": 5.0},
-    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
-    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
-    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
 }
 PERIODIC_ENABLED = env_bool("PERIODIC_ENABLED", True)
 

@@ -57,7 +57,9 @@ class Recipient:
 
     scope: "tenant" → tenant.<data.tenant_id> (skipped when the payload has no tenant),
     "user" → user.<data.user_id> (skipped without a user), "system" → system.admin,
-    "payment" → payment.<data.payment_id> (the paying customer's own portal socket).
+    "payment" → payment.<data.payment_id> (the paying customer's own portal socket),
+    "all_tenants" → tenant.<id> of every active tenant, read when the event is built (its
+    payload stays small and names no other tenant).
     when (system only): "always"; "no_tenant" (the subject has no tenant, e.g. a system
     admin's own account); "unaddressed" (no tenant and no user was given).
     """
@@ -67,14 +69,23 @@ class Recipient:
     when: str = "always"
 
     def __post_init__(self) -> None:
-        if self.scope not in ("tenant", "user", "system", "payment"):
+        if self.scope not in ("tenant", "user", "system", "payment", "all_tenants"):
             raise ValueError(f"unknown audience scope {self.scope!r}")
         if self.roles and (self.scope != "tenant" or not set(self.roles) <= set(ROLES)):
             raise ValueError("roles narrow tenant groups only, and must be known roles")
         if self.when not in ("always", "no_tenant", "unaddressed"):
             raise ValueError(f"unknown condition {self.when!r}")
 
+    def resolve_all(self, data: Mapping[str, Any]) -> list[Target]:
+        """Every target of this rule (several for "all_tenants", else none or one)."""
+        if self.scope == "all_tenants":
+            return [Target(tenant_group(pk)) for pk in payloads.active_tenant_ids()]
+        target = self.resolve(data)
+        return [] if target is None else [target]
+
     def resolve(self, data: Mapping[str, Any]) -> Target | None:
+        if self.scope == "all_tenants":
+            raise ValueError("an all_tenants rule has several targets: use resolve_all()")
         if self.scope == "tenant":
             tenant_id = data.get("tenant_id")
             return None if tenant_id is None else Target(tenant_group(tenant_id), self.roles)
@@ -100,6 +111,8 @@ class Recipient:
             return "`user.<user_id>` (that person)"
         if self.scope == "payment":
             return "`payment.<payment_id>` (the paying customer's portal socket)"
+        if self.scope == "all_tenants":
+            return "`tenant.<id>` of every active tenant (everyone)"
         suffix = {
             "always": "",
             "no_tenant": " (when the subject has no tenant)",
@@ -114,6 +127,7 @@ THE_USER = Recipient("user")
 SYSTEM_ADMINS = Recipient("system")
 SYSTEM_ADMINS_IF_NO_TENANT = Recipient("system", when="no_tenant")
 THE_PAYING_CUSTOMER = Recipient("payment")
+EVERY_TENANT = Recipient("all_tenants")
 
 
 @dataclass
@@ -177,7 +191,7 @@ class EventType:
             raise TypeError(f"{cls.name} payload does not match its fields: {sorted(mismatch)}")
         if level is not None and level not in LEVELS:
             raise ValueError(f"Unknown level {level!r}; use one of {', '.join(LEVELS)}.")
-        targets = [t for r in cls.audience if (t := r.resolve(data)) is not None]
+        targets = [t for r in cls.audience for t in r.resolve_all(data)]
         return Event(
             name=cls.name,
             category=cls.category,
@@ -283,6 +297,17 @@ class TenantUpdated(_TenantEvent):
     @classmethod
     def from_tenant(cls, tenant: Tenant, changed: list[str] | None = None) -> Event:
         return cls.build({**payloads.tenant_data(tenant), "changed": list(changed or [])})
+
+
+class PaymentSecretRotated(_TenantEvent):
+    level = "warning"
+    title = "Payment Secret Rotated"
+    template = (
+        "{tenant_name}'s payment callback secret has been replaced; callbacks signed with the "
+        "old one are refused."
+    )
+    audience = (TENANT_ADMINS, SYSTEM_ADMINS)
+    description = "A tenant admin rotated the payment callback secret (never in the payload)."
 
 
 class TenantApproved(_TenantEvent):
@@ -896,6 +921,37 @@ class SystemAlert(_SystemEvent):
     toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
     template = "The platform needs attention."
     description = "Operational alert from the platform (fire_event / shell / monitoring)."
+
+
+class PlatformAnnouncement(EventType):
+    """A system admin's notice to every tenant's users (/system/announce/, `fire_event
+    PlatformAnnouncement` or `fire_event SystemNotification --all-tenants`)."""
+
+    category = "system"
+    level = "info"
+    title = "Platform Announcement"
+    toast_ms = 8000  # a notice to read, e.g. planned maintenance (as SystemAlert)
+    template = "A message from the platform team."
+    description = "A system admin's announcement to the users of every active tenant."
+    fields = {"by_user_id": "id of the system admin who sent it, or null (the shell)"}
+    audience = (EVERY_TENANT, SYSTEM_ADMINS)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        message: str | None = None,
+        title: str | None = None,
+        level: str | None = None,
+        tenant: Tenant | None = None,
+        user: User | None = None,
+        by: User | None = None,
+    ) -> Event:
+        """The announcement; it goes to every tenant, so it takes no tenant or person."""
+        if tenant is not None or user is not None:
+            raise ValueError("A platform announcement goes to every tenant: no tenant or user.")
+        data = {"by_user_id": by.pk if by else None}
+        return cls.build(data, title=title, message=message, level=level)
 
 
 #: name → event type, in declaration order (the catalog)

@@ -16,6 +16,11 @@ from payments.models import Payment, SmsMessage, Voucher, VoucherBatch
 from tenants.models import Tenant
 
 
+def active_tenant_ids() -> list[int]:
+    """Every active tenant's id (a platform announcement's audience)."""
+    return list(Tenant.objects.filter(status=Tenant.Status.ACTIVE).values_list("pk", flat=True))
+
+
 def tenant_data(tenant: Tenant) -> dict[str, Any]:
     return {
         "tenant_id": tenant.pk,

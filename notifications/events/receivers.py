@@ -62,6 +62,7 @@ EVENTS: tuple[Route, ...] = (
     Route(tenants.tenant_approved, C.TenantApproved.from_tenant, "tenant"),
     Route(tenants.tenant_suspended, C.TenantSuspended.from_tenant, "tenant", ("reason",)),
     Route(tenants.tenant_reactivated, C.TenantReactivated.from_tenant, "tenant"),
+    Route(tenants.tenant_payment_secret_rotated, C.PaymentSecretRotated.from_tenant, "tenant"),
     # accounts
     Route(accounts.user_created, C.UserCreated.from_user, "user"),
     Route(accounts.user_updated, C.UserUpdated.from_user, "user", ("changed",)),

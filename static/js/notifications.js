@@ -591,6 +591,144 @@ function wireLiveFeeds() {
   });
 }
 
+// Live lists, one mechanism for every table: a <tbody data-live-rows="payment_id"> holds
+// server-rendered rows (<tr data-row-id="<id>">). An event whose payload names one of its
+// objects (that field; data-live-events narrows the event names) re-fetches that row from the
+// page's own URL with ?row=<id>, i.e. the same view, permissions and filter: 200 answers the
+// row's HTML (escaped by Django's templates), which replaces the row in place (or, new and on
+// the first page only, data-live-new="1", goes on top); 204 means the filter no longer shows
+// it, and it leaves. What the user typed or focused in a row survives its refresh.
+function parseRow(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  const row = template.content.firstElementChild;
+  return row && row.matches("tr[data-row-id]") ? row : null;
+}
+
+function carryInput(from, to) {
+  from.querySelectorAll("input[name], textarea[name], select[name]").forEach((field) => {
+    if (["hidden", "checkbox", "radio", "submit", "button", "file"].includes(field.type)) return;
+    const twin = to.querySelector(`[name="${CSS.escape(field.name)}"]`);
+    if (!twin) return;
+    if (field.value !== field.defaultValue || field === document.activeElement) {
+      twin.value = field.value;
+    }
+  });
+  const focused = document.activeElement;
+  if (focused && from.contains(focused) && focused.name) {
+    const twin = to.querySelector(`[name="${CSS.escape(focused.name)}"]`);
+    if (twin && typeof focused.selectionStart === "number") {
+      const [start, end] = [focused.selectionStart, focused.selectionEnd];
+      return { el: twin, caret: () => twin.setSelectionRange(start, end) };
+    }
+    return twin ? { el: twin, caret: () => {} } : null;
+  }
+  return null;
+}
+
+function wireLiveRows() {
+  document.querySelectorAll("tbody[data-live-rows]").forEach((body) => {
+    const key = body.dataset.liveRows;
+    const names = new Set((body.dataset.liveEvents || "").split(/\s+/).filter(Boolean));
+    const mayAdd = body.dataset.liveNew === "1";
+    const limit = Number(body.dataset.liveLimit || 0);
+    const latest = new Map(); // row id → sequence of its newest request (older answers lose)
+    let sequence = 0;
+    const rowOf = (id) => body.querySelector(`tr[data-row-id="${CSS.escape(id)}"]`);
+    const refresh = (id) => {
+      const url = new URL(window.location.href);
+      url.searchParams.delete("page");
+      url.searchParams.set("row", id);
+      sequence += 1;
+      const mine = sequence;
+      latest.set(id, mine);
+      ownFetch(url.pathname + url.search, { headers: { Accept: "text/html" } })
+        .then(async (response) => {
+          // How many row answers came back (tests wait on it rather than on time).
+          body.dataset.answered = String(Number(body.dataset.answered || 0) + 1);
+          if (latest.get(id) !== mine) return;
+          const current = rowOf(id);
+          if (response.status === 204) {
+            if (current) current.remove();
+            return;
+          }
+          if (!response.ok) return;
+          const fresh = parseRow(await response.text());
+          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return;
+          if (current) {
+            const focusTo = carryInput(current, fresh);
+            current.replaceWith(fresh);
+            if (focusTo) {
+              focusTo.el.focus({ preventScroll: true });
+              focusTo.caret();
+            }
+          } else if (mayAdd) {
+            body.querySelectorAll("tr[data-empty]").forEach((el) => el.remove());
+            body.prepend(fresh);
+            if (limit) {
+              const rows = body.querySelectorAll("tr[data-row-id]");
+              for (let i = limit; i < rows.length; i += 1) rows[i].remove();
+            }
+          } else {
+            return;
+          }
+          fresh.dataset.refreshedAt = String(Date.now());
+          body.dataset.refreshedAt = String(Date.now());
+        })
+        .catch((error) => log("row refresh failed", id, error));
+    };
+    document.addEventListener("notifications:event", ({ detail }) => {
+      if (names.size && !names.has(detail.event)) return;
+      const value = detail.data ? detail.data[key] : null;
+      if (value == null || !/^\d+$/.test(String(value))) return;
+      refresh(String(value));
+    });
+    // Too much was missed to replay: re-read the rows on the page.
+    document.addEventListener("notifications:resync", () => {
+      body.querySelectorAll("tr[data-row-id]").forEach((row) => refresh(row.dataset.rowId));
+    });
+  });
+}
+
+// Buttons with data-reveal="<selector>" and data-reveal-url: a click reads the secret from that
+// JSON url (field data-reveal-field) and shows it, as text, in the element; a second click hides
+// it again (the masked text the page rendered comes back).
+function wireReveal() {
+  document.querySelectorAll("button[data-reveal][data-reveal-url]").forEach((button) => {
+    const target = document.querySelector(button.dataset.reveal);
+    if (!target) return;
+    const masked = target.textContent;
+    const label = button.textContent;
+    button.setAttribute("aria-controls", target.id || "");
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => {
+      if (target.dataset.masked !== "1") {
+        target.textContent = masked;
+        target.dataset.masked = "1";
+        button.textContent = label;
+        button.setAttribute("aria-expanded", "false");
+        return;
+      }
+      button.disabled = true;
+      ownFetch(button.dataset.revealUrl, { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
+        .then((body) => {
+          target.textContent = String(body[button.dataset.revealField || "value"] ?? "");
+          target.dataset.masked = "0";
+          button.textContent = "Hide";
+          button.setAttribute("aria-expanded", "true");
+        })
+        .catch((error) => {
+          log("reveal failed", error);
+          showToast({ level: "error", title: "Not shown", message: "The secret could not be read." });
+        })
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+  });
+}
+
 // The bell: the unread count, +1 per new event, set by NotificationRead (any tab of this user).
 function wireBell() {
   const badge = document.getElementById("notification-unread");
@@ -756,6 +894,8 @@ function wireViewersNotice() {
 
 wireLiveStats();
 wireLiveFeeds();
+wireLiveRows();
+wireReveal();
 wireBell();
 wireOnlineList();
 wireOnlineCounts();

@@ -54,6 +54,7 @@ class MakeServe:
             PUSHER_APP_SECRET=secrets.token_urlsafe(32),
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="false",
+            # Production's payments checks (payments.E004/E005) need both.
             STATIC_ROOT=tempfile.mkdtemp(prefix="serve-static-"),
             **PAYMENTS_ENV,
         )

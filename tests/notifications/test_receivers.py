@@ -71,6 +71,11 @@ CASES = [
         {"A": [("TenantUpdated", ADMINS)], "sys": [("TenantUpdated", None)]},
     ),
     (
+        "PaymentSecretRotated",
+        lambda w: tenants.tenant_payment_secret_rotate(tenant=w["A"], by=w["admin"]),
+        {"A": [("PaymentSecretRotated", ADMINS)], "sys": [("PaymentSecretRotated", None)]},
+    ),
+    (
         "TenantSuspended",
         lambda w: tenants.tenant_suspend(tenant=w["A"], reason="Unpaid", by=w["sys"]),
         {"A": [("TenantSuspended", None)], "sys": [("TenantSuspended", None)]},

@@ -46,7 +46,7 @@ def test_toast_map_on_every_signed_in_page_comes_from_the_catalog(client, tenant
     assert config["live"] is True and config["max_visible"] == 5
     assert set(config["events"]) == set(CATALOG)
     durations = {name: e["duration_ms"] for name, e in config["events"].items()}
-    long = {"AccountSuspended", "TenantRegistered", "SystemAlert"}
+    long = {"AccountSuspended", "TenantRegistered", "SystemAlert", "PlatformAnnouncement"}
     assert {n for n, ms in durations.items() if ms == 8000} == long
     by_level = {"success": 5000, "info": 5000, "warning": 6000, "error": 7000}
     for name, entry in config["events"].items():

@@ -1,7 +1,9 @@
 """`manage.py fire_event NAME [--tenant SLUG] [--user USERNAME] [--title T] [--message M]
-[--level L] [--object ID]`: store and publish one catalog event by hand.
+[--level L] [--object ID] [--all-tenants]`: store and publish one catalog event by hand.
 
-SystemNotification/SystemAlert go to system.admin unless --tenant/--user address them. Domain
+SystemNotification/SystemAlert go to system.admin unless --tenant/--user address them;
+`--all-tenants` makes one of them a PlatformAnnouncement to every active tenant's users (and the
+system admins), e.g. a maintenance notice; `fire_event PlatformAnnouncement` is the same. Domain
 events are built from their object: `--object ID`, or the tenant of `--tenant` / the account of
 `--user` for tenant / user events. Nothing in the domain changes. On the embedded default
 (in-memory layer) the running server's publisher picks the event up within a second.
@@ -30,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument("--message", help="override the message")
         parser.add_argument("--level", help=f"override the level ({', '.join(catalog.LEVELS)})")
         parser.add_argument("--object", metavar="ID", help="id of the event's object")
+        parser.add_argument(
+            "--all-tenants",
+            action="store_true",
+            help="announce to every active tenant's users (SystemNotification/SystemAlert)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options["name"]
@@ -45,6 +52,18 @@ class Command(BaseCommand):
                 raise CommandError(f"--{option} must not be empty.")
         tenant = self._tenant(options["tenant"])
         user = self._user(options["user"])
+        if options["all_tenants"] or event_type is catalog.PlatformAnnouncement:
+            if event_type.model is not None:
+                raise CommandError(f"--all-tenants announces a system event, not {name}.")
+            if tenant is not None or user is not None or options["object"] is not None:
+                raise CommandError(
+                    "--all-tenants goes to every tenant: no --tenant/--user/--object."
+                )
+            if not (options["message"] or "").strip():
+                raise CommandError("An announcement needs its text: --message.")
+            if event_type is not catalog.PlatformAnnouncement and level is None:
+                level = event_type.level  # SystemAlert --all-tenants stays a warning
+            event_type = catalog.PlatformAnnouncement
 
         if event_type.model is None:
             if options["object"] is not None:
