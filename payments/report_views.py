@@ -184,13 +184,13 @@ class _ReportView(PortalMixin, View):
 class ReportView(_ReportView):
     """A tenant's own report: its admins only (staff see the dashboard, not the revenue)."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated and user.is_system_admin:
+    def get(self, request: HttpRequest) -> HttpResponse:
+        # Here rather than in dispatch: PortalMixin has signed out a blocked user first.
+        if request.user.is_system_admin:
             return redirect(reverse("payments:system_reports") + "?" + request.GET.urlencode())
-        if user.is_authenticated and not user.is_tenant_admin:
+        if not request.user.is_tenant_admin:
             raise Http403("Reports are for the tenant's admins.")
-        return super().dispatch(request, *args, **kwargs)
+        return super().get(request)
 
 
 class SystemReportView(SystemAdminMixin, _ReportView):

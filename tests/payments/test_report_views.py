@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from payments import services
 from payments.models import Payment
+from tenants.models import Tenant
 from tests.factories import PackageFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -176,3 +177,11 @@ def test_default_range_is_the_last_30_local_days(client, tenant_admin):
     assert end == timezone.localdate()
     assert (end - date.fromisoformat(data["start"])).days == 29
     assert data["timezone"] == "Africa/Nairobi"
+
+
+def test_rights_end_when_the_tenant_is_suspended(client, tenant, tenant_admin):
+    client.force_login(tenant_admin)
+    assert client.get("/reports/?format=csv").status_code == 200
+    Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    response = client.get("/reports/?format=csv")
+    assert response.status_code == 302 and "/login" in response["Location"]
