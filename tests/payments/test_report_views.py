@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments import services
 from payments.models import Payment
-from tenants.models import Tenant
+from tenants.services import tenant_suspend
 from tests.factories import PackageFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -179,9 +179,9 @@ def test_default_range_is_the_last_30_local_days(client, tenant_admin):
     assert data["timezone"] == "Africa/Nairobi"
 
 
-def test_rights_end_when_the_tenant_is_suspended(client, tenant, tenant_admin):
+def test_rights_end_when_the_tenant_is_suspended(client, tenant, tenant_admin, system_admin):
     client.force_login(tenant_admin)
     assert client.get("/reports/?format=csv").status_code == 200
-    Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.SUSPENDED)
+    tenant_suspend(tenant=tenant, reason="Unpaid invoice", by=system_admin)
     response = client.get("/reports/?format=csv")
     assert response.status_code == 302 and "/login" in response["Location"]
