@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from . import callbacks, portal, views
+from . import callbacks, portal, report_views, views
 
 app_name = "payments"
 urlpatterns = [
     path("payments/", views.PaymentListView.as_view(), name="payment_list"),
     path("payments/stk/callback/<str:secret>/", callbacks.stk_callback, name="mpesa_callback"),
     path("settings/mpesa/", views.MpesaSettingsView.as_view(), name="mpesa_settings"),
+    path("reports/", report_views.ReportView.as_view(), name="reports"),
+    path("system/reports/", report_views.SystemReportView.as_view(), name="system_reports"),
     path("vouchers/", views.VoucherListView.as_view(), name="voucher_list"),
     path("vouchers/<int:pk>/print/", views.VoucherPrintView.as_view(), name="voucher_print"),
     path("portal/<slug:slug>/redeem/", portal.redeem, name="portal_redeem"),

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from config.errors import NotFound
 from hotspot.models import HotspotUser
 from hotspot.selectors import online_by_router
+from payments import reports
 from payments.models import Payment
 
 from .models import Tenant
@@ -66,14 +66,16 @@ def dashboard_stats(*, user: User) -> dict[str, Any]:
     start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
     payments = Payment.objects.for_user(user)
     today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=start_of_day)
-    agg = today.aggregate(count=Count("pk"), revenue=Sum("amount"))
+    # Revenue has one home (payments.reports): M-Pesa, cash and vouchers, as /reports/ sums it.
+    totals = reports.sales_totals(user=user, rng=reports.ReportRange.today(now))
+    revenue = reports.revenue_in(totals)
     return {
         "users": User.objects.for_user(user).exclude(role=User.Role.SYSTEM_ADMIN).count(),
         "active_hotspot_users": HotspotUser.objects.for_user(user)
         .filter(status=HotspotUser.Status.ACTIVE, expires_at__gt=now)
         .count(),
-        "payments_today": agg["count"] or 0,
-        "revenue_today": f"{agg['revenue'] or Decimal('0'):.2f}",
+        "payments_today": today.count(),
+        "revenue_today": f"{revenue:.2f}",
         "pending_payments": payments.filter(status=Payment.Status.PENDING).count(),
     }
 

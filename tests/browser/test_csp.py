@@ -29,8 +29,15 @@ PAGES = {
         "/notifications/",
         "/settings/",
         "/accounts/profile/",
+        "/reports/",
     ],
-    "sysadmin": ["/system/tenants/", "/system/events/", "/admin/", "/admin/accounts/user/"],
+    "sysadmin": [
+        "/system/tenants/",
+        "/system/events/",
+        "/system/reports/",
+        "/admin/",
+        "/admin/accounts/user/",
+    ],
 }
 
 
