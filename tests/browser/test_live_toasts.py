@@ -151,7 +151,10 @@ def test_toast_dismisses_itself_pauses_on_hover_and_caps_at_five(new_page, serve
     event_toasts(page, "SystemNotification").first.wait_for(state="visible", timeout=10_000)
     wait_for(page, "window.__toast.removed !== undefined", timeout=15_000)
     shown_ms = page.evaluate("window.__toast.removed - window.__toast.added")
-    assert 4900 <= shown_ms <= 6500
+    # The timer starts before the observer sees the node (after the stack's forced layout, which
+    # a loaded machine makes slow), so the observed time can fall short of 5 s by that layout;
+    # the bounds still tell 5 s from the 6, 7 and 8 s of the other levels and from "at once".
+    assert 4500 <= shown_ms <= 6500
 
     # The durations come from the server's catalog (json_script), not a list in the JS.
     durations = page.evaluate(
