@@ -321,13 +321,6 @@ RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "9
 # Customers (their tenant) are told when this share of the data limit is used.
 RADIUS_DATA_WARNING_PERCENT = int(os.environ.get("RADIUS_DATA_WARNING_PERCENT", "80"))
 
-# Periodic work, run inside the server processes once across them (config/periodic.py).
-PERIODIC_TASKS = {
-    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
-    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
-    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
-}
-
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a
 # per-payment secret path). Empty under local settings means "the address the request came to".
@@ -382,6 +375,11 @@ PERIODIC_TASKS = {
         "every": MPESA_SWEEP_SECONDS,
     },
     "payments.sms": {"task": "payments.sms.send_queued", "every": 5.0},
+    # the email outbox (notifications/mailer.py); kicked after each commit that queues one
+    "emails": {"task": "notifications.mailer.send_due", "every": 5.0},
+    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
+    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
+    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
 }
 PERIODIC_ENABLED = env_bool("PERIODIC_ENABLED", True)
 
