@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.browser.live import CHROMIUM_ARGS, LiveServer, sign_in  # noqa: F401
+from tests.browser.live import LiveServer, sign_in
 from tests.liveserver import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]

@@ -12,7 +12,7 @@ import sys
 import pytest
 from django.db import connection
 
-from tests.config.servers import ROOT
+from tests.liveserver import BASE_DIR
 
 
 def request_lines(caplog) -> list[logging.LogRecord]:
@@ -50,8 +50,8 @@ def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, caplog):
 def test_an_unknown_log_format_is_refused_at_start_up():
     env = {**os.environ, "LOG_FORMAT": "xml", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
+        [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=env, capture_output=True,
+        text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode != 0
     assert "LOG_FORMAT must be 'plain' or 'json', not 'xml'." in result.stderr
@@ -82,7 +82,7 @@ def test_json_logs_one_object_per_line_with_ids_on_every_request_line(tenant_adm
         "ALLOWED_HOSTS": "testserver",
     }
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
