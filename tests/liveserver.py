@@ -31,6 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -296,6 +297,62 @@ class TcpProxy:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class StandIn:
+    """A stand-in for an external HTTP service we cannot reach (Daraja, Africa's Talking, a
+    router's login page): a real HTTP server in a thread of this process, on a free port.
+    A subclass answers in `handle(request, method)`, with `form()` and `respond()`."""
+
+    def __init__(self) -> None:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                standin.handle(self, "GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                standin.handle(self, "POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def body(request: BaseHTTPRequestHandler) -> bytes:
+        return request.rfile.read(int(request.headers.get("Content-Length") or 0))
+
+    @classmethod
+    def form(cls, request: BaseHTTPRequestHandler) -> dict[str, str]:
+        """The request's urlencoded form, one value per name."""
+        return {k: v[0] for k, v in urllib.parse.parse_qs(cls.body(request).decode()).items()}
+
+    @staticmethod
+    def respond(
+        request: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str
+    ) -> None:
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", content_type)
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            pass
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
