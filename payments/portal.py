@@ -212,6 +212,17 @@ class PortalView(View):
 
 
 @never_cache
+def _render_pay(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """The pay page; its sign-in form posts to the router's login URL (link-login-only), so
+    that origin is added to the page's CSP form-action (otherwise 'self' only)."""
+    response = render(request, "payments/portal_pay.html", context)
+    login = context["handoff"].get("link-login-only")
+    if login:
+        parts = urlsplit(login)
+        response._csp_update = {"form-action": [f"{parts.scheme}://{parts.netloc}"]}
+    return response
+
+
 @require_GET
 def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     payment = selectors.payment_for_token(token)
@@ -221,9 +232,8 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         )
     state = selectors.payment_public_state(payment=payment)
     handoff = clean_handoff(payment.handoff or {})
-    return render(
+    return _render_pay(
         request,
-        "payments/portal_pay.html",
         {
             "tenant": payment.tenant,
             "payment": payment,
@@ -319,9 +329,8 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         },
     }
     handoff = clean_handoff(voucher.handoff or {})
-    return render(
+    return _render_pay(
         request,
-        "payments/portal_pay.html",
         {
             "tenant": voucher.tenant,
             "state": state,

@@ -185,7 +185,8 @@ class _Router(StandIn):
         self.login_url = f"{self.url}/login"
 
     def handle(self, request, method):
-        self.posts.append(self.form(request))
+        if method == "POST":  # not the browser's favicon
+            self.posts.append(self.form(request))
         body = b"<html><body id='router-status'>You are logged in</body></html>"
         self.respond(request, 200, body, "text/html")
 
