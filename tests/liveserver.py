@@ -438,16 +438,7 @@ class Browser:
 
 def run_shell(env: dict[str, str], code: str, timeout: float = 60) -> str:
     """Run Python in another OS process through `manage.py shell -c` (same settings as a server)."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_manage(env, "shell", "-c", code, timeout=timeout)
 
 
 def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:

@@ -6,13 +6,12 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import resolve
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifications.models import StoredEvent
-from tests.liveserver import Uvicorn, get, wait_until
+from tests.liveserver import Uvicorn, database_url_for_servers, get, wait_until
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -90,12 +89,7 @@ def test_outbox_backlog_and_age_follow_unpublished_events(client):
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        user, host = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-        url = f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    url = database_url_for_servers()
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",

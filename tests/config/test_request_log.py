@@ -10,9 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
-from tests.liveserver import BASE_DIR
+from tests.liveserver import BASE_DIR, database_url_for_servers
 
 
 def request_lines(caplog) -> list[logging.LogRecord]:
@@ -59,12 +58,7 @@ def test_an_unknown_log_format_is_refused_at_start_up():
 
 @pytest.mark.django_db(transaction=True)
 def test_json_logs_one_object_per_line_with_ids_on_every_request_line(tenant_admin):
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        user, host = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-        url = f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    url = database_url_for_servers()
     code = (
         "import django; django.setup()\n"
         "from django.test import Client\n"
