@@ -14,6 +14,7 @@ HTTP (`get`, `get_json`), an HTTP client with cookies and CSRF (`Browser`), othe
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http.cookiejar
 import json
@@ -353,6 +354,13 @@ class StandIn:
             request.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             pass
+
+
+def production_payment_env() -> dict[str, str]:
+    """What production settings refuse to start without for payments (payments.E004/E005):
+    an https PUBLIC_URL and a Fernet key for the tenants' Daraja credentials."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return {"PUBLIC_URL": "https://hotspot.example.com", "PAYMENTS_ENCRYPTION_KEYS": key}
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

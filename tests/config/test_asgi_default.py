@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from tests.liveserver import Uvicorn, clean_env, get, wait_until
+from tests.liveserver import Uvicorn, clean_env, get, production_payment_env, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -28,6 +28,7 @@ def test_without_settings_module_the_server_runs_production_settings(tmp_path):
         PUSHER_APP_KEY="key",
         PUSHER_APP_SECRET="secret",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        **production_payment_env(),
     )
     env.pop("REDIS_URL", None)
     server = Uvicorn(env)

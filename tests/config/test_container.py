@@ -17,7 +17,15 @@ import pytest
 import yaml
 
 from tests.conftest import require_program
-from tests.liveserver import BASE_DIR, Uvicorn, free_port, get, get_json, wait_until
+from tests.liveserver import (
+    BASE_DIR,
+    Uvicorn,
+    free_port,
+    get,
+    get_json,
+    production_payment_env,
+    wait_until,
+)
 
 BIN = Path(sys.executable).parent
 DOCKERFILE = BASE_DIR / "Dockerfile"
@@ -168,6 +176,7 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         "PUSHER_APP_KEY": "key",
         "PUSHER_APP_SECRET": "secret",
         "DATABASE_URL": f"sqlite:///{image_tree / 'db.sqlite3'}",
+        **production_payment_env(),
     }
     # The build step that collects static files, exactly as the Dockerfile runs it.
     (collect,) = [args for op, args in final_stage() if op == "RUN" and "collectstatic" in args]

@@ -10,7 +10,6 @@ sees it: there the proxy's client_max_body_size is the limit, docs/deployment.md
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import secrets
 import socket
@@ -27,7 +26,7 @@ from notifications.conf import notification_settings as conf
 from notifications.realtime.pusher import consumer as pusher
 from payments.api import MAX_CALLBACK_BYTES
 from tests.conftest import require_program
-from tests.liveserver import Daphne, server_env
+from tests.liveserver import Daphne, production_payment_env, server_env
 from tests.notifications.wsutil import committed_db
 
 pytestmark = [pytest.mark.live, committed_db]
@@ -49,8 +48,7 @@ class MakeServe(Daphne):
             PUSHER_APP_SECRET=secrets.token_urlsafe(32),
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="false",
-            PUBLIC_URL="https://hotspot.example.com",  # production refuses to start without
-            PAYMENTS_ENCRYPTION_KEYS=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            **production_payment_env(),
             STATIC_ROOT=tempfile.mkdtemp(prefix="serve-static-"),
         )
         argv = [require_program("make"), "-s", "serve", "HOST=127.0.0.1", "PORT={port}"]
