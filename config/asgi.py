@@ -22,12 +22,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.background import BackgroundMiddleware  # noqa: E402
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
-from config.periodic import PeriodicMiddleware  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
 from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
-from notifications.events.relay import PublisherMiddleware  # noqa: E402
-from notifications.mailer import MailerMiddleware  # noqa: E402
 from notifications.realtime.auth import SocketAuthMiddlewareStack  # noqa: E402
 from notifications.routing import websocket_urlpatterns  # noqa: E402
 from payments.api import MAX_CALLBACK_BYTES  # noqa: E402
@@ -72,23 +70,18 @@ def tune_gc() -> None:
 
 GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))
 
-# PeriodicMiddleware runs the periodic tasks (config/periodic.py), PublisherMiddleware this
-# process's outbox publisher and `server_started`: on the ASGI
-# lifespan's startup on uvicorn, on the first connection on daphne. MailerMiddleware sends the
-# emails an earlier process left in the outbox (notifications/mailer.py).
-application = PeriodicMiddleware(
-    MailerMiddleware(
-        PublisherMiddleware(
-            ProtocolTypeRouter(
-                {
-                    # FreeRADIUS lookups skip the request cycle (hotspot/radius_asgi.py)
-                    "http": BodyLimitMiddleware(RadiusFastPath(django_asgi_app), BODY_LIMITS),
-                    "websocket": SiteOriginValidator(
-                        SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-                    ),
-                }
+# BackgroundMiddleware (config/background.py) runs `server_started`, then this process's outbox
+# publisher and its periodic runner (tasks: PERIODIC_TASKS, the email outbox among them): on the
+# ASGI lifespan's startup on uvicorn, on the first connection on daphne.
+application = BackgroundMiddleware(
+    ProtocolTypeRouter(
+        {
+            # FreeRADIUS lookups skip the request cycle (hotspot/radius_asgi.py)
+            "http": BodyLimitMiddleware(RadiusFastPath(django_asgi_app), BODY_LIMITS),
+            "websocket": SiteOriginValidator(
+                SocketAuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),
-            on_startup=server_started,
-        )
-    )
+        }
+    ),
+    on_startup=server_started,
 )

@@ -4,8 +4,8 @@ Tasks are declared in one setting::
 
     PERIODIC_TASKS = {"name": {"task": "dotted.path.to.callable", "every": seconds}}
 
-Every server process runs a `Runner` on its event loop (started by `PeriodicMiddleware` in
-config/asgi.py: on ASGI lifespan startup under uvicorn, on the first connection under daphne),
+Every server process runs a `Runner` on its event loop (started by `BackgroundMiddleware`,
+config/background.py: on ASGI lifespan startup under uvicorn, on the first connection under daphne),
 so `make run` needs no extra process. Before a run, a process claims the task's lease row in
 the database with one conditional UPDATE (or the first INSERT): the claim succeeds only if the
 task is due (`next_run <= now`) and nobody holds it (`lease_until <= now`), and sets the next
@@ -16,18 +16,24 @@ interval is never started twice. A process that dies mid-run frees the task afte
 The lease table is created on first use (`CREATE TABLE IF NOT EXISTS`), not by a migration: it
 belongs to no app and holds nothing but timestamps. `PERIODIC_ENABLED=0` turns the runner off
 (the test settings do, unless a test turns it on).
+
+`kick(name)` asks for a run now, after a commit that made work due (an email queued): the
+process's runner takes it on its next tick; a process without a runner (a shell, a command,
+the tests) runs it in a daemon thread of its own, under the same lease, for as long as the
+task reports work pending (a task may return the seconds until its next item is due), and
+lets it finish what is due before the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -46,6 +52,7 @@ logger = logging.getLogger("config.periodic")
 
 LEASE_SECONDS = 300.0  # a run that takes longer is assumed dead and may be claimed again
 TICK_SECONDS = 1.0
+_ANY_TIME = 1e300  # a kicked claim: due whatever next_run says
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 _table_ready: set[str] = set()
@@ -75,24 +82,33 @@ def tasks() -> dict[str, dict[str, Any]]:
     return dict(getattr(settings, "PERIODIC_TASKS", {}) or {})
 
 
-def claim(name: str, every: float, *, holder: str = HOLDER, now: float | None = None) -> bool:
-    """Take the lease of `name` if it is due and free; True: this process runs it now."""
+def claim(
+    name: str,
+    every: float,
+    *,
+    holder: str = HOLDER,
+    now: float | None = None,
+    due: bool = False,
+) -> bool:
+    """Take the lease of `name` if it is due and free; True: this process runs it now.
+
+    `due=True` (a kick): free is enough, whenever the next run was planned."""
     now = time.time() if now is None else now
     _ensure_table()
     try:
-        return _claim(name, every, holder, now)
+        return _claim(name, every, holder, now, due)
     except (OperationalError, ProgrammingError):  # the table went away (a test's rollback)
         _table_ready.discard(_table_key())
         _ensure_table()
-        return _claim(name, every, holder, now)
+        return _claim(name, every, holder, now, due)
 
 
-def _claim(name: str, every: float, holder: str, now: float) -> bool:
+def _claim(name: str, every: float, holder: str, now: float, due: bool) -> bool:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "UPDATE periodic_lease SET holder = %s, next_run = %s, lease_until = %s "
             "WHERE name = %s AND next_run <= %s AND lease_until <= %s",
-            [holder, now + every, now + LEASE_SECONDS, name, now, now],
+            [holder, now + every, now + LEASE_SECONDS, name, _ANY_TIME if due else now, now],
         )
         if cursor.rowcount == 1:
             return True
@@ -120,19 +136,124 @@ def run_due(*, holder: str = HOLDER) -> list[str]:
     """Run every declared task that is due and whose lease this process gets; their names."""
     ran = []
     for name, spec in tasks().items():
-        every = float(spec["every"])
-        if not claim(name, every, holder=holder):
+        if not claim(name, float(spec["every"]), holder=holder, due=name in _kicked):
             continue
-        started = time.monotonic()
-        try:
-            import_string(spec["task"])()
-        except Exception:  # a failing task must not stop the runner or the other tasks
-            logger.exception("periodic task %s failed", name)
-        finally:
-            release(name, holder=holder)
+        _kicked.discard(name)
+        _run(name, spec, holder)
         ran.append(name)
-        logger.debug("periodic task %s ran in %.3fs", name, time.monotonic() - started)
     return ran
+
+
+def _run(name: str, spec: dict[str, Any], holder: str) -> Any:
+    """One run of a claimed task; its result (a task may return seconds until it is due again)."""
+    started = time.monotonic()
+    try:
+        return import_string(spec["task"])()
+    except Exception:  # a failing task must not stop the runner or the other tasks
+        logger.exception("periodic task %s failed", name)
+        return None
+    finally:
+        release(name, holder=holder)
+        logger.debug("periodic task %s ran in %.3fs", name, time.monotonic() - started)
+
+
+def run_now(name: str, *, holder: str = HOLDER) -> float | None:
+    """Run task `name` now if nobody else holds it: the seconds until it has work again
+    (None: nothing pending; a holder elsewhere: ask again shortly)."""
+    spec = tasks()[name]
+    if not claim(name, float(spec["every"]), holder=holder, due=True):
+        return KICK_RETRY_SECONDS
+    result = _run(name, spec, holder)
+    return float(result) if isinstance(result, int | float) else None
+
+
+KICK_RETRY_SECONDS = 0.5
+KICK_IDLE_SECONDS = 60.0  # longest wait of a kicked thread while work is pending
+_kicked: set[str] = set()  # asked for by kick(): the runner takes them on its next tick
+
+
+class _Kicked:
+    """A process without a runner: one daemon thread that runs a kicked task until it reports
+    nothing pending (or, at exit, nothing due now)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopping = self._exiting = False
+
+    def wake(self) -> None:
+        with self._lock:
+            self._stopping = False
+            self._wake.set()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name=f"periodic-{self.name}", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self, timeout: float = 10.0, *, exiting: bool = False) -> None:
+        """End the thread: at once (tests), or once what is due now is done (process exit)."""
+        with self._lock:
+            if exiting:
+                self._exiting = True
+            else:
+                self._stopping = True
+            self._wake.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        from django.db import connections
+
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                delay = run_now(self.name)
+            except Exception:  # a database hiccup: try again later, never die silently
+                logger.exception("periodic task %s (kicked) failed", self.name)
+                delay = 5.0
+            finally:
+                connections.close_all()  # this thread's connections only
+            with self._lock:
+                if self._exiting:  # did what was due; later retries are the server's
+                    finished = delay is None or delay > 0
+                else:  # nothing pending and nobody kicked again meanwhile
+                    finished = delay is None and not self._wake.is_set()
+                if finished:
+                    self._thread = None
+                    return
+            if delay:
+                self._wake.wait(min(delay, KICK_IDLE_SECONDS))
+
+
+_threads: dict[str, _Kicked] = {}
+
+
+def kick(name: str) -> None:
+    """Run task `name` promptly (call it after the commit that made its work due)."""
+    with _lock:
+        if _runner is not None and _runner.running:
+            _kicked.add(name)  # the runner's next tick (≤ TICK_SECONDS) claims it, due or not
+            return
+        thread = _threads.setdefault(name, _Kicked(name))
+    thread.wake()
+
+
+def stop_kicked(name: str, timeout: float = 10.0) -> None:
+    """Stop the kicked thread of `name` in this process (tests, before their DB goes away)."""
+    thread = _threads.get(name)
+    if thread is not None:
+        thread.stop(timeout)
+
+
+@atexit.register
+def _finish_kicked() -> None:
+    """A shell or command that kicked a task does what is due before it exits."""
+    for thread in list(_threads.values()):
+        thread.stop(exiting=True)
 
 
 class Runner:
@@ -206,30 +327,3 @@ async def run_for(seconds: float) -> None:
     ensure_started()
     await asyncio.sleep(seconds)
     await stop()
-
-
-class PeriodicMiddleware:
-    """ASGI wrapper: starts the runner on lifespan startup and on every connection.
-
-    It passes the lifespan protocol on to the app it wraps (the publisher's middleware answers
-    it), only watching for startup and shutdown.
-    """
-
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":
-
-            async def watched() -> dict:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    ensure_started()
-                elif message["type"] == "lifespan.shutdown":
-                    await stop()
-                return message
-
-            await self.app(scope, watched, send)
-            return
-        ensure_started()
-        await self.app(scope, receive, send)

@@ -2,6 +2,10 @@
 
 The outcome lands on the session (`disconnect`: acked / naked / no_answer) and a refusal or
 silence sends hotspot.signals.disconnect_failed, so the tenant sees it.
+
+The request goes out after commit, from a thread of the process that made the change. If that
+process dies first, the session stays "sent": `resend_stuck_disconnects` (the periodic task
+`hotspot_resend_disconnects`) sends it again once RADIUS_COA_RESEND_AFTER has passed.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.db.models import Q
+from django.utils import timezone
 from pyrad import packet
 from pyrad.client import Client, Timeout
 from pyrad.dictionary import Dictionary
@@ -98,3 +105,27 @@ def disconnect_in_background(session_ids: Iterable[int]) -> threading.Thread:
     thread = threading.Thread(target=run, name="radius-disconnect", daemon=True)
     thread.start()
     return thread
+
+
+def resend_stuck_disconnects(*, now: datetime | None = None) -> int:
+    """Send again every cut-off still "sent" after RADIUS_COA_RESEND_AFTER seconds (periodic
+    task): the process that was to send it died, or its answer was never recorded. Returns
+    the number of sessions asked."""
+    now = now or timezone.now()
+    stuck = Q(status=HotspotSession.Status.ACTIVE, disconnect=HotspotSession.Disconnect.SENT) & (
+        Q(disconnect_sent_at__isnull=True)
+        | Q(disconnect_sent_at__lte=now - timedelta(seconds=settings.RADIUS_COA_RESEND_AFTER))
+    )
+    ids = list(HotspotSession.objects.filter(stuck).values_list("pk", flat=True)[:100])
+    # Stamp them first (the same condition): a second sweep does not take them again.
+    taken = [
+        pk
+        for pk in ids
+        if HotspotSession.objects.filter(stuck, pk=pk).update(disconnect_sent_at=now) == 1
+    ]
+    for pk in taken:
+        try:
+            disconnect_session(session_id=pk)
+        except Exception:  # one bad router must not stop the others
+            log.exception("Disconnect-Request for session %s failed", pk)
+    return len(taken)

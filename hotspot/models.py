@@ -186,6 +186,8 @@ class HotspotSession(models.Model):
         max_length=12, choices=Disconnect.choices, default=Disconnect.NONE, blank=True
     )
     disconnect_reason = models.CharField(max_length=40, blank=True)
+    # when the Disconnect-Request was (last) asked for: a "sent" one this old is sent again
+    disconnect_sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedQuerySet.as_manager()
 

@@ -331,7 +331,9 @@ def cut_off(*, hotspot_user: HotspotUser, reason: str) -> int:
         )
     if sessions:
         HotspotSession.objects.filter(pk__in=sessions).update(
-            disconnect=HotspotSession.Disconnect.SENT, disconnect_reason=reason
+            disconnect=HotspotSession.Disconnect.SENT,
+            disconnect_reason=reason,
+            disconnect_sent_at=timezone.now(),
         )
         from .coa import disconnect_in_background
 

@@ -1,31 +1,33 @@
 """Sending the email outbox (notifications.email_models.OutgoingEmail) in the background.
 
 `queue()` stores an email in the caller's transaction and wakes this process's sender once it
-commits. The sender is one daemon thread per process: it claims due rows (a short lease, so two
-processes never send one row at once), sends each through Django's email framework
+commits. Sending is the periodic task `emails` (config/periodic.py, PERIODIC_TASKS), run once across
+the server processes: it claims due rows (a short lease, so two processes never send one row
+at once), sends each through Django's email framework
 (EMAIL_BACKEND, i.e. SMTP when EMAIL_URL is set) and marks it sent; an SMTP or network error
 schedules a retry after EMAIL_RETRY_SECONDS, doubling up to EMAIL_RETRY_MAX_SECONDS, until
-EMAIL_MAX_ATTEMPTS. The thread keeps running while any row is pending and ends when the outbox
-is empty; the server wakes it at start (MailerMiddleware), so rows left by a process that died
-are sent too. A send never runs inside a request or a transaction: the change never waits for
-SMTP and never fails because of it.
+EMAIL_MAX_ATTEMPTS. A commit that queued an email kicks the task, so it is sent at once; in a
+process without a runner (a shell, a command) the kick runs it in a thread that keeps retrying
+while rows are pending and sends what is due before the process exits. Rows left by a process
+that died are sent by the servers' next periodic run. A send never runs inside a request or a
+transaction: the change never waits for SMTP and never fails because of it.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import smtplib
-import threading
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
+
+from config import periodic
 
 from .email_models import OutgoingEmail
 
@@ -33,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)  # a claimed row is not claimed again for this long
 BATCH = 20
-IDLE_CHECK_SECONDS = 60.0  # longest sleep while rows are pending (a lease of a dead process)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -151,81 +152,28 @@ def _deliver_one(email: OutgoingEmail, connection: Any) -> None:
     )
 
 
-class Mailer:
-    """This process's sender thread: started on demand, ends when nothing is pending."""
+def send_due() -> float | None:
+    """The periodic task (PERIODIC_TASKS["emails"]): send what is due, batch after batch; the
+    seconds until the next pending email is due (None: the outbox is empty)."""
+    while True:
+        delay = deliver_due()
+        if delay != 0.0:
+            return delay
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._exiting = False
-        atexit.register(self.drain_at_exit)
+
+TASK = "emails"
+
+
+class Mailer:
+    """The outbox's handle on the periodic runner (config/periodic.py), which sends it."""
 
     def wake(self) -> None:
         """Send what is due now (called after a commit that queued an email)."""
-        with self._lock:
-            self._stopping = False
-            self._wake.set()
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="email-outbox", daemon=True)
-                self._thread.start()
+        periodic.kick(TASK)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """End the thread (tests, before their database goes away)."""
-        with self._lock:
-            self._stopping = True
-            self._wake.set()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
-    def drain_at_exit(self, timeout: float = 10.0) -> None:
-        """A process that queued emails (a shell, a command) sends what is due before it exits;
-        retries that are not due yet are left to the server process."""
-        with self._lock:
-            thread = self._thread
-            if thread is None or not thread.is_alive():
-                return
-            self._exiting = True
-            self._wake.set()
-        thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                delay = deliver_due()
-            except Exception:  # a database hiccup: try again later, never die silently
-                logger.exception("email outbox: delivery pass failed")
-                delay = 5.0
-            finally:
-                connections.close_all()  # this thread's connections only
-            with self._lock:
-                if self._exiting:  # sent what was due; later retries are the server's
-                    finished = delay is None or delay > 0
-                else:  # nothing pending and nobody queued more meanwhile
-                    finished = delay is None and not self._wake.is_set()
-                if finished:
-                    self._thread = None
-                    return
-            if delay:
-                self._wake.wait(min(delay, IDLE_CHECK_SECONDS))
+        """End this process's kicked sender (tests, before their database goes away)."""
+        periodic.stop_kicked(TASK, timeout)
 
 
 mailer = Mailer()
-
-
-class MailerMiddleware:
-    """ASGI wrapper: the first scope a server process sees wakes its sender once, so emails
-    left pending by an earlier process (a crash, a shell that exited) are sent."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._woken = False
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        if not self._woken:
-            self._woken = True
-            mailer.wake()
-        return await self.app(scope, receive, send)

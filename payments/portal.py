@@ -211,24 +211,21 @@ class PortalView(View):
         )
 
 
-def _allow_router_sign_in(response: HttpResponse, handoff: dict[str, str]) -> HttpResponse:
-    """Let the page's sign-in form post to the router (CSP form-action is 'self' elsewhere).
-
-    Only the origin of the router's own, already validated `link-login-only` is added, so a page
-    can never be made to post the credentials anywhere else.
-    """
-    target = handoff.get("link-login-only")
-    if target:
-        parts = urlsplit(target)
+@never_cache
+def _render_pay(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """The pay page; its sign-in form posts to the router's login URL (link-login-only), so
+    that origin is added to the page's CSP form-action (otherwise 'self' only)."""
+    response = render(request, "payments/portal_pay.html", context)
+    login = context["handoff"].get("link-login-only")
+    if login:  # validated by clean_handoff; only its origin (no user info) joins the policy
+        parts = urlsplit(login)
         host = parts.hostname or ""
-        if ":" in host:  # an IPv6 literal
-            host = f"[{host}]"
+        host = f"[{host}]" if ":" in host else host  # an IPv6 literal
         origin = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
         response._csp_update = {"form-action": [origin]}  # django-csp's per-response update
     return response
 
 
-@never_cache
 @require_GET
 def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     payment = selectors.payment_for_token(token)
@@ -238,9 +235,8 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         )
     state = selectors.payment_public_state(payment=payment)
     handoff = clean_handoff(payment.handoff or {})
-    response = render(
+    return _render_pay(
         request,
-        "payments/portal_pay.html",
         {
             "tenant": payment.tenant,
             "payment": payment,
@@ -250,7 +246,6 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
             + (f"?{urlencode(handoff)}" if handoff else ""),
         },
     )
-    return _allow_router_sign_in(response, handoff)
 
 
 @never_cache
@@ -337,9 +332,8 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         },
     }
     handoff = clean_handoff(voucher.handoff or {})
-    response = render(
+    return _render_pay(
         request,
-        "payments/portal_pay.html",
         {
             "tenant": voucher.tenant,
             "state": state,
@@ -348,4 +342,3 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
             "voucher": voucher,
         },
     )
-    return _allow_router_sign_in(response, handoff)

@@ -144,8 +144,8 @@ def _check_password(body: dict[str, Any]) -> bool:
     )
 
 
-@csrf_exempt
-async def stk_push(request: HttpRequest) -> JsonResponse:
+def _authorized_json(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    """The JSON body of an authorized POST, or Daraja's error for what is wrong with it."""
     if request.method != "POST":
         return _error(405, "405.001", "Method not allowed")
     if not _authorized(request):
@@ -153,6 +153,14 @@ async def stk_push(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
     if body is None:
         return _error(400, "400.002.05", "Invalid Request Payload")
+    return body
+
+
+@csrf_exempt
+async def stk_push(request: HttpRequest) -> JsonResponse:
+    body = _authorized_json(request)
+    if isinstance(body, JsonResponse):
+        return body
     for name in STK_FIELDS:
         if name not in body or body[name] in ("", None):
             return _error(400, "400.002.02", f"Bad Request - Invalid {name}")
@@ -196,13 +204,9 @@ async def stk_push(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 async def stk_query(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return _error(405, "405.001", "Method not allowed")
-    if not _authorized(request):
-        return _error(401, "404.001.04", "Invalid Access Token")
-    body = _json_body(request)
-    if body is None:
-        return _error(400, "400.002.05", "Invalid Request Payload")
+    body = _authorized_json(request)
+    if isinstance(body, JsonResponse):
+        return body
     for name in ("BusinessShortCode", "Password", "Timestamp", "CheckoutRequestID"):
         if not body.get(name):
             return _error(400, "400.002.02", f"Bad Request - Invalid {name}")

@@ -2,28 +2,37 @@
 
 `Daphne` / `Uvicorn`: the ASGI app in a child process on a free port (or a given one, to
 restart in place), with the test settings and database (`server_env`, PostgreSQL or SQLite,
-Redis when given) or an environment of the caller's (tests/browser/live.py: a seeded demo
-site). `RedisServer`: a throw-away redis-server to stop and restart. Plus an HTTP client with
-cookies and CSRF (`Browser`), other OS processes (`run_shell`, `run_manage`) and websocket
-helpers. Importable without Django settings (docs/screenshots/take.py uses it too).
+Redis when given) or an environment of the caller's (`clean_env`; tests/browser/live.py: a
+seeded demo site); `Uvicorn(workers=N)` is the production command, `argv=` any other command
+line (`{port}` is filled in). `RedisServer`: a throw-away redis-server to stop and restart;
+`TcpProxy`: a relay to a real server (PostgreSQL) that can be cut. Plus `wait_until`, plain
+HTTP (`get`, `get_json`), an HTTP client with cookies and CSRF (`Browser`), other OS processes
+(`run_shell`, `run_manage`) and websocket helpers. Importable without Django settings
+(docs/screenshots/take.py uses it too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import http.cookiejar
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -39,6 +48,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> object:
+    """Poll `condition` until it returns something truthy (generous deadlines, no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+    except OSError:
+        return False
 
 
 def database_url_for_servers() -> str:
@@ -74,18 +103,31 @@ class Daphne:
     """`daphne -b 127.0.0.1 -p <port> config.asgi:application` as a child process.
 
     `port`: a free one by default; a given one restarts a server where its clients expect it.
+    `argv`: another command line instead (`{port}` is replaced); `new_session`: run it in a
+    process group of its own (a `make` target and its children), stopped as a group.
     """
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        *,
+        argv: list[str] | None = None,
+        cwd: Path = BASE_DIR,
+        new_session: bool = False,
+    ) -> None:
         self.env = env
         self.port = port or free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)  # noqa: SIM115
+        self.new_session = new_session
+        self.log = tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False)  # noqa: SIM115
+        command = [part.replace("{port}", str(self.port)) for part in argv or self.command()]
         self.process = subprocess.Popen(
-            self.command(),
-            cwd=BASE_DIR,
+            command,
+            cwd=cwd,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
 
     def command(self) -> list[str]:
@@ -114,78 +156,81 @@ class Daphne:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/notifications/"
 
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the server accepts connections; its log in the error if it exits or never does."""
+
+        def up() -> bool:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.output()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"daphne did not start:\n{self.output()}")
+                raise RuntimeError(f"server exited ({self.process.returncode}):\n{self.output()}")
+            return accepting(self.port)
+
+        try:
+            wait_until(up, timeout, "the server to accept connections")
+        except AssertionError:
+            output = self.output()
+            self.stop()
+            raise RuntimeError(f"server did not start:\n{output}") from None
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            self._signal(signal.SIGTERM)
             try:
-                self.process.wait(10)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+                self._signal(signal.SIGKILL)
+                self.process.wait(10)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
 
+    def _signal(self, sig: int) -> None:
+        if self.new_session:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+
 
 class Uvicorn(Daphne):
-    """The production server (docs/deployment.md): one uvicorn worker with ASGI lifespan."""
+    """The production server (docs/deployment.md): `workers` uvicorn workers with ASGI lifespan."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None, *, workers: int = 1, **kw):
+        self.workers = workers
+        super().__init__(env, port, **kw)
 
     def command(self) -> list[str]:
         return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
-            "--port", str(self.port), "--lifespan", "on", "--log-level", "warning"
+            "--port", str(self.port), "--workers", str(self.workers), "--lifespan", "on",
+            "--log-level", "warning",
         ]  # fmt: skip
 
 
 class RedisServer:
-    """A throw-away redis-server process (no persistence) that can be stopped and restarted."""
+    """A throw-away redis-server process (no persistence) that can be stopped and restarted
+    on the same port; `dir`: its working directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, dir: Path | None = None) -> None:
         self.port = free_port()
+        self.dir = dir
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self) -> RedisServer:
+        program = shutil.which("redis-server") or "redis-server"
+        workdir = ["--dir", str(self.dir)] if self.dir else []
         self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
+            [program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", *workdir],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        )  # fmt: skip
+        wait_until(lambda: accepting(self.port), 30, "redis-server to start")
+        return self
 
     def stop(self) -> None:
         if self.process is not None:
@@ -194,9 +239,159 @@ class RedisServer:
             self.process = None
 
 
+class TcpProxy:
+    """A TCP relay on a port of its own to a real server (PostgreSQL): stop() makes the server
+    unreachable for whoever connects through it (refused, open connections cut), start() brings
+    it back on the same port. The shared server itself is never stopped."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # stopped
+            try:
+                server = socket.create_connection(self.upstream, 5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open.update((client, server))
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with self._lock:
+                    self._open.discard(sock)
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            sockets, self._open = list(self._open), set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class StandIn:
+    """A stand-in for an external HTTP service we cannot reach (Daraja, Africa's Talking, a
+    router's login page): a real HTTP server in a thread of this process, on a free port.
+    A subclass answers in `handle(request, method)`, with `form()` and `respond()`."""
+
+    def __init__(self) -> None:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                standin.handle(self, "GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                standin.handle(self, "POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def body(request: BaseHTTPRequestHandler) -> bytes:
+        return request.rfile.read(int(request.headers.get("Content-Length") or 0))
+
+    @classmethod
+    def form(cls, request: BaseHTTPRequestHandler) -> dict[str, str]:
+        """The request's urlencoded form, one value per name."""
+        return {k: v[0] for k, v in urllib.parse.parse_qs(cls.body(request).decode()).items()}
+
+    @staticmethod
+    def respond(
+        request: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str
+    ) -> None:
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", content_type)
+            request.send_header("Content-Length", str(len(data)))
+            request.end_headers()
+            request.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            pass
+
+
+def production_payment_env() -> dict[str, str]:
+    """What production settings refuse to start without for payments (payments.E004/E005):
+    an https PUBLIC_URL and a Fernet key for the tenants' Daraja credentials."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return {"PUBLIC_URL": "https://hotspot.example.com", "PAYMENTS_ENCRYPTION_KEYS": key}
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This environment without the settings a test must choose itself."""
+    drop = {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "LOG_FORMAT"}
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PUSHER_")}
+    env.update(PYTHONUNBUFFERED="1", **overrides)
+    return env
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # keep the 302 (its cookies are kept anyway)
+    def redirect_request(self, *args, **kwargs):  # keep the 3xx (its cookies are kept anyway)
         return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect())
+
+
+def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None):
+    """(status, headers, body) of a GET, redirects not followed; HTTP errors are answers."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with _opener.open(request, timeout=timeout) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+def get_json(url: str, **kwargs) -> tuple[int, dict]:
+    status, _, body = get(url, **kwargs)
+    return status, json.loads(body)
 
 
 class Browser:
@@ -251,16 +446,7 @@ class Browser:
 
 def run_shell(env: dict[str, str], code: str, timeout: float = 60) -> str:
     """Run Python in another OS process through `manage.py shell -c` (same settings as a server)."""
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_manage(env, "shell", "-c", code, timeout=timeout)
 
 
 def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:

@@ -316,6 +316,8 @@ RADIUS_REJECT_DELAY = float(os.environ.get("RADIUS_REJECT_DELAY", "1"))
 # Disconnect-Request (RFC 5176): seconds to wait for an answer, and how many tries.
 RADIUS_COA_TIMEOUT = float(os.environ.get("RADIUS_COA_TIMEOUT", "2"))
 RADIUS_COA_RETRIES = int(os.environ.get("RADIUS_COA_RETRIES", "3"))
+# A cut-off still "sent" this long after it was asked for is sent again (hotspot/coa.py).
+RADIUS_COA_RESEND_AFTER = float(os.environ.get("RADIUS_COA_RESEND_AFTER", "60"))
 # A router not heard from for this long is reported ("not heard from") once.
 RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "900"))
 # Customers (their tenant) are told when this share of the data limit is used.
@@ -367,9 +369,6 @@ SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled 
 # Periodic work inside the server processes, once across them (config/periodic.py). One dict:
 # the hotspot's and the payments' tasks (a second assignment would silently drop the first).
 PERIODIC_TASKS = {
-    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
-    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
-    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
     "payments.stk_query": {
         "task": "payments.tasks.query_pending_stk_payments",
         "every": MPESA_SWEEP_SECONDS,
@@ -379,6 +378,12 @@ PERIODIC_TASKS = {
         "every": MPESA_SWEEP_SECONDS,
     },
     "payments.sms": {"task": "payments.sms.send_queued", "every": 5.0},
+    # the email outbox (notifications/mailer.py); kicked after each commit that queues one
+    "emails": {"task": "notifications.mailer.send_due", "every": 5.0},
+    "hotspot_expire_users": {"task": "hotspot.services.expire_due_hotspot_users", "every": 60},
+    "hotspot_close_stale_sessions": {"task": "hotspot.radius.close_stale_sessions", "every": 60},
+    "hotspot_silent_routers": {"task": "hotspot.radius.find_silent_routers", "every": 300},
+    "hotspot_resend_disconnects": {"task": "hotspot.coa.resend_stuck_disconnects", "every": 30},
 }
 PERIODIC_ENABLED = env_bool("PERIODIC_ENABLED", True)
 

@@ -1,7 +1,7 @@
 """The relay: this process's publisher loop, sending what the outbox hands it to the channel layer.
 
 The outbox (events/outbox.py) claims, numbers and settles the stored events; this module sends
-them and runs the loop (and the ASGI middleware that starts it).
+them and runs the loop.
 
 Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
 `ensure_started()`), which every ~200 ms (or at once when woken) claims the events nobody has
@@ -9,14 +9,10 @@ published and sends them. Claims are atomic (one lock, then a lease on the rows)
 server processes never both publish a row; a process that dies mid-send lets its lease run out
 and another one sends the row (at-least-once; clients dedupe by `id`).
 
-Wiring (config/asgi.py, owned by the sockets helper)::
-
-    from notifications.events.relay import PublisherMiddleware
-    application = PublisherMiddleware(ProtocolTypeRouter({...}))
-
-`PublisherMiddleware` answers the ASGI lifespan protocol (uvicorn starts the publisher at boot)
-and calls `ensure_started()` on every connection (daphne has no lifespan). `ensure_started()`
-is idempotent and cheap, so a consumer may also call it in `connect()`.
+Wiring: config/background.py's `BackgroundMiddleware` (outermost in config/asgi.py) calls
+`ensure_started()` on ASGI lifespan startup (uvicorn starts the publisher at boot) and on every
+connection (daphne has no lifespan), and `stop()` on shutdown. `ensure_started()` is
+idempotent and cheap, so a consumer may also call it in `connect()`.
 """
 
 from __future__ import annotations
@@ -404,47 +400,3 @@ async def stop() -> None:
             loop.call_soon_threadsafe(loop.stop)  # ends the thread started for it
     else:
         publisher.discard()
-
-
-class PublisherMiddleware:
-    """ASGI wrapper: starts the publisher on lifespan startup and on every connection.
-
-    It answers the lifespan protocol itself (the inner ProtocolTypeRouter has no lifespan), so
-    put it outermost in config/asgi.py. `on_startup` runs once per process before the first
-    thing is served: on lifespan startup (uvicorn; an exception fails the start-up), else on the
-    first connection (daphne has no lifespan).
-    """
-
-    def __init__(
-        self, app: Callable[..., Awaitable[None]], on_startup: Callable[[], None] | None = None
-    ) -> None:
-        self.app = app
-        self.on_startup = on_startup
-        self._started = False
-
-    def _start_once(self) -> None:
-        if not self._started:
-            self._started = True
-            if self.on_startup is not None:
-                self.on_startup()
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    try:
-                        self._start_once()
-                    except Exception as exc:
-                        logger.exception("server start-up failed")
-                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                        return
-                    ensure_started()
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await stop()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        self._start_once()
-        ensure_started()
-        await self.app(scope, receive, send)

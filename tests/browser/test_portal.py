@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.browser.live import CHROMIUM_ARGS, LiveServer, sign_in  # noqa: F401
-from tests.liveserver import free_port
+from tests.browser.live import LiveServer, sign_in
+from tests.liveserver import StandIn, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -178,35 +176,19 @@ def test_without_a_socket_the_page_falls_back_to_the_status_json(pages, portal_s
     assert customer.text_content("#hotspot-username").strip().startswith("hs-")
 
 
-class _Router:
+class _Router(StandIn):
     """A stand-in for the router's login endpoint (link-login-only): records the form."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, str]] = []
-        router = self
+        super().__init__()
+        self.login_url = f"{self.url}/login"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                router.posts.append({k: v[0] for k, v in form.items()})
-                body = b"<html><body id='router-status'>You are logged in</body></html>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/login"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, request, method):
+        if method == "POST":  # not the browser's favicon
+            self.posts.append(self.form(request))
+        body = b"<html><body id='router-status'>You are logged in</body></html>"
+        self.respond(request, 200, body, "text/html")
 
 
 def test_on_success_the_device_is_signed_in_at_the_router_with_chap(pages, portal_server):
@@ -216,7 +198,7 @@ def test_on_success_the_device_is_signed_in_at_the_router_with_chap(pages, porta
         chap_id, challenge = "e3", "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
         query = "?" + urllib.parse.urlencode(
             {
-                "link-login-only": router.url,
+                "link-login-only": router.login_url,
                 "link-orig": "http://example.com/news",
                 "mac": "AA:BB:CC:DD:EE:01",
                 "ip": "10.5.50.9",

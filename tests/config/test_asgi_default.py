@@ -6,8 +6,7 @@ import secrets
 
 import pytest
 
-from tests.config.production import PAYMENTS_ENV
-from tests.config.servers import Uvicorn, clean_env, get, wait_until
+from tests.liveserver import Uvicorn, clean_env, get, production_payment_env, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -29,19 +28,19 @@ def test_without_settings_module_the_server_runs_production_settings(tmp_path):
         PUSHER_APP_KEY="key",
         PUSHER_APP_SECRET="secret",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        **PAYMENTS_ENV,
+        **production_payment_env(),
     )
     env.pop("REDIS_URL", None)
     server = Uvicorn(env)
     try:
-        server.wait_accepting()
+        server.wait_ready()
         # Production redirects plain HTTP to HTTPS (local settings would serve the page).
-        status, headers, _ = get(server.url + "/no-such-page/")
+        status, headers, _ = get(server.http + "/no-such-page/")
         assert status == 301
         assert headers["Location"] == f"https://127.0.0.1:{server.port}/no-such-page/"
         # Behind the proxy (HTTPS): HSTS, and no debug page listing the URL patterns.
         status, headers, body = get(
-            server.url + "/no-such-page/", headers={"X-Forwarded-Proto": "https"}
+            server.http + "/no-such-page/", headers={"X-Forwarded-Proto": "https"}
         )
         assert status in {404, 500}
         assert "Strict-Transport-Security" in headers

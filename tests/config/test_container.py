@@ -16,13 +16,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.config.production import PAYMENTS_ENV
-from tests.config.servers import ROOT, Uvicorn, free_port, get, get_json, wait_until
 from tests.conftest import require_program
+from tests.liveserver import (
+    BASE_DIR,
+    Uvicorn,
+    free_port,
+    get,
+    get_json,
+    production_payment_env,
+    wait_until,
+)
 
 BIN = Path(sys.executable).parent
-DOCKERFILE = ROOT / "Dockerfile"
-COMPOSE = ROOT / "deploy" / "compose.yaml"
+DOCKERFILE = BASE_DIR / "Dockerfile"
+COMPOSE = BASE_DIR / "deploy" / "compose.yaml"
 DEV_TOOLS = ("pytest", "daphne", "playwright", "schemathesis", "factory", "ruff", "uv")
 
 
@@ -106,7 +113,7 @@ def runtime_venv(tmp_path_factory) -> Path:
     installed as the Dockerfile's build stage installs it."""
     venv = tmp_path_factory.mktemp("runtime") / "venv"
     made = run(
-        require_program("make"), "-C", str(ROOT), "install-serve",
+        require_program("make"), "-C", str(BASE_DIR), "install-serve",
         f"SERVE_VENV={venv}", f"PYTHON={sys.executable}",
     )  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
@@ -123,7 +130,7 @@ def image_tree(tmp_path_factory) -> Path:
         if op != "COPY" or args.startswith("--from"):
             continue
         source, target = args.split()
-        src = ROOT / source
+        src = BASE_DIR / source
         dest = app / target.removeprefix("./")
         if src.is_dir():
             shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__"))
@@ -168,7 +175,7 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         "PUSHER_APP_ID": "1",
         "PUSHER_APP_KEY": "key",
         "PUSHER_APP_SECRET": "secret",
-        **PAYMENTS_ENV,
+        **production_payment_env(),
         "DATABASE_URL": f"sqlite:///{image_tree / 'db.sqlite3'}",
     }
     # The build step that collects static files, exactly as the Dockerfile runs it.
@@ -191,17 +198,16 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         for part in cmd
     ]
     argv[0] = str(runtime_venv / "bin" / argv[0])
-    server = Uvicorn(env, argv=argv, cwd=image_tree)
-    server.port = port
+    server = Uvicorn(env, port, argv=argv, cwd=image_tree)
     try:
-        server.wait_accepting()
-        status, _, _ = get(server.url + "/healthz")
+        server.wait_ready()
+        status, _, _ = get(server.http + "/healthz")
         assert status == 200
         # WEB_CONCURRENCY=2 from the image: both workers become ready.
         workers: set[int] = set()
 
         def both_ready() -> bool:
-            code, body = get_json(server.url + "/readyz")
+            code, body = get_json(server.http + "/readyz")
             if code == 200:
                 workers.add(body["worker"])
             return len(workers) == 2
@@ -215,8 +221,8 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         result = run(*probe, env=env)
         assert result.returncode == 0, result.stderr
         # Metrics of both workers, in the image's multiprocess directory.
-        get(server.url + "/accounts/login/")
-        status, _, text = get(server.url + "/metrics")
+        get(server.http + "/accounts/login/")
+        status, _, text = get(server.http + "/metrics")
         assert status == 200 and "hotspot_http_requests_total" in text
         assert any(metrics_dir.iterdir())
     finally:

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import health
 from notifications.models import StoredEvent
 from notifications.realtime.layers import LocalFanoutChannelLayer
-from tests.config.servers import ROOT, RedisServer, TcpProxy, Uvicorn, get, get_json, wait_until
 from tests.conftest import require_program, require_server
+from tests.liveserver import BASE_DIR, RedisServer, TcpProxy, Uvicorn, get, get_json, wait_until
 
 
 def test_liveness_answers_without_touching_the_database(client):
@@ -139,8 +139,8 @@ def test_readiness_follows_redis_and_the_database_on_two_uvicorn_workers(transac
     env = _server_env(proxy.port, redis.url)
     server = Uvicorn(env, workers=2)
     try:
-        server.wait_accepting()
-        poll = Poller(server.url)
+        server.wait_ready()
+        poll = Poller(server.http)
         for body in poll.until(200):
             assert all(check["ok"] for check in body["checks"].values())
             assert body["checks"]["channel_layer"]["redis"] is True
@@ -153,7 +153,7 @@ def test_readiness_follows_redis_and_the_database_on_two_uvicorn_workers(transac
         # An event committed meanwhile waits in the outbox; past the threshold, the outbox fails.
         fired = subprocess.run(
             [sys.executable, "manage.py", "fire_event", "SystemNotification", "--message", "x"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert fired.returncode == 0, fired.stderr
         wait_until(
@@ -162,13 +162,13 @@ def test_readiness_follows_redis_and_the_database_on_two_uvicorn_workers(transac
             "the outbox check to fail on the unpublished event",
         )
         # The metrics show the waiting event (any worker answers; the gauge is read from the DB).
-        assert outbox_metrics(server.url)[0] == 1
+        assert outbox_metrics(server.http)[0] == 1
         # Redis back (same port): resubscribed, the event published, ready again.
         redis.start()
         for body in poll.until(200):
             assert body["checks"]["outbox"]["oldest_unpublished_seconds"] == 0
         assert StoredEvent.objects.filter(published_at__isnull=True).count() == 0
-        assert outbox_metrics(server.url) == (0, 0)
+        assert outbox_metrics(server.http) == (0, 0)
 
         # The database becomes unreachable: not ready, with the reason; back: ready.
         proxy.stop()

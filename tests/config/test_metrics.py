@@ -6,13 +6,12 @@ import os
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import resolve
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from notifications.models import StoredEvent
-from tests.config.servers import Uvicorn, get, wait_until
+from tests.liveserver import Uvicorn, database_url_for_servers, get, wait_until
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -90,12 +89,7 @@ def test_outbox_backlog_and_age_follow_unpublished_events(client):
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        user, host = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-        url = f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    url = database_url_for_servers()
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -106,14 +100,14 @@ def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
     env.pop("REDIS_URL", None)
     server = Uvicorn(env, workers=2)
     try:
-        server.wait_accepting()
-        wait_until(lambda: get(server.url + "/healthz")[0] == 200, 60, "the workers")
+        server.wait_ready()
+        wait_until(lambda: get(server.http + "/healthz")[0] == 200, 60, "the workers")
         served = 0
 
         def both_workers_served() -> bool:
             # Fresh connections each time; the kernel spreads them over the two workers.
             nonlocal served
-            assert get(server.url + "/accounts/login/")[0] == 200
+            assert get(server.http + "/accounts/login/")[0] == 200
             served += 1
             pids = {p.name.split("_")[-1] for p in tmp_path.glob("counter_*.db")}
             return served >= 20 and len(pids) >= 2
@@ -121,7 +115,7 @@ def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
         wait_until(both_workers_served, 120, "requests served by both workers")
         view = login_view()
         for _ in range(10):  # whichever worker answers the scrape, it reports both
-            status, _, text = get(server.url + "/metrics")
+            status, _, text = get(server.http + "/metrics")
             assert status == 200
             assert requests_of(text, view) == served
     finally:
@@ -134,9 +128,9 @@ def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
     import re
 
     from config import metrics
-    from tests.config.servers import ROOT
+    from tests.liveserver import BASE_DIR
 
-    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    dashboard = json.loads((BASE_DIR / "deploy" / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {name for e in exprs for name in re.findall(r"hotspot_[a-z_]+", e)}
     exported = {"hotspot_http_requests_total"} | {

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.production import PAYMENTS_ENV
+from tests.liveserver import production_payment_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PUSHER = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "key", "PUSHER_APP_SECRET": "secret"}
-PAYMENTS = PAYMENTS_ENV
+PAYMENTS = production_payment_env()
 
 
 def manage(*args, **env):

@@ -10,9 +10,8 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
-from tests.config.servers import ROOT
+from tests.liveserver import BASE_DIR, database_url_for_servers
 
 
 def request_lines(caplog) -> list[logging.LogRecord]:
@@ -50,8 +49,8 @@ def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, caplog):
 def test_an_unknown_log_format_is_refused_at_start_up():
     env = {**os.environ, "LOG_FORMAT": "xml", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120,
+        [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=env, capture_output=True,
+        text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode != 0
     assert "LOG_FORMAT must be 'plain' or 'json', not 'xml'." in result.stderr
@@ -59,12 +58,7 @@ def test_an_unknown_log_format_is_refused_at_start_up():
 
 @pytest.mark.django_db(transaction=True)
 def test_json_logs_one_object_per_line_with_ids_on_every_request_line(tenant_admin):
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        user, host = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1"
-        url = f"postgres://{user}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+    url = database_url_for_servers()
     code = (
         "import django; django.setup()\n"
         "from django.test import Client\n"
@@ -82,7 +76,7 @@ def test_json_logs_one_object_per_line_with_ids_on_every_request_line(tenant_adm
         "ALLOWED_HOSTS": "testserver",
     }
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -10,12 +10,9 @@ sees it: there the proxy's client_max_body_size is the limit, docs/deployment.md
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 import urllib.request
@@ -28,9 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from notifications.conf import notification_settings as conf
 from notifications.realtime.pusher import consumer as pusher
 from payments.api import MAX_CALLBACK_BYTES
-from tests.config.production import PAYMENTS_ENV
 from tests.conftest import require_program
-from tests.liveserver import free_port, server_env
+from tests.liveserver import Daphne, production_payment_env, server_env
 from tests.notifications.wsutil import committed_db
 
 pytestmark = [pytest.mark.live, committed_db]
@@ -38,12 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 PUSHER_KEY = "serve-" + secrets.token_hex(8)
 
 
-class MakeServe:
+class MakeServe(Daphne):
     """`make serve HOST=127.0.0.1 PORT=<free>` in a process group of its own."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)  # noqa: SIM115
         env = server_env(redis_url=None)
         for name in ("DJANGO_SETTINGS_MODULE", "DEBUG"):
             env.pop(name, None)  # make serve's own default: production settings
@@ -54,44 +48,15 @@ class MakeServe:
             PUSHER_APP_SECRET=secrets.token_urlsafe(32),
             ALLOWED_HOSTS="127.0.0.1",
             SECURE_SSL_REDIRECT="false",
-            # Production's payments checks (payments.E004/E005) need both.
             STATIC_ROOT=tempfile.mkdtemp(prefix="serve-static-"),
-            **PAYMENTS_ENV,
+            **production_payment_env(),
         )
-        self.process = subprocess.Popen(
-            [require_program("make"), "-s", "serve", "HOST=127.0.0.1", f"PORT={self.port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"make serve did not start:\n{self.output()[-3000:]}")
-                time.sleep(0.1)
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        argv = [require_program("make"), "-s", "serve", "HOST=127.0.0.1", "PORT={port}"]
+        super().__init__(env, argv=argv, new_session=True)
+        try:
+            self.wait_ready(timeout=120)
+        except RuntimeError as error:
+            pytest.fail(f"make serve did not start:\n{str(error)[-3000:]}")
 
 
 @pytest.fixture(scope="module")

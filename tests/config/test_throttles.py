@@ -7,10 +7,6 @@ test starts on a free port of its own and stops; the shared one is never touched
 """
 
 import json
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from decimal import Decimal
 
@@ -22,6 +18,7 @@ from rest_framework.test import APIClient
 from payments.api import signature_for
 from tests.conftest import require_program
 from tests.factories import DEFAULT_PASSWORD, PackageFactory, PaymentFactory
+from tests.liveserver import RedisServer
 
 pytestmark = pytest.mark.django_db
 
@@ -76,46 +73,13 @@ def test_registration_is_throttled_per_address(db, signal_log):
     assert Tenant.objects.filter(slug__startswith="flood-").count() == 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def own_redis():
+def own_redis(tmp_path):
     """A Redis server of this test's own; `.stop()` takes it down mid-test."""
-    program = require_program("redis-server")
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="redis-outage-")
-    process = subprocess.Popen(
-        [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail("the test's own redis-server did not start")
-            time.sleep(0.05)
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        @staticmethod
-        def stop():
-            process.terminate()
-            process.wait(timeout=30)
-
-    yield Server
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=30)
+    require_program("redis-server")
+    server = RedisServer(dir=tmp_path).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

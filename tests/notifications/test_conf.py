@@ -110,12 +110,12 @@ def test_server_start_up_refuses_a_bad_configuration(monkeypatch):
 
 
 async def test_a_failed_start_up_fails_the_asgi_lifespan():
-    from notifications.events.relay import PublisherMiddleware
+    from config.background import BackgroundMiddleware
 
     def refuse():
         raise RuntimeError("bad config")
 
-    app = PublisherMiddleware(lambda *args: None, on_startup=refuse)
+    app = BackgroundMiddleware(lambda *args: None, on_startup=refuse)
     sent = []
     messages = iter([{"type": "lifespan.startup"}])
 

@@ -10,7 +10,6 @@ import email
 import email.policy
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from tenants import services as tenant_services
 from tenants.models import Tenant
 from tests.admin_helpers import csrf_token
 from tests.factories import DEFAULT_PASSWORD, SystemAdminFactory, TenantAdminFactory, TenantFactory
+from tests.liveserver import free_port
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -37,12 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 30.0
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Inbox:

@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import shutil
-import socket
-import subprocess
 import sys
 import textwrap
 import time
@@ -28,6 +25,7 @@ from notifications.realtime.layers import (
     LocalFanoutChannelLayer,
 )
 from tests.conftest import require_program
+from tests.liveserver import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {"type": "notify.event", "id": 1, "text": '{"type":"event","id":"1"}', "roles": None}
@@ -318,62 +316,13 @@ async def test_another_os_process_reaches_groups_and_specific_channels(redis_lay
         await layer.flush()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis(port=port, socket_connect_timeout=0.2).ping():
-                return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
-
-
 @pytest.fixture
 def spare_redis(redis_url, tmp_path):
     """A real redis-server of our own on a spare port, which the test may stop and restart."""
     require_program("redis-server")
-    port = _free_port()
-    procs = [_start_redis(port, tmp_path)]
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-
-        def stop(self):
-            procs[-1].terminate()
-            procs[-1].wait(10)
-
-        def start(self):
-            procs.append(_start_redis(port, tmp_path))
-
-    yield Server()
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    server = RedisServer(dir=tmp_path).start()
+    yield server
+    server.stop()
 
 
 async def _until(predicate, timeout=10.0):

@@ -9,15 +9,14 @@ import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
 from notifications.realtime.layers import FanoutChannelLayer
+from tests.liveserver import Uvicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 600
@@ -25,19 +24,10 @@ CAPACITY = 100
 TEXT = json.dumps({"type": "event", "pad": "x" * 32_000})  # ~19 MB in all: beyond any buffer
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(redis_url):
     """uvicorn serving a plain group consumer (bench/servers.py) on the fan-out layer."""
-    port, prefix = (
-        _free_port(),
-        f"{os.environ.get('CHANNELS_PREFIX', 'test')}.live.{secrets.token_hex(3)}",
-    )
+    prefix = f"{os.environ.get('CHANNELS_PREFIX', 'test')}.live.{secrets.token_hex(3)}"
     env = dict(
         os.environ,
         BENCH_KIND="shape",
@@ -46,37 +36,13 @@ def server(redis_url):
         BENCH_CAPACITY=str(CAPACITY),
         BENCH_FAST_DISPATCH="1",
     )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.servers:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.1)
+    argv = [sys.executable, "-m", "uvicorn", "bench.servers:application", "--host", "127.0.0.1",
+            "--port", "{port}", "--log-level", "warning", "--lifespan", "off"]  # fmt: skip
+    server = Uvicorn(env, argv=argv)
+    server.wait_ready()
+    port = server.port
     yield port, prefix, redis_url
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
 
 def _stalled_client(port: int) -> socket.socket:

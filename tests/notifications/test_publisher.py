@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.background import BackgroundMiddleware
 from notifications.events import outbox
 from notifications.events import relay as publisher
 from notifications.events.broadcast import broadcast
@@ -189,7 +190,7 @@ async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
     async def inner(scope, receive, send):
         inner_calls.append(scope["type"])
 
-    app = publisher.PublisherMiddleware(inner)
+    app = BackgroundMiddleware(inner)
     incoming = asyncio.Queue()
     sent = []
 

@@ -14,11 +14,12 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from payments.providers.daraja import STK_PUSH_PATH, STK_QUERY_PATH
+from tests.liveserver import StandIn
 
 OAUTH_PATH = "/oauth/v1/generate"
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
@@ -54,7 +55,7 @@ def callback_body(
     return {"Body": {"stkCallback": callback}}
 
 
-class DarajaStandIn:
+class DarajaStandIn(StandIn):
     def __init__(self, *, expires_in: int = 3599, hold_seconds: float = 3.0) -> None:
         self.expires_in = expires_in
         self.hold_seconds = hold_seconds
@@ -65,30 +66,7 @@ class DarajaStandIn:
         self.results: dict[str, tuple[int, str]] = {}
         self._n = 0
         self._lock = threading.Lock()
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                standin._handle(self, "GET")
-
-            def do_POST(self) -> None:
-                standin._handle(self, "POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__()
 
     def fail(self, path: str, status: int, body: Any = None) -> None:
         self.faults[path].append((status, body))
@@ -106,24 +84,16 @@ class DarajaStandIn:
             time.sleep(self.hold_seconds)
             body = {"errorMessage": "too late"}
         data = b"<html>oops" if body == "garbage" else json.dumps(body).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        self.respond(handler, status, data, "application/json")
 
     def _error(self, handler: Any, status: int, code: str, message: str) -> None:
         self._send(
             handler, status, {"requestId": "1-2-3", "errorCode": code, "errorMessage": message}
         )
 
-    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         parts = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        raw = handler.rfile.read(length) if length else b""
+        raw = self.body(handler)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import threading
-import urllib.parse
 from collections import deque
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -16,50 +13,31 @@ from django.utils import timezone
 from notifications.models import StoredEvent
 from payments import services, sms
 from payments.models import Payment, SmsMessage
+from tests.liveserver import StandIn
 from tests.payments.daraja_standin import callback_body
 
 pytestmark = pytest.mark.django_db
 
 
-class AfricasTalkingStandIn:
+class AfricasTalkingStandIn(StandIn):
     """POST /version1/messaging with Africa's Talking's answer format; queued faults."""
 
     def __init__(self) -> None:
         self.posts: list[dict] = []
         self.faults: deque = deque()
-        standin = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                standin.posts.append(
-                    {"path": self.path, "apiKey": self.headers.get("apiKey"),
-                     **{k: v[0] for k, v in form.items()}}
-                )  # fmt: skip
-                status, body = standin.faults.popleft() if standin.faults else (201, None)
-                if body is None:
-                    body = {"SMSMessageData": {"Message": "Sent to 1/1 Total Cost: KES 0.8000",
-                            "Recipients": [{"statusCode": 101, "number": form["to"][0],
-                                            "status": "Success", "cost": "KES 0.8000",
-                                            "messageId": "ATPid_1"}]}}  # fmt: skip
-                data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def handle(self, request, method):
+        form = self.form(request)
+        self.posts.append({"path": request.path, "apiKey": request.headers.get("apiKey"), **form})
+        status, body = self.faults.popleft() if self.faults else (201, None)
+        if body is None:
+            body = {"SMSMessageData": {"Message": "Sent to 1/1 Total Cost: KES 0.8000",
+                    "Recipients": [{"statusCode": 101, "number": form["to"],
+                                    "status": "Success", "cost": "KES 0.8000",
+                                    "messageId": "ATPid_1"}]}}  # fmt: skip
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self.respond(request, status, data, "application/json")
 
 
 @pytest.fixture
