@@ -12,14 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-import time
-from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
@@ -39,7 +35,6 @@ from notifications.realtime.presence import member_info, presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
-    CLOSE_RECONNECT,
     CLOSE_UNAUTHENTICATED,
     MAX_CHANNEL_LENGTH,
     MAX_CLOSE_REASON_BYTES,
@@ -48,38 +43,13 @@ from notifications.realtime.protocol import (
     frame_bucket,
     new_socket_id,
 )
+from notifications.realtime.revocation import SocketGuard
 from notifications.replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
 
-def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
-    """Re-check a live socket's account and session; a close (code, reason) or None.
-
-    Catches what no close message announces (a session that expired or was cleared, another
-    session's password change) and any close message lost while the layer was down.
-    """
-    from django.contrib.auth import get_user
-    from django.utils.module_loading import import_string
-
-    old = auth.user
-    if auth.session_key is not None:
-        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(auth.session_key)
-        # Expired, cleared, or rotated (Django cycles the key on a password change): the page
-        # reconnects with its current cookie, or signs in again.
-        if not store.exists(auth.session_key):
-            return CLOSE_UNAUTHENTICATED, "Session ended."
-        if get_user(SimpleNamespace(session=store)).pk != old.pk:  # another session's password
-            return CLOSE_UNAUTHENTICATED, "Session ended."
-    user, refusal = access.fresh_user(old.pk)
-    if user is None:
-        return CLOSE_FORBIDDEN, refusal
-    if (user.role, user.tenant_id) != (old.role, old.tenant_id):
-        return CLOSE_RECONNECT, "Account changed; reconnect."
-    return None
-
-
-class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsumer):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
     async def connect(self) -> None:
@@ -117,9 +87,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 "channels": self.channels,
             }
         )
-        if auth.expires_at is not None:
-            self._timers.append(asyncio.create_task(self._expire(auth.expires_at)))
-        self._timers.append(asyncio.create_task(self._recheck_forever()))
+        await self._guard(auth.credentials())  # revocation, re-check, token expiry
         # Every open page of a tenant user is "online" in that tenant (one member per person).
         self.entries: set[str] = set()  # scopes where this socket counts as present
         self.watching: dict[str, str] = {}  # scope → channel, whose changes this socket gets
@@ -148,6 +116,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         self._closed = True
         for task in getattr(self, "_timers", []):
             task.cancel()
+        self._guard_stop()
         await self._presence_leave_all()
 
     # -- channel-layer messages (the hot path) -------------------------------------------------
@@ -468,25 +437,8 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     # -- timers ----------------------------------------------------------------------------
 
-    async def _expire(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self._close(CLOSE_UNAUTHENTICATED, "Token expired.")
-
-    async def _recheck_forever(self) -> None:
-        interval = conf.WS_RECHECK_SECONDS
-        # Spread sockets that connected together (a server restart) over the interval.
-        delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
-        while not self._closed:
-            await asyncio.sleep(delay)
-            delay = interval
-            try:
-                verdict = await database_sync_to_async(_still_allowed)(self.auth)
-            except Exception:  # a database hiccup must not drop healthy sockets
-                logger.warning("socket re-check failed", exc_info=True)
-                continue
-            if verdict is not None:
-                await self._close(*verdict)
-                return
+    async def _revoke(self, code: int, reason: str) -> None:
+        await self._close(code, reason)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -508,6 +460,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for task in self._timers:
             if task is not asyncio.current_task():
                 task.cancel()
+        self._guard_stop()
         await self.close(
             code=code,
             reason=reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),

@@ -24,7 +24,6 @@ from notifications.realtime.groups import (
     is_pusher_presence,
     pusher_channel_group,
     pusher_grant_group,
-    session_group,
 )
 from notifications.realtime.protocol import (
     SOCKET_ID_RE,
@@ -36,6 +35,7 @@ from notifications.realtime.pusher.signing import (
     check_request_auth,
     presence_channel_data,
 )
+from notifications.realtime.revocation import Credentials, token_claims
 from notifications.realtime.send import group_send
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,7 @@ class BroadcastingAuthView(APIView):
         user = request.user
         if not may_join(user, pusher_channel_group(channel)):
             raise PermissionDenied("You may not subscribe to this channel.")
-        session = getattr(request._request, "session", None)
-        key = session.session_key if request.auth is None and session else None
-        self._announce(socket_id, user, session_group(key) if key else None)
+        self._announce(socket_id, grant_credentials(request))
         # Laravel's answer for presence: the member's data, signed with the channel
         if is_pusher_presence(channel):
             channel_data = presence_channel_data(user)
@@ -91,15 +89,34 @@ class BroadcastingAuthView(APIView):
         return Response({"auth": auth_string(socket_id, channel)})
 
     @staticmethod
-    def _announce(socket_id: str, user: Any, session: str | None) -> None:
-        """Tell the socket whose signature it holds (revocation groups, role); never fails."""
-        message = {
-            "type": "pusher.grant",
-            "user_id": user.pk,
-            "role": user.role,
-            "session_group": session,
-        }
-        group_send(pusher_grant_group(socket_id), message)
+    def _announce(socket_id: str, creds: Credentials) -> None:
+        """Tell the socket whose signature it holds (its guard's credentials); never fails."""
+        group_send(pusher_grant_group(socket_id), {"type": "pusher.grant", **creds.as_message()})
+
+
+def grant_credentials(request: Request) -> Credentials:
+    """Who signed a channel, and with what: the session, or the JWT (its claims and expiry).
+
+    The socket re-checks exactly these (notifications.realtime.revocation.SocketGuard), so a
+    Pusher socket loses its rights when the session or token that signed for it would.
+    """
+    user = request.user
+    token = request.auth
+    if token is not None and hasattr(token, "payload"):
+        return Credentials(
+            user_id=user.pk,
+            role=user.role,
+            tenant_id=user.tenant_id,
+            token_claims=token_claims(token),
+            expires_at=float(token["exp"]),
+        )
+    session = getattr(request._request, "session", None)
+    return Credentials(
+        user_id=user.pk,
+        role=user.role,
+        tenant_id=user.tenant_id,
+        session_key=session.session_key if session is not None else None,
+    )
 
 
 # --- POST /apps/<app_id>/events, /batch_events: the Pusher HTTP publish API -----------------
