@@ -39,8 +39,10 @@ from notifications.realtime.protocol import (
     MAX_CHANNEL_LENGTH,
     MAX_CLOSE_REASON_BYTES,
     SOCKET_ID_RE,
+    TooDeep,
     dumps,
     frame_bucket,
+    loads,
     new_socket_id,
 )
 from notifications.realtime.revocation import SocketGuard
@@ -162,7 +164,10 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
             await self._error("frame_too_large", f"Frames are limited to {limit} bytes.")
             return
         try:
-            frame = json.loads(text_data)
+            frame = loads(text_data)
+        except TooDeep:
+            await self._error("invalid_json", "The frame nests too deeply to be read.")
+            return
         except ValueError:
             await self._error("invalid_json", "The frame is not valid JSON.")
             return

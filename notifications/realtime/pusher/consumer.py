@@ -30,8 +30,10 @@ from notifications.realtime.protocol import (
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
     TokenBucket,
+    TooDeep,
     dumps,
     frame_bucket,
+    loads,
     new_socket_id,
 )
 from notifications.realtime.pusher.signing import parse_channel_data, valid_auth
@@ -245,7 +247,10 @@ class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsume
             await self._error(ERR_INVALID, f"Frames are JSON text up to {MAX_FRAME_BYTES} bytes.")
             return
         try:
-            frame = json.loads(text_data)
+            frame = loads(text_data)
+        except TooDeep:
+            await self._error(ERR_INVALID, "The frame nests too deeply to be read.")
+            return
         except ValueError:
             await self._error(ERR_INVALID, "The frame is not valid JSON.")
             return
@@ -256,7 +261,7 @@ class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsume
         data = frame.get("data")
         if isinstance(data, str):  # some clients send data as a JSON string
             try:
-                data = json.loads(data)
+                data = loads(data)
             except ValueError:
                 data = None
         if event == "pusher:ping":

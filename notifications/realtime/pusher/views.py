@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,6 +26,7 @@ from notifications.realtime.groups import (
 )
 from notifications.realtime.protocol import (
     SOCKET_ID_RE,
+    loads,
 )
 from notifications.realtime.pusher.consumer import CHANNELS_HINT
 from notifications.realtime.pusher.signing import (
@@ -154,7 +154,7 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
     if not isinstance(raw, str) or len(raw.encode()) > MAX_DATA_BYTES:
         raise PublishRefused(400, "data must be a JSON string of at most 10 KB.", field="data")
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError:
         raise PublishRefused(400, "data must hold a JSON object.", field="data") from None
     if not isinstance(data, dict):
@@ -194,7 +194,7 @@ def publish_view(request: HttpRequest, app_id: str, batch: bool = False) -> Json
     try:
         check_request_auth("POST", request.path, params, request.body)
         try:
-            body = json.loads(request.body)
+            body = loads(request.body)
         except ValueError:
             raise PublishRefused(400, "The body is not valid JSON.") from None
         if batch:
