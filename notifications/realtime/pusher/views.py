@@ -23,6 +23,8 @@ from notifications.realtime.groups import (
     is_pusher_presence,
     pusher_channel_group,
     pusher_grant_group,
+    tenant_of,
+    user_of,
 )
 from notifications.realtime.protocol import (
     SOCKET_ID_RE,
@@ -127,8 +129,16 @@ MAX_BATCH = 10
 
 
 def build_published_event(item: Any) -> tuple[Any, str | None]:
-    """A catalog Event for one published item, and the socket id to exclude (toOthers)."""
-    from notifications.events.catalog import CATALOG, LEVELS, Event, Target
+    """A catalog Event for one published item, and the socket id to exclude (toOthers).
+
+    The catalog builds it (`EventType.build`): `data` must hold exactly the type's payload
+    fields, the message comes from its template, and its audience (groups and roles) from the
+    catalog; the channels only choose among that audience (a channel outside it is refused).
+    System events (SystemNotification, SystemAlert) are free text: `title`, `message` and
+    `level` may be given, and `tenant_id` / `user_id` default to the channels addressed.
+    Anything else is a PublishRefused(400) naming the field.
+    """
+    from notifications.events.catalog import CATALOG
 
     if not isinstance(item, dict):
         raise PublishRefused(400, "Each event is a JSON object.")
@@ -140,7 +150,7 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
     channels = item.get("channels", [item["channel"]] if "channel" in item else None)
     if not isinstance(channels, list) or not 0 < len(channels) <= MAX_CHANNELS:
         raise PublishRefused(400, "Give channel or channels (1 to 100).", field="channels")
-    groups = []
+    groups: dict[str, str] = {}  # group → the channel that named it
     for channel in channels:
         group = pusher_channel_group(channel)
         if group is None or not access.policy.group_exists(group):
@@ -149,7 +159,7 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
                 f"Channel {str(channel)[:80]!r} maps to no tenant, user or admin group.",
                 field="channels",
             )
-        groups.append(group)
+        groups.setdefault(group, channel)
     raw = item.get("data")
     if not isinstance(raw, str) or len(raw.encode()) > MAX_DATA_BYTES:
         raise PublishRefused(400, "data must be a JSON string of at most 10 KB.", field="data")
@@ -165,19 +175,57 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
     ):
         raise PublishRefused(400, 'socket_id must look like "1234.5678".', field="socket_id")
     kind = CATALOG[name]
-    level = data.get("level") if data.get("level") in LEVELS else kind.level
-    title = data.get("title") if isinstance(data.get("title"), str) else kind.title
-    message = data.get("message") if isinstance(data.get("message"), str) else kind.template
-    event = Event(
-        name=name,
-        category=kind.category,
-        level=level,
-        title=title,
-        message=message,
-        data=data,
-        targets=[Target(group) for group in dict.fromkeys(groups)],
-    )
+    event = _catalog_build(kind, data, list(groups))
+    audience = {target.group: target for target in event.targets}
+    for group, channel in groups.items():
+        if group not in audience:
+            raise PublishRefused(
+                400,
+                f"{name} with this data does not go to {channel}: its audience is "
+                f"{kind.audience_text()} (docs/events.md).",
+                field="channels",
+            )
+    event.targets = [audience[group] for group in groups]
     return event, socket_id
+
+
+def _catalog_build(kind: Any, data: dict[str, Any], groups: list[str]) -> Any:
+    """`kind.build(data)`, its refusals as 400s naming the wrong field."""
+    options: dict[str, Any] = {}
+    if kind.category == "system":  # free text from the platform team (fire_event's options)
+        for key in ("title", "message", "level"):
+            value = data.pop(key, None)
+            if value is not None and not isinstance(value, str):
+                raise PublishRefused(400, f"data.{key} must be a string.", field=f"data.{key}")
+            options[key] = value or None
+        tenants = {tenant_of(g) for g in groups} - {None}
+        users = {user_of(g) for g in groups} - {None}
+        if len(tenants) > 1 or len(users) > 1:
+            raise PublishRefused(
+                400, "A system event addresses one tenant and/or one person.", field="channels"
+            )
+        data.setdefault("tenant_id", next(iter(tenants), None))
+        data.setdefault("user_id", next(iter(users), None))
+    missing = sorted(set(kind.fields) - set(data))
+    unexpected = sorted(set(data) - set(kind.fields))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected " + ", ".join(u[:40] for u in unexpected[:10]))
+        raise PublishRefused(
+            400,
+            f"data must hold exactly the payload fields of {kind.name} "
+            f"({', '.join(kind.fields)}): {'; '.join(parts)}.",
+            field=f"data.{(missing or unexpected)[0][:40]}",
+        )
+    try:
+        return kind.build(data, **options)
+    except (ValueError, KeyError, IndexError, TypeError) as refused:  # level, template
+        raise PublishRefused(
+            400, f"data does not fit {kind.name}: {refused}", field="data"
+        ) from None
 
 
 @csrf_exempt  # authenticated by the request signature, not by a cookie
