@@ -31,6 +31,7 @@ from notifications.realtime.groups import (
     tenant_scope,
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.limits import ArrivalLimit, ReplayBudget
 from notifications.realtime.presence import member_info, presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
@@ -41,7 +42,6 @@ from notifications.realtime.protocol import (
     SOCKET_ID_RE,
     TooDeep,
     dumps,
-    frame_bucket,
     loads,
     new_socket_id,
 )
@@ -51,7 +51,9 @@ from notifications.replay import Replay, missed_events
 logger = logging.getLogger(__name__)
 
 
-class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class NotificationConsumer(
+    SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
     async def connect(self) -> None:
@@ -75,7 +77,10 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
         for group in self.channels + internal:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups = self.channels + internal  # discarded by Channels on disconnect
-        self._frames = frame_bucket()
+        self._replay = ReplayBudget(user.pk)
+        self._resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
+        self._resume_last: tuple[int, str | None] | None = None
+        self._resume_task: asyncio.Task | None = None
         await self._send_frame(
             {
                 "type": "welcome",
@@ -153,9 +158,6 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
             return
-        if not self._frames.take():
-            await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
-            return
         if text_data is None:
             await self._error("binary_not_supported", "Only text frames (JSON) are accepted.")
             return
@@ -195,11 +197,16 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
                 field="action",
             )
 
-    async def _resume(self, frame: dict) -> None:
-        """Send the events missed since `last_id` (oldest first), then `resumed` (or `resync`).
+    async def _flooded(self) -> None:
+        """ArrivalLimit: more frames arrived than the bucket allows (counted on arrival)."""
+        await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
 
-        Live events keep flowing meanwhile; one that arrives both ways is deduped by id in the
-        client. The ORM is read here, once per resume, never on the per-event path.
+    async def _resume(self, frame: dict) -> None:
+        """Validate a resume, then run it in the background, coalesced with the ones after it.
+
+        While one replay runs, further resumes only replace the one waiting (the latest wins),
+        and a resume identical to the one just answered is dropped: sending `resume` 19 times a
+        second costs at most one replay at a time. Replays are budgeted (limits.ReplayBudget).
         """
         if "last_id" not in frame:
             await self._error("missing_field", "The frame has no last_id.", field="last_id")
@@ -220,6 +227,33 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
                 field="previous_socket_id",
             )
             return
+        self._resume_next = (last_id, previous)
+        if self._resume_task is None or self._resume_task.done():
+            self._resume_task = asyncio.create_task(self._resume_loop())
+            self._timers = [t for t in self._timers if not t.done()] + [self._resume_task]
+
+    async def _resume_loop(self) -> None:
+        while self._resume_next is not None and not self._closed:
+            wanted, self._resume_next = self._resume_next, None
+            if wanted == self._resume_last:  # the same question, just answered: coalesced
+                continue
+            wait = self._replay.retry_after()
+            if wait > 0:
+                await self._error(
+                    "replay_limited",
+                    "Too many events replayed; resume again later.",
+                    retry_after=round(wait, 1),
+                )
+                continue
+            self._resume_last = wanted
+            await self._replay_since(*wanted)
+
+    async def _replay_since(self, last_id: int, previous: str | None) -> None:
+        """Send the events missed since `last_id` (oldest first), then `resumed` (or `resync`).
+
+        Live events keep flowing meanwhile; one that arrives both ways is deduped by id in the
+        client. The ORM is read here, once per resume, never on the per-event path.
+        """
         channels = [c for c in self.channels if c not in self.muted]
         try:
             result = await database_sync_to_async(missed_events)(
@@ -231,6 +265,7 @@ class NotificationConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketC
         except Exception:  # a database hiccup: the client reloads its lists instead
             logger.warning("replay failed", exc_info=True)
             result = Replay(resync=True)
+        self._replay.charge(len(result.frames))
         if result.resync:
             await self._send_frame({"type": "resync"})
             return

@@ -22,6 +22,7 @@ from notifications.realtime.groups import (
     pusher_grant_group,
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.limits import ArrivalLimit
 from notifications.realtime.presence import presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
@@ -32,7 +33,6 @@ from notifications.realtime.protocol import (
     TokenBucket,
     TooDeep,
     dumps,
-    frame_bucket,
     loads,
     new_socket_id,
 )
@@ -88,7 +88,7 @@ def _frame(event: str, data: Any, channel: str | None = None) -> str:
     return dumps(body)
 
 
-class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer):
     """`/app/<key>`: the Pusher protocol 7 face of the event stream (docs/pusher.md)."""
 
     async def connect(self) -> None:
@@ -117,7 +117,6 @@ class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsume
         auth = self.scope.get("socket_auth")
         if auth is not None and auth.error is None:
             await self._grant(auth.credentials())
-        self._frames = frame_bucket()
         self._client_events = TokenBucket(CLIENT_EVENT_RATE, CLIENT_EVENT_RATE)
         await self._send(
             _frame(
@@ -232,6 +231,10 @@ class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsume
         self.role = creds.role
         await self._guard(creds)
 
+    async def _flooded(self) -> None:
+        """ArrivalLimit: more frames arrived than the bucket allows (counted on arrival)."""
+        await self._fail(ERR_RATE, "Too many frames.")
+
     async def _revoke(self, code: int, reason: str) -> None:
         await self._fail(CLOSE_TO_PUSHER.get(code, ERR_UNAUTHORIZED), reason)
 
@@ -239,9 +242,6 @@ class PusherConsumer(SocketGuard, LayerEventDispatchMixin, AsyncWebsocketConsume
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
-            return
-        if not self._frames.take():
-            await self._fail(ERR_RATE, "Too many frames.")
             return
         if text_data is None or len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
             await self._error(ERR_INVALID, f"Frames are JSON text up to {MAX_FRAME_BYTES} bytes.")
