@@ -205,8 +205,9 @@ class NotificationConsumer(
         """Validate a resume, then run it in the background, coalesced with the ones after it.
 
         While one replay runs, further resumes only replace the one waiting (the latest wins),
-        and a resume identical to the one just answered is dropped: sending `resume` 19 times a
-        second costs at most one replay at a time. Replays are budgeted (limits.ReplayBudget).
+        and one identical to the resume just answered gets `resumed` alone: sending `resume`
+        19 times a second costs at most one replay at a time. Replays are budgeted
+        (limits.ReplayBudget).
         """
         if "last_id" not in frame:
             await self._error("missing_field", "The frame has no last_id.", field="last_id")
@@ -236,6 +237,7 @@ class NotificationConsumer(
         while self._resume_next is not None and not self._closed:
             wanted, self._resume_next = self._resume_next, None
             if wanted == self._resume_last:  # the same question, just answered: coalesced
+                await self._send_frame({"type": "resumed"})  # its events came live since
                 continue
             wait = self._replay.retry_after()
             if wait > 0:
