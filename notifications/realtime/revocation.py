@@ -169,7 +169,8 @@ def still_allowed(creds: Credentials, *, password_changed: bool = False) -> tupl
         try:
             JWTAuthentication().get_user(creds.token_claims)
         except (AuthenticationFailed, InvalidToken) as refused:
-            if getattr(refused, "default_code", "") and "password" in str(refused.detail):
+            detail = refused.detail if isinstance(refused.detail, dict) else {}
+            if str(detail.get("code", "")) == "password_changed":
                 return CLOSE_UNAUTHENTICATED, "Password changed; sign in again."
             return CLOSE_UNAUTHENTICATED, "Token refused; sign in again."
     user, refusal = fresh_user(creds.user_id)
