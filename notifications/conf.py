@@ -56,6 +56,15 @@ SETTINGS: dict[str, Setting] = {
     "REPLAY_MAX_AGE_SECONDS": Setting(
         86400.0, doc="a last_id older than this gets resync (default one day)"
     ),
+    "REPLAY_SOCKET_FRAMES": Setting(
+        2000, int, 1, doc="events one socket may have replayed per replay window"
+    ),
+    "REPLAY_USER_FRAMES": Setting(
+        5000, int, 1, doc="events one person's sockets (per process) may have replayed per window"
+    ),
+    "REPLAY_WINDOW_SECONDS": Setting(
+        60.0, minimum=0.001, doc="the window of the replay budgets (they refill over it)"
+    ),
     "REPLAY_CLOCK_MARGIN_SECONDS": Setting(1.0, doc="slack on the database clock in a replay"),
     # presence
     "PRESENCE_TTL": Setting(

@@ -145,6 +145,11 @@ def _user_updated(sender: Any, user: Any, changed: list[str], **kwargs: Any) -> 
         revocation.reconnect_user(user.pk, "Role changed; reconnect.")
 
 
+def _password_changed(sender: Any, user: Any, **kwargs: Any) -> None:
+    """Tokens and other sessions end with the old password (the API refuses them at once)."""
+    revocation.recheck_user(user.pk, "password")
+
+
 def _tenant_suspended(sender: Any, tenant: Any, **kwargs: Any) -> None:
     revocation.close_tenant(tenant.pk, "Organisation suspended.")
 
@@ -155,6 +160,7 @@ CLOSES: tuple[tuple[Signal, Callable[..., None], str], ...] = (
     (accounts.user_deleted, _user_deleted, "deleted"),
     (accounts.user_updated, _user_updated, "role_changed"),
     (tenants.tenant_suspended, _tenant_suspended, "tenant"),
+    (accounts.password_changed, _password_changed, "password"),
 )
 
 

@@ -33,6 +33,20 @@ class SocketAuth:
     detail: str = ""  # human reason, sent as the close reason
     expires_at: float | None = None  # JWT "exp" (unix seconds): the socket closes then
     session_key: str | None = None
+    token_claims: dict | None = None  # JWT user id + password-hash claims (the re-check's rule)
+
+    def credentials(self) -> Any:
+        """What the socket's guard re-checks (notifications.realtime.revocation.Credentials)."""
+        from notifications.realtime.revocation import Credentials
+
+        return Credentials(
+            user_id=self.user.pk,
+            role=self.user.role,
+            tenant_id=self.user.tenant_id,
+            session_key=self.session_key,
+            token_claims=self.token_claims,
+            expires_at=self.expires_at,
+        )
 
     @property
     def close_code(self) -> int | None:
@@ -64,7 +78,11 @@ def user_from_token(raw: str) -> SocketAuth:
         user = JWTAuthentication().get_user(token)
     except (TokenError, InvalidToken, AuthenticationFailed):
         return _refused("Invalid or expired token.", "jwt")
-    return _checked(user, method="jwt", expires_at=float(token["exp"]))
+    from notifications.realtime.revocation import token_claims
+
+    return _checked(
+        user, method="jwt", expires_at=float(token["exp"]), token_claims=token_claims(token)
+    )
 
 
 def user_from_session(session: Any) -> SocketAuth:

@@ -12,14 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
-import time
-from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
@@ -35,51 +31,29 @@ from notifications.realtime.groups import (
     tenant_scope,
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.limits import ArrivalLimit, ReplayBudget
 from notifications.realtime.presence import member_info, presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
-    CLOSE_RECONNECT,
     CLOSE_UNAUTHENTICATED,
     MAX_CHANNEL_LENGTH,
     MAX_CLOSE_REASON_BYTES,
     SOCKET_ID_RE,
+    TooDeep,
     dumps,
-    frame_bucket,
+    loads,
     new_socket_id,
 )
+from notifications.realtime.revocation import SocketGuard
 from notifications.replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
 
-def _still_allowed(auth: SocketAuth) -> tuple[int, str] | None:
-    """Re-check a live socket's account and session; a close (code, reason) or None.
-
-    Catches what no close message announces (a session that expired or was cleared, another
-    session's password change) and any close message lost while the layer was down.
-    """
-    from django.contrib.auth import get_user
-    from django.utils.module_loading import import_string
-
-    old = auth.user
-    if auth.session_key is not None:
-        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(auth.session_key)
-        # Expired, cleared, or rotated (Django cycles the key on a password change): the page
-        # reconnects with its current cookie, or signs in again.
-        if not store.exists(auth.session_key):
-            return CLOSE_UNAUTHENTICATED, "Session ended."
-        if get_user(SimpleNamespace(session=store)).pk != old.pk:  # another session's password
-            return CLOSE_UNAUTHENTICATED, "Session ended."
-    user, refusal = access.fresh_user(old.pk)
-    if user is None:
-        return CLOSE_FORBIDDEN, refusal
-    if (user.role, user.tenant_id) != (old.role, old.tenant_id):
-        return CLOSE_RECONNECT, "Account changed; reconnect."
-    return None
-
-
-class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class NotificationConsumer(
+    SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
     async def connect(self) -> None:
@@ -103,7 +77,10 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for group in self.channels + internal:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups = self.channels + internal  # discarded by Channels on disconnect
-        self._frames = frame_bucket()
+        self._replay = ReplayBudget(user.pk)
+        self._resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
+        self._resume_last: tuple[int, str | None] | None = None
+        self._resume_task: asyncio.Task | None = None
         await self._send_frame(
             {
                 "type": "welcome",
@@ -117,9 +94,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 "channels": self.channels,
             }
         )
-        if auth.expires_at is not None:
-            self._timers.append(asyncio.create_task(self._expire(auth.expires_at)))
-        self._timers.append(asyncio.create_task(self._recheck_forever()))
+        await self._guard(auth.credentials())  # revocation, re-check, token expiry
         # Every open page of a tenant user is "online" in that tenant (one member per person).
         self.entries: set[str] = set()  # scopes where this socket counts as present
         self.watching: dict[str, str] = {}  # scope → channel, whose changes this socket gets
@@ -148,6 +123,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         self._closed = True
         for task in getattr(self, "_timers", []):
             task.cancel()
+        self._guard_stop()
         await self._presence_leave_all()
 
     # -- channel-layer messages (the hot path) -------------------------------------------------
@@ -182,9 +158,6 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
             return
-        if not self._frames.take():
-            await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
-            return
         if text_data is None:
             await self._error("binary_not_supported", "Only text frames (JSON) are accepted.")
             return
@@ -193,7 +166,10 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             await self._error("frame_too_large", f"Frames are limited to {limit} bytes.")
             return
         try:
-            frame = json.loads(text_data)
+            frame = loads(text_data)
+        except TooDeep:
+            await self._error("invalid_json", "The frame nests too deeply to be read.")
+            return
         except ValueError:
             await self._error("invalid_json", "The frame is not valid JSON.")
             return
@@ -221,11 +197,17 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 field="action",
             )
 
-    async def _resume(self, frame: dict) -> None:
-        """Send the events missed since `last_id` (oldest first), then `resumed` (or `resync`).
+    async def _flooded(self) -> None:
+        """ArrivalLimit: more frames arrived than the bucket allows (counted on arrival)."""
+        await self._close(CLOSE_RATE_LIMITED, "Too many frames.")
 
-        Live events keep flowing meanwhile; one that arrives both ways is deduped by id in the
-        client. The ORM is read here, once per resume, never on the per-event path.
+    async def _resume(self, frame: dict) -> None:
+        """Validate a resume, then run it in the background, coalesced with the ones after it.
+
+        While one replay runs, further resumes only replace the one waiting (the latest wins),
+        and one identical to the resume just answered gets `resumed` alone: sending `resume`
+        19 times a second costs at most one replay at a time. Replays are budgeted
+        (limits.ReplayBudget).
         """
         if "last_id" not in frame:
             await self._error("missing_field", "The frame has no last_id.", field="last_id")
@@ -246,6 +228,34 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
                 field="previous_socket_id",
             )
             return
+        self._resume_next = (last_id, previous)
+        if self._resume_task is None or self._resume_task.done():
+            self._resume_task = asyncio.create_task(self._resume_loop())
+            self._timers = [t for t in self._timers if not t.done()] + [self._resume_task]
+
+    async def _resume_loop(self) -> None:
+        while self._resume_next is not None and not self._closed:
+            wanted, self._resume_next = self._resume_next, None
+            if wanted == self._resume_last:  # the same question, just answered: coalesced
+                await self._send_frame({"type": "resumed"})  # its events came live since
+                continue
+            wait = self._replay.retry_after()
+            if wait > 0:
+                await self._error(
+                    "replay_limited",
+                    "Too many events replayed; resume again later.",
+                    retry_after=round(wait, 1),
+                )
+                continue
+            self._resume_last = wanted
+            await self._replay_since(*wanted)
+
+    async def _replay_since(self, last_id: int, previous: str | None) -> None:
+        """Send the events missed since `last_id` (oldest first), then `resumed` (or `resync`).
+
+        Live events keep flowing meanwhile; one that arrives both ways is deduped by id in the
+        client. The ORM is read here, once per resume, never on the per-event path.
+        """
         channels = [c for c in self.channels if c not in self.muted]
         try:
             result = await database_sync_to_async(missed_events)(
@@ -257,6 +267,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         except Exception:  # a database hiccup: the client reloads its lists instead
             logger.warning("replay failed", exc_info=True)
             result = Replay(resync=True)
+        self._replay.charge(len(result.frames))
         if result.resync:
             await self._send_frame({"type": "resync"})
             return
@@ -468,25 +479,8 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     # -- timers ----------------------------------------------------------------------------
 
-    async def _expire(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        await self._close(CLOSE_UNAUTHENTICATED, "Token expired.")
-
-    async def _recheck_forever(self) -> None:
-        interval = conf.WS_RECHECK_SECONDS
-        # Spread sockets that connected together (a server restart) over the interval.
-        delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
-        while not self._closed:
-            await asyncio.sleep(delay)
-            delay = interval
-            try:
-                verdict = await database_sync_to_async(_still_allowed)(self.auth)
-            except Exception:  # a database hiccup must not drop healthy sockets
-                logger.warning("socket re-check failed", exc_info=True)
-                continue
-            if verdict is not None:
-                await self._close(*verdict)
-                return
+    async def _revoke(self, code: int, reason: str) -> None:
+        await self._close(code, reason)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -508,6 +502,7 @@ class NotificationConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         for task in self._timers:
             if task is not asyncio.current_task():
                 task.cancel()
+        self._guard_stop()
         await self.close(
             code=code,
             reason=reason.encode("utf-8")[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore"),

@@ -22,6 +22,7 @@ PUSHER_CHANNEL_RE = re.compile(
     r"^(?:private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)|presence-(tenant\.\d{1,18}))$"
 )
 _TENANT_RE = re.compile(r"^tenant\.(\d{1,18})$")
+_USER_RE = re.compile(r"^user\.(\d{1,18})$")
 _RECORD_RE = re.compile(r"^record\.([a-z_]{1,30})\.(\d{1,18})$")
 
 
@@ -50,6 +51,12 @@ def is_session_group(name: object) -> bool:
 def tenant_of(name: object) -> int | None:
     """The tenant id of a ``tenant.<id>`` group or scope, else None."""
     found = _TENANT_RE.fullmatch(name) if isinstance(name, str) else None
+    return int(found.group(1)) if found else None
+
+
+def user_of(name: object) -> int | None:
+    """The user id of a ``user.<id>`` group, else None."""
+    found = _USER_RE.fullmatch(name) if isinstance(name, str) else None
     return int(found.group(1)) if found else None
 
 

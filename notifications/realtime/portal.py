@@ -20,7 +20,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access
 from notifications.realtime.groups import payment_group
-from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_RATE_LIMITED, frame_bucket
+from notifications.realtime.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_RATE_LIMITED,
+    frame_bucket,
+    loads,
+)
 
 
 @database_sync_to_async
@@ -78,8 +83,8 @@ class PortalPaymentConsumer(AsyncWebsocketConsumer):
             await self._error("bad_frame", "Send small JSON text frames.")
             return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
+            frame = loads(text_data)
+        except ValueError:  # TooDeep included: a 2,000-deep array is just not a frame here
             await self._error("bad_json", "That frame is not JSON.")
             return
         if isinstance(frame, dict) and frame.get("type") == "ping":

@@ -37,6 +37,23 @@ MAX_CLOSE_REASON_BYTES = 123
 SOCKET_ID_RE = re.compile(r"^\d{1,20}\.\d{1,20}$")
 
 
+class TooDeep(ValueError):
+    """Client JSON nested deeper than the parser's recursion limit (a 2,000-deep array)."""
+
+
+def loads(text: str | bytes) -> Any:
+    """`json.loads` for anything a client sends: ValueError (or TooDeep) for what is not JSON.
+
+    CPython's parser raises RecursionError past ~1,000 levels of nesting; an uncaught one drops
+    the socket with no close code and logs a traceback per frame. Every endpoint parses client
+    input here, so such a frame gets a clear error like any other malformed one.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply.") from None
+
+
 def new_socket_id() -> str:
     """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
     return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"

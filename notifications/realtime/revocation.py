@@ -1,4 +1,8 @@
-"""Close the sockets of whoever loses access: logout, suspension, deletion, tenant suspension.
+"""Revocation, both sides: closing the sockets of whoever loses access, and the socket's guard.
+
+Server side (`close_*`, `recheck_user`): logout, suspension, deletion, tenant suspension,
+password change. Socket side (`SocketGuard`, `still_allowed`): the ONE set of revocation,
+re-check and token-expiry rules that /ws/notifications/ and the Pusher endpoint share.
 
 A `notify.close` channel-layer message goes to the group that holds exactly the affected
 sockets, after the transaction commits (a rolled-back suspension closes nothing). A layer failure
@@ -8,13 +12,30 @@ socket anyway in that case. Which domain signals lead here: notifications/events
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
 from functools import partial
+from types import SimpleNamespace
+from typing import Any
 
+from channels.db import database_sync_to_async
 from django.db import transaction
 
+from notifications.conf import notification_settings as conf
+from notifications.realtime.access import fresh_user
 from notifications.realtime.groups import session_group, tenant_group, user_group
-from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_RECONNECT, close_message
+from notifications.realtime.protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_RECONNECT,
+    CLOSE_UNAUTHENTICATED,
+    close_message,
+)
 from notifications.realtime.send import group_send
+
+logger = logging.getLogger(__name__)
 
 
 def close_group(group: str, *, code: int = CLOSE_FORBIDDEN, reason: str = "") -> None:
@@ -38,3 +59,203 @@ def reconnect_user(user_id: int, reason: str) -> None:
 
 def close_tenant(tenant_id: int, reason: str) -> None:
     close_group(tenant_group(tenant_id), reason=reason)
+
+
+def recheck_user(user_id: int, reason: str) -> None:
+    """The account's credentials changed (password): its sockets re-check them now.
+
+    Each socket applies its own rule (`still_allowed`): a JWT socket whose token the API now
+    refuses closes 4401; a cookie socket whose session ended closes 4409 (the page reconnects
+    with the cookie it holds now, if any); the others stay.
+    """
+    message = {"type": "notify.recheck", "reason": reason}
+    transaction.on_commit(partial(group_send, user_group(user_id), message), robust=True)
+
+
+# --- the socket side: one guard for every authenticated socket endpoint ----------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a socket was let in with: re-checked by the timer and on `notify.recheck`.
+
+    `token_claims` holds the JWT's user-id and password-hash claims (simplejwt's
+    CHECK_REVOKE_TOKEN): the socket refuses the token exactly when the API would.
+    """
+
+    user_id: int
+    role: str | None
+    tenant_id: int | None
+    session_key: str | None = None
+    token_claims: dict[str, Any] | None = None
+    expires_at: float | None = None
+
+    def as_message(self) -> dict[str, Any]:
+        """The fields of a `pusher.grant` layer message (plain JSON)."""
+        return {
+            "user_id": self.user_id,
+            "role": self.role,
+            "tenant_id": self.tenant_id,
+            # the layer is internal (like the session store): the re-check needs the key
+            "session_key": self.session_key,
+            "token_claims": self.token_claims,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Credentials:
+        key = message.get("session_key")
+        claims = message.get("token_claims")
+        expires = message.get("expires_at")
+        return cls(
+            user_id=message["user_id"],
+            role=message.get("role"),
+            tenant_id=message.get("tenant_id"),
+            session_key=key if isinstance(key, str) and key else None,
+            token_claims=claims if isinstance(claims, dict) else None,
+            expires_at=float(expires) if isinstance(expires, int | float) else None,
+        )
+
+
+def token_claims(token: Any) -> dict[str, Any]:
+    """The claims of a validated access token the re-check needs (user id, password hash)."""
+    from rest_framework_simplejwt.settings import api_settings
+
+    claims = {api_settings.USER_ID_CLAIM: token[api_settings.USER_ID_CLAIM]}
+    revoke = token.get(api_settings.REVOKE_TOKEN_CLAIM)
+    if revoke is not None:
+        claims[api_settings.REVOKE_TOKEN_CLAIM] = revoke
+    return claims
+
+
+def watch_groups(creds: Credentials) -> list[str]:
+    """The groups whose `notify.close` / `notify.recheck` must reach a socket of `creds`.
+
+    Every endpoint joins all of them, whatever it subscribed to: a tenant's suspension closes a
+    Pusher socket subscribed only to `private-user.<id>` too.
+    """
+    found = [user_group(creds.user_id)]
+    if creds.tenant_id is not None and creds.role != "system_admin":
+        found.append(tenant_group(creds.tenant_id))
+    if creds.session_key:
+        found.append(session_group(creds.session_key))
+    return found
+
+
+def still_allowed(creds: Credentials, *, password_changed: bool = False) -> tuple[int, str] | None:
+    """Re-check a live socket's credentials now; a close (code, reason) or None. Sync (ORM).
+
+    The same rules as a new request: the session must still exist and belong to the user with
+    the current password (Django's session auth hash); a token must still pass simplejwt's
+    `get_user` (the API's refusal after a password change); the account must pass the sign-in
+    rule; and a changed role or tenant reconnects for the new rights.
+    """
+    from django.conf import settings
+    from django.contrib.auth import get_user
+    from django.utils.module_loading import import_string
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+    from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
+
+    if creds.session_key is not None:
+        ended = CLOSE_RECONNECT if password_changed else CLOSE_UNAUTHENTICATED
+        store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(creds.session_key)
+        # Expired, cleared, or rotated (Django cycles the key on a password change): the page
+        # reconnects with its current cookie, or signs in again.
+        if not store.exists(creds.session_key):
+            return ended, "Session ended."
+        if get_user(SimpleNamespace(session=store)).pk != creds.user_id:  # password changed
+            return ended, "Session ended."
+    if creds.token_claims is not None:
+        try:
+            JWTAuthentication().get_user(creds.token_claims)
+        except (AuthenticationFailed, InvalidToken) as refused:
+            detail = refused.detail if isinstance(refused.detail, dict) else {}
+            if str(detail.get("code", "")) == "password_changed":
+                return CLOSE_UNAUTHENTICATED, "Password changed; sign in again."
+            return CLOSE_UNAUTHENTICATED, "Token refused; sign in again."
+    user, refusal = fresh_user(creds.user_id)
+    if user is None:
+        return CLOSE_FORBIDDEN, refusal
+    if (user.role, user.tenant_id) != (creds.role, creds.tenant_id):
+        return CLOSE_RECONNECT, "Account changed; reconnect."
+    return None
+
+
+class SocketGuard:
+    """Consumer mixin: the revocation, re-check and expiry rules of every socket endpoint.
+
+    The consumer calls `_guard(creds)` once it knows who is on the socket (handshake, or a
+    Pusher grant) and implements `_revoke(code, reason)` (its own way of closing, e.g. the
+    Pusher error code). Then: `notify.close` on any of `watch_groups` closes it (after commit,
+    within a message's latency); `notify.recheck` re-checks now (password change); a timer
+    re-checks every NOTIFICATIONS_WS_RECHECK_SECONDS (what no message announces, and closes
+    lost while the layer was down); a token's `exp` closes it 4401 on the second.
+    """
+
+    _guard_creds: Credentials | None = None
+    _guard_tasks: dict[str, asyncio.Task]
+
+    async def _revoke(self, code: int, reason: str) -> None:
+        raise NotImplementedError
+
+    async def _guard(self, creds: Credentials) -> None:
+        if not hasattr(self, "_guard_tasks"):
+            self._guard_tasks = {}
+        self._guard_creds = creds
+        for group in watch_groups(creds):
+            await self._guard_join(group)
+        expiry = self._guard_tasks.pop("expiry", None)
+        if expiry is not None:
+            expiry.cancel()
+        if creds.expires_at is not None:
+            self._guard_tasks["expiry"] = asyncio.create_task(self._guard_expire(creds.expires_at))
+        if "recheck" not in self._guard_tasks:
+            self._guard_tasks["recheck"] = asyncio.create_task(self._guard_recheck_forever())
+
+    async def _guard_join(self, group: str) -> None:
+        groups = self.groups  # type: ignore[attr-defined]
+        if group not in groups:
+            await self.channel_layer.group_add(group, self.channel_name)  # type: ignore[attr-defined]
+            groups.append(group)
+
+    def _guard_stop(self) -> None:
+        for task in getattr(self, "_guard_tasks", {}).values():
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    async def notify_recheck(self, message: dict) -> None:
+        """The account's credentials changed: apply the rules now (within a second)."""
+        await self._guard_check(password_changed=message.get("reason") == "password")
+
+    async def _guard_check(self, *, password_changed: bool = False) -> bool:
+        """Re-check now; close and return False when the socket lost its rights."""
+        creds = self._guard_creds
+        if creds is None:
+            return True
+        try:
+            verdict = await database_sync_to_async(still_allowed)(
+                creds, password_changed=password_changed
+            )
+        except Exception:  # a database hiccup must not drop healthy sockets
+            logger.warning("socket re-check failed", exc_info=True)
+            return True
+        if verdict is None:
+            return True
+        self._guard_stop()
+        await self._revoke(*verdict)
+        return False
+
+    async def _guard_expire(self, expires_at: float) -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        self._guard_stop()
+        await self._revoke(CLOSE_UNAUTHENTICATED, "Token expired.")
+
+    async def _guard_recheck_forever(self) -> None:
+        interval = conf.WS_RECHECK_SECONDS
+        # Spread sockets that connected together (a server restart) over the interval.
+        delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
+        while True:
+            await asyncio.sleep(delay)
+            delay = conf.WS_RECHECK_SECONDS
+            if not await self._guard_check():
+                return

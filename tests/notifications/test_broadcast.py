@@ -218,5 +218,8 @@ async def test_excluding_socket_for_code_outside_requests(staff, listen, deliver
 
     await run(change)()
     await deliver()
-    [message] = await listener.collect()
+    messages = await listener.collect()
+    # the password change also makes the user's sockets re-check their credentials
+    assert [m["type"] for m in messages if m["type"] != "notify.event"] == ["notify.recheck"]
+    [message] = [m for m in messages if m["type"] == "notify.event"]
     assert message["exclude"] == "5.6"

@@ -112,6 +112,8 @@ async def test_forbidden_channel_gets_an_error_and_the_socket_stays_open(staff, 
         ('{"action": "dance"}', "unknown_action"),
         ('{"action": null}', "unknown_action"),
         ('{"type": "notify.event", "text": "x"}', "missing_field"),
+        ("[" * 2000 + "]" * 2000, "invalid_json"),  # 4,000 bytes: RecursionError in json
+        ('{"action": "ping", "x": ' + "[" * 2000 + "]" * 2000 + "}", "invalid_json"),
     ],
 )
 async def test_bad_frames_get_distinct_error_codes(frame, code, staff):

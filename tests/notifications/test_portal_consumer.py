@@ -135,3 +135,14 @@ async def test_a_flood_of_frames_closes_the_socket(settings):
     for _ in range(6):
         await comm.send_to(text_data=json.dumps({"type": "ping"}))
     await expect_close(comm, 4429)
+
+
+async def test_a_2000_deep_array_gets_an_error_frame_and_the_socket_stays():
+    payment = await make_payment(slug="deep")
+    comm = await open_for(payment)
+    await comm.send_to(text_data="[" * 2000 + "]" * 2000)
+    reply = await comm.receive_json_from(timeout=3)
+    assert (reply["type"], reply["code"]) == ("error", "bad_json")
+    await comm.send_json_to({"type": "ping"})
+    assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
+    await comm.disconnect()

@@ -153,10 +153,13 @@ async def test_a_role_change_asks_the_socket_to_reconnect(staff, tenant_admin):
     assert welcome["user"]["role"] == "tenant_admin"
 
 
-async def test_a_password_change_ends_the_sessions_sockets_but_not_api_tokens(staff, settings):
-    """As on Django's pages: every session of the user ends (the changing browser gets a new
-    key, so its page reconnects with its new cookie); JWT sockets carry on."""
-    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 0.2
+async def test_a_password_change_ends_the_sessions_and_tokens_sockets_within_a_second(
+    staff, settings
+):
+    """As on Django's pages and the API: every session of the user ends (the changing browser
+    gets a new key, so its page reconnects, 4409, with its new cookie), and a JWT socket closes
+    4401 as the API refuses its token. Within a second: the re-check timer is left at its
+    default 60 s, so only the password change's own `notify.recheck` can close them."""
     this_browser = await signed_in_client(staff)
     other_browser = await signed_in_client(staff)
     this_tab = await open_socket(communicator(cookie=cookie_of(this_browser)))
@@ -176,15 +179,37 @@ async def test_a_password_change_ends_the_sessions_sockets_but_not_api_tokens(st
         return request.session.session_key
 
     new_cookie = await change_password_in_this_browser()
-    await expect_close(other_tab, 4401, timeout=2)
-    await expect_close(this_tab, 4401, timeout=2)
-    await still_open(api)
+    await expect_close(other_tab, 4409, timeout=5)
+    await expect_close(this_tab, 4409, timeout=5)
+    closed = await expect_close(api, 4401, timeout=5)
+    assert "Password changed" in closed["reason"]
     reconnected = await open_socket(communicator(cookie=new_cookie))  # the changing browser
     refused = communicator(cookie=cookie_of(other_browser))
     assert (await refused.connect(timeout=3))[0]
     assert (await refused.receive_output(3))["code"] == 4401
-    for comm in (api, reconnected):
-        await comm.disconnect()
+    await reconnected.disconnect()
+
+
+async def test_a_password_change_closes_a_jwt_socket_whose_token_the_api_refuses(staff, client):
+    """The API's rule (simplejwt CHECK_REVOKE_TOKEN): the old token is refused at once, and so
+    is its socket; a token issued after the change connects and stays."""
+    token = await access_token(staff)
+    api = await open_socket(communicator(token=token))
+    await database_sync_to_async(account_services.user_change_password)(
+        user=staff, new_password="Another-Horse-77", by=staff
+    )
+    await expect_close(api, 4401, timeout=5)
+    answer = await database_sync_to_async(client.get)(
+        "/api/notifications/", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert answer.status_code == 401
+    fresh = await open_socket(
+        communicator(
+            token=await access_token(await database_sync_to_async(User.objects.get)(pk=staff.pk))
+        )
+    )
+    await still_open(fresh)
+    await fresh.disconnect()
 
 
 async def test_recheck_closes_a_socket_whose_close_message_was_lost(staff, settings):

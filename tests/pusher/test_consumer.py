@@ -287,3 +287,27 @@ async def test_a_grant_by_another_user_neither_closes_nor_narrows_the_socket(
     await comm.send_json_to({"event": "pusher:ping", "data": {}})
     assert (await comm.receive_json_from(timeout=3))["event"] == "pusher:pong"
     await comm.disconnect()
+
+
+DEEP = "[" * 2000 + "]" * 2000  # 4,000 bytes that json.loads cannot parse (RecursionError)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        DEEP,
+        json.dumps({"event": "pusher:subscribe", "data": "@"}).replace('"@"', json.dumps(DEEP)),
+    ],
+    ids=["frame", "data-string"],
+)
+async def test_a_2000_deep_array_gets_an_error_frame_and_the_socket_stays(text):
+    comm = await open_socket()
+    await established(comm)
+    await comm.send_to(text_data=text)
+    frame = await comm.receive_json_from(timeout=3)
+    assert frame["event"] in ("pusher:error", "pusher:subscription_error"), frame
+    if frame["event"] == "pusher:error":
+        assert json.loads(frame["data"])["code"] == 4300
+    await comm.send_json_to({"event": "pusher:ping", "data": {}})
+    assert (await comm.receive_json_from(timeout=3))["event"] == "pusher:pong"
+    await comm.disconnect()

@@ -16,15 +16,13 @@ from django.conf import settings
 from notifications.realtime.access import delivers
 from notifications.realtime.groups import (
     is_pusher_presence,
-    is_session_group,
     presence_group,
     pusher_channel_group,
     pusher_client_group,
     pusher_grant_group,
-    session_group,
-    user_group,
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
+from notifications.realtime.limits import ArrivalLimit
 from notifications.realtime.presence import presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
@@ -33,11 +31,13 @@ from notifications.realtime.protocol import (
     CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
     TokenBucket,
+    TooDeep,
     dumps,
-    frame_bucket,
+    loads,
     new_socket_id,
 )
 from notifications.realtime.pusher.signing import parse_channel_data, valid_auth
+from notifications.realtime.revocation import Credentials, SocketGuard
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _frame(event: str, data: Any, channel: str | None = None) -> str:
     return dumps(body)
 
 
-class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer):
     """`/app/<key>`: the Pusher protocol 7 face of the event stream (docs/pusher.md)."""
 
     async def connect(self) -> None:
@@ -116,9 +116,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         # A browser on the same site also sends its session cookie: use it when it is valid.
         auth = self.scope.get("socket_auth")
         if auth is not None and auth.error is None:
-            internal = session_group(auth.session_key) if auth.session_key else None
-            await self._grant(auth.user.pk, auth.user.role, internal)
-        self._frames = frame_bucket()
+            await self._grant(auth.credentials())
         self._client_events = TokenBucket(CLIENT_EVENT_RATE, CLIENT_EVENT_RATE)
         await self._send(
             _frame(
@@ -129,6 +127,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self._closed = True
+        self._guard_stop()
         # As a /ws/notifications/ tab: a closed page's entry lingers, so a multi-page app whose
         # next page reconnects does not blink offline for the others.
         await self._leave_all_presence(linger=presence_grace())
@@ -163,7 +162,12 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
 
     async def pusher_grant(self, message: dict) -> None:
         """`/broadcasting/auth` signed a channel for this socket on behalf of a user."""
-        await self._grant(message["user_id"], message.get("role"), message.get("session_group"))
+        try:
+            creds = Credentials.from_message(message)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("dropping a malformed grant")
+            return
+        await self._grant(creds)
 
     async def presence_changed(self, message: dict) -> None:
         """Members came or went in a tenant scope (any protocol): member_added / member_removed.
@@ -209,38 +213,44 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             body["user_id"] = message["user_id"]
         await self._send(json.dumps(body, separators=(",", ":")))
 
-    async def _grant(self, user_id: int, role: str | None, session: str | None) -> None:
+    async def _grant(self, creds: Credentials) -> None:
         """Bind the socket to the user who signed for it (the first one; one person per socket).
 
         A grant for another user is ignored: someone who learnt this socket's id can get their
         own signatures for it, but not attach their session (whose sign-out would close it) nor
-        change the role its events are filtered by.
+        change the role its events are filtered by. The socket then keeps the rights of the
+        latest grant only as long as /ws/notifications/ would (SocketGuard: revocation groups,
+        re-check timer, token expiry).
         """
-        if self.grants and user_id not in self.grants:
-            logger.info("ignored a grant of user %s for a socket of another user", user_id)
+        if self._closed:
             return
-        if user_id not in self.grants:
-            self.grants[user_id] = role
-            await self._group_add(user_group(user_id))
-        else:
-            self.grants[user_id] = role
-        if is_session_group(session):
-            await self._group_add(session)
-        self.role = role
+        if self.grants and creds.user_id not in self.grants:
+            logger.info("ignored a grant of user %s for a socket of another user", creds.user_id)
+            return
+        self.grants[creds.user_id] = creds.role
+        self.role = creds.role
+        await self._guard(creds)
+
+    async def _flooded(self) -> None:
+        """ArrivalLimit: more frames arrived than the bucket allows (counted on arrival)."""
+        await self._fail(ERR_RATE, "Too many frames.")
+
+    async def _revoke(self, code: int, reason: str) -> None:
+        await self._fail(CLOSE_TO_PUSHER.get(code, ERR_UNAUTHORIZED), reason)
 
     # -- client frames -------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self._closed:
             return
-        if not self._frames.take():
-            await self._fail(ERR_RATE, "Too many frames.")
-            return
         if text_data is None or len(text_data.encode("utf-8")) > MAX_FRAME_BYTES:
             await self._error(ERR_INVALID, f"Frames are JSON text up to {MAX_FRAME_BYTES} bytes.")
             return
         try:
-            frame = json.loads(text_data)
+            frame = loads(text_data)
+        except TooDeep:
+            await self._error(ERR_INVALID, "The frame nests too deeply to be read.")
+            return
         except ValueError:
             await self._error(ERR_INVALID, "The frame is not valid JSON.")
             return
@@ -251,7 +261,7 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
         data = frame.get("data")
         if isinstance(data, str):  # some clients send data as a JSON string
             try:
-                data = json.loads(data)
+                data = loads(data)
             except ValueError:
                 data = None
         if event == "pusher:ping":
@@ -450,5 +460,6 @@ class PusherConsumer(LayerEventDispatchMixin, AsyncWebsocketConsumer):
             return
         await self._error(code, message)
         self._closed = True
+        self._guard_stop()
         await self.close(code=code, reason=message.encode()[:123].decode("utf-8", "ignore"))
         await self._leave_all_presence()

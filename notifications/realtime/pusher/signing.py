@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from notifications.realtime.presence import member_info
+from notifications.realtime.protocol import loads
 
 MAX_TIMESTAMP_SKEW = 600  # seconds, as Pusher's own API
 
@@ -48,7 +49,7 @@ def parse_channel_data(raw: str) -> tuple[int, dict[str, Any]] | None:
     scope is shared with /ws/notifications/, where members are platform users.
     """
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError:
         return None
     if not isinstance(data, dict):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -24,10 +23,12 @@ from notifications.realtime.groups import (
     is_pusher_presence,
     pusher_channel_group,
     pusher_grant_group,
-    session_group,
+    tenant_of,
+    user_of,
 )
 from notifications.realtime.protocol import (
     SOCKET_ID_RE,
+    loads,
 )
 from notifications.realtime.pusher.consumer import CHANNELS_HINT
 from notifications.realtime.pusher.signing import (
@@ -36,6 +37,7 @@ from notifications.realtime.pusher.signing import (
     check_request_auth,
     presence_channel_data,
 )
+from notifications.realtime.revocation import Credentials, token_claims
 from notifications.realtime.send import group_send
 
 logger = logging.getLogger(__name__)
@@ -76,9 +78,7 @@ class BroadcastingAuthView(APIView):
         user = request.user
         if not may_join(user, pusher_channel_group(channel)):
             raise PermissionDenied("You may not subscribe to this channel.")
-        session = getattr(request._request, "session", None)
-        key = session.session_key if request.auth is None and session else None
-        self._announce(socket_id, user, session_group(key) if key else None)
+        self._announce(socket_id, grant_credentials(request))
         # Laravel's answer for presence: the member's data, signed with the channel
         if is_pusher_presence(channel):
             channel_data = presence_channel_data(user)
@@ -91,15 +91,34 @@ class BroadcastingAuthView(APIView):
         return Response({"auth": auth_string(socket_id, channel)})
 
     @staticmethod
-    def _announce(socket_id: str, user: Any, session: str | None) -> None:
-        """Tell the socket whose signature it holds (revocation groups, role); never fails."""
-        message = {
-            "type": "pusher.grant",
-            "user_id": user.pk,
-            "role": user.role,
-            "session_group": session,
-        }
-        group_send(pusher_grant_group(socket_id), message)
+    def _announce(socket_id: str, creds: Credentials) -> None:
+        """Tell the socket whose signature it holds (its guard's credentials); never fails."""
+        group_send(pusher_grant_group(socket_id), {"type": "pusher.grant", **creds.as_message()})
+
+
+def grant_credentials(request: Request) -> Credentials:
+    """Who signed a channel, and with what: the session, or the JWT (its claims and expiry).
+
+    The socket re-checks exactly these (notifications.realtime.revocation.SocketGuard), so a
+    Pusher socket loses its rights when the session or token that signed for it would.
+    """
+    user = request.user
+    token = request.auth
+    if token is not None and hasattr(token, "payload"):
+        return Credentials(
+            user_id=user.pk,
+            role=user.role,
+            tenant_id=user.tenant_id,
+            token_claims=token_claims(token),
+            expires_at=float(token["exp"]),
+        )
+    session = getattr(request._request, "session", None)
+    return Credentials(
+        user_id=user.pk,
+        role=user.role,
+        tenant_id=user.tenant_id,
+        session_key=session.session_key if session is not None else None,
+    )
 
 
 # --- POST /apps/<app_id>/events, /batch_events: the Pusher HTTP publish API -----------------
@@ -110,8 +129,16 @@ MAX_BATCH = 10
 
 
 def build_published_event(item: Any) -> tuple[Any, str | None]:
-    """A catalog Event for one published item, and the socket id to exclude (toOthers)."""
-    from notifications.events.catalog import CATALOG, LEVELS, Event, Target
+    """A catalog Event for one published item, and the socket id to exclude (toOthers).
+
+    The catalog builds it (`EventType.build`): `data` must hold exactly the type's payload
+    fields, the message comes from its template, and its audience (groups and roles) from the
+    catalog; the channels only choose among that audience (a channel outside it is refused).
+    System events (SystemNotification, SystemAlert) are free text: `title`, `message` and
+    `level` may be given, and `tenant_id` / `user_id` default to the channels addressed.
+    Anything else is a PublishRefused(400) naming the field.
+    """
+    from notifications.events.catalog import CATALOG
 
     if not isinstance(item, dict):
         raise PublishRefused(400, "Each event is a JSON object.")
@@ -123,7 +150,7 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
     channels = item.get("channels", [item["channel"]] if "channel" in item else None)
     if not isinstance(channels, list) or not 0 < len(channels) <= MAX_CHANNELS:
         raise PublishRefused(400, "Give channel or channels (1 to 100).", field="channels")
-    groups = []
+    groups: dict[str, str] = {}  # group → the channel that named it
     for channel in channels:
         group = pusher_channel_group(channel)
         if group is None or not access.policy.group_exists(group):
@@ -132,12 +159,12 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
                 f"Channel {str(channel)[:80]!r} maps to no tenant, user or admin group.",
                 field="channels",
             )
-        groups.append(group)
+        groups.setdefault(group, channel)
     raw = item.get("data")
     if not isinstance(raw, str) or len(raw.encode()) > MAX_DATA_BYTES:
         raise PublishRefused(400, "data must be a JSON string of at most 10 KB.", field="data")
     try:
-        data = json.loads(raw)
+        data = loads(raw)
     except ValueError:
         raise PublishRefused(400, "data must hold a JSON object.", field="data") from None
     if not isinstance(data, dict):
@@ -148,19 +175,57 @@ def build_published_event(item: Any) -> tuple[Any, str | None]:
     ):
         raise PublishRefused(400, 'socket_id must look like "1234.5678".', field="socket_id")
     kind = CATALOG[name]
-    level = data.get("level") if data.get("level") in LEVELS else kind.level
-    title = data.get("title") if isinstance(data.get("title"), str) else kind.title
-    message = data.get("message") if isinstance(data.get("message"), str) else kind.template
-    event = Event(
-        name=name,
-        category=kind.category,
-        level=level,
-        title=title,
-        message=message,
-        data=data,
-        targets=[Target(group) for group in dict.fromkeys(groups)],
-    )
+    event = _catalog_build(kind, data, list(groups))
+    audience = {target.group: target for target in event.targets}
+    for group, channel in groups.items():
+        if group not in audience:
+            raise PublishRefused(
+                400,
+                f"{name} with this data does not go to {channel}: its audience is "
+                f"{kind.audience_text()} (docs/events.md).",
+                field="channels",
+            )
+    event.targets = [audience[group] for group in groups]
     return event, socket_id
+
+
+def _catalog_build(kind: Any, data: dict[str, Any], groups: list[str]) -> Any:
+    """`kind.build(data)`, its refusals as 400s naming the wrong field."""
+    options: dict[str, Any] = {}
+    if kind.category == "system":  # free text from the platform team (fire_event's options)
+        for key in ("title", "message", "level"):
+            value = data.pop(key, None)
+            if value is not None and not isinstance(value, str):
+                raise PublishRefused(400, f"data.{key} must be a string.", field=f"data.{key}")
+            options[key] = value or None
+        tenants = {tenant_of(g) for g in groups} - {None}
+        users = {user_of(g) for g in groups} - {None}
+        if len(tenants) > 1 or len(users) > 1:
+            raise PublishRefused(
+                400, "A system event addresses one tenant and/or one person.", field="channels"
+            )
+        data.setdefault("tenant_id", next(iter(tenants), None))
+        data.setdefault("user_id", next(iter(users), None))
+    missing = sorted(set(kind.fields) - set(data))
+    unexpected = sorted(set(data) - set(kind.fields))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected " + ", ".join(u[:40] for u in unexpected[:10]))
+        raise PublishRefused(
+            400,
+            f"data must hold exactly the payload fields of {kind.name} "
+            f"({', '.join(kind.fields)}): {'; '.join(parts)}.",
+            field=f"data.{(missing or unexpected)[0][:40]}",
+        )
+    try:
+        return kind.build(data, **options)
+    except (ValueError, KeyError, IndexError, TypeError) as refused:  # level, template
+        raise PublishRefused(
+            400, f"data does not fit {kind.name}: {refused}", field="data"
+        ) from None
 
 
 @csrf_exempt  # authenticated by the request signature, not by a cookie
@@ -177,7 +242,7 @@ def publish_view(request: HttpRequest, app_id: str, batch: bool = False) -> Json
     try:
         check_request_auth("POST", request.path, params, request.body)
         try:
-            body = json.loads(request.body)
+            body = loads(request.body)
         except ValueError:
             raise PublishRefused(400, "The body is not valid JSON.") from None
         if batch:
