@@ -14,7 +14,7 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.live import LiveServer, sign_in
+from tests.browser.live import LiveServer, sign_in, wait_for
 from tests.liveserver import StandIn, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -123,9 +123,7 @@ def test_buying_on_a_phone_goes_from_pending_to_online_live(pages, portal_server
         "fetch(location.pathname.replace(/.*\\/pay\\//, '/portal/status/')).then(r => r.text())"
     ))  # fmt: skip
     assert status["credentials"] == {**status["credentials"], "username": username}
-    acme.wait_for_function(
-        "window.__toasts.includes('PaymentCompleted')", timeout=WAIT
-    )  # the sale, live
+    wait_for(acme, "window.__toasts.includes('PaymentCompleted')", timeout=WAIT)  # the sale, live
     assert "PaymentInitiated" in toasts(acme)
     assert not [t for t in toasts(beta) if t.startswith("Payment")]
     assert customer.dialogs == []
@@ -140,7 +138,7 @@ def test_a_payment_cancelled_on_the_phone_says_so_and_offers_a_retry(pages, port
     wait_state(customer, "failed")
     assert customer.text_content("#payment-error").strip() == "Cancelled on the phone"
     assert customer.is_visible("#try-again")
-    acme.wait_for_function("window.__toasts.includes('PaymentFailed')", timeout=WAIT)
+    wait_for(acme, "window.__toasts.includes('PaymentFailed')", timeout=WAIT)
     customer.click("#try-again")
     customer.wait_for_selector("#buy-form", timeout=WAIT)
     assert customer.locator('#buy-form input[name="link-orig"]').get_attribute("value") == (
@@ -241,7 +239,7 @@ def test_a_voucher_redeemed_on_a_phone_signs_in_and_tells_acme_only(pages, porta
     customer.wait_for_selector('#payment-status[data-state="completed"]', timeout=WAIT)
     assert customer.text_content("#hotspot-username").strip().startswith("hs-")
     assert customer.text_content("#hotspot-password").strip()
-    acme.wait_for_function("window.__toasts.includes('VoucherRedeemed')", timeout=WAIT)
+    wait_for(acme, "window.__toasts.includes('VoucherRedeemed')", timeout=WAIT)
     assert "VoucherRedeemed" not in toasts(beta)
     # The same code on another phone: a clear error next to the field.
     other = pages()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.live import wait_connected
+from tests.browser.live import wait_connected, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -36,7 +36,8 @@ def test_admin_adds_a_router_and_the_dashboard_counts_its_session_live(new_page,
     count = page.locator("#hotspot-online-count")
     before = int(count.get_attribute("data-value"))
     server.manage("shell", "-c", START_SESSION)
-    page.wait_for_function(
+    wait_for(
+        page,
         f"document.querySelector('#hotspot-online-count').dataset.value === '{before + 1}'",
         timeout=30_000,
     )
