@@ -2,7 +2,8 @@
 
 Two loops run inside every server process: the outbox publisher (notifications/events/relay.py:
 stored events to the channel layer) and the periodic runner (config/periodic.py: expiry,
-payment sweeps, SMS, the email outbox, RADIUS cut-off retries). `BackgroundMiddleware` answers
+payment sweeps, SMS, the email outbox, RADIUS cut-off retries); beside them the metrics
+sampler (config/metrics.py: frame tallies, presence entries, the layer's Redis stats). `BackgroundMiddleware` answers
 the ASGI lifespan protocol itself (the inner ProtocolTypeRouter has none), so it sits outermost
 in config/asgi.py. `on_startup` runs once per process before anything is served: on lifespan
 startup under uvicorn (an exception fails the start-up), else on the first connection (daphne
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from config import periodic
+from config import metrics, periodic
 from notifications.events import relay
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,13 @@ logger = logging.getLogger(__name__)
 async def _start() -> None:
     relay.ensure_started()
     periodic.ensure_started()
+    metrics.sampler.start()
 
 
 async def _stop() -> None:
     await periodic.stop()
     await relay.stop()
+    await metrics.sampler.stop()
 
 
 class BackgroundMiddleware:

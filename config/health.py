@@ -10,7 +10,9 @@ never hosts, URLs or messages (no secrets). docs/operations.md says what each ch
   ``database`` (the query below answers within the timeout), ``channel_layer`` (with Redis: this
   worker's subscription connection is up), ``publisher`` (this worker's outbox publisher task
   runs), ``outbox`` (the oldest unpublished event that is still to be pushed live is younger
-  than ``HEALTH_OUTBOX_MAX_AGE_SECONDS``).
+  than ``HEALTH_OUTBOX_MAX_AGE_SECONDS``), ``periodic`` (this worker's periodic runner loop
+  runs and its current tick has not run longer than ``HEALTH_PERIODIC_STALL_SECONDS``; passes
+  when the runner is turned off).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import sync_and_async_middleware
 
+from config import periodic
 from notifications.events.outbox import max_age as publish_max_age
 from notifications.events.relay import current as current_publisher
 from notifications.models import StoredEvent
@@ -56,6 +59,10 @@ def outbox_max_age() -> float:
 
 def check_timeout() -> float:
     return float(getattr(settings, "HEALTH_CHECK_TIMEOUT_SECONDS", 3.0))
+
+
+def periodic_stall() -> float:
+    return float(getattr(settings, "HEALTH_PERIODIC_STALL_SECONDS", periodic.LEASE_SECONDS))
 
 
 def _oldest_unpublished() -> datetime | None:
@@ -130,6 +137,21 @@ def _publisher() -> dict[str, Any]:
     return {"ok": running} if running else {"ok": False, "error": "not running"}
 
 
+def _periodic() -> dict[str, Any]:
+    """The runner's heartbeat: its loop task runs and is not stuck in one tick."""
+    if not periodic.enabled():
+        return {"ok": True, "enabled": False}
+    runner = periodic.current()
+    if runner is None:
+        return {"ok": False, "error": "not running"}
+    silent, limit = runner.silent_for(), periodic_stall()
+    entry: dict[str, Any] = {"ok": silent <= limit, "tick_seconds": round(silent, 1)}
+    entry["max_seconds"] = limit
+    if not entry["ok"]:
+        entry["error"] = "stalled"
+    return entry
+
+
 async def readiness_checks(run_db: RunDb = _in_own_thread) -> dict[str, dict[str, Any]]:
     (database, outbox), layer = await asyncio.gather(_database_and_outbox(run_db), _channel_layer())
     return {
@@ -137,6 +159,7 @@ async def readiness_checks(run_db: RunDb = _in_own_thread) -> dict[str, dict[str
         "channel_layer": layer,
         "publisher": _publisher(),
         "outbox": outbox,
+        "periodic": _periodic(),
     }
 
 

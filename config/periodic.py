@@ -257,11 +257,20 @@ def _finish_kicked() -> None:
 
 
 class Runner:
-    """This process's loop: every TICK_SECONDS, run the due tasks in a worker thread."""
+    """This process's loop: every TICK_SECONDS, run the due tasks in a worker thread.
+
+    `beat` (monotonic) is stamped before and after each tick: readiness (config/health.py)
+    reads how long the loop has been silent, i.e. how long the current tick has run.
+    """
 
     def __init__(self) -> None:
         self.task: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.beat = time.monotonic()
+
+    def silent_for(self) -> float:
+        """Seconds since the loop last moved (≤ TICK_SECONDS unless a tick runs long)."""
+        return max(0.0, time.monotonic() - self.beat)
 
     @property
     def running(self) -> bool:
@@ -280,10 +289,12 @@ class Runner:
         # Not the thread that runs sync views: a slow task must not hold up requests.
         step = database_sync_to_async(run_due, thread_sensitive=False)
         while True:
+            self.beat = time.monotonic()
             try:
                 await step()
             except Exception:  # the database is down, say: try again next tick
                 logger.exception("periodic runner tick failed")
+            self.beat = time.monotonic()
             await asyncio.sleep(TICK_SECONDS)
 
     async def stop(self) -> None:
@@ -300,7 +311,7 @@ _runner: Runner | None = None
 def ensure_started() -> Runner | None:
     """Start this process's runner on the running loop once (PERIODIC_ENABLED permitting)."""
     global _runner
-    if not getattr(settings, "PERIODIC_ENABLED", True) or not tasks():
+    if not enabled():
         return None
     try:
         asyncio.get_running_loop()
@@ -312,6 +323,17 @@ def ensure_started() -> Runner | None:
         _runner = Runner()
         _runner.start()
         return _runner
+
+
+def current() -> Runner | None:
+    """This process's runner if it runs."""
+    runner = _runner
+    return runner if runner is not None and runner.running else None
+
+
+def enabled() -> bool:
+    """Whether server processes run the periodic runner (PERIODIC_ENABLED and some tasks)."""
+    return bool(getattr(settings, "PERIODIC_ENABLED", True)) and bool(tasks())
 
 
 async def stop() -> None:

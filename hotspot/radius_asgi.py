@@ -31,17 +31,22 @@ def _query(scope: dict) -> dict[str, str]:
 
 
 def _answer(path: str, authorization: str, query: dict[str, str]) -> tuple[int, bytes]:
+    """The Django view's answer, counted once (hotspot_radius_requests_total) after the retry."""
     from . import radius_views
 
-    handler = radius_views.FAST_HANDLERS[path]
-    for attempt in (1, 2):
-        try:
-            return handler(authorization, query)
-        except (OperationalError, InterfaceError):
-            connection.close()  # a dropped connection: reconnect once
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    kind, handler = radius_views.FAST_HANDLERS[path]
+
+    def reconnecting() -> tuple[int, bytes, str]:
+        for attempt in (1, 2):
+            try:
+                return handler(authorization, query)
+            except (OperationalError, InterfaceError):
+                connection.close()  # a dropped connection: reconnect once
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    return radius_views.counted(kind, reconnecting)
 
 
 class RadiusFastPath:

@@ -20,6 +20,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from config.metrics import observe_radius
+
 from . import radius
 
 log = logging.getLogger(__name__)
@@ -48,36 +50,61 @@ def _body(data: dict) -> bytes:
     return json.dumps(data).encode()
 
 
+Answer = tuple[int, bytes, str]  # status, body, the reason of a reject ("" otherwise)
+
+
+def counted(kind: str, answer: Callable[[], Answer]) -> tuple[int, bytes]:
+    """Run `answer`, counting its outcome in hotspot_radius_requests_total (raised: error)."""
+    try:
+        status, body, reason = answer()
+    except Exception:
+        observe_radius(kind, 500)
+        raise
+    observe_radius(kind, status, reason)
+    return status, body
+
+
 def answer_client(authorization: str, query: Mapping[str, str]) -> tuple[int, bytes]:
     """Dynamic client lookup: 200 with the client's definition, 404 for an unknown address."""
+    return counted("client", lambda: _client(authorization, query))
+
+
+def _client(authorization: str, query: Mapping[str, str]) -> Answer:
     if not token_ok(authorization):
-        return 403, b""
+        return 403, b"", ""
     try:
         address = str(ipaddress.ip_address(query.get("address", "").strip()))
     except ValueError:
-        return 400, _body({"error": "address must be an IP address"})
+        return 400, _body({"error": "address must be an IP address"}), ""
     found = radius.client_for_address(address)
     if found is None:
-        return 404, b""
-    return 200, _body(found)
+        return 404, b"", ""
+    return 200, _body(found), ""
 
 
 def answer_authorize(authorization: str, query: Mapping[str, str]) -> tuple[int, bytes]:
     """200: the password FreeRADIUS checks (PAP/CHAP) and the reply; 401: reject + message."""
+    return counted("authorize", lambda: _authorize(authorization, query))
+
+
+def _authorize(authorization: str, query: Mapping[str, str]) -> Answer:
     if not token_ok(authorization):
-        return 403, b""
+        return 403, b"", ""
     router_id = _router_id(query)
     username = query.get("username", "")
     if router_id is None or not username or len(username) > 253:
-        return 400, _body({"error": "router and username are required"})
+        return 400, _body({"error": "router and username are required"}), ""
     decision = radius.authorize(router_id=router_id, username=username)
-    return (200 if decision.accept else 401), _body(decision.attributes)
+    if decision.accept:
+        return 200, _body(decision.attributes), ""
+    return 401, _body(decision.attributes), decision.reason
 
 
 #: path → handler, for the ASGI fast path
-FAST_HANDLERS: dict[str, Callable[[str, Mapping[str, str]], tuple[int, bytes]]] = {
-    "/radius/client/": answer_client,
-    "/radius/authorize/": answer_authorize,
+#: path → (kind, handler), for the ASGI fast path (which counts the answer after its retry)
+FAST_HANDLERS: dict[str, tuple[str, Callable[[str, Mapping[str, str]], Answer]]] = {
+    "/radius/client/": ("client", _client),
+    "/radius/authorize/": ("authorize", _authorize),
 }
 
 
@@ -101,6 +128,16 @@ def authorize_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def accounting_view(request: HttpRequest) -> HttpResponse:
     """204 once applied; 400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
+    try:
+        response = _accounting(request)
+    except Exception:
+        observe_radius("accounting", 500)
+        raise
+    observe_radius("accounting", response.status_code)
+    return response
+
+
+def _accounting(request: HttpRequest) -> HttpResponse:
     if not token_ok(request.headers.get("Authorization", "")):
         return HttpResponse(status=403)
     router_id = _router_id(request.GET)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.utils import normalize_phone
 from config.errors import DomainError, InvalidTransition, NotFound, PermissionDenied
+from config.metrics import STK_PUSHES
 from hotspot.models import HotspotUser, Package
 from hotspot.services import hotspot_user_provision_for_payment
 from tenants.models import Tenant
@@ -338,12 +339,14 @@ def payment_start_stk(
         )
     except ProviderError as exc:
         logger.warning("stk push for %s: %s (%s)", payment.provider_reference, exc, exc.detail)
+        STK_PUSHES.labels("ambiguous" if exc.ambiguous else "refused").inc()
         if exc.ambiguous:
             Payment.objects.filter(pk=payment.pk).update(failure_reason=exc.message[:500])
         else:
             _fail_if_pending(payment=payment, reason=exc.message, result_code="push_refused")
         payment.refresh_from_db()
         return payment
+    STK_PUSHES.labels("sent").inc()
     Payment.objects.filter(pk=payment.pk).update(
         checkout_request_id=result.checkout_request_id,
         merchant_request_id=result.merchant_request_id,

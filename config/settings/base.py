@@ -240,6 +240,9 @@ PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 # older than this, or when a check takes longer than the timeout.
 HEALTH_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_OUTBOX_MAX_AGE_SECONDS", "60"))
 HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
+# Not ready when this worker's periodic runner has been inside one tick longer than this (the
+# default is the task lease, config/periodic.py: a run that long is assumed dead).
+HEALTH_PERIODIC_STALL_SECONDS = float(os.environ.get("HEALTH_PERIODIC_STALL_SECONDS", "300"))
 
 # Prometheus metrics at /metrics (config/metrics.py): served to these addresses/networks, or to
 # `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client

@@ -31,6 +31,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection
 
+from config.metrics import observe_published
 from notifications.conf import notification_settings as conf
 from notifications.events.outbox import claim, settle
 from notifications.models import StoredEvent
@@ -152,6 +153,7 @@ async def send_events(
             failed.append(row)
             continue
         sent.append(row.id)
+        observe_published(row.name, time.time() - row.occurred_at.timestamp())
     return sent, failed
 
 

@@ -32,10 +32,12 @@ from notifications.realtime.groups import (
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
 from notifications.realtime.limits import ArrivalLimit, ReplayBudget
+from notifications.realtime.metering import Metered
 from notifications.realtime.presence import member_info, presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
+    CLOSE_TOO_SLOW,
     CLOSE_UNAUTHENTICATED,
     MAX_CHANNEL_LENGTH,
     MAX_CLOSE_REASON_BYTES,
@@ -52,9 +54,11 @@ logger = logging.getLogger(__name__)
 
 
 class NotificationConsumer(
-    SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+    Metered, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
 ):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
+
+    metrics_endpoint = "notifications"
 
     async def connect(self) -> None:
         self._closed = False
@@ -71,6 +75,7 @@ class NotificationConsumer(
         self.auth = auth
         user = auth.user
         self.role: str = user.role
+        self.meter.opened(self.role)
         self.socket_id = new_socket_id()
         self.channels = allowed_groups(user)
         internal = [session_group(auth.session_key)] if auth.session_key else []
@@ -142,6 +147,8 @@ class NotificationConsumer(
         code = message.get("code")
         if not isinstance(code, int) or not 4000 <= code <= 4999:
             code = CLOSE_FORBIDDEN
+        if code == CLOSE_TOO_SLOW:
+            self.meter.overflowed()
         await self._close(code, str(message.get("reason") or ""))
 
     @staticmethod
@@ -237,10 +244,12 @@ class NotificationConsumer(
         while self._resume_next is not None and not self._closed:
             wanted, self._resume_next = self._resume_next, None
             if wanted == self._resume_last:  # the same question, just answered: coalesced
+                self.meter.resumed("coalesced")
                 await self._send_frame({"type": "resumed"})  # its events came live since
                 continue
             wait = self._replay.retry_after()
             if wait > 0:
+                self.meter.resumed("limited")
                 await self._error(
                     "replay_limited",
                     "Too many events replayed; resume again later.",
@@ -269,8 +278,10 @@ class NotificationConsumer(
             result = Replay(resync=True)
         self._replay.charge(len(result.frames))
         if result.resync:
+            self.meter.resumed("resync")
             await self._send_frame({"type": "resync"})
             return
+        self.meter.resumed("replayed", len(result.frames))
         for text in result.frames:
             if self._closed:
                 return

@@ -20,9 +20,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access
 from notifications.realtime.groups import payment_group
+from notifications.realtime.metering import Metered
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
+    CLOSE_TOO_SLOW,
     frame_bucket,
     loads,
 )
@@ -38,7 +40,9 @@ def _state_of(payment_id: int) -> dict[str, Any] | None:
     return access.policy.payment_state(payment_id)
 
 
-class PortalPaymentConsumer(AsyncWebsocketConsumer):
+class PortalPaymentConsumer(Metered, AsyncWebsocketConsumer):
+    metrics_endpoint = "portal"
+
     async def connect(self) -> None:
         self.payment_id: int | None = None
         self.last_state: str | None = None
@@ -51,6 +55,7 @@ class PortalPaymentConsumer(AsyncWebsocketConsumer):
             await self.close(CLOSE_FORBIDDEN)
             return
         self.payment_id = payment_id
+        self.meter.opened("customer")
         self.groups = [payment_group(payment_id)]  # discarded by Channels on disconnect
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         self._frames = frame_bucket()
@@ -70,6 +75,8 @@ class PortalPaymentConsumer(AsyncWebsocketConsumer):
         await self._send_state()
 
     async def notify_close(self, message: dict) -> None:
+        if message.get("code") == CLOSE_TOO_SLOW:
+            self.meter.overflowed()
         await self.close(CLOSE_FORBIDDEN)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -39,11 +39,13 @@ def test_readiness_reports_each_check_and_fails_without_a_publisher(client, monk
     assert response.status_code == 503  # the test client runs no outbox publisher
     body = response.json()
     assert body["status"] == "fail"
-    assert set(body["checks"]) == {"database", "channel_layer", "publisher", "outbox"}
+    assert set(body["checks"]) == {"database", "channel_layer", "publisher", "outbox", "periodic"}
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["channel_layer"]["ok"] is True
     assert body["checks"]["publisher"] == {"ok": False, "error": "not running"}
     assert body["checks"]["outbox"]["ok"] is True
+    # The test settings turn the periodic runner off: nothing to be alive, not a failure.
+    assert body["checks"]["periodic"] == {"ok": True, "enabled": False}
 
 
 @pytest.mark.django_db

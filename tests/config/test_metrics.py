@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import shutil
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import resolve
 from django.utils import timezone
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
+from rest_framework_simplejwt.tokens import AccessToken
+from websockets.asyncio.client import connect
 
+from notifications.events import broadcast, catalog
 from notifications.models import StoredEvent
-from tests.liveserver import Uvicorn, database_url_for_servers, get, wait_until
+from tests.conftest import require_program, require_server
+from tests.factories import TenantAdminFactory
+from tests.liveserver import (
+    RedisServer,
+    Uvicorn,
+    database_url_for_servers,
+    get,
+    server_env,
+    wait_until,
+)
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -30,6 +50,31 @@ def requests_of(text: str, view: str, status: str = "200") -> float:
         and dict(labels).get("view") == view
         and dict(labels).get("status") == status
     )
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """The sample `name` with exactly these labels (0 when absent)."""
+    wanted = tuple(sorted(labels.items()))
+    return samples(text).get((name, wanted), 0.0)
+
+
+def scrape(base: str) -> str:
+    status, _, text = get(base + "/metrics")
+    assert status == 200
+    return text
+
+
+def per_worker(directory: Path, name: str, **labels: str) -> dict[str, float]:
+    """`name` as each worker's own files say (pid → value): what the scrape must add up."""
+    found = {}
+    for pid in {f.stem.rsplit("_", 1)[1] for f in directory.glob("*.db")}:
+        with tempfile.TemporaryDirectory() as one:
+            for f in directory.glob(f"*_{pid}.db"):
+                shutil.copy(f, one)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=one)
+            found[pid] = registry.get_sample_value(name, labels) or 0.0
+    return found
 
 
 def login_view() -> str:
@@ -138,3 +183,147 @@ def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
     }
     exported |= {family.name for family in metrics.OutboxCollector().collect()}
     assert used and used <= exported, used - exported
+
+
+SOCKETS = ("hotspot_sockets_open", {"endpoint": "notifications", "role": "tenant_admin"})
+FRAMES = ("hotspot_socket_frames_sent_total", {"endpoint": "notifications"})
+EVENTS = 4
+
+
+@pytest.mark.live
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_pipeline_metrics_move_when_events_flow_summed_over_two_workers(
+    transactional_db, tmp_path, monkeypatch
+):
+    """Sockets on both workers, events through the workers' publishers, a resume: every scrape
+    (whichever worker answers) reports the sum over both, and the sockets go back to 0."""
+    require_program("redis-server")
+    require_server(database_url_for_servers(), 5432, "PostgreSQL")
+    if connection.vendor != "postgresql":
+        pytest.skip("two workers share the database: run the suite on PostgreSQL")
+    # The rows this test writes are left to the servers' publishers (not published from here).
+    monkeypatch.setattr(broadcast, "_after_commit", lambda event_id: None)
+    admin = TenantAdminFactory()
+    token = str(AccessToken.for_user(admin))
+    prometheus = tmp_path / "prometheus"
+    prometheus.mkdir()
+    redis = RedisServer().start()
+    env = server_env(redis_url=redis.url, prefix=f"metrics-live-{os.getpid()}")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus)
+    server = Uvicorn(env, workers=2)
+    try:
+        server.wait_ready()
+        wait_until(lambda: get(server.http + "/healthz")[0] == 200, 60, "the workers")
+        asyncio.run(_events_flow(server, prometheus, token, admin))
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def _store_events(admin) -> list[int]:
+    """EVENTS tenant events, committed (in a thread of its own: its connection closed after)."""
+    try:
+        return [
+            broadcast.broadcast(
+                catalog.SystemNotification.create(tenant=admin.tenant, message=f"m{n}")
+            ).id
+            for n in range(EVENTS)
+        ]
+    finally:
+        connection.close()
+
+
+async def _events_flow(server: Uvicorn, prometheus: Path, token: str, admin) -> None:
+    url = f"{server.ws}?token={token}"
+    sockets = []
+
+    def on_both_workers() -> bool:
+        holding = per_worker(prometheus, SOCKETS[0], **SOCKETS[1])
+        return sum(1 for n in holding.values() if n > 0) >= 2
+
+    try:
+        # Fresh connections until both workers hold some (the kernel spreads them).
+        while len(sockets) < 4 or not on_both_workers():
+            assert len(sockets) < 60, "every socket landed on one worker"
+            ws = await connect(url, open_timeout=30)
+            sockets.append(ws)
+            assert json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] == "welcome"
+        count = len(sockets)
+        for _ in range(6):  # any worker answers the scrape; each reports both
+            assert value(scrape(server.http), SOCKETS[0], **SOCKETS[1]) == count
+
+        # Events stored by another process; the workers' publishers send them.
+        ids = await asyncio.to_thread(_store_events, admin)
+
+        async def events_of(ws) -> list[int]:
+            got = []
+            while len(got) < EVENTS:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if frame.get("type") == "event":
+                    got.append(frame["id"])
+            return got
+
+        for got in await asyncio.gather(*(events_of(ws) for ws in sockets)):
+            assert sorted(got) == ids
+
+        # A resume from the first event replays the ones after it.
+        await sockets[0].send(json.dumps({"action": "resume", "last_id": ids[0]}))
+        replayed = 0
+        while True:
+            frame = json.loads(await asyncio.wait_for(sockets[0].recv(), 60))
+            if frame.get("type") == "resumed":
+                break
+            assert frame.get("type") == "event", frame
+            replayed += 1
+        assert replayed >= EVENTS - 1
+
+        frames = count * (1 + EVENTS) + replayed + 1  # welcome, events; replay and `resumed`
+
+        def pipeline_counted() -> dict | None:
+            text = scrape(server.http)
+            seen = {
+                "frames": value(text, FRAMES[0], **FRAMES[1]),
+                "published": value(
+                    text, "hotspot_events_published_total", event="SystemNotification"
+                ),
+                "latency_count": value(text, "hotspot_event_publish_latency_seconds_count"),
+                "presence": value(text, "hotspot_presence_entries"),
+                "resumes": value(
+                    text,
+                    "hotspot_socket_resumes_total",
+                    endpoint="notifications",
+                    outcome="replayed",
+                ),  # fmt: skip
+                "replayed": value(
+                    text, "hotspot_socket_replayed_events_total", endpoint="notifications"
+                ),
+            }
+            wanted = {
+                "frames": frames,
+                "published": EVENTS,
+                "latency_count": EVENTS,
+                "presence": count,  # one entry per tenant socket (tenant presence)
+                "resumes": 1,
+                "replayed": replayed,
+            }
+            return seen if seen == wanted else None
+
+        wait_until(pipeline_counted, 90, "the scrape to count sockets' frames, events, resume")
+        # The frames were sent by both workers, and the scrape is their sum.
+        sent = per_worker(prometheus, FRAMES[0], **FRAMES[1])
+        assert sum(1 for n in sent.values() if n > 0) >= 2, sent
+        assert sum(sent.values()) == frames
+    finally:
+        for ws in sockets:
+            await ws.close()
+
+    def closed() -> bool:
+        text = scrape(server.http)
+        return (
+            value(text, SOCKETS[0], **SOCKETS[1]) == 0
+            and value(text, "hotspot_presence_entries") == 0
+        )
+
+    wait_until(closed, 90, "the open sockets and presence entries to go back to 0")

@@ -298,6 +298,12 @@ def tracker(layer: Any) -> PresenceTracker:
     return found
 
 
+def local_entry_count() -> int:
+    """This process's live presence entries, over its trackers (read by config.metrics)."""
+    trackers = list(_trackers.values())
+    return sum(len(conns) for found in trackers for conns in list(found.local.values()))
+
+
 async def stop_trackers() -> None:
     """Cancel the heartbeat of the running loop's tracker (tests end their loop cleanly)."""
     found = _trackers.pop(asyncio.get_running_loop(), None)

@@ -23,6 +23,7 @@ from notifications.realtime.groups import (
 )
 from notifications.realtime.layers import LayerEventDispatchMixin
 from notifications.realtime.limits import ArrivalLimit
+from notifications.realtime.metering import Metered
 from notifications.realtime.presence import presence_grace, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
@@ -88,8 +89,12 @@ def _frame(event: str, data: Any, channel: str | None = None) -> str:
     return dumps(body)
 
 
-class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer):
+class PusherConsumer(
+    Metered, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+):
     """`/app/<key>`: the Pusher protocol 7 face of the event stream (docs/pusher.md)."""
+
+    metrics_endpoint = "pusher"
 
     async def connect(self) -> None:
         self._closed = False
@@ -111,6 +116,7 @@ class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWe
             await self._fail(ERR_PROTOCOL, f"Unsupported protocol version {protocol[:10]}.")
             return
         self.socket_id = new_socket_id()
+        self.meter.opened(None)  # "none" until a grant binds it to a person
         self.groups = [pusher_grant_group(self.socket_id)]  # discarded by Channels on disconnect
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
         # A browser on the same site also sends its session cookie: use it when it is valid.
@@ -157,6 +163,8 @@ class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWe
 
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")
+        if code == CLOSE_TOO_SLOW:
+            self.meter.overflowed()
         pusher_code = CLOSE_TO_PUSHER.get(code, ERR_UNAUTHORIZED)
         await self._fail(pusher_code, str(message.get("reason") or "Connection closed."))
 
@@ -229,6 +237,7 @@ class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWe
             return
         self.grants[creds.user_id] = creds.role
         self.role = creds.role
+        self.meter.move(creds.role)
         await self._guard(creds)
 
     async def _flooded(self) -> None:
