@@ -13,3 +13,11 @@ def record() -> None:
 
 def explode() -> None:
     raise RuntimeError("this task always fails")
+
+
+def stall() -> None:
+    """Blocks while $PERIODIC_STALL_FILE exists (at most 120 s): a runner stuck in one tick."""
+    path = os.environ["PERIODIC_STALL_FILE"]
+    deadline = time.monotonic() + 120
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.1)

@@ -20,7 +20,16 @@ from config import health
 from notifications.models import StoredEvent
 from notifications.realtime.layers import LocalFanoutChannelLayer
 from tests.conftest import require_program, require_server
-from tests.liveserver import BASE_DIR, RedisServer, TcpProxy, Uvicorn, get, get_json, wait_until
+from tests.liveserver import (
+    BASE_DIR,
+    RedisServer,
+    TcpProxy,
+    Uvicorn,
+    get,
+    get_json,
+    server_env,
+    wait_until,
+)
 
 
 def test_liveness_answers_without_touching_the_database(client):
@@ -65,6 +74,14 @@ def test_an_old_unpublished_event_makes_the_outbox_check_fail(client, settings, 
     assert checks["outbox"]["oldest_unpublished_seconds"] >= 119
     StoredEvent.objects.filter(pk=event.pk).update(published_at=timezone.now())
     assert client.get("/readyz").json()["checks"]["outbox"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readiness_fails_when_the_periodic_runner_should_run_but_does_not(client, settings):
+    settings.PERIODIC_ENABLED = True  # the test client's process starts no runner
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["periodic"] == {"ok": False, "error": "not running"}
 
 
 def test_health_paths_only_answer_get():
@@ -189,3 +206,49 @@ def test_readiness_follows_redis_and_the_database_on_two_uvicorn_workers(transac
         server.stop()
         proxy.stop()
         redis.stop()
+
+
+@pytest.mark.live
+@pytest.mark.redis
+def test_a_worker_whose_periodic_runner_is_stuck_is_not_ready_until_it_moves(
+    transactional_db, redis_url, tmp_path
+):
+    """One worker's runner stuck inside a task: that worker answers 503 (periodic stalled) while
+    the other stays ready (it ticks on; the lease keeps it off the stuck task); then 200 again."""
+    stall = tmp_path / "stall"
+    env = server_env(redis_url=redis_url, prefix=f"health-periodic-{os.getpid()}")
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.config.periodic_settings",
+        HEALTH_PERIODIC_STALL_SECONDS="2",
+        PERIODIC_STALL_FILE=str(stall),
+    )
+    server = Uvicorn(env, workers=2)
+    try:
+        server.wait_ready()
+        poll = Poller(server.http)
+        for body in poll.until(200):
+            assert body["checks"]["periodic"]["ok"] is True
+            assert body["checks"]["periodic"]["max_seconds"] == 2
+
+        stall.touch()  # the next run of the task blocks the worker that claims it
+        seen: dict[int, set[int]] = {}
+
+        def one_stuck_one_ready() -> bool:
+            code, body = get_json(poll.url, timeout=15)
+            seen.setdefault(body["worker"], set()).add(code)
+            if code == 503:
+                periodic = body["checks"]["periodic"]
+                assert periodic["ok"] is False and periodic["error"] == "stalled"
+                assert periodic["tick_seconds"] > 2
+                failing = {name for name, check in body["checks"].items() if not check["ok"]}
+                assert failing == {"periodic"}
+            stuck = {pid for pid, codes in seen.items() if 503 in codes}
+            ready = {pid for pid, codes in seen.items() if codes == {200}}
+            return bool(stuck) and bool(ready - stuck)
+
+        wait_until(one_stuck_one_ready, 90, "one worker stalled, the other still ready")
+        stall.unlink()  # the task returns: the runner moves again
+        poll.until(200)
+    finally:
+        stall.unlink(missing_ok=True)
+        server.stop()

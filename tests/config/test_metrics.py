@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import timedelta
@@ -25,6 +26,7 @@ from notifications.models import StoredEvent
 from tests.conftest import require_program, require_server
 from tests.factories import TenantAdminFactory
 from tests.liveserver import (
+    BASE_DIR,
     RedisServer,
     Uvicorn,
     database_url_for_servers,
@@ -167,22 +169,45 @@ def test_every_worker_reports_the_sum_over_all_workers(tmp_path):
         server.stop()
 
 
+def exported_names() -> set[str]:
+    """Every sample name /metrics can carry: the declared metrics and the outbox gauges."""
+    from config import metrics
+
+    names = set()
+    for collector in metrics.DECLARED:
+        for family in collector.describe():
+            if family.type == "counter":
+                names.add(family.name + "_total")
+            elif family.type == "histogram":
+                names |= {family.name + suffix for suffix in ("_bucket", "_sum", "_count")}
+            else:
+                names.add(family.name)
+    return names
+
+
 @pytest.mark.django_db
 def test_the_grafana_dashboard_queries_only_metrics_the_platform_exports():
-    import json
-    import re
-
     from config import metrics
-    from tests.liveserver import BASE_DIR
 
     dashboard = json.loads((BASE_DIR / "deploy" / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {name for e in exprs for name in re.findall(r"hotspot_[a-z_]+", e)}
-    exported = {"hotspot_http_requests_total"} | {
-        f"hotspot_http_request_duration_seconds{suffix}" for suffix in ("_bucket", "_sum", "_count")
-    }
-    exported |= {family.name for family in metrics.OutboxCollector().collect()}
+    exported = exported_names() | {f.name for f in metrics.OutboxCollector().collect()}
     assert used and used <= exported, used - exported
+    # Every declared metric has a panel (a bucket, sum or count names its histogram).
+    families = {re.sub(r"_(bucket|sum|count|total)$", "", name) for name in used}
+    declared = {family.name for c in metrics.DECLARED for family in c.describe()}
+    assert declared <= families, declared - families
+
+
+def test_operations_docs_name_every_metric():
+    from config import metrics
+
+    text = (BASE_DIR / "docs" / "operations.md").read_text()
+    for collector in metrics.DECLARED:
+        for family in collector.describe():
+            name = family.name + ("_total" if family.type == "counter" else "")
+            assert f"`{name}`" in text, f"{name} is not described in docs/operations.md"
 
 
 SOCKETS = ("hotspot_sockets_open", {"endpoint": "notifications", "role": "tenant_admin"})
