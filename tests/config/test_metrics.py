@@ -352,3 +352,80 @@ async def _events_flow(server: Uvicorn, prometheus: Path, token: str, admin) -> 
         )
 
     wait_until(closed, 90, "the open sockets and presence entries to go back to 0")
+
+
+def test_redis_counters_follow_the_layers_stats_and_never_go_down():
+    from prometheus_client import REGISTRY
+
+    from config.metrics import LayerStats
+
+    keys = ("reconnects", "dead_subscriptions", "resubscribes")
+
+    def counted() -> dict[str, float]:
+        return {k: REGISTRY.get_sample_value(f"hotspot_redis_{k}_total") or 0.0 for k in keys}
+
+    class Layer:
+        def __init__(self, **stats: int) -> None:
+            self.stats = dict.fromkeys(keys, 0) | stats
+
+    class Proxy:  # channels-redis' pub/sub layer forwards unknown attributes to a loop's layer
+        def __getattr__(self, name: str):
+            raise AssertionError(f"{name} read through a proxying __getattr__")
+
+    start, sampler, layer = counted(), LayerStats(), Layer()
+    sampler.sample(layer)
+    assert counted() == start
+    layer.stats.update(reconnects=2, resubscribes=2)
+    sampler.sample(layer)
+    sampler.sample(layer)  # nothing new: nothing added
+    grown = {k: counted()[k] - start[k] for k in keys}
+    assert grown == {"reconnects": 2, "dead_subscriptions": 0, "resubscribes": 2}
+    sampler.sample(Layer(reconnects=1, dead_subscriptions=1))  # a new layer: its own totals
+    sampler.sample(Proxy())
+    sampler.sample(None)
+    grown = {k: counted()[k] - start[k] for k in keys}
+    assert grown == {"reconnects": 3, "dead_subscriptions": 1, "resubscribes": 2}
+
+
+WORKER = """
+import os, sys, time, django
+django.setup()
+from config import metrics
+metrics.SOCKETS_OPEN.labels("notifications", "staff").inc()
+metrics.FRAMES_SENT.labels("notifications").inc(5)
+print("counted", flush=True)
+if sys.argv[1] == "crash":
+    os._exit(0)  # gone without closing its socket
+time.sleep(120)
+"""
+
+
+@pytest.mark.django_db
+def test_a_dead_workers_open_sockets_drop_out_and_its_counts_stay(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="config.settings.test")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    run = [sys.executable, "-c", WORKER]
+    crashed = subprocess.run([*run, "crash"], env=env, cwd=BASE_DIR, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert crashed.stdout.strip() == "counted", crashed.stderr
+    alive = subprocess.Popen(
+        [*run, "stay"], env=env, cwd=BASE_DIR, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert alive.stdout.readline().strip() == "counted"
+        from config import metrics
+
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        text = metrics.render().decode()
+        # The live worker's socket counts, the crashed one's not; both workers' frames stay.
+        assert value(text, "hotspot_sockets_open", endpoint="notifications", role="staff") == 1
+        assert value(text, FRAMES[0], **FRAMES[1]) == 10
+    finally:
+        alive.kill()
+        alive.wait(10)
+    text = metrics.render().decode()
+    assert value(text, "hotspot_sockets_open", endpoint="notifications", role="staff") == 0
+    assert value(text, FRAMES[0], **FRAMES[1]) == 10

@@ -81,3 +81,39 @@ async def test_everything_else_goes_to_django(app):
     assert await call(app, "/radius/accounting/", method="POST") == (299, b"inner")
     assert await call(app, "/radius/authorize/", method="POST") == (299, b"inner")
     assert await call(app, "/api/routers/") == (299, b"inner")
+
+
+def radius_count(kind: str, result: str, reason: str = "") -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"kind": kind, "result": result, "reason": reason}
+    return REGISTRY.get_sample_value("hotspot_radius_requests_total", labels) or 0.0
+
+
+async def test_each_answer_is_counted_once_by_kind_result_and_reject_reason(app):
+    router = await make_world()
+    wanted = [
+        ("client", "found", ""),
+        ("client", "unknown", ""),
+        ("client", "forbidden", ""),
+        ("authorize", "accept", ""),
+        ("authorize", "reject", "unknown"),
+    ]
+    before = {key: radius_count(*key) for key in wanted}
+    await call(app, "/radius/client/", "address=192.0.2.60")
+    await call(app, "/radius/client/", "address=192.0.2.61")
+    await call(app, "/radius/client/", "address=192.0.2.60", auth=None)
+    await call(app, "/radius/authorize/", f"router={router.pk}&username=fay")
+    await call(app, "/radius/authorize/", f"router={router.pk}&username=nope")
+    assert {key: radius_count(*key) - before[key] for key in wanted} == dict.fromkeys(wanted, 1)
+
+
+def test_the_django_views_count_alike(client):
+    """FreeRADIUS pointed past the fast path (a proxy in between): the same counter moves."""
+    wanted = [("authorize", "bad_request", ""), ("accounting", "forbidden", "")]
+    before = {key: radius_count(*key) for key in wanted}
+    answer = client.get("/radius/authorize/", {"router": "abc", "username": "fay"},
+                        HTTP_AUTHORIZATION=GOOD)  # fmt: skip
+    assert answer.status_code == 400
+    assert client.post("/radius/accounting/?router=1", {}).status_code == 403
+    assert {key: radius_count(*key) - before[key] for key in wanted} == dict.fromkeys(wanted, 1)

@@ -224,3 +224,30 @@ def test_the_pay_page_may_post_the_login_to_its_router_and_nowhere_else(client, 
     buy(client, daily)  # no hand-off: nothing to post to
     token = Payment.objects.latest("pk").token
     assert form_action(client.get(f"/portal/acme/pay/{token}/")) == ["'self'"]
+
+
+def test_stk_pushes_are_counted_by_result(client, shop, daraja):
+    from prometheus_client import REGISTRY
+
+    from payments.providers.daraja import STK_PUSH_PATH
+
+    def pushes(result: str) -> float:
+        return REGISTRY.get_sample_value("hotspot_stk_pushes_total", {"result": result}) or 0.0
+
+    before = {result: pushes(result) for result in ("sent", "refused", "ambiguous")}
+    daily = Package.objects.get(tenant=shop, name="Daily")
+    buy(client, daily, "0712345678")  # Daraja takes it
+    daraja.fail(STK_PUSH_PATH, 500, {"errorMessage": "down"})
+    buy(client, daily, "0712345679")  # refused: the payment fails at once
+    daraja.fail(STK_PUSH_PATH, 200, "garbage")
+    buy(client, daily, "0712345670")  # a garbled answer: stays pending for the callback
+    assert {result: pushes(result) - before[result] for result in before} == {
+        "sent": 1,
+        "refused": 1,
+        "ambiguous": 1,
+    }
+    assert sorted(Payment.objects.values_list("status", flat=True)) == [
+        "failed",
+        "pending",
+        "pending",
+    ]
