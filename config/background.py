@@ -3,11 +3,12 @@
 Two loops run inside every server process: the outbox publisher (notifications/events/relay.py:
 stored events to the channel layer) and the periodic runner (config/periodic.py: expiry,
 payment sweeps, SMS, the email outbox, RADIUS cut-off retries); beside them the metrics
-sampler (config/metrics.py: frame tallies, presence entries, the layer's Redis stats). `BackgroundMiddleware` answers
-the ASGI lifespan protocol itself (the inner ProtocolTypeRouter has none), so it sits outermost
-in config/asgi.py. `on_startup` runs once per process before anything is served: on lifespan
-startup under uvicorn (an exception fails the start-up), else on the first connection (daphne
-has no lifespan); then both loops start, and they stop on lifespan shutdown.
+sampler (config/metrics.py: frame tallies, presence entries, the layer's Redis stats).
+`BackgroundMiddleware` answers the ASGI lifespan protocol itself (the inner ProtocolTypeRouter
+has none), so it sits outermost in config/asgi.py. `on_startup` runs once per process before
+anything is served: on lifespan startup under uvicorn (an exception fails the start-up), else on
+the first connection (daphne has no lifespan); then the loops start, and they stop on lifespan
+shutdown.
 """
 
 from __future__ import annotations

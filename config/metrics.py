@@ -344,7 +344,8 @@ class Sampler:
 
     @property
     def running(self) -> bool:
-        return self.task is not None and not self.task.done()
+        task = self.task
+        return task is not None and not task.done() and not task.get_loop().is_closed()
 
     async def _forever(self) -> None:
         while True:
@@ -361,13 +362,13 @@ class Sampler:
             )
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        task, self.task = self.task, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-            with contextlib.suppress(Exception):
-                sample()  # a worker that shuts down leaves its last frames counted
-        self.task = None
+                await task
+        with contextlib.suppress(Exception):
+            sample()  # a worker that shuts down leaves its last frames counted
 
 
 sampler = Sampler()

@@ -253,12 +253,14 @@ async def fresh_layer():
     from channels.layers import channel_layers
     from django.db import connections
 
+    from config import metrics
     from notifications.events import relay
     from notifications.realtime import presence
 
     channel_layers.backends.clear()
     yield
     await relay.stop()  # started by the first connection, on this test's loop
+    await metrics.sampler.stop()  # (started with it)
     await presence.stop_trackers()
     channel_layers.backends.clear()
     await database_sync_to_async(connections.close_all)()

@@ -429,3 +429,45 @@ def test_a_dead_workers_open_sockets_drop_out_and_its_counts_stay(tmp_path, monk
     text = metrics.render().decode()
     assert value(text, "hotspot_sockets_open", endpoint="notifications", role="staff") == 0
     assert value(text, FRAMES[0], **FRAMES[1]) == 10
+
+
+@pytest.mark.live
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_every_workers_redis_reconnect_is_counted(transactional_db, tmp_path):
+    """Redis restarts under two workers: the scrape counts a reconnect of each of them."""
+    from notifications.realtime.layers import FanoutChannelLayer
+    from tests.config.test_health import Poller
+
+    if not isinstance(getattr(FanoutChannelLayer(hosts=[REDIS_NOWHERE]), "stats", None), dict):
+        pytest.skip("this channel layer keeps no `stats` (reconnects, dead_subscriptions, ...)")
+    require_program("redis-server")
+    require_server(database_url_for_servers(), 5432, "PostgreSQL")
+    redis = RedisServer().start()
+    env = server_env(redis_url=redis.url, prefix=f"metrics-redis-{os.getpid()}")
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    server = Uvicorn(env, workers=2)
+    reconnects = "hotspot_redis_reconnects_total"
+    try:
+        server.wait_ready()
+        poll = Poller(server.http)
+        poll.until(200)  # both workers subscribed (a readiness poll opens the subscription)
+        before = per_worker(tmp_path, reconnects)
+        redis.stop()
+        poll.until(503)
+        redis.start()
+        poll.until(200)
+
+        def each_worker_counted() -> bool:
+            now = per_worker(tmp_path, reconnects)
+            grown = [pid for pid, n in now.items() if n > before.get(pid, 0)]
+            return len(grown) >= 2 and value(scrape(server.http), reconnects) == sum(now.values())
+
+        wait_until(each_worker_counted, 60, "a reconnect of each worker in the scrape")
+    finally:
+        server.stop()
+        redis.stop()
+
+
+REDIS_NOWHERE = "redis://127.0.0.1:1/0"  # a layer object only: nothing connects to it
