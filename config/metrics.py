@@ -13,10 +13,11 @@ processes still alive count (a scrape drops the files of workers that died, see
 `forget_dead_workers`). Without the variable, each process reports only itself.
 
 What the hot paths pay: nothing reads the database or Redis for a metric. A frame to a socket
-adds one to a process-local tally (a multiprocess counter writes a file: ~10x dearer);
-presence entries and the layer's Redis `stats` are read, not counted. A per-process task
-(`sampler`, started with the publisher) moves those into the metrics every SAMPLE_SECONDS, and
-so does each scrape for its own worker; the other workers' frames may lag by that much.
+adds one to a process-local tally (a multiprocess counter's locked file write per frame costs
+~6x more: bench/metrics_cost.py); presence entries and the layer's Redis `stats` are read, not
+counted. A per-process task (`sampler`, started with the publisher) moves those into the
+metrics every SAMPLE_SECONDS, and so does each scrape for its own worker; the other workers'
+frames may lag by that much.
 
 Served only to an address in `METRICS_ALLOWED_IPS` (default loopback; networks allowed, e.g.
 `10.0.0.0/8`) or to a request with `Authorization: Bearer <METRICS_TOKEN>`; anyone else gets 403.
@@ -176,12 +177,6 @@ def observe_request(view: str | None, method: str, status: int, seconds: float) 
     HTTP_DURATION.labels(view).observe(seconds)
 
 
-def observe_radius(kind: str, status: int, reason: str = "") -> None:
-    """One RADIUS answer, named by the status the endpoint returns (hotspot.radius_views)."""
-    result = RADIUS_RESULTS.get((kind, status), "error" if status >= 500 else str(status))
-    RADIUS_REQUESTS.labels(kind, result, reason).inc()
-
-
 #: (kind, status) → result label; anything else is its status code (5xx: "error")
 RADIUS_RESULTS = {
     ("client", 200): "found",
@@ -198,9 +193,15 @@ RADIUS_RESULTS = {
 }
 
 
+def observe_radius(kind: str, status: int, reason: str = "") -> None:
+    """One RADIUS answer, named by the status the endpoint returns (hotspot.radius_views)."""
+    result = RADIUS_RESULTS.get((kind, status), "error" if status >= 500 else str(status))
+    RADIUS_REQUESTS.labels(kind, result, reason).inc()
+
+
 class Tally:
-    """A process-local count for the hottest path (a frame to one socket): `n += 1` costs a
-    tenth of a multiprocess counter's file write; `sample()` adds what grew to `counter`."""
+    """A process-local count for the hottest path (a frame to one socket): `n += 1` instead of a
+    multiprocess counter's locked file write per frame; `sample()` adds what grew to `counter`."""
 
     __slots__ = ("n", "_flushed", "_counter")
 
