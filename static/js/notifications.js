@@ -27,6 +27,23 @@ const log = (...args) => {
 
 // ---------------------------------------------------------------- toasts
 
+// Times are shown in the tenant's zone (the page's <body data-time-zone>, set by the server from
+// the signed-in user's tenant; system admins get TIME_ZONE), not in the browser's own zone.
+const TIME_ZONE = document.body ? document.body.dataset.timeZone || undefined : undefined;
+const LANG = document.documentElement.lang || undefined;
+let timeFormat = null;
+function formatTime(iso) {
+  const at = iso ? new Date(iso) : new Date();
+  if (!timeFormat) {
+    try {
+      timeFormat = new Intl.DateTimeFormat(LANG, { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit" });
+    } catch {
+      timeFormat = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" });
+    }
+  }
+  return timeFormat.format(at);
+}
+
 const stack = document.getElementById("toast-stack");
 
 function durationFor(eventName, level) {
@@ -135,7 +152,7 @@ function trimStack() {
 }
 
 /** Show a toast; title and message are always set as text, never parsed as HTML. */
-function showToast({ event = "message", level = "info", title = "", message = "" }) {
+function showToast({ event = "message", level = "info", title = "", message = "", at = null }) {
   if (!stack) return null;
   const toast = document.createElement("div");
   toast.className = "toast show app-toast";
@@ -161,7 +178,11 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   close.type = "button";
   close.className = "btn-close";
   close.setAttribute("aria-label", "Dismiss");
-  header.append(strong, close);
+  const when = document.createElement("time");
+  when.className = "small text-body-secondary toast-time me-2";
+  if (at) when.dateTime = at;
+  when.textContent = formatTime(at);
+  header.append(strong, when, close);
   const body = document.createElement("div");
   body.className = "toast-body toast-message";
   body.textContent = message;
@@ -330,6 +351,7 @@ function onFrame(frame) {
         level: frame.level,
         title: frame.title,
         message: frame.message,
+        at: frame.occurred_at,
       });
       document.dispatchEvent(new CustomEvent("notifications:event", { detail: frame }));
       break;
@@ -565,8 +587,7 @@ function wireLiveFeeds() {
       title.textContent = detail.title || detail.event;
       const when = document.createElement("small");
       when.className = "text-body-secondary text-nowrap";
-      const at = detail.occurred_at ? new Date(detail.occurred_at) : new Date();
-      when.textContent = at.toLocaleTimeString();
+      when.textContent = formatTime(detail.occurred_at);
       head.append(title, when);
       const text = document.createElement("div");
       text.className = "small";
