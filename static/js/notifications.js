@@ -31,14 +31,15 @@ const log = (...args) => {
 // the signed-in user's tenant; system admins get TIME_ZONE), not in the browser's own zone.
 const TIME_ZONE = document.body ? document.body.dataset.timeZone || undefined : undefined;
 const LANG = document.documentElement.lang || undefined;
+const CLOCK = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }; // 23:30, as the pages
 let timeFormat = null;
 function formatTime(iso) {
   const at = iso ? new Date(iso) : new Date();
   if (!timeFormat) {
     try {
-      timeFormat = new Intl.DateTimeFormat(LANG, { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit" });
+      timeFormat = new Intl.DateTimeFormat(LANG, { timeZone: TIME_ZONE, ...CLOCK });
     } catch {
-      timeFormat = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" });
+      timeFormat = new Intl.DateTimeFormat(LANG, CLOCK); // a zone this browser does not know
     }
   }
   return timeFormat.format(at);
