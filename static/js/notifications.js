@@ -648,6 +648,21 @@ function carryInput(from, to) {
   return null;
 }
 
+// The list's count ("1–25 of 312 payments", partials/pagination.html) follows its rows: every
+// row answer carries the filtered list's total (X-List-Total); the range is the rows shown.
+function setListCount(body, total) {
+  const scope = body.closest("main") || document;
+  const counter = scope.querySelector("[data-page-count]");
+  if (!counter || !/^\d+$/.test(total)) return;
+  const count = Number(total);
+  const shown = body.querySelectorAll("tr[data-row-id]").length;
+  const start = Number(counter.dataset.start) || 1;
+  const noun = counter.dataset.noun || "rows";
+  counter.dataset.total = String(count);
+  counter.textContent =
+    count === 0 || shown === 0 ? `${count} ${noun}` : `${start}–${start + shown - 1} of ${count} ${noun}`;
+}
+
 function wireLiveRows() {
   document.querySelectorAll("tbody[data-live-rows]").forEach((body) => {
     const key = body.dataset.liveRows;
@@ -656,6 +671,7 @@ function wireLiveRows() {
     const limit = Number(body.dataset.liveLimit || 0);
     const latest = new Map(); // row id → sequence of its newest request (older answers lose)
     let sequence = 0;
+    let countedBy = 0; // the request whose total the count shows (an older answer never wins)
     const rowOf = (id) => body.querySelector(`tr[data-row-id="${CSS.escape(id)}"]`);
     const refresh = (id) => {
       const url = new URL(window.location.href);
@@ -668,15 +684,21 @@ function wireLiveRows() {
         .then(async (response) => {
           // How many row answers came back (tests wait on it rather than on time).
           body.dataset.answered = String(Number(body.dataset.answered || 0) + 1);
-          if (latest.get(id) !== mine) return;
+          const total = response.headers.get("X-List-Total");
+          const count = () => {
+            if (total === null || mine < countedBy) return;
+            countedBy = mine;
+            setListCount(body, total);
+          };
+          if (latest.get(id) !== mine) return count();
           const current = rowOf(id);
           if (response.status === 204) {
             if (current) current.remove();
-            return;
+            return count();
           }
           if (!response.ok) return;
           const fresh = parseRow(await response.text());
-          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return;
+          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return count();
           if (current) {
             const focusTo = carryInput(current, fresh);
             current.replaceWith(fresh);
@@ -692,8 +714,9 @@ function wireLiveRows() {
               for (let i = limit; i < rows.length; i += 1) rows[i].remove();
             }
           } else {
-            return;
+            return count();
           }
+          count();
           fresh.dataset.refreshedAt = String(Date.now());
           body.dataset.refreshedAt = String(Date.now());
         })
