@@ -95,3 +95,60 @@ def test_a_lagos_sale_shows_lagos_time_naira_and_the_count_follows(tokyo_page, s
     assert when.text_content() == f"{at.astimezone(LAGOS):%H:%M}"
     assert when.text_content() != f"{at.astimezone(TOKYO):%H:%M}"  # not the browser's zone
     assert page.evaluate("window.__sameDocument") is True
+
+
+START = """
+import json
+from hotspot.models import Package
+from payments.services import payment_initiate
+from tenants.models import Tenant
+acme = Tenant.objects.get(slug="acme")
+package = Package.objects.filter(tenant=acme, is_active=True).order_by("price").first()
+payment = payment_initiate(tenant=acme, package=package, phone="254733000222")
+print(json.dumps({"reference": payment.provider_reference, "amount": str(payment.amount)}))
+"""
+
+FINISH = """
+from decimal import Decimal
+from payments.services import payment_record_callback
+payment_record_callback(provider_reference={reference!r}, succeeded=True,
+                        amount=Decimal({amount!r}), raw={{"demo": True}})
+"""
+
+
+def total(page) -> int:
+    return int(page.get_attribute("[data-page-count]", "data-total"))
+
+
+def test_counts_follow_rows_in_and_out_of_each_lists_filter(new_page, server):
+    """A payment starts (the pending list counts one more) and completes (it leaves the
+    pending list, whose count goes back; the hotspot-user list counts its new user)."""
+    pending = new_page("acme-admin")
+    pending.goto(f"{server.url}/payments/?status=pending")
+    users = new_page("acme-staff")
+    users.goto(f"{server.url}/hotspot-users/")
+    for page in (pending, users):
+        wait_for(page, "window.notifications.isConnected()", timeout=WAIT)
+    pending_before, users_before = total(pending), total(users)
+
+    started = json.loads(server.manage("shell", "-c", START).strip().splitlines()[-1])
+    wait_for(
+        pending,
+        f"document.querySelector('[data-page-count]').dataset.total === '{pending_before + 1}'",
+        timeout=WAIT,
+    )
+    server.manage("shell", "-c", FINISH.format(**started))
+    wait_for(
+        pending,
+        f"document.querySelector('[data-page-count]').dataset.total === '{pending_before}'",
+        timeout=WAIT,
+    )
+    assert started["reference"] not in pending.text_content("tbody[data-live-rows]")
+    wait_for(
+        users,
+        f"document.querySelector('[data-page-count]').dataset.total === '{users_before + 1}'",
+        timeout=WAIT,
+    )
+    shown = users.locator("tbody[data-live-rows] tr[data-row-id]").count()
+    n = users_before + 1
+    assert users.text_content("[data-page-count]").strip() == f"1–{shown} of {n} hotspot users"
