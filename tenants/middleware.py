@@ -1,7 +1,9 @@
 """Each request in its tenant's time zone: templates, forms and `localtime()` follow it.
 
-A tenant's people see times in the tenant's zone (Tenant.time_zone); system admins, anonymous
-visitors and the API keep TIME_ZONE (the API writes ISO times with their offset anyway). The
+A tenant's people see times in the tenant's zone (Tenant.time_zone); system admins and anonymous
+visitors keep TIME_ZONE. The API (/api/) keeps TIME_ZONE for everyone: its ISO times carry their
+offset anyway, and a bearer token is only read in the view, so a session and a token would
+otherwise get different offsets for the same record. The
 captive portal, which has no signed-in user, activates its tenant's zone itself
 (payments.portal).
 """
@@ -20,9 +22,15 @@ class TenantTimeZoneMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
+    exempt_prefixes: tuple[str, ...] = ("/api/",)
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        signed_in = user is not None and user.is_authenticated
+        signed_in = (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(self.exempt_prefixes)
+        )
         tenant = getattr(user, "tenant", None) if signed_in else None
         if tenant is None:
             timezone.deactivate()
