@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from config.errors import InvalidTransition, PermissionDenied
+from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from tenants.models import Tenant
 
 from . import signals
@@ -108,9 +108,7 @@ def user_create(
 @transaction.atomic
 def user_update(*, user: User, data: Mapping[str, Any], by: User | None) -> User:
     """Update profile fields (and, for admins, the role). Sends user_updated if anything changed."""
-    unknown = set(data) - set(UPDATABLE_FIELDS)
-    if unknown:
-        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    reject_unknown_fields(data, UPDATABLE_FIELDS)
     is_self = by is not None and by.pk == user.pk
     if not is_self or "role" in data:
         _require_can_manage(by, user.tenant_id)
@@ -371,11 +369,16 @@ def with_reason(message: str, reason: str) -> str:
     return f"{message} Reason: {reason}" if reason else message
 
 
+def _zone_of(user: User) -> Any:
+    """The zone the person reads times in: their tenant's (None: the active one)."""
+    return user.tenant.tzinfo if user.tenant_id else None
+
+
 def login_block_reason(user: User) -> str | None:
     """Why `user` may not sign in now (shown to them), or None if they may."""
     if user.is_suspended:
         if user.suspended_until is not None:
-            local = timezone.localtime(user.suspended_until)
+            local = timezone.localtime(user.suspended_until, _zone_of(user))
             return (
                 "Your account is temporarily locked after too many failed sign-in attempts. "
                 f"Try again after {local:%H:%M} ({local:%Z})."

@@ -44,3 +44,28 @@ def published_keys_on_deploy(app_configs: Any = None, **kwargs: Any) -> list:
     if getattr(settings, "PRODUCTION", False):
         return []  # already reported by published_keys_in_production
     return _errors(_published_keys_in_use(), "hotspot.E002")
+
+
+@checks.register()
+def currency_and_time_zone(app_configs: Any = None, **kwargs: Any) -> list:
+    """CURRENCY and TIME_ZONE are new tenants' defaults: a typo would fail every sign-up."""
+    from config.money import CURRENCIES, time_zone_names
+
+    errors = []
+    if settings.CURRENCY not in CURRENCIES:
+        errors.append(
+            checks.Error(
+                f"CURRENCY={settings.CURRENCY!r} is not a currency the platform bills in.",
+                hint=f"Use one of {', '.join(CURRENCIES)} (config/money.py).",
+                id="hotspot.E003",
+            )
+        )
+    if settings.TIME_ZONE not in time_zone_names():
+        errors.append(
+            checks.Error(
+                f"TIME_ZONE={settings.TIME_ZONE!r} is not an IANA time zone name.",
+                hint="e.g. Africa/Nairobi, Africa/Lagos, UTC.",
+                id="hotspot.E004",
+            )
+        )
+    return errors

@@ -1,4 +1,12 @@
-"""The one base class for refused domain transitions, shared by every app's services."""
+"""The one base class for refused domain transitions, shared by every app's services, and the
+one check of an update's field names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
 
 
 class DomainError(Exception):
@@ -29,3 +37,13 @@ class NotFound(DomainError):
 
 class PermissionDenied(DomainError):
     code = "permission_denied"
+
+
+def reject_unknown_fields(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse an update naming a field its service does not change (every `*_update` service).
+
+    One message for all of them, so an API client learns the same thing from each.
+    """
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 
 PAGE_SIZE = 25
+TOTAL_HEADER = "X-List-Total"
 
 
 def paginate(request: HttpRequest, rows: Any, per_page: int = PAGE_SIZE) -> Page:
@@ -23,6 +24,9 @@ def live_row(
     HTML when the page's own filter and permissions (`rows`) still show it, else 204 (the
     browser takes it off the page). None when the request is for the whole page.
 
+    Either answer carries `X-List-Total`, the filtered list's count now, which the browser writes
+    into the list's "1–25 of 312" (partials/pagination.html).
+
     `context` holds what the row partial needs besides the row itself, which it gets as `row`
     (and as `rows`, a list of one, for tags that read a whole page's rows at once).
     """
@@ -33,7 +37,10 @@ def live_row(
         return HttpResponseBadRequest("row must be a record id", content_type="text/plain")
     obj = rows.filter(pk=int(raw)).first()
     if obj is None:
-        return HttpResponse(status=204)
-    response = render(request, template, {**context, "row": obj, "rows": [obj]})
+        response = HttpResponse(status=204)
+    else:
+        response = render(request, template, {**context, "row": obj, "rows": [obj]})
+    # How many rows the page's filter shows now: the count under the list follows its rows.
+    response[TOTAL_HEADER] = str(rows.count())
     response["Cache-Control"] = "no-store"
     return response

@@ -48,3 +48,19 @@ def record_label(event: Any, user: Any) -> str:
     from notifications.links import record_label as label_of
 
     return label_of(event, user)
+
+
+@register.filter
+def money(amount: Any, currency: str) -> str:
+    """`{{ payment.amount|money:payment.currency }}` → "NGN 1,500.00" (config.money)."""
+    from config.money import format_money
+
+    return format_money(amount, currency)
+
+
+@register.simple_tag
+def current_time_zone() -> str:
+    """The active zone's name (the tenant's, tenants.middleware), for scripts' Intl formats."""
+    from django.utils import timezone
+
+    return timezone.get_current_timezone_name()

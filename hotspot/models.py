@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from accounts.utils import mask_phone
+from config.money import format_money
 from tenants.scoping import TenantScopedQuerySet
 
 
@@ -44,7 +45,7 @@ class Package(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.currency} {self.price})"
+        return f"{self.name} ({format_money(self.price, self.currency)})"
 
     @property
     def duration(self) -> timedelta:

@@ -9,14 +9,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.utils import normalize_phone
-from config.errors import InvalidTransition, PermissionDenied
+from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from tenants.models import Tenant
 
 from . import radius, signals
@@ -67,7 +66,7 @@ def package_create(
         tenant=tenant,
         name=(name or "").strip(),
         price=price,
-        currency=settings.CURRENCY,
+        currency=tenant.currency,
         duration_minutes=duration_minutes,
         data_limit_mb=data_limit_mb,
         speed_limit=speed_limit,
@@ -82,9 +81,7 @@ def package_create(
 @transaction.atomic
 def package_update(*, package: Package, data: Mapping[str, Any], by: User | None) -> Package:
     _require_tenant_admin(by, package.tenant_id)
-    unknown = set(data) - set(PACKAGE_FIELDS)
-    if unknown:
-        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    reject_unknown_fields(data, PACKAGE_FIELDS)
     package = Package.objects.select_for_update().get(pk=package.pk)
     if "name" in data:
         name = (data["name"] or "").strip()
@@ -100,6 +97,21 @@ def package_update(*, package: Package, data: Mapping[str, Any], by: User | None
         package.save(update_fields=[*changed, "updated_at"])
         signals.package_updated.send(sender=Package, package=package, changed=changed, by=by)
     return package
+
+
+@transaction.atomic
+def packages_set_currency(*, tenant: Tenant, currency: str, by: User | None) -> list[Package]:
+    """The tenant's packages are priced in its new currency (tenants.services.tenant_update):
+    the same figures, read in `currency`; each changed package sends package_updated."""
+    _require_tenant_admin(by, tenant.pk)
+    changed = list(
+        Package.objects.select_for_update().filter(tenant=tenant).exclude(currency=currency)
+    )
+    for package in changed:
+        package.currency = currency
+        package.save(update_fields=["currency", "updated_at"])
+        signals.package_updated.send(sender=Package, package=package, changed=["currency"], by=by)
+    return changed
 
 
 def _unique_username(tenant: Tenant) -> str:
@@ -292,9 +304,7 @@ def router_create(
 @transaction.atomic
 def router_update(*, router: Router, data: Mapping[str, Any], by: User | None) -> Router:
     _require_tenant_admin(by, router.tenant_id)
-    unknown = set(data) - set(ROUTER_FIELDS)
-    if unknown:
-        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    reject_unknown_fields(data, ROUTER_FIELDS)
     router = Router.objects.select_for_update().get(pk=router.pk)
     data = {
         k: (v.strip() if k in ("name", "address") and isinstance(v, str) else v)

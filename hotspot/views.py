@@ -229,8 +229,9 @@ class HotspotSessionListView(TenantMemberMixin, View):
         rows = selectors.hotspot_session_list(user=request.user, status=status or None)
         if (row := live_row(request, rows, "hotspot/_hotspot_session_row.html", {})) is not None:
             return row
+        page = paginate(request, rows)
         return render(
             request,
             "hotspot/hotspot_session_list.html",
-            {"sessions": rows[:200], "status": status, "statuses": HotspotSession.Status.choices},
+            {"page": page, "status": status, "statuses": HotspotSession.Status.choices},
         )

@@ -18,6 +18,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -33,8 +34,17 @@ def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def send(kind: str, to: Iterable[str], context: dict[str, Any]) -> None:
-    """Render emails/<kind>* with `context` and queue it for `to` (after commit)."""
+def send(kind: str, to: Iterable[str], context: dict[str, Any], *, tenant: Any = None) -> None:
+    """Render emails/<kind>* with `context` and queue it for `to` (after commit).
+
+    Times in it are in `tenant`'s zone (its people's), else TIME_ZONE (system admins).
+    """
+    zone = tenant.tzinfo if tenant is not None else timezone.get_default_timezone()
+    with timezone.override(zone):
+        _send(kind, to, context)
+
+
+def _send(kind: str, to: Iterable[str], context: dict[str, Any]) -> None:
     context = {
         "site_url": settings.SITE_URL,
         "login_url": absolute(reverse("accounts:login")),
@@ -102,6 +112,7 @@ def on_tenant_registered(sender: Any, tenant: Any, admin_user: Any = None, **kw:
         "registration_received",
         [tenant.contact_email, getattr(admin_user, "email", "")],
         context,
+        tenant=tenant,
     )
     send(
         "registration_admin",
@@ -113,13 +124,18 @@ def on_tenant_registered(sender: Any, tenant: Any, admin_user: Any = None, **kw:
 @receiver(tenants.tenant_approved, dispatch_uid="emails.tenant_approved")
 @never_fails
 def on_tenant_approved(sender: Any, tenant: Any, **kw: Any) -> None:
-    send("tenant_approved", tenant_addresses(tenant), {"tenant": tenant})
+    send("tenant_approved", tenant_addresses(tenant), {"tenant": tenant}, tenant=tenant)
 
 
 @receiver(tenants.tenant_suspended, dispatch_uid="emails.tenant_suspended")
 @never_fails
 def on_tenant_suspended(sender: Any, tenant: Any, reason: str, **kw: Any) -> None:
-    send("tenant_suspended", tenant_addresses(tenant), {"tenant": tenant, "reason": reason})
+    send(
+        "tenant_suspended",
+        tenant_addresses(tenant),
+        {"tenant": tenant, "reason": reason},
+        tenant=tenant,
+    )
 
 
 # --- accounts ------------------------------------------------------------------------------
@@ -135,6 +151,7 @@ def on_user_created(sender: Any, user: Any, by: Any = None, **kw: Any) -> None:
         "account_created",
         [user.email],
         {"user": user, "by": by, "set_password_url": set_password_url(user)},
+        tenant=tenant,
     )
 
 
@@ -142,7 +159,12 @@ def on_user_created(sender: Any, user: Any, by: Any = None, **kw: Any) -> None:
 @never_fails
 def on_password_changed(sender: Any, user: Any, by: Any = None, **kw: Any) -> None:
     by_other = by is not None and by.pk != user.pk
-    send("password_changed", [user.email], {"user": user, "by": by if by_other else None})
+    send(
+        "password_changed",
+        [user.email],
+        {"user": user, "by": by if by_other else None},
+        tenant=user.tenant,
+    )
 
 
 @receiver(accounts.sign_in_locked, dispatch_uid="emails.sign_in_locked")
@@ -161,4 +183,5 @@ def on_sign_in_locked(
         "sign_in_locked",
         [user.email],
         {"user": user, "username": username, "address": address, "until": until},
+        tenant=user.tenant,
     )

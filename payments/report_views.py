@@ -21,6 +21,7 @@ from django.views import View
 
 from accounts.forms import BootstrapFormMixin
 from accounts.views import PortalMixin, SystemAdminMixin
+from config.money import format_money
 from tenants.models import Tenant
 
 from . import reports
@@ -49,8 +50,9 @@ class ReportForm(BootstrapFormMixin, forms.Form):
         queryset=Tenant.objects.none(), required=False, empty_label="Whole platform"
     )
 
-    def __init__(self, *args: Any, system: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, system: bool = False, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.user = user
         if system:
             self.fields["tenant"].queryset = Tenant.objects.order_by("name")
         else:
@@ -60,7 +62,7 @@ class ReportForm(BootstrapFormMixin, forms.Form):
         data = super().clean()
         if self.errors:
             return data
-        tz = reports.report_timezone()
+        tz = reports.report_timezone(user=self.user, tenant=data.get("tenant"))
         today = timezone.localtime(timezone.now(), tz).date()
         end = data.get("end") or (
             data["start"] + timedelta(days=29) if data.get("start") else today
@@ -104,7 +106,12 @@ def report_json(report: dict[str, Any], rng: ReportRange) -> dict[str, Any]:
         "end": rng.end.isoformat(),
         "timezone": str(rng.tz),
         "totals": [
-            {"currency": cur, "sales": t["sales"], "revenue": f"{t['revenue']:.2f}"}
+            {
+                "currency": cur,
+                "sales": t["sales"],
+                "revenue": f"{t['revenue']:.2f}",
+                "display": format_money(t["revenue"], cur),
+            }
             for cur, t in report["totals"].items()
         ],
         "new_customers": report["new_customers"],
@@ -132,14 +139,14 @@ class _ReportView(PortalMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         fmt = request.GET.get("format", "html")
-        form = ReportForm(request.GET or None, system=self.system)
+        form = ReportForm(request.GET or None, system=self.system, user=request.user)
         if fmt not in FORMATS:
             return self._bad(fmt, form, f"Unknown format {fmt[:20]!r}: use html, json or csv.")
         if request.GET and not form.is_valid():
             errors = [str(e) for errs in form.errors.values() for e in errs]
             return self._bad(fmt, form, " ".join(errors))
         if not request.GET:
-            form = ReportForm({}, system=self.system)
+            form = ReportForm({}, system=self.system, user=request.user)
             form.is_valid()
         rng: ReportRange = form.cleaned_data["range"]
         tenant = form.cleaned_data.get("tenant") if self.system else None

@@ -3,7 +3,8 @@
 A sale is a completed payment (M-Pesa, cash at the counter, or recorded through the API), counted
 when it completed, or a redeemed voucher, counted at its package's price when it was redeemed.
 Every figure is read through the tenant scope (`for_user`) and can be narrowed to one tenant; day,
-week and month boundaries are the report time zone's (TIME_ZONE), not UTC's. Each table is one SQL
+week and month boundaries are the tenant's time zone's (Tenant.time_zone; the whole platform's:
+TIME_ZONE), not UTC's. Each table is one SQL
 query: the payments' and the vouchers' groups, UNION ALL, merged here.
 """
 
@@ -29,9 +30,18 @@ PERIODS = ("day", "week", "month")
 ZERO = Decimal("0.00")
 
 
-def report_timezone() -> tzinfo:
-    """The zone whose calendar the reports use (the TIME_ZONE setting, for now per platform)."""
-    return timezone.get_default_timezone()
+def report_timezone(*, user: Any = None, tenant: Any = None) -> tzinfo:
+    """The zone whose calendar a report uses: one tenant's report is in its zone (`tenant`, else
+    the user's own tenant); the whole platform's, in TIME_ZONE. A payment at 23:30 UTC is
+    the next day's in Nairobi (UTC+3)."""
+    tenant = tenant if tenant is not None else getattr(user, "tenant", None)
+    return tenant.tzinfo if tenant is not None else timezone.get_default_timezone()
+
+
+def report_currency(*, user: Any = None, tenant: Any = None) -> str:
+    """The currency a report with no sales shows its zeros in (the tenant's, else CURRENCY)."""
+    tenant = tenant if tenant is not None else getattr(user, "tenant", None)
+    return tenant.currency if tenant is not None else settings.CURRENCY
 
 
 @dataclass(frozen=True)
@@ -52,8 +62,8 @@ class ReportRange:
         return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=self.tz)
 
     @classmethod
-    def today(cls, now: datetime | None = None) -> ReportRange:
-        tz = report_timezone()
+    def today(cls, now: datetime | None = None, *, tz: tzinfo | None = None) -> ReportRange:
+        tz = tz or report_timezone()
         day = timezone.localtime(now or timezone.now(), tz).date()
         return cls(start=day, end=day, tz=tz)
 
@@ -198,7 +208,7 @@ def sales_by_period(*, user: Any, rng: ReportRange, kind: str, tenant: Any = Non
         raise ValueError(f"kind must be one of {PERIODS}")
     rows = _grouped(user=user, tenant=tenant, rng=rng, keys=_bucket(kind))
     found = {(r.key[0], r.currency): r for r in rows}
-    currencies = sorted({r.currency for r in rows}) or [settings.CURRENCY]
+    currencies = sorted({r.currency for r in rows}) or [report_currency(user=user, tenant=tenant)]
     return [
         found.get((start, cur)) or Row(key=(start,), currency=cur, sales=0, revenue=ZERO)
         for cur in currencies
@@ -210,7 +220,7 @@ def sales_by_method(*, user: Any, rng: ReportRange, tenant: Any = None) -> list[
     """One row per payment method (M-Pesa, voucher, cash, other) and currency, zeros included."""
     rows = _grouped(user=user, tenant=tenant, rng=rng, keys=_by_method)
     found = {(r.key[0], r.currency): r for r in rows}
-    currencies = sorted({r.currency for r in rows}) or [settings.CURRENCY]
+    currencies = sorted({r.currency for r in rows}) or [report_currency(user=user, tenant=tenant)]
     out = []
     for cur in currencies:
         for method in METHODS:

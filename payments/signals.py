@@ -14,5 +14,6 @@ payment_failed = Signal()
 # Vouchers: voucher_batch_created (`batch`, `by`); voucher_redeemed (`voucher`, `hotspot_user`).
 voucher_batch_created = Signal()
 voucher_redeemed = Signal()
+voucher_disabled = Signal()  # `voucher` (now disabled), `by`: a lost or stolen code stops working
 # SMS: sms_failed (`message`, the SmsMessage, after its last attempt).
 sms_failed = Signal()

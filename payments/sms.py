@@ -77,7 +77,8 @@ def backend() -> Any:
 
 
 def credentials_message(*, payment: Payment, hotspot_user: Any) -> str:
-    expires = timezone.localtime(hotspot_user.expires_at).strftime("%Y-%m-%d %H:%M")
+    local = timezone.localtime(hotspot_user.expires_at, payment.tenant.tzinfo)
+    expires = local.strftime("%Y-%m-%d %H:%M")
     return (
         f"{payment.tenant.name} WiFi: username {hotspot_user.username} "
         f"password {hotspot_user.password} valid until {expires}."

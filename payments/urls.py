@@ -12,6 +12,7 @@ urlpatterns = [
     path("reports/", report_views.ReportView.as_view(), name="reports"),
     path("system/reports/", report_views.SystemReportView.as_view(), name="system_reports"),
     path("vouchers/", views.VoucherListView.as_view(), name="voucher_list"),
+    path("vouchers/disable/", views.VoucherDisableView.as_view(), name="voucher_disable"),
     path("vouchers/<int:pk>/print/", views.VoucherPrintView.as_view(), name="voucher_print"),
     path("portal/<slug:slug>/redeem/", portal.redeem, name="portal_redeem"),
     path("portal/<slug:slug>/voucher/<str:token>/", portal.voucher_page, name="portal_voucher"),

@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +15,7 @@ from django.views import View
 
 from accounts.forms import BootstrapFormMixin
 from accounts.views import TenantMemberMixin
+from config.errors import DomainError
 from config.pages import live_row, paginate
 from hotspot.models import Package
 
@@ -114,16 +114,24 @@ class VoucherListView(TenantMemberMixin, View):
         batches = (
             VoucherBatch.objects.for_user(request.user)
             .select_related("package")
-            .annotate(used=Count("vouchers", filter=Q(vouchers__status=Voucher.Status.USED)))
+            .annotate(
+                used=Count("vouchers", filter=Q(vouchers__status=Voucher.Status.USED)),
+                disabled=Count("vouchers", filter=Q(vouchers__status=Voucher.Status.DISABLED)),
+            )
             .order_by("-created_at", "-pk")
         )
         if (row := live_row(request, batches, "payments/_voucher_batch_row.html", {})) is not None:
             return row
-        page = Paginator(batches, 25).get_page(request.GET.get("page"))
+        page = paginate(request, batches)
         return render(
             request,
             self.template_name,
-            {"page": page, "form": form, "can_create": request.user.is_tenant_admin},
+            {
+                "page": page,
+                "form": form,
+                "disable_form": VoucherDisableForm(),
+                "can_create": request.user.is_tenant_admin,
+            },
             status=status,
         )
 
@@ -145,6 +153,32 @@ class VoucherListView(TenantMemberMixin, View):
                 messages.success(request, f"{batch.count} vouchers created.")
                 return redirect("payments:voucher_print", pk=batch.pk)
         return self._render(request, form, status=400)
+
+
+class VoucherDisableForm(BootstrapFormMixin, forms.Form):
+    code = forms.CharField(label="Voucher code", max_length=40)
+
+
+class VoucherDisableView(TenantMemberMixin, View):
+    """POST (tenant admins): disable one unused voucher by its code (a lost or stolen one)."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_tenant_admin:
+            raise Http403("Only the tenant's admins can disable vouchers.")
+        form = VoucherDisableForm(request.POST)
+        voucher = vouchers.voucher_find(user=request.user, code=request.POST.get("code", ""))
+        if not form.is_valid() or voucher is None:
+            messages.error(request, "No voucher of yours has that code.")
+            return redirect("payments:voucher_list")
+        try:
+            vouchers.voucher_disable(voucher=voucher, by=request.user)
+        except DomainError as exc:
+            messages.error(request, f"{voucher.display_code}: {exc.message}")
+        else:
+            messages.success(
+                request, f"Voucher {voucher.display_code} has been disabled; it no longer works."
+            )
+        return redirect("payments:voucher_list")
 
 
 class VoucherPrintView(TenantMemberMixin, View):

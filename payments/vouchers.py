@@ -138,6 +138,8 @@ def _redeem(*, tenant: Tenant, code: str, handoff: dict[str, str]) -> Voucher:
 
 @transaction.atomic
 def voucher_disable(*, voucher: Voucher, by: User) -> Voucher:
+    """A tenant admin withdraws an unused code (lost, stolen, misprinted): the portal refuses it
+    from now on. A used or already disabled one is refused (InvalidTransition)."""
     if not (by.is_system_admin or (by.is_tenant_admin and by.tenant_id == voucher.tenant_id)):
         raise PermissionDenied("Only the tenant's admins can disable vouchers.")
     if (
@@ -148,4 +150,13 @@ def voucher_disable(*, voucher: Voucher, by: User) -> Voucher:
     ):
         raise InvalidTransition("Only an unused voucher can be disabled.")
     voucher.refresh_from_db()
+    signals.voucher_disabled.send(sender=Voucher, voucher=voucher, by=by)
     return voucher
+
+
+def voucher_find(*, user: User, code: Any) -> Voucher | None:
+    """One of the vouchers `user` may see by its code as typed (case and dashes ignored)."""
+    typed = normalize_code(code)
+    if not typed:
+        return None
+    return Voucher.objects.for_user(user).filter(code=typed).first()

@@ -10,12 +10,31 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, ask_reason_then, run_for_each
+from config.money import time_zone_choices
 
 from . import selectors, services
 from .models import Tenant
 
 
-class TenantAddForm(ServiceFormMixin, forms.ModelForm):
+class _ZoneChoice:
+    """A select of every zone name (the model field is free text with a validator)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "time_zone" in self.fields:
+            field = self.fields["time_zone"]
+            self.fields["time_zone"] = forms.ChoiceField(
+                choices=time_zone_choices,
+                initial=field.initial,
+                help_text=field.help_text,
+                label=field.label,
+            )
+        for name in ("time_zone", "currency"):  # left out: the default (TIME_ZONE, CURRENCY)
+            if name in self.fields and self.instance.pk is None:
+                self.fields[name].required = False
+
+
+class TenantAddForm(_ZoneChoice, ServiceFormMixin, forms.ModelForm):
     status = forms.ChoiceField(
         choices=[(Tenant.Status.ACTIVE, "Active"), (Tenant.Status.PENDING, "Pending approval")],
         initial=Tenant.Status.ACTIVE,
@@ -23,7 +42,15 @@ class TenantAddForm(ServiceFormMixin, forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ("name", "slug", "contact_email", "contact_phone", "status")
+        fields = (
+            "name",
+            "slug",
+            "contact_email",
+            "contact_phone",
+            "time_zone",
+            "currency",
+            "status",
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,11 +66,13 @@ class TenantAddForm(ServiceFormMixin, forms.ModelForm):
             contact_email=data["contact_email"],
             contact_phone=data.get("contact_phone") or "",
             status=data["status"],
+            time_zone=data.get("time_zone") or "",
+            currency=data.get("currency") or "",
             by=self.acting_user,
         )
 
 
-class TenantEditForm(ServiceFormMixin, forms.ModelForm):
+class TenantEditForm(_ZoneChoice, ServiceFormMixin, forms.ModelForm):
     class Meta:
         model = Tenant
         fields = services.UPDATABLE_FIELDS
@@ -63,6 +92,8 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
         "status",
         "contact_email",
         "contact_phone",
+        "time_zone",
+        "currency",
         "user_count",
         "online",
         "created_at",
@@ -75,10 +106,24 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ["approve_tenants", "suspend_tenants", "reactivate_tenants"]
     add_fieldsets = (
-        (None, {"fields": ("name", "slug", "contact_email", "contact_phone", "status")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "contact_email",
+                    "contact_phone",
+                    "time_zone",
+                    "currency",
+                    "status",
+                )
+            },
+        ),
     )
     fieldsets = (
         (None, {"fields": ("name", "slug", "contact_email", "contact_phone")}),
+        ("Time zone and money", {"fields": ("time_zone", "currency")}),
         (
             "Status (use the Approve / Suspend / Reactivate actions)",
             {

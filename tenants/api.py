@@ -28,6 +28,8 @@ class TenantSerializer(serializers.ModelSerializer):
             "slug",
             "contact_email",
             "contact_phone",
+            "time_zone",
+            "currency",
             "status",
             "suspension_reason",
             "approved_at",

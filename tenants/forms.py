@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from accounts.forms import BootstrapFormMixin
+from config.money import CURRENCY_CHOICES, time_zone_choices
 
 
 class RegistrationForm(BootstrapFormMixin, forms.Form):
@@ -48,6 +49,19 @@ class TenantSettingsForm(BootstrapFormMixin, forms.Form):
     name = forms.CharField(label="Business name", max_length=120)
     contact_email = forms.EmailField(label="Contact email")
     contact_phone = forms.CharField(label="Contact phone", max_length=20, required=False)
+    # Not sent (an older form, an API-like post): left as they are.
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        choices=time_zone_choices,
+        help_text="Times on your pages, toasts, emails and reports (where a day starts).",
+    )
+    currency = forms.ChoiceField(
+        label="Currency",
+        required=False,
+        choices=CURRENCY_CHOICES,
+        help_text="Your packages' prices are in it; payments already made keep theirs.",
+    )
 
 
 class TenantSuspendForm(BootstrapFormMixin, forms.Form):

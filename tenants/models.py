@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import secrets
+import zoneinfo
 
 from django.conf import settings
 from django.db import models
+
+from config.money import CURRENCY_CHOICES, validate_currency, validate_time_zone
 
 from .scoping import TenantQuerySet
 
 
 def generate_payment_secret() -> str:
     return secrets.token_hex(32)
+
+
+def default_time_zone() -> str:
+    """New tenants start in the platform's zone (TIME_ZONE, Africa/Nairobi unless set)."""
+    return settings.TIME_ZONE
+
+
+def default_currency() -> str:
+    """New tenants bill in CURRENCY (KES unless set)."""
+    return settings.CURRENCY
 
 
 class Tenant(models.Model):
@@ -33,6 +46,21 @@ class Tenant(models.Model):
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Every page, toast, report and email its people see shows times in this zone and money in
+    # this currency (accounts.middleware activates the zone; config.money writes the amounts).
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="Times on its pages, reports (where a day starts), toasts and emails.",
+    )
+    currency = models.CharField(
+        max_length=3,
+        default=default_currency,
+        choices=CURRENCY_CHOICES,
+        validators=[validate_currency],
+        help_text="ISO 4217 code of its packages' prices and payments.",
     )
     # Shared with the payment provider to sign callbacks (HMAC-SHA256).
     payment_secret = models.CharField(
@@ -60,6 +88,14 @@ class Tenant(models.Model):
     def payment_secret_masked(self) -> str:
         """The payment secret as /settings/ shows it before "Reveal": its last four only."""
         return "•" * 12 + self.payment_secret[-4:]
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        """The tenant's zone (a stored name no longer known falls back to TIME_ZONE)."""
+        try:
+            return zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
     @property
     def is_active(self) -> bool:

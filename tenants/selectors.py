@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.errors import NotFound
+from config.money import format_money
 from hotspot.models import HotspotUser
 from hotspot.selectors import online_by_router
 from payments import reports
@@ -63,12 +63,13 @@ def status_counts(*, user: Any) -> dict[str, int]:
 def dashboard_stats(*, user: User) -> dict[str, Any]:
     """The dashboard's counters, read through the tenant scope."""
     now = timezone.now()
-    start_of_day = timezone.make_aware(datetime.combine(timezone.localdate(now), time.min))
+    # "Today" is the tenant's day (its time zone), as on /reports/.
+    rng = reports.ReportRange.today(now, tz=reports.report_timezone(user=user))
     payments = Payment.objects.for_user(user)
-    today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=start_of_day)
+    today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=rng.start_at)
     # Revenue has one home (payments.reports): M-Pesa, cash and vouchers, as /reports/ sums it.
-    totals = reports.sales_totals(user=user, rng=reports.ReportRange.today(now))
-    revenue = reports.revenue_in(totals)
+    totals = reports.sales_totals(user=user, rng=rng)
+    revenue = reports.revenue_in(totals, reports.report_currency(user=user))
     return {
         "users": User.objects.for_user(user).exclude(role=User.Role.SYSTEM_ADMIN).count(),
         "active_hotspot_users": HotspotUser.objects.for_user(user)
@@ -88,7 +89,8 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
             {
                 "at": p.updated_at,
                 "title": f"Payment {p.get_status_display().lower()}",
-                "text": f"{p.currency} {p.amount} from {p.masked_phone} for {p.package.name}",
+                "text": f"{format_money(p.amount, p.currency)} from {p.masked_phone} "
+                f"for {p.package.name}",
                 "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
             }
         )

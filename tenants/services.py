@@ -13,12 +13,13 @@ from django.utils.text import slugify
 from accounts.models import User
 from accounts.services import user_create
 from accounts.utils import normalize_phone
-from config.errors import InvalidTransition, PermissionDenied
+from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
+from hotspot.services import packages_set_currency
 
 from . import signals
 from .models import Tenant, generate_payment_secret
 
-UPDATABLE_FIELDS = ("name", "contact_email", "contact_phone")
+UPDATABLE_FIELDS = ("name", "contact_email", "contact_phone", "time_zone", "currency")
 
 
 def _require_system_admin(by: User | None) -> None:
@@ -101,6 +102,8 @@ def tenant_create(
     slug: str = "",
     contact_phone: str = "",
     status: str = Tenant.Status.ACTIVE,
+    time_zone: str = "",
+    currency: str = "",
 ) -> Tenant:
     """A system admin creates a tenant directly (already active unless told otherwise)."""
     _require_system_admin(by)
@@ -115,6 +118,8 @@ def tenant_create(
         status=status,
         approved_at=now if status == Tenant.Status.ACTIVE else None,
         approved_by=by if status == Tenant.Status.ACTIVE else None,
+        **({"time_zone": time_zone} if time_zone else {}),
+        **({"currency": currency.upper()} if currency else {}),
     )
     tenant.full_clean()
     tenant.save()
@@ -124,14 +129,16 @@ def tenant_create(
 
 @transaction.atomic
 def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -> Tenant:
-    """Edit contact details (system admins, or the tenant's own admins)."""
+    """Edit contact details, time zone and currency (system admins, or the tenant's own admins).
+
+    A new currency is also the currency of the tenant's packages (their prices are re-read in
+    it, hotspot.services.packages_set_currency); payments keep the one they were made in.
+    """
     if by is not None and not (
         by.is_system_admin or (by.is_tenant_admin and by.tenant_id == tenant.pk)
     ):
         raise PermissionDenied("You are not allowed to edit this tenant.")
-    unknown = set(data) - set(UPDATABLE_FIELDS)
-    if unknown:
-        raise ValidationError(f"These fields cannot be updated: {', '.join(sorted(unknown))}.")
+    reject_unknown_fields(data, UPDATABLE_FIELDS)
     tenant = _locked(tenant)
     changed = []
     for field, value in data.items():
@@ -139,12 +146,18 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -
             value = _clean_phone(value)
         elif field == "name":
             value = (value or "").strip()
+        elif field == "currency":
+            value = (value or "").strip().upper()
+        elif field == "time_zone":
+            value = (value or "").strip()
         if getattr(tenant, field) != value:
             setattr(tenant, field, value)
             changed.append(field)
     if changed:
         tenant.full_clean()
         tenant.save(update_fields=[*changed, "updated_at"])
+        if "currency" in changed:
+            packages_set_currency(tenant=tenant, currency=tenant.currency, by=by)
         signals.tenant_updated.send(sender=Tenant, tenant=tenant, changed=changed, by=by)
     return tenant
 

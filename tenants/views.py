@@ -113,16 +113,10 @@ class DashboardView(PortalMixin, View):
             {
                 "stats": selectors.dashboard_stats(user=request.user),
                 "activity": selectors.recent_activity(user=request.user),
-                "currency": _currency(),
+                "currency": request.user.tenant.currency,
                 "hotspot_online": selectors.hotspot_online(user=request.user),
             },
         )
-
-
-def _currency() -> str:
-    from django.conf import settings
-
-    return settings.CURRENCY
 
 
 class HotspotOnlineStatsView(TenantMemberMixin, View):
@@ -171,6 +165,9 @@ class PaymentSecretRotateView(TenantMemberMixin, View):
         return redirect(reverse("tenants:settings") + "#payment-secret-card")
 
 
+KEPT_IF_EMPTY = ("time_zone", "currency")
+
+
 class SettingsView(TenantMemberMixin, View):
     template_name = "tenants/settings.html"
 
@@ -200,7 +197,8 @@ class SettingsView(TenantMemberMixin, View):
         form = TenantSettingsForm(request.POST)
         if form.is_valid():
             try:
-                services.tenant_update(tenant=tenant, data=form.cleaned_data, by=request.user)
+                data = {k: v for k, v in form.cleaned_data.items() if v or k not in KEPT_IF_EMPTY}
+                services.tenant_update(tenant=tenant, data=data, by=request.user)
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:

@@ -71,7 +71,7 @@ class PackageFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     name = factory.Sequence(lambda n: f"Package {n}")
     price = Decimal("50.00")
-    currency = "KES"
+    currency = factory.SelfAttribute("tenant.currency")
     duration_minutes = 60
     data_limit_mb = 1024
     speed_limit = "5M/2M"
@@ -85,7 +85,7 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     tenant = factory.SelfAttribute("package.tenant")
     phone = "254712345678"
     amount = factory.SelfAttribute("package.price")
-    currency = "KES"
+    currency = factory.SelfAttribute("package.currency")
     provider_reference = factory.Sequence(lambda n: f"REF{n:08d}")
 
 

@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.BlockedUserLogoutMiddleware",
+    # Times in the signed-in user's tenant's zone (system admins: TIME_ZONE).
+    "tenants.middleware.TenantTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -186,7 +188,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TIME_ZONE", "Africa/Nairobi")  # reports, dashboard day
+# The platform's zone: system admins' pages and platform reports, and new tenants' default
+# (each tenant has its own, Tenant.time_zone; tenants.middleware activates it).
+TIME_ZONE = os.environ.get("TIME_ZONE", "Africa/Nairobi")
 USE_I18N = True
 USE_TZ = True
 
@@ -289,7 +293,8 @@ EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("EMAIL_RETRY_MAX_SECONDS", "3600"
 EMAIL_MAX_ATTEMPTS = int(os.environ.get("EMAIL_MAX_ATTEMPTS", "12"))
 EMAIL_KEEP_DAYS = int(os.environ.get("EMAIL_KEEP_DAYS", "30"))  # the outbox's record of sent ones
 
-# Domain rules.
+# Domain rules. The currency new tenants bill in (each tenant then has its own,
+# Tenant.currency, an ISO 4217 code of config.money.CURRENCIES; config.checks checks this one).
 CURRENCY = os.environ.get("CURRENCY", "KES")
 # Sign-in guessing (accounts.services, docs/security.md): failures per (username, address) and per
 # address lock that pair / that address for LOGIN_LOCKOUT_MINUTES (never the account itself);

@@ -23,6 +23,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import User
+from config.money import format_money
 from hotspot.models import HotspotSession, HotspotUser, Package, Router
 from notifications.events import payloads
 from notifications.realtime.groups import (
@@ -148,6 +149,14 @@ class Event:
         return [target.group for target in self.targets]
 
 
+def message_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a message template may name: the payload, plus `{money}` (its amount written in
+    its currency, config.money: "NGN 1,500.00") when the payload has both."""
+    if "amount" in data and "currency" in data:
+        return {**data, "money": format_money(data["amount"], data["currency"])}
+    return dict(data)
+
+
 class EventType:
     """Base of every catalog entry; subclasses set the class attributes and add builders."""
 
@@ -197,7 +206,7 @@ class EventType:
             category=cls.category,
             level=level or cls.level,
             title=title or cls.title,
-            message=message or cls.template.format_map(data),
+            message=message or cls.template.format_map(message_fields(data)),
             data=data,
             targets=targets,
         )
@@ -499,14 +508,14 @@ class _PaymentEvent(EventType):
 
 class PaymentInitiated(_PaymentEvent):
     title = "Payment Started"
-    template = "{phone} started paying {currency} {amount} for {package_name}."
+    template = "{phone} started paying {money} for {package_name}."
     description = "A customer started paying (pending); for live counters."
 
 
 class PaymentCompleted(_PaymentEvent):
     level = "success"
     title = "Payment Received"
-    template = "Payment {reference} of {currency} {amount} from {phone} has been received."
+    template = "Payment {reference} of {money} from {phone} has been received."
     fields = {
         **PAYMENT_FIELDS,
         "hotspot_user_id": "id of the hotspot user provisioned for it (null if none)",
@@ -531,7 +540,7 @@ class PaymentCompleted(_PaymentEvent):
 class PaymentFailed(_PaymentEvent):
     level = "error"
     title = "Payment Failed"
-    template = "Payment {reference} of {currency} {amount} from {phone} failed: {reason}"
+    template = "Payment {reference} of {money} from {phone} failed: {reason}"
     fields = {**PAYMENT_FIELDS, "reason": "the provider's reason", "failed_at": "ISO time"}
 
     @classmethod

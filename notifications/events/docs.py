@@ -55,6 +55,9 @@ def markdown() -> str:
         "- `channel` is the group the frame was sent to. A socket that is in several of an "
         "event's groups gets one frame per group, all with the same `id`: dedupe by `id`.",
         "- `message` and every string in `data` are plain text: escape them (use `textContent`).",
+        "- In a message, `{money}` is the payload's `amount` written in its `currency` "
+        "(`NGN 1,500.00`, `UGX 5,000`: the currency's decimals, thousands grouped); the "
+        "browser shows `occurred_at` in the tenant's time zone.",
         "- Groups: `tenant.<id>` (members of that tenant; some events only reach its tenant "
         "admins), `user.<id>` (that person), `system.admin` (system admins, who are not "
         "members of tenant groups).",

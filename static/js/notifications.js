@@ -27,6 +27,24 @@ const log = (...args) => {
 
 // ---------------------------------------------------------------- toasts
 
+// Times are shown in the tenant's zone (the page's <body data-time-zone>, set by the server from
+// the signed-in user's tenant; system admins get TIME_ZONE), not in the browser's own zone.
+const TIME_ZONE = document.body ? document.body.dataset.timeZone || undefined : undefined;
+const LANG = document.documentElement.lang || undefined;
+const CLOCK = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }; // 23:30, as the pages
+let timeFormat = null;
+function formatTime(iso) {
+  const at = iso ? new Date(iso) : new Date();
+  if (!timeFormat) {
+    try {
+      timeFormat = new Intl.DateTimeFormat(LANG, { timeZone: TIME_ZONE, ...CLOCK });
+    } catch {
+      timeFormat = new Intl.DateTimeFormat(LANG, CLOCK); // a zone this browser does not know
+    }
+  }
+  return timeFormat.format(at);
+}
+
 const stack = document.getElementById("toast-stack");
 
 function durationFor(eventName, level) {
@@ -135,7 +153,7 @@ function trimStack() {
 }
 
 /** Show a toast; title and message are always set as text, never parsed as HTML. */
-function showToast({ event = "message", level = "info", title = "", message = "" }) {
+function showToast({ event = "message", level = "info", title = "", message = "", at = null }) {
   if (!stack) return null;
   const toast = document.createElement("div");
   toast.className = "toast show app-toast";
@@ -161,7 +179,11 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   close.type = "button";
   close.className = "btn-close";
   close.setAttribute("aria-label", "Dismiss");
-  header.append(strong, close);
+  const when = document.createElement("time");
+  when.className = "small text-body-secondary toast-time me-2";
+  if (at) when.dateTime = at;
+  when.textContent = formatTime(at);
+  header.append(strong, when, close);
   const body = document.createElement("div");
   body.className = "toast-body toast-message";
   body.textContent = message;
@@ -330,6 +352,7 @@ function onFrame(frame) {
         level: frame.level,
         title: frame.title,
         message: frame.message,
+        at: frame.occurred_at,
       });
       document.dispatchEvent(new CustomEvent("notifications:event", { detail: frame }));
       break;
@@ -565,8 +588,7 @@ function wireLiveFeeds() {
       title.textContent = detail.title || detail.event;
       const when = document.createElement("small");
       when.className = "text-body-secondary text-nowrap";
-      const at = detail.occurred_at ? new Date(detail.occurred_at) : new Date();
-      when.textContent = at.toLocaleTimeString();
+      when.textContent = formatTime(detail.occurred_at);
       head.append(title, when);
       const text = document.createElement("div");
       text.className = "small";
@@ -626,6 +648,21 @@ function carryInput(from, to) {
   return null;
 }
 
+// The list's count ("1–25 of 312 payments", partials/pagination.html) follows its rows: every
+// row answer carries the filtered list's total (X-List-Total); the range is the rows shown.
+function setListCount(body, total) {
+  const scope = body.closest("main") || document;
+  const counter = scope.querySelector("[data-page-count]");
+  if (!counter || !/^\d+$/.test(total)) return;
+  const count = Number(total);
+  const shown = body.querySelectorAll("tr[data-row-id]").length;
+  const start = Number(counter.dataset.start) || 1;
+  const noun = counter.dataset.noun || "rows";
+  counter.dataset.total = String(count);
+  counter.textContent =
+    count === 0 || shown === 0 ? `${count} ${noun}` : `${start}–${start + shown - 1} of ${count} ${noun}`;
+}
+
 function wireLiveRows() {
   document.querySelectorAll("tbody[data-live-rows]").forEach((body) => {
     const key = body.dataset.liveRows;
@@ -634,6 +671,7 @@ function wireLiveRows() {
     const limit = Number(body.dataset.liveLimit || 0);
     const latest = new Map(); // row id → sequence of its newest request (older answers lose)
     let sequence = 0;
+    let countedBy = 0; // the request whose total the count shows (an older answer never wins)
     const rowOf = (id) => body.querySelector(`tr[data-row-id="${CSS.escape(id)}"]`);
     const refresh = (id) => {
       const url = new URL(window.location.href);
@@ -646,15 +684,21 @@ function wireLiveRows() {
         .then(async (response) => {
           // How many row answers came back (tests wait on it rather than on time).
           body.dataset.answered = String(Number(body.dataset.answered || 0) + 1);
-          if (latest.get(id) !== mine) return;
+          const total = response.headers.get("X-List-Total");
+          const count = () => {
+            if (total === null || mine < countedBy) return;
+            countedBy = mine;
+            setListCount(body, total);
+          };
+          if (latest.get(id) !== mine) return count();
           const current = rowOf(id);
           if (response.status === 204) {
             if (current) current.remove();
-            return;
+            return count();
           }
           if (!response.ok) return;
           const fresh = parseRow(await response.text());
-          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return;
+          if (!fresh || fresh.dataset.rowId !== id || latest.get(id) !== mine) return count();
           if (current) {
             const focusTo = carryInput(current, fresh);
             current.replaceWith(fresh);
@@ -670,8 +714,9 @@ function wireLiveRows() {
               for (let i = limit; i < rows.length; i += 1) rows[i].remove();
             }
           } else {
-            return;
+            return count();
           }
+          count();
           fresh.dataset.refreshedAt = String(Date.now());
           body.dataset.refreshedAt = String(Date.now());
         })

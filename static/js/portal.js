@@ -12,6 +12,17 @@
   var socket = null;
   var signedIn = false;
 
+  // Times in the hotspot's own zone (the page's data-time-zone), whatever the phone's setting.
+  function localTime(iso) {
+    var at = new Date(iso);
+    var zone = document.body.dataset.timeZone || undefined;
+    try {
+      return at.toLocaleString(undefined, { timeZone: zone, dateStyle: "medium", timeStyle: "short" });
+    } catch (e) {
+      return at.toLocaleString();
+    }
+  }
+
   function show(id, on) { document.getElementById(id).hidden = !on; }
 
   function render(state) {
@@ -30,7 +41,7 @@
       document.getElementById("hotspot-password").textContent = state.credentials.password;
       var expiry = document.getElementById("hotspot-expiry");
       expiry.dataset.expires = state.credentials.expires_at;
-      expiry.textContent = new Date(state.credentials.expires_at).toLocaleString();
+      expiry.textContent = localTime(state.credentials.expires_at);
       signIn(state.credentials);
     }
     if (state.state !== "pending") stop();

@@ -83,8 +83,9 @@ function fillTable(table, data) {
 function render(report, charts) {
   const totals = report.totals;
   const join = (f, empty) => (totals.length ? totals.map(f).join(" · ") : empty);
+  // Written by the server (config.money: the currency's decimals, thousands grouped).
   root.querySelector('[data-report="revenue"]').textContent = join(
-    (t) => `${t.currency} ${t.revenue}`,
+    (t) => t.display || `${t.currency} ${t.revenue}`,
     "0.00",
   );
   root.querySelector('[data-report="sales"]').textContent = join((t) => String(t.sales), "0");

@@ -112,3 +112,33 @@ def test_list_pages_mark_their_live_rows(client, tenant_admin, tenant):
     PaymentFactory.create_batch(30, package__tenant=tenant)
     html = client.get("/payments/", {"page": 2}).content.decode()
     assert 'data-live-rows="payment_id"' in html and "data-live-new" not in html
+
+
+def test_row_answers_carry_the_filtered_lists_count(client, staff, tenant):
+    """X-List-Total: what the count under the list says now (notifications.js writes it)."""
+    first, second = PaymentFactory.create_batch(2, package__tenant=tenant)
+    PaymentFactory(package__tenant=TenantFactory())  # another tenant's: never counted
+    Payment.objects.filter(pk=second.pk).update(status=Payment.Status.COMPLETED)
+    client.force_login(staff)
+    assert _row(client, "/payments/", first.pk)["X-List-Total"] == "2"
+    gone = _row(client, "/payments/", first.pk, status="completed")
+    assert gone.status_code == 204 and gone["X-List-Total"] == "1"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/payments/", "/hotspot-users/", "/users/", "/vouchers/", "/hotspot-sessions/"],
+)
+def test_every_live_list_has_a_count_the_rows_keep(client, tenant_admin, path):
+    client.force_login(tenant_admin)
+    html = client.get(path).content.decode()
+    assert "data-live-rows=" in html and "data-page-count" in html
+    assert re.search(r'data-live-limit="25"', html)  # page 1 keeps its 25 rows
+    assert client.get(path, {"row": "999999"})["X-List-Total"].isdigit()
+
+
+def test_the_system_tenants_list_counts_too(client, system_admin, tenant):
+    client.force_login(system_admin)
+    html = client.get("/system/tenants/").content.decode()
+    assert "data-page-count" in html and 'data-noun="tenants"' in html
+    assert client.get("/system/tenants/", {"row": tenant.pk})["X-List-Total"] == "1"

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -230,6 +231,21 @@ def test_sign_in_locked_email(smtp):
     text, html = parts(message)
     assert "203.0.113.9" in text and "203.0.113.9" in html
     assert f"{timezone.localtime(until):%Y-%m-%d %H:%M}" in text
+
+
+def test_sign_in_locked_email_gives_the_time_in_the_tenants_zone(smtp):
+    """A Lagos tenant's admin reads 23:30 WAT, not Nairobi's 01:30 of the next day."""
+    tenant = TenantFactory(time_zone="Africa/Lagos")
+    user = TenantAdminFactory(tenant=tenant, email="lagos@example.com")
+    until = datetime(2026, 12, 1, 22, 30, tzinfo=UTC)
+    with transaction.atomic():
+        account_signals.sign_in_locked.send(
+            sender=User, user=user, username=user.username, address="203.0.113.9", until=until
+        )
+    (message,) = smtp.wait_for(subject="Sign-in locked")
+    text, html = parts(message)
+    assert "2026-12-01 23:30 WAT" in text and "2026-12-01 23:30 WAT" in html
+    assert "01:30" not in text
 
 
 def test_sign_in_locked_for_an_unknown_username_sends_nothing(smtp_settings):

@@ -135,7 +135,9 @@ def test_json_counts_every_method_and_agrees_with_the_dashboard(client, tenant, 
     client.force_login(tenant_admin)
     today = timezone.localdate().isoformat()
     data = client.get("/reports/", {"start": today, "end": today, "format": "json"}).json()
-    assert data["totals"] == [{"currency": "KES", "sales": 2, "revenue": "80.00"}]
+    assert data["totals"] == [
+        {"currency": "KES", "sales": 2, "revenue": "80.00", "display": "KES 80.00"}
+    ]
     methods = {row[0]: row[2] for row in data["tables"]["method"]["rows"]}
     assert methods == {"M-Pesa": "40.00", "Voucher": "0.00", "Cash": "40.00"}
     stats = client.get("/dashboard/stats/").json()

@@ -185,6 +185,34 @@ def test_redeeming_on_the_portal_shows_the_login(client, tenant, batch):
     assert re.search(r'id="code-error">[^<]*already been used', again.content.decode())
 
 
+def test_an_admin_disables_a_lost_voucher_on_the_vouchers_page(client, tenant, tenant_admin, batch):
+    client.force_login(tenant_admin)
+    page = client.get("/vouchers/").content.decode()
+    assert 'id="voucher-disable-form"' in page
+    typed = code_of(batch, 1).lower()  # as read off the card, any case
+    response = client.post("/vouchers/disable/", {"code": typed}, follow=True)
+    page = response.content.decode()
+    assert f"Voucher {code_of(batch, 1)} has been disabled" in page
+    assert 'data-disabled="1"' in page  # the batch's row counts it
+    voucher = batch.vouchers.order_by("pk")[1]
+    assert voucher.status == Voucher.Status.DISABLED
+    with pytest.raises(vouchers.VoucherRefused, match="disabled"):
+        vouchers.voucher_redeem(tenant=tenant, code=typed, client_ip="10.0.0.3")
+    again = client.post("/vouchers/disable/", {"code": typed}, follow=True).content.decode()
+    assert "Only an unused voucher can be disabled." in again
+
+
+def test_disabling_refuses_staff_unknown_and_other_tenants_codes(client, staff, other_admin, batch):
+    client.force_login(staff)
+    assert 'id="voucher-disable-form"' not in client.get("/vouchers/").content.decode()
+    assert client.post("/vouchers/disable/", {"code": code_of(batch)}).status_code == 403
+    client.force_login(other_admin)  # another tenant's admin: the code is not theirs
+    for code in (code_of(batch), "NOPE-NOPE", ""):
+        page = client.post("/vouchers/disable/", {"code": code}, follow=True).content.decode()
+        assert "No voucher of yours has that code." in page
+    assert not batch.vouchers.filter(status=Voucher.Status.DISABLED).exists()
+
+
 # --- counter sales (cash) -------------------------------------------------------------------
 
 

@@ -168,6 +168,8 @@ def test_edit_goes_through_the_service(sysadmin_client, system_admin, tenant, si
             "name": "Acme Wireless",
             "contact_email": tenant.contact_email,
             "contact_phone": tenant.contact_phone,
+            "time_zone": tenant.time_zone,
+            "currency": tenant.currency,
         },
     )
     assert response.status_code == 302
@@ -183,6 +185,8 @@ def test_edit_goes_through_the_service(sysadmin_client, system_admin, tenant, si
             "name": "Acme Wireless",
             "contact_email": tenant.contact_email,
             "contact_phone": "12",
+            "time_zone": tenant.time_zone,
+            "currency": tenant.currency,
         },
     )
     assert response.status_code == 200 and "9 to 15 digits" in response.text
