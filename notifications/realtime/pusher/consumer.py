@@ -155,6 +155,10 @@ class PusherConsumer(SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWe
         for channel in channels or ():
             await self._send(_frame(name, text, channel))
 
+    async def notify_resubscribed(self, message: dict) -> None:
+        """The layer's Redis subscription was lost and is back. The Pusher protocol has no
+        replay: events published during the gap are not re-sent here (docs/pusher.md)."""
+
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")
         pusher_code = CLOSE_TO_PUSHER.get(code, ERR_UNAUTHORIZED)
