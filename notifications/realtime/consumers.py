@@ -83,7 +83,8 @@ class NotificationConsumer(
         # published one), so nothing sent after the join can be missed.
         self._seen_up_to: int | None = getattr(self.channel_layer, "last_event_id", None)
         if self._seen_up_to is None and getattr(self.channel_layer, "is_redis", False):
-            self._seen_up_to = await database_sync_to_async(newest_event_id)()
+            # (none published yet: every stored event is one this socket may miss)
+            self._seen_up_to = await database_sync_to_async(newest_event_id)() or 0
         self._gap_live: set[int] | None = None  # ids that came live during a gap replay
         self._gap_task: asyncio.Task | None = None
         self._gap_next: int | None | bool = False  # a further notice's start (False: none)

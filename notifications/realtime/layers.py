@@ -616,15 +616,16 @@ class FanoutChannelLayer(BaseChannelLayer):
         last_heard = clock()
         ping_sent: float | None = None
         while True:
-            now = clock()
-            if ping_sent is not None and now - ping_sent >= interval:
-                raise DeadSubscription(f"no answer to PING within {interval:g} s")
-            if ping_sent is None and now - last_heard >= interval:
+            if ping_sent is None and clock() - last_heard >= interval:
                 await asyncio.wait_for(pubsub.ping(HEALTH_CHECK_TOKEN), interval)
-                ping_sent = now = clock()
+                ping_sent = clock()
             due = (ping_sent if ping_sent is not None else last_heard) + interval
-            msg = await get_message(timeout=max(0.01, due - now))
+            msg = await get_message(timeout=max(0.01, due - clock()))
             if msg is None:
+                # Judged after a read, so a stalled event loop (whose answer is waiting in the
+                # socket) is not mistaken for a dead connection.
+                if ping_sent is not None and clock() - ping_sent >= interval:
+                    raise DeadSubscription(f"no answer to PING within {interval:g} s")
                 continue
             last_heard, ping_sent = clock(), None
             batch = 0

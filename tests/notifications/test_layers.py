@@ -349,8 +349,12 @@ async def test_redis_restart_refuses_sends_while_down_then_resubscribes(spare_re
 
         spare_redis.start()
         await _until(lambda: layer.healthy)
+        assert layer.stats["reconnects"] == 1 and layer.stats["resubscribes"] == 1
         for i, channel in enumerate(channels):
             await layer.group_send(f"tenant.{i}", dict(EVENT, id=10 + i))
+            # First the notice that the subscription had a gap (the consumer replays), then
+            # what was published after it.
+            assert await _receive(layer, channel, 5) == {"type": "notify.resubscribed"}
             assert (await _receive(layer, channel, 5))["id"] == 10 + i
         # The refused event was never delivered: the caller still holds it, nothing is doubled.
         for channel in channels:
