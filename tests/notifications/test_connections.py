@@ -100,4 +100,4 @@ def test_deployment_docs_list_every_redis_setting_with_its_default():
 def test_every_redis_setting_is_declared_in_the_settings(settings):
     missing = [name for name in SETTING_NAMES if not hasattr(settings, name)]
     assert not missing
-    assert settings.REDIS_HOST == host_spec({n: getattr(settings, n) for n in SETTING_NAMES})
+    assert host_spec({n: getattr(settings, n) for n in SETTING_NAMES}) == settings.REDIS_HOST
