@@ -79,8 +79,25 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[checks.C
             checks.Error(
                 f"WEB_CONCURRENCY={workers} server workers share a process-local channel layer: "
                 "an event published in one worker never reaches the sockets of the others.",
-                hint="Set REDIS_URL (the layer then goes through Redis), or run one worker.",
+                hint="Set REDIS_URL or REDIS_SENTINELS (a layer through Redis), or run one worker.",
                 id="notifications.E012",
             )
         ]
     return []
+
+
+@checks.register("notifications")
+def check_redis(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The Redis settings (URL, TLS files, Sentinel) describe something that can connect."""
+    from notifications.realtime.connections import SETTING_NAMES, config_problems
+
+    values = {name: getattr(settings, name, None) for name in SETTING_NAMES}
+    values = {name: value for name, value in values.items() if value is not None}
+    return [
+        checks.Error(
+            problem,
+            hint="See docs/deployment.md, 'Redis: TLS and Sentinel'.",
+            id="notifications.E020",
+        )
+        for problem in config_problems(values)
+    ]

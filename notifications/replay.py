@@ -66,6 +66,7 @@ class Replay:
 
     frames: list[str] = field(default_factory=list)
     resync: bool = False
+    ids: list[int] = field(default_factory=list)  # the event id of each frame
 
 
 def _after(seen: dict[str, Any]) -> Q:
@@ -120,15 +121,17 @@ def missed_events(
     )
     if len(rows) > limit:
         return Replay(resync=True)
-    frames = []
+    frames: list[str] = []
+    ids: list[int] = []
     for event in rows:
         if exclude is not None and event.exclude_socket_id == exclude:
             continue
         for target in event.targets.all():
             if target.group in groups and (not target.roles or user.role in target.roles):
                 frames.append(relay.frame(event, target.group))
+                ids.append(event.id)
                 break  # one frame per event, whatever the number of its groups
-    return Replay(frames=frames)
+    return Replay(frames=frames, ids=ids)
 
 
 @dataclass
@@ -137,6 +140,24 @@ class ResumePoint:
 
     last_id: int | None = None
     seen_ids: list[int] = field(default_factory=list)
+
+
+def _newest_handed_over() -> dict[str, Any] | None:
+    now = timezone.now()
+    return (
+        StoredEvent.objects.filter(position__isnull=False)
+        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - outbox.max_age()))
+        .order_by("-position")
+        .values(*SEEN_FIELDS)
+        .first()
+    )
+
+
+def newest_event_id() -> int | None:
+    """A resume point for a socket that has joined its groups and received nothing yet: the
+    newest event already published (what a page rendered now resumes from). One query."""
+    seen = _newest_handed_over()
+    return None if seen is None else seen["id"]
 
 
 def resume_point(user: Any) -> ResumePoint:
@@ -148,14 +169,7 @@ def resume_point(user: Any) -> ResumePoint:
     render are listed in `seen_ids`, so the page does not toast what it already shows.
     Two indexed queries; no per-user table.
     """
-    now = timezone.now()
-    seen = (
-        StoredEvent.objects.filter(position__isnull=False)
-        .filter(Q(published_at__isnull=False) | Q(occurred_at__lt=now - outbox.max_age()))
-        .order_by("-position")
-        .values(*SEEN_FIELDS)
-        .first()
-    )
+    seen = _newest_handed_over()
     if seen is None:
         return ResumePoint()
     point = ResumePoint(last_id=seen["id"])

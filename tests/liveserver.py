@@ -32,6 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -83,8 +84,12 @@ def database_url_for_servers() -> str:
     )
 
 
-def server_env(*, redis_url: str | None, prefix: str | None = None) -> dict[str, str]:
-    """Environment of a server (or shell) process: test settings, test DB, chosen layer."""
+def server_env(*, redis_url: str | None, prefix: str | None = None, **extra: str) -> dict[str, str]:
+    """Environment of a server (or shell) process: test settings, test DB, chosen layer.
+
+    `extra`: more settings, e.g. REDIS_SENTINELS=... or REDIS_TLS_CA_CERTS=... (the
+    environment's own REDIS_* settings are never inherited).
+    """
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.test",
@@ -92,10 +97,13 @@ def server_env(*, redis_url: str | None, prefix: str | None = None) -> dict[str,
         PYTHONPATH=str(BASE_DIR),
         PYTHONUNBUFFERED="1",
     )
-    env.pop("REDIS_URL", None)
+    for name in [n for n in env if n.startswith("REDIS_")]:
+        del env[name]
     if redis_url:
         env["REDIS_URL"] = redis_url
+    if redis_url or any(name.startswith("REDIS_") for name in extra):
         env["CHANNELS_PREFIX"] = prefix or settings.CHANNELS_PREFIX
+    env.update(extra)
     return env
 
 
@@ -207,42 +215,156 @@ class Uvicorn(Daphne):
         ]  # fmt: skip
 
 
-class RedisServer:
-    """A throw-away redis-server process (no persistence) that can be stopped and restarted
-    on the same port; `dir`: its working directory."""
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throw-away certificate authority and a server certificate it signed (PEM paths)."""
 
-    def __init__(self, dir: Path | None = None) -> None:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_tls_files(dir: Path, hostname: str = "127.0.0.1") -> TlsFiles:
+    """Self-signed CA + a server cert for `hostname` (and localhost), made with openssl."""
+    program = shutil.which("openssl")
+    if program is None:
+        raise RuntimeError("openssl is not installed")
+    dir.mkdir(parents=True, exist_ok=True)
+    names = ("ca.key", "ca.crt", "tls.key", "tls.csr", "tls.crt")
+    ca_key, ca, key, csr, cert = (dir / name for name in names)
+    ext = dir / "san.cnf"
+    ext.write_text(f"subjectAltName=IP:{hostname},DNS:localhost\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run([program, *args], check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=redis-test",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+            "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
+    return TlsFiles(ca=ca, cert=cert, key=key)
+
+
+class RedisServer:
+    """A throw-away redis-server process (no persistence) that can be stopped (or killed) and
+    restarted on the same port; `dir`: its working directory (and config file: Sentinel
+    rewrites the config of the servers it reconfigures). `tls`: serve TLS only, on its port.
+    `replica_of`: start as a replica of that server. `sentinel_of`: run as a Sentinel
+    monitoring that server as master `master_name` (quorum 1, down after 1 s)."""
+
+    def __init__(
+        self,
+        dir: Path | None = None,
+        *,
+        tls: TlsFiles | None = None,
+        replica_of: RedisServer | None = None,
+        sentinel_of: RedisServer | None = None,
+        master_name: str = "mymaster",
+    ) -> None:
         self.port = free_port()
-        self.dir = dir
+        self.dir = dir or Path(tempfile.mkdtemp(prefix="redis-"))
+        self.tls = tls
+        self.replica_of = replica_of
+        self.sentinel_of = sentinel_of
+        self.master_name = master_name
         self.process: subprocess.Popen | None = None
+        self.log = self.dir / f"redis-{self.port}.log"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
+
+    def _config(self) -> Path:
+        lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.dir}", f"logfile {self.log}"]
+        if self.sentinel_of is not None:
+            name, master = self.master_name, self.sentinel_of
+            lines += [
+                f"sentinel monitor {name} 127.0.0.1 {master.port} 1",
+                f"sentinel down-after-milliseconds {name} 1000",
+                f"sentinel failover-timeout {name} 10000",
+                f"sentinel parallel-syncs {name} 1",
+            ]
+        else:
+            lines += ['save ""', "appendonly no"]
+        if self.tls is not None:
+            lines = [line for line in lines if not line.startswith("port ")]
+            lines += [
+                "port 0",
+                f"tls-port {self.port}",
+                f"tls-cert-file {self.tls.cert}",
+                f"tls-key-file {self.tls.key}",
+                f"tls-ca-cert-file {self.tls.ca}",
+                "tls-auth-clients no",
+            ]
+        if self.replica_of is not None:
+            lines.append(f"replicaof 127.0.0.1 {self.replica_of.port}")
+        path = self.dir / f"redis-{self.port}.conf"
+        if self.sentinel_of is None or not path.exists():  # a sentinel keeps what it learnt
+            path.write_text("\n".join(lines) + "\n")
+        return path
 
     def start(self) -> RedisServer:
         program = shutil.which("redis-server") or "redis-server"
-        workdir = ["--dir", str(self.dir)] if self.dir else []
+        self.dir.mkdir(parents=True, exist_ok=True)
+        sentinel = ["--sentinel"] if self.sentinel_of is not None else []
         self.process = subprocess.Popen(
-            [program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", *workdir],
+            [program, str(self._config()), *sentinel],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         wait_until(lambda: accepting(self.port), 30, "redis-server to start")
         return self
 
-    def stop(self) -> None:
+    def client(self, **kwargs):
+        """A blocking redis-py client of this server (TLS verified against its CA)."""
+        import redis
+
+        if self.tls is not None:
+            kwargs.setdefault("ssl_ca_certs", str(self.tls.ca))
+        return redis.Redis.from_url(self.url, socket_timeout=10, **kwargs)
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop it (SIGTERM), or `kill` it (SIGKILL: a crash, no goodbye to clients)."""
         if self.process is not None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             self.process.wait(10)
             self.process = None
 
 
 class TcpProxy:
-    """A TCP relay on a port of its own to a real server (PostgreSQL): stop() makes the server
-    unreachable for whoever connects through it (refused, open connections cut), start() brings
-    it back on the same port. The shared server itself is never stopped."""
+    """A TCP relay on a port of its own to a real server (PostgreSQL, a Redis of the test's):
+    stop() makes the server unreachable for whoever connects through it (refused, open
+    connections cut), refuse() only turns new connections away, start() brings it back on the
+    same port. The shared server itself is never stopped."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -289,10 +411,16 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
 
-    def stop(self) -> None:
+    def refuse(self) -> None:
+        """Refuse new connections; the open ones keep relaying (start() accepts again)."""
         if self._listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accepting thread (Linux)
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
+
+    def stop(self) -> None:
+        self.refuse()
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:

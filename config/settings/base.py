@@ -198,21 +198,52 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")  # collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Redis (notifications/realtime/connections.py builds every connection from these): one server
+# (REDIS_URL, redis:// or rediss:// for TLS with the REDIS_TLS_* files), or Redis Sentinel
+# (REDIS_SENTINELS host:port list + REDIS_SENTINEL_MASTER; REDIS_URL then optional, for the
+# master's db/password/TLS). docs/deployment.md, "Redis"; notifications.checks rejects a bad mix.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", [])
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
+REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+REDIS_TLS_CA_CERTS = os.environ.get("REDIS_TLS_CA_CERTS", "")
+REDIS_TLS_CERTFILE = os.environ.get("REDIS_TLS_CERTFILE", "")
+REDIS_TLS_KEYFILE = os.environ.get("REDIS_TLS_KEYFILE", "")
+REDIS_TLS_CHECK_HOSTNAME = env_bool("REDIS_TLS_CHECK_HOSTNAME", True)
+# The layer PINGs its subscription after this many quiet seconds and declares it dead when no
+# answer comes within as long again: a dead subscription is found within twice this.
+REDIS_HEALTH_CHECK_SECONDS = os.environ.get("REDIS_HEALTH_CHECK_SECONDS", "") or "2"
+
+
+def _redis_host() -> dict | None:
+    from notifications.realtime.connections import SETTING_NAMES, host_spec
+
+    try:
+        return host_spec({name: globals()[name] for name in SETTING_NAMES})
+    except ValueError:  # a bad value: notifications.checks stops the server at start-up
+        return None
+
+
+#: The channels_redis-style host spec of the above (None: no Redis; the embedded default).
+REDIS_HOST = _redis_host()
+CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 # Channel layer (notifications/realtime/layers.py): one Redis pub/sub subscription per group per
-# server process and a local fan-out to that process's sockets. REDIS_URL shares events between
+# server process and a local fan-out to that process's sockets. Redis shares events between
 # every server process; without it the layer is process-local (other processes reach it via the
 # outbox).
-REDIS_URL = os.environ.get("REDIS_URL", "")
-CHANNELS_PREFIX = os.environ.get("CHANNELS_PREFIX", "hotspot")
 # Every NOTIFICATIONS_* setting (presence TTL, socket limits, publisher timings...) is declared
 # once, with its default, in notifications/conf.py; each is read from this module if set here,
 # else from the environment variable of the same name (docs/deployment.md lists them).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "notifications.realtime.layers."
-        + ("FanoutChannelLayer" if REDIS_URL else "LocalFanoutChannelLayer"),
+        + ("FanoutChannelLayer" if REDIS_HOST else "LocalFanoutChannelLayer"),
         "CONFIG": {
-            **({"hosts": [REDIS_URL]} if REDIS_URL else {}),
+            **(
+                {"hosts": [REDIS_HOST], "health_check_interval": REDIS_HEALTH_CHECK_SECONDS}
+                if REDIS_HOST
+                else {}
+            ),
             "prefix": CHANNELS_PREFIX,
             # Messages a socket may fall behind before it is disconnected (4408, "too slow").
             "capacity": int(os.environ.get("CHANNELS_CAPACITY", "1000")),
@@ -221,12 +252,14 @@ CHANNEL_LAYERS = {
 }
 
 # The cache holds API throttle counts (and sessions' helpers): shared through Redis when several
-# server processes run, so a client cannot multiply its rate by the number of workers.
-if REDIS_URL:
+# server processes run, so a client cannot multiply its rate by the number of workers. Its
+# connections are built like the layer's (config/cache.py: URL, TLS or Sentinel).
+if REDIS_HOST:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": "redis-host-spec",
+            "OPTIONS": {"host": REDIS_HOST},
             "KEY_PREFIX": CHANNELS_PREFIX,
         }
     }

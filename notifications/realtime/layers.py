@@ -18,10 +18,21 @@ tops out far below what the sockets can take. This layer keeps the standard Chan
   ``{"type": "notify.close", "code": 4408, "reason": "too slow"}``), which the consumer acts on
   by closing the socket. The client loses nothing: it reconnects and resumes from stored events.
   A direct ``send()`` to a full channel in this process raises ``ChannelFull`` as usual.
-* Redis restarts are survived: a reader task reconnects with back-off and resubscribes every
-  group (and this process's channel). While Redis is unreachable, or while this process's
+* Redis restarts, failovers and silently dead connections are survived: the reader reads with
+  finite timeouts, PINGs its subscription after ``health_check_interval`` quiet seconds and
+  declares it dead when no answer comes within as long again (a paused server, a NAT that
+  dropped the flow; TCP keepalive is on as well), then reconnects with back-off and resubscribes
+  every group (and this process's channel). While Redis is unreachable, or while this process's
   subscriptions are not yet restored, ``group_send``/``send`` raise ``LayerUnavailable`` instead
   of silently dropping, so the caller (the outbox publisher) keeps the event and retries.
+* What was published while the subscription was dead is gone from pub/sub, so once every key is
+  subscribed again each local channel that is in a group gets ``resubscribed_message`` (by
+  default ``{"type": "notify.resubscribed"}``) *before* any message read on the new connection;
+  the consumer replays from the stored events what it missed (consumers.py). redis-py is never
+  allowed to reconnect the subscription on its own (it would resubscribe without telling).
+  ``stats`` counts ``reconnects``, ``dead_subscriptions`` and ``resubscribes``.
+* Connections are built by notifications.realtime.connections from a channels_redis host spec:
+  a URL (``rediss://`` for TLS) or a Sentinel master (``master_name`` + ``sentinels``).
 * Process-specific channels (``new_channel()`` names, ``...!...``) work across processes: each
   process subscribes once to its own Redis channel and routes by name. Plain channel names
   (``send("worker", ...)`` without ``!``) in Redis mode have pub/sub semantics, exactly like
@@ -50,15 +61,21 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
-from notifications.realtime.protocol import TOO_SLOW_MESSAGE
+from notifications.realtime import connections
+from notifications.realtime.protocol import RESUBSCRIBED_MESSAGE, TOO_SLOW_MESSAGE
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
+HEALTH_CHECK_TOKEN = b"fanout-layer-health"
 
 
 class LayerUnavailable(ConnectionError):
     """Redis is unreachable (or this process has not resubscribed yet): nothing was sent."""
+
+
+class DeadSubscription(ConnectionError):
+    """The subscription connection stopped answering (or was reconnected behind our back)."""
 
 
 class _Inbox:
@@ -99,21 +116,34 @@ class FanoutChannelLayer(BaseChannelLayer):
         channel_capacity: dict | None = None,
         expiry: int = 60,
         overflow_message: dict | None = None,
+        resubscribed_message: dict | None = None,
         reconnect_max_delay: float = 1.0,
+        health_check_interval: float | str = 2.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
         self.channel_capacity = self.compile_capacities(channel_capacity or {})
         if isinstance(hosts, str):
-            raise ValueError("hosts must be a list of Redis URLs, even if there is only one.")
+            raise ValueError("hosts must be a list of Redis hosts, even if there is only one.")
         if hosts and len(hosts) > 1:
             raise ValueError("FanoutChannelLayer talks to one Redis (no sharding); give one host.")
-        self.redis_url: str | None = hosts[0] if hosts else None
-        if isinstance(self.redis_url, dict):
-            self.redis_url = self.redis_url["address"]
+        #: The channels_redis host spec (URL or Sentinel), None in process-local mode.
+        self.host: dict[str, Any] | None = connections.decode_host(hosts[0]) if hosts else None
+        self.redis_url: str | None = self.host.get("address") if self.host else None
         self.prefix = prefix
         self.overflow_message = dict(overflow_message or DEFAULT_OVERFLOW_MESSAGE)
+        self.resubscribed_message = dict(resubscribed_message or RESUBSCRIBED_MESSAGE)
         self.reconnect_max_delay = reconnect_max_delay
+        self.health_check_interval = float(health_check_interval)
+        if not self.health_check_interval > 0:
+            raise ValueError("health_check_interval must be a positive number of seconds.")
+        #: Counters for operators (config/metrics.py reads them): subscription connections lost
+        #: (`reconnects`), of which found dead by the health check (`dead_subscriptions`), and
+        #: subscriptions restored after a loss (`resubscribes`).
+        self.stats: dict[str, int] = {"reconnects": 0, "dead_subscriptions": 0, "resubscribes": 0}
+        #: The id of the newest event (notify.event) this process received from Redis: a socket
+        #: that joins now can have missed nothing before it (consumers' replay after a gap).
+        self.last_event_id: int | None = None
         # This process's identity inside channel names: "specific.<client_id>!<random>".
         self.client_id = secrets.token_hex(8)
         self._inboxes: dict[str, _Inbox] = {}
@@ -133,7 +163,7 @@ class FanoutChannelLayer(BaseChannelLayer):
 
     @property
     def is_redis(self) -> bool:
-        return self.redis_url is not None
+        return self.host is not None
 
     @property
     def crosses_processes(self) -> bool:
@@ -385,20 +415,14 @@ class FanoutChannelLayer(BaseChannelLayer):
     # ------------------------------------------------------------------ Redis mode
 
     def _publisher(self) -> Any:
-        from redis.asyncio import Redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
+        """This loop's pooled publishing client (connections are reused, PINGed when idle)."""
         loop = asyncio.get_running_loop()
         client = self._publishers.get(loop)
         if client is None:
             for old in [lp for lp in self._publishers if lp.is_closed()]:
                 del self._publishers[old]
-            client = Redis.from_url(
-                self.redis_url,
-                socket_connect_timeout=1,
-                socket_timeout=5,
-                retry=Retry(NoBackoff(), 1),
+            client = connections.async_client(
+                self.host, retries=1, socket_connect_timeout=1, socket_timeout=5
             )
             self._publishers[loop] = client
         return client
@@ -478,33 +502,34 @@ class FanoutChannelLayer(BaseChannelLayer):
 
     async def _read_forever(self) -> None:
         """Own the subscription connection: (re)subscribe, read, fan out; reconnect on failure."""
-        from redis.asyncio import Redis
-
         delay = 0.05
+        restored = 0  # subscriptions established so far by this reader
         while True:
-            client = Redis.from_url(self.redis_url, socket_connect_timeout=1)
+            # No retries and no redis-py health check on this connection: a failure must reach
+            # this loop (which tells the consumers), never be papered over inside redis-py.
+            client = connections.async_client(self.host, retries=0, health_check_interval=0)
             pubsub = client.pubsub()
             try:
-                subscribed: set[str] = set()
-                while True:
-                    wanted = self._wanted_keys()
-                    missing, extra = wanted - subscribed, subscribed - wanted
-                    if not missing and not extra:
-                        break
-                    if missing:
-                        await pubsub.subscribe(*missing)
-                        await self._await_confirmations(pubsub, missing)
-                    if extra:
-                        await pubsub.unsubscribe(*extra)
-                    subscribed = wanted
+                held = await self._subscribe_all(pubsub)
+                connection = pubsub.connection
+                connection.register_connect_callback(self._refuse_reconnect)
                 self._pubsub = pubsub
                 self._healthy = True
+                if restored:
+                    self.stats["resubscribes"] += 1
+                    notified = self._tell_resubscribed()
+                    logger.warning(
+                        "channel layer: resubscribed to Redis (%s), %d keys; %d channels told to "
+                        "replay what they missed",
+                        connections.describe(self.host),
+                        len(self._wanted_keys()),
+                        notified,
+                    )
+                restored += 1
+                for key, data in held:
+                    self._dispatch(key, data)
                 if self._ready is not None:
                     self._ready.set()
-                if delay > 0.05:
-                    logger.warning(
-                        "channel layer: reconnected to Redis, %d keys resubscribed", len(subscribed)
-                    )
                 delay = 0.05
                 await self._pump(pubsub)
             except asyncio.CancelledError:
@@ -513,44 +538,104 @@ class FanoutChannelLayer(BaseChannelLayer):
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
                 if self._healthy:
-                    logger.warning("channel layer: lost Redis (%s); reconnecting", exc)
+                    self.stats["reconnects"] += 1
+                    if isinstance(exc, DeadSubscription):
+                        self.stats["dead_subscriptions"] += 1
+                    logger.warning(
+                        "channel layer: lost the Redis subscription (%s: %s); reconnecting",
+                        type(exc).__name__,
+                        exc,
+                    )
                 self._healthy = False
                 self._pubsub = None
                 await self._close_quietly(pubsub, client)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_delay)
 
-    async def _await_confirmations(self, pubsub: Any, keys: set[str]) -> None:
+    def _refuse_reconnect(self, connection: Any) -> None:
+        """A connect callback: redis-py reconnecting the subscription itself would resubscribe
+        silently, hiding the gap; refuse, so the reader's loop reconnects and tells."""
+        raise DeadSubscription("redis-py reconnected the subscription connection")
+
+    async def _subscribe_all(self, pubsub: Any) -> list[tuple[str, bytes]]:
+        """Subscribe every wanted key (the set may grow meanwhile) and wait for Redis to confirm
+        each; messages read meanwhile are held back, returned for after the resubscribe notice."""
+        held: list[tuple[str, bytes]] = []
+        subscribed: set[str] = set()
+        deadline = time.monotonic() + 5 + self.health_check_interval
+        while True:
+            wanted = self._wanted_keys()
+            missing, extra = wanted - subscribed, subscribed - wanted
+            if not missing and not extra:
+                return held
+            if missing:
+                await asyncio.wait_for(pubsub.subscribe(*missing), self.health_check_interval * 2)
+                await self._await_confirmations(pubsub, missing, held, deadline)
+            if extra:
+                await pubsub.unsubscribe(*extra)
+            subscribed = wanted
+
+    async def _await_confirmations(
+        self, pubsub: Any, keys: set[str], held: list[tuple[str, bytes]], deadline: float
+    ) -> None:
         pending = set(keys)
-        deadline = time.monotonic() + 5
         while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError("Redis did not confirm SUBSCRIBE")
-            msg = await pubsub.get_message(timeout=remaining)
+                raise DeadSubscription("Redis did not confirm SUBSCRIBE")
+            msg = await pubsub.get_message(timeout=min(remaining, 1.0))
             if msg is None:
                 continue
             if msg["type"] == "subscribe":
                 pending.discard(msg["channel"].decode())
             elif msg["type"] == "message":
-                self._dispatch(msg["channel"].decode(), msg["data"])
+                held.append((msg["channel"].decode(), msg["data"]))
+
+    def _tell_resubscribed(self) -> int:
+        """Queue `resubscribed_message` for every local channel in a group (those are the ones
+        that may have missed group messages); the count of channels told."""
+        loop = asyncio.get_running_loop()
+        told = 0
+        for channel, inbox in list(self._inboxes.items()):
+            if inbox.groups and not inbox.closed:
+                self._deliver(channel, inbox, dict(self.resubscribed_message), loop)
+                told += 1
+        return told
 
     async def _pump(self, pubsub: Any) -> None:
         """Read and fan out. What Redis has already sent is handled in one turn (up to
         ``READ_BATCH`` messages), so during a burst each consumer wakes once for several events
-        (and drains them together) rather than once per event."""
+        (and drains them together) rather than once per event.
+
+        Reads are finite: after ``health_check_interval`` seconds without traffic the reader
+        PINGs, and without an answer within as long again the subscription is declared dead.
+        """
         get_message = pubsub.get_message
+        interval = self.health_check_interval
+        clock = asyncio.get_running_loop().time
+        last_heard = clock()
+        ping_sent: float | None = None
         while True:
-            msg = await get_message(timeout=None)
+            if ping_sent is None and clock() - last_heard >= interval:
+                await asyncio.wait_for(pubsub.ping(HEALTH_CHECK_TOKEN), interval)
+                ping_sent = clock()
+            due = (ping_sent if ping_sent is not None else last_heard) + interval
+            msg = await get_message(timeout=max(0.01, due - clock()))
+            if msg is None:
+                # Judged after a read, so a stalled event loop (whose answer is waiting in the
+                # socket) is not mistaken for a dead connection.
+                if ping_sent is not None and clock() - ping_sent >= interval:
+                    raise DeadSubscription(f"no answer to PING within {interval:g} s")
+                continue
+            last_heard, ping_sent = clock(), None
             batch = 0
             while msg is not None:
                 kind = msg["type"]
-                key = msg["channel"].decode()
                 if kind == "message":
-                    self._dispatch(key, msg["data"])
+                    self._dispatch(msg["channel"].decode(), msg["data"])
                     batch += 1
                 elif kind == "subscribe":
-                    for fut in self._pending_subs.pop(key, ()):
+                    for fut in self._pending_subs.pop(msg["channel"].decode(), ()):
                         if not fut.done():
                             fut.set_result(None)
                 if batch >= self.READ_BATCH:
@@ -567,6 +652,8 @@ class FanoutChannelLayer(BaseChannelLayer):
             return
         kind, _, name = key[len(self.prefix) + 1 :].partition(":")
         if kind == "g":
+            if message.get("type") == "notify.event" and isinstance(message.get("id"), int):
+                self.last_event_id = message["id"]
             self._fan_out(name, message)
             return
         loop = asyncio.get_running_loop()
@@ -583,8 +670,9 @@ class FanoutChannelLayer(BaseChannelLayer):
     @staticmethod
     async def _close_quietly(pubsub: Any, client: Any) -> None:
         for closer in (pubsub.aclose, client.aclose):
-            with contextlib.suppress(Exception):  # already broken
-                await closer()
+            # already broken, or hung (a paused server): give up on it after a moment
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(closer(), 2)
 
 
 class LocalFanoutChannelLayer(FanoutChannelLayer, InMemoryChannelLayer):

@@ -79,6 +79,10 @@ class PortalPaymentConsumer(Metered, AsyncWebsocketConsumer):
             self.meter.overflowed()
         await self.close(CLOSE_FORBIDDEN)
 
+    async def notify_resubscribed(self, message: dict) -> None:
+        """The layer's Redis subscription was lost and is back: a change may have been missed."""
+        await self._send_state()
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.payment_id is None:
             return

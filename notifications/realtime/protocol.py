@@ -27,6 +27,9 @@ CLOSE_RATE_LIMITED = 4429  # the client sent frames faster than allowed
 
 #: the channel-layer message a socket gets when its queue overflows
 TOO_SLOW_MESSAGE = {"type": "notify.close", "code": CLOSE_TOO_SLOW, "reason": "too slow"}
+# What the channel layer tells each local channel in a group once its Redis subscription is back
+# after a gap (events published meanwhile never reached this process): replay from the store.
+RESUBSCRIBED_MESSAGE = {"type": "notify.resubscribed"}
 
 # Limits of client frames on /ws/notifications/ (the rates and size are settings, conf.py).
 MAX_CHANNEL_LENGTH = 200

@@ -349,8 +349,12 @@ async def test_redis_restart_refuses_sends_while_down_then_resubscribes(spare_re
 
         spare_redis.start()
         await _until(lambda: layer.healthy)
+        assert layer.stats["reconnects"] == 1 and layer.stats["resubscribes"] == 1
         for i, channel in enumerate(channels):
             await layer.group_send(f"tenant.{i}", dict(EVENT, id=10 + i))
+            # First the notice that the subscription had a gap (the consumer replays), then
+            # what was published after it.
+            assert await _receive(layer, channel, 5) == {"type": "notify.resubscribed"}
             assert (await _receive(layer, channel, 5))["id"] == 10 + i
         # The refused event was never delivered: the caller still holds it, nothing is doubled.
         for channel in channels:
@@ -366,4 +370,29 @@ async def test_group_send_with_redis_down_from_the_start_raises(spare_redis):
         with pytest.raises(LayerUnavailable):
             await layer.group_send("tenant.1", EVENT)
     finally:
+        await layer.flush()
+
+
+async def test_a_silent_subscription_is_found_dead_and_local_channels_are_told(spare_redis):
+    """CLIENT PAUSE: the connection stays open and answers nothing. The health check finds it
+    dead, the layer resubscribes and, before anything read on the new connection, tells each
+    channel in a group (not the others), and counts it all in `stats`."""
+    layer = FanoutChannelLayer(hosts=[spare_redis.url], prefix="paused", health_check_interval=0.5)
+    admin = redis.Redis.from_url(spare_redis.url)
+    try:
+        member, loner = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("tenant.1", member)
+        await layer.group_send("tenant.1", EVENT)
+        assert (await _receive(layer, member))["id"] == 1
+        admin.execute_command("CLIENT", "PAUSE", 2500, "ALL")
+        await _until(lambda: layer.stats["resubscribes"] == 1, timeout=20)
+        assert layer.stats["dead_subscriptions"] == 1
+        assert layer.stats["reconnects"] == 1
+        await layer.group_send("tenant.1", dict(EVENT, id=2))
+        assert await _receive(layer, member, 5) == {"type": "notify.resubscribed"}
+        assert (await _receive(layer, member, 5))["id"] == 2
+        assert layer.last_event_id == 2
+        await _nothing_for(layer, loner)
+    finally:
+        admin.close()
         await layer.flush()

@@ -93,7 +93,7 @@ def store_path() -> str:
     """The dotted path of the configured presence store class."""
     if conf.PRESENCE_BACKEND:
         return conf.PRESENCE_BACKEND
-    redis = bool(getattr(settings, "REDIS_URL", ""))
+    redis = bool(getattr(settings, "REDIS_HOST", None) or getattr(settings, "REDIS_URL", ""))
     return f"{__name__}.{'redis.RedisPresenceStore' if redis else 'memory.MemoryPresenceStore'}"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from notifications.conf import notification_settings as conf
+from notifications.realtime import connections
 from notifications.realtime.presence.base import Change, _member_order, presence_ttl
 
 # Redis layout per scope S (under the prefix): `S:z` sorted set conn → expiry (unix seconds),
@@ -86,23 +87,29 @@ return out
 
 
 class RedisPresenceStore:
-    """Shared store for several server processes (REDIS_URL): atomic Lua scripts per scope."""
+    """Shared store for several server processes (Redis): atomic Lua scripts per scope.
 
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis
+    `host`: a Redis URL or a channels_redis host spec (URL, TLS, Sentinel), connected through
+    notifications.realtime.connections like the channel layer. Every script touches one
+    scope's keys plus the shared `scopes` set, so the store needs one Redis server (or a
+    Sentinel-managed master): Redis Cluster is not supported (docs/deployment.md).
+    """
 
-        self.url = url
+    def __init__(self, host: str | dict[str, Any], prefix: str) -> None:
+        self.host = connections.decode_host(host)
+        self.url = self.host.get("address")
         self.prefix = f"{prefix}:presence:"
-        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self._client = connections.sync_client(self.host, socket_timeout=5)
         self._join = self._client.register_script(_JOIN)
         self._leave = self._client.register_script(_LEAVE)
         self._members = self._client.register_script(_MEMBERS)
 
     @classmethod
     def from_settings(cls) -> RedisPresenceStore:
-        """REDIS_URL, keys under NOTIFICATIONS_PRESENCE_PREFIX (else CHANNELS_PREFIX)."""
+        """settings.REDIS_HOST, keys under NOTIFICATIONS_PRESENCE_PREFIX (else CHANNELS_PREFIX)."""
         prefix = conf.PRESENCE_PREFIX or getattr(settings, "CHANNELS_PREFIX", "hotspot")
-        return cls(settings.REDIS_URL, prefix)
+        host = getattr(settings, "REDIS_HOST", None) or settings.REDIS_URL
+        return cls(host, prefix)
 
     def _keys(self, scope: str) -> list[str]:
         base = self.prefix + scope

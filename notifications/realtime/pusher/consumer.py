@@ -161,6 +161,10 @@ class PusherConsumer(
         for channel in channels or ():
             await self._send(_frame(name, text, channel))
 
+    async def notify_resubscribed(self, message: dict) -> None:
+        """The layer's Redis subscription was lost and is back. The Pusher protocol has no
+        replay: events published during the gap are not re-sent here (docs/pusher.md)."""
+
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")
         if code == CLOSE_TOO_SLOW:
