@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from . import radius
+from . import radius, radius_cache
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +100,19 @@ def authorize_view(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def accounting_view(request: HttpRequest) -> HttpResponse:
-    """204 once applied; 400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
+    """204 once applied (200 naming the cached answers it changed, for FreeRADIUS to drop);
+    400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
     if not token_ok(request.headers.get("Authorization", "")):
         return HttpResponse(status=403)
     router_id = _router_id(request.GET)
     if router_id is None:
         return JsonResponse({"error": "router is required"}, status=400)
     try:
-        radius.account(router_id=router_id, data=request.POST)
+        with radius_cache.collect() as dropped:
+            radius.account(router_id=router_id, data=request.POST)
     except radius.BadAccounting as exc:
         log.warning("Accounting from router %s refused: %s", router_id, exc)
         return JsonResponse({"error": str(exc)}, status=400)
+    if dropped:  # answers this packet changed: FreeRADIUS drops them from its cache
+        return JsonResponse({"control:Hotspot-Drop-Key": dropped})
     return HttpResponse(status=204)

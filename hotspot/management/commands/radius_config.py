@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from hotspot.freeradius import RadiusConfig, write_config
+from hotspot.radius_cache import cache_secret
 
 
 def _port(value: str) -> int:
@@ -36,6 +37,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--auth-port", type=_port, default=1812)
         parser.add_argument("--acct-port", type=_port, default=1813)
+        parser.add_argument(
+            "--cache-port",
+            type=_port,
+            default=18120,
+            help="Port of the cache listener on 127.0.0.1 the platform drops answers through "
+            "(RADIUS_CACHE_SERVERS); RADIUS_CACHE_TTL=0 writes no cache.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = urlparse(options["api_url"])
@@ -45,8 +53,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "RADIUS_API_TOKEN is not set: set it (the same value) for the platform and here."
             )
-        if options["auth_port"] == options["acct_port"]:
-            raise CommandError("--auth-port and --acct-port must differ.")
+        ports = (options["auth_port"], options["acct_port"], options["cache_port"])
+        if len(set(ports)) != 3:
+            raise CommandError("--auth-port, --acct-port and --cache-port must differ.")
         directory = Path(options["dir"])
         if directory.exists() and not directory.is_dir():
             raise CommandError(f"{directory} exists and is not a directory.")
@@ -57,6 +66,9 @@ class Command(BaseCommand):
             acct_port=options["acct_port"],
             client_lifetime=settings.RADIUS_CLIENT_LIFETIME,
             reject_delay=settings.RADIUS_REJECT_DELAY,
+            cache_ttl=settings.RADIUS_CACHE_TTL,
+            cache_port=options["cache_port"],
+            cache_secret=cache_secret(),
         )
         write_config(cfg, directory)
         self.stdout.write(
