@@ -47,6 +47,9 @@ class RadiusConfig:
     client_network: str = "0.0.0.0/0"
     http_timeout: float = 4.0
     pool_max: int = 32
+    #: socket receive buffer of the auth/acct listeners (Linux caps it at net.core.rmem_max): a
+    #: burst of requests that lands while every thread is busy waits here instead of being lost
+    recv_buff: int = 4 * 1024 * 1024
     #: seconds an Access-Accept is answered from FreeRADIUS's memory; 0: no cache
     cache_ttl: int = 30
     #: the listener the platform drops cache entries through (localhost, its own secret)
@@ -267,11 +270,13 @@ server default {{
 		type = auth
 		ipaddr = {cfg.listen_address}
 		port = {cfg.auth_port}
+		recv_buff = {cfg.recv_buff}
 	}}
 	listen {{
 		type = acct
 		ipaddr = {cfg.listen_address}
 		port = {cfg.acct_port}
+		recv_buff = {cfg.recv_buff}
 	}}
 
 	authorize {{
