@@ -276,10 +276,13 @@ def main() -> None:
         [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
     if args.database_url:  # a reused database: start from a clean bench tenant
+        # users first (their package is PROTECTed); no FreeRADIUS runs yet to drop answers from
         subprocess.run(
             [python, "manage.py", "shell", "-c",
-             "from tenants.models import Tenant; Tenant.objects.filter(slug='bench').delete()"],
-            cwd=ROOT, env=env, check=True,
+             "from tenants.models import Tenant; from hotspot.models import HotspotUser; "
+             "HotspotUser.objects.filter(tenant__slug='bench').delete(); "
+             "Tenant.objects.filter(slug='bench').delete()"],
+            cwd=ROOT, env={**env, "RADIUS_CACHE_TTL": "0"}, check=True,
         )  # fmt: skip
     setup = SETUP.format(nas=PLATFORM_NAS, secret=PLATFORM_SECRET, pw=PASSWORD, users=args.users)
     subprocess.run([python, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
