@@ -54,6 +54,8 @@ class RadiusConfig:
     cache_ttl: int = 30
     #: the listener the platform drops cache entries through (localhost, its own secret)
     cache_address: str = "127.0.0.1"
+    #: where the platform's drops may come from (an address or network)
+    cache_client: str = "127.0.0.1"
     cache_port: int = 18120
     cache_secret: str = ""
 
@@ -486,7 +488,7 @@ server platform_cache_control {{
 		port = {cfg.cache_port}
 	}}
 	client platform_cache_control {{
-		ipaddr = {cfg.cache_address}
+		ipaddr = {cfg.cache_client}
 		secret = {_q(cfg.cache_secret)}
 		shortname = platform-cache
 	}}

@@ -22,9 +22,11 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import queue
 import secrets
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -176,10 +178,42 @@ def drop_users(*, tenant_id: int, usernames: Iterable[str]) -> None:
         keys = user_keys(tenant_id, names)
         if collecting is not None:
             collecting.extend(keys)
+            # and off this thread too, should the accounting answer never reach FreeRADIUS
+            # (a retransmitted packet moves no counter, so it would name no key)
+            _background.put(keys)
         else:
             send(keys=keys)
 
     transaction.on_commit(run)
+
+
+class _Background:
+    """One daemon thread sending drops that nobody waits for."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def put(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self.run, name="radius-cache", daemon=True)
+                self.thread.start()
+        self.queue.put(keys)
+
+    def run(self) -> None:
+        while True:
+            keys = self.queue.get()
+            try:
+                send(keys=keys)
+            except Exception:
+                log.exception("Dropping cached RADIUS answers %s failed", keys)
+
+
+_background = _Background()
 
 
 def new_generation() -> None:

@@ -230,3 +230,24 @@ def test_the_cache_listener_refuses_a_wrong_secret(freeradius):
         sock.sendto(data, ("127.0.0.1", freeradius.cache_port))
         with pytest.raises(TimeoutError):
             sock.recvfrom(4096)
+
+
+def test_a_lost_accounting_answer_still_drops(world):
+    """Should the accounting answer naming the keys never reach FreeRADIUS, the drop is also
+    sent off the request thread: the over-data user is refused all the same."""
+    nas = world["nas"][0]
+    assert accepted(nas.login("cara", PASSWORD))
+    router = world["routers"][0]
+    with radius_cache.collect() as keys:  # as the accounting view does; the answer is dropped
+        radius.account(router_id=router.pk, data={
+            "Acct-Status-Type": "Stop", "Acct-Session-Id": "s-9", "User-Name": "cara",
+            "Acct-Output-Octets": str(100 * MB),
+        })  # fmt: skip
+    assert f"{router.pk}:cara" in keys
+
+    def refused():
+        reply = nas.login("cara", PASSWORD)
+        return reply is not None and reply.code == packet.AccessReject
+
+    # well within RADIUS_CACHE_TTL (30 s): not the entry lapsing on its own
+    wait_for(refused, timeout=15, what="the background drop")

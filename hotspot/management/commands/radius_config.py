@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,6 +25,20 @@ def _port(value: str) -> int:
     return port
 
 
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from None
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address or network") from None
+
+
 class Command(BaseCommand):
     help = (
         "Write a complete FreeRADIUS 3 configuration directory that asks this platform "
@@ -41,8 +56,20 @@ class Command(BaseCommand):
             "--cache-port",
             type=_port,
             default=18120,
-            help="Port of the cache listener on 127.0.0.1 the platform drops answers through "
+            help="Port of the cache listener the platform drops answers through "
             "(RADIUS_CACHE_SERVERS); RADIUS_CACHE_TTL=0 writes no cache.",
+        )
+        parser.add_argument(
+            "--cache-address",
+            type=_address,
+            default="127.0.0.1",
+            help="Address the cache listener binds to.",
+        )
+        parser.add_argument(
+            "--cache-client",
+            type=_network,
+            default="127.0.0.1",
+            help="The platform's address (or network): the only source the listener answers.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -68,6 +95,8 @@ class Command(BaseCommand):
             reject_delay=settings.RADIUS_REJECT_DELAY,
             cache_ttl=settings.RADIUS_CACHE_TTL,
             cache_port=options["cache_port"],
+            cache_address=options["cache_address"],
+            cache_client=options["cache_client"],
             cache_secret=cache_secret(),
         )
         write_config(cfg, directory)
