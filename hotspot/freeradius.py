@@ -438,6 +438,13 @@ update control {{
 	&Cache-Read-Only := yes
 }}
 platform_generation
+if (notfound) {{
+	# none yet (start-up, or a new one being written): a fresh one, so no old entry matches
+	update control {{
+		&Hotspot-Cache-Generation := "%{{randstr:hhhhhhhhhhhhhhhh}}"
+	}}
+	platform_generation
+}}
 update control {{
 	&Hotspot-Cache-Key := "%{{control:Hotspot-Cache-Generation}}:%{{control:Hotspot-Hold-Key}}"
 	&Cache-Status-Only := yes
