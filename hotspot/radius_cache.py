@@ -112,13 +112,19 @@ def send(*, keys: Iterable[str] = (), generation: str | None = None) -> bool:
     answered = True
     for server in settings.RADIUS_CACHE_SERVERS:
         for attributes in _packets(keys, generation):
-            if not _exchange(_address(server), attributes, secret):
+            outcome = _exchange(_address(server), attributes, secret)
+            if outcome == "refused":  # no FreeRADIUS there (make run without one): no cache
+                log.info("No FreeRADIUS cache listens at %s", server)
+                answered = False
+                break
+            if outcome != "ok":
                 log.warning("FreeRADIUS cache at %s did not confirm a drop", server)
                 answered = False
     return answered
 
 
-def _exchange(address: tuple[str, int], attributes: bytes, secret: bytes) -> bool:
+def _exchange(address: tuple[str, int], attributes: bytes, secret: bytes) -> str:
+    """ "ok" (confirmed), "refused" (nothing listens there) or "timeout"."""
     ident = secrets.randbelow(256)
     data, authenticator = build_request(ident, attributes, secret)
     timeout = settings.RADIUS_CACHE_TIMEOUT
@@ -126,12 +132,12 @@ def _exchange(address: tuple[str, int], attributes: bytes, secret: bytes) -> boo
         try:
             sock.connect(address)
         except OSError:
-            return False
+            return "refused"
         for _ in range(max(1, settings.RADIUS_CACHE_RETRIES)):
             try:
                 sock.send(data)
             except OSError:
-                return False
+                return "refused"
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
                 sock.settimeout(left)
@@ -139,11 +145,11 @@ def _exchange(address: tuple[str, int], attributes: bytes, secret: bytes) -> boo
                     reply = sock.recv(4096)
                 except TimeoutError:
                     break
-                except OSError:  # nothing listens there (ICMP port unreachable)
-                    return False
+                except OSError:  # ICMP port unreachable
+                    return "refused"
                 if reply_ok(reply, ident, authenticator, secret):
-                    return True
-    return False
+                    return "ok"
+    return "timeout"
 
 
 # --- what changes an answer ---------------------------------------------------------------------
