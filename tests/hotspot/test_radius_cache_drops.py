@@ -17,6 +17,7 @@ from hotspot import radius, radius_cache, services
 from hotspot.models import MB
 from tenants import services as tenant_services
 from tests.factories import HotspotUserFactory, PackageFactory, RouterFactory, TenantFactory
+from tests.hotspot.radius_harness import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,6 +141,8 @@ def test_accounting_collects_the_keys_for_its_answer(standin, world):
             "Acct-Output-Octets": str(1 * MB),
         })  # fmt: skip
     assert sorted(keys) == keys_of(world)
+    # and sent off the request thread as well (should the accounting answer be lost)
+    wait_for(lambda: sorted(standin.keys) == keys_of(world), 30, "the background drop")
 
 
 def test_no_freeradius_listening_does_not_hold_a_change_up(settings, world):
