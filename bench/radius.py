@@ -4,7 +4,12 @@ FreeRADIUS answering the same users from its own `files` module in the same run 
 this machine and of this load generator). Prints one JSON line.
 
     python bench/radius.py [--requests 20000] [--concurrency 200] [--users 500] [--workers 2]
-                           [--database-url postgres://...] [--rounds 2]
+                           [--database-url postgres://...] [--rounds 2] [--cache-ttl 30]
+                           [--disables 20]
+
+--cache-ttl 0 measures the platform without FreeRADIUS's cache (every request over HTTP).
+After the runs, `--disables` users are disabled one by one through hotspot.services (the drop
+is sent after commit) and each is sent an Access-Request at once: all must be rejected.
 
 Both targets are one FreeRADIUS (`manage.py radius_config` + a static `files` client), so the only
 difference is where the answer comes from. Every answer must be an Access-Accept (counted).
@@ -206,6 +211,40 @@ async def warm(nas: str, port: int, secret: str, users: list[str]) -> None:
     raise SystemExit(f"FreeRADIUS never accepted a request from {nas}")
 
 
+def disable_then_login(usernames: list[str], auth_port: int) -> dict:
+    """Disable each user (cached by the runs) through the service, then log in at once."""
+    from hotspot import services
+    from hotspot.models import HotspotUser
+
+    took, rejected, accepted = [], 0, 0
+    for name in usernames:
+        user = HotspotUser.objects.get(tenant__slug="bench", username=name)
+        started = time.perf_counter()
+        services.hotspot_user_disable(hotspot_user=user, by=None)
+        took.append((time.perf_counter() - started) * 1000)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((PLATFORM_NAS, 0))
+        sock.settimeout(5)
+        data, _ = access_request(1, name, PASSWORD, PLATFORM_SECRET.encode())
+        sock.sendto(data, ("127.0.0.1", auth_port))
+        try:
+            reply, _ = sock.recvfrom(4096)
+            rejected += reply[0] == 3
+            accepted += reply[0] == 2
+        except TimeoutError:
+            pass
+        finally:
+            sock.close()
+    took.sort()
+    return {
+        "users": len(usernames),
+        "rejected": rejected,
+        "accepted": accepted,
+        "disable_ms_p50": round(took[len(took) // 2], 2) if took else None,
+        "disable_ms_max": round(took[-1], 2) if took else None,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -214,6 +253,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the platform")
     parser.add_argument("--rounds", type=int, default=2, help="files/platform pairs, alternated")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--cache-ttl", type=int, default=30, help="0: no FreeRADIUS cache")
+    parser.add_argument("--disables", type=int, default=20)
     args = parser.parse_args()
     if args.concurrency > 255:
         raise SystemExit("--concurrency is at most 255 (one RADIUS id space per router)")
@@ -228,16 +269,20 @@ def main() -> None:
         "RADIUS_REJECT_DELAY": "0",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": "60",
+        "RADIUS_CACHE_TTL": str(args.cache_ttl),
     }
     python = sys.executable
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
     if args.database_url:  # a reused database: start from a clean bench tenant
+        # users first (their package is PROTECTed); no FreeRADIUS runs yet to drop answers from
         subprocess.run(
             [python, "manage.py", "shell", "-c",
-             "from tenants.models import Tenant; Tenant.objects.filter(slug='bench').delete()"],
-            cwd=ROOT, env=env, check=True,
+             "from tenants.models import Tenant; from hotspot.models import HotspotUser; "
+             "HotspotUser.objects.filter(tenant__slug='bench').delete(); "
+             "Tenant.objects.filter(slug='bench').delete()"],
+            cwd=ROOT, env={**env, "RADIUS_CACHE_TTL": "0"}, check=True,
         )  # fmt: skip
     setup = SETUP.format(nas=PLATFORM_NAS, secret=PLATFORM_SECRET, pw=PASSWORD, users=args.users)
     subprocess.run([python, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
@@ -250,15 +295,23 @@ def main() -> None:
          "--no-access-log", "--lifespan", "on"],
         cwd=ROOT, env=env,
     )  # fmt: skip
-    auth_port, acct_port = free_port(), free_port()
+    auth_port, acct_port, cache_port = free_port(), free_port(), free_port()
+    env["RADIUS_CACHE_SERVERS"] = f"127.0.0.1:{cache_port}"
     raddb = scratch / "raddb"
     os.environ.update(
-        {k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "RADIUS_API_TOKEN")}
-    )
+        {
+            k: env[k]
+            for k in (
+                "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "RADIUS_API_TOKEN",
+                "RADIUS_CACHE_TTL", "RADIUS_CACHE_SERVERS",
+            )
+        }
+    )  # fmt: skip
     import django
 
     django.setup()
     from hotspot.freeradius import RadiusConfig, write_config
+    from hotspot.radius_cache import cache_secret
 
     files_users = "".join(
         f'{u} Cleartext-Password := "{PASSWORD}"\n\tSession-Timeout = 36000, '
@@ -272,12 +325,15 @@ def main() -> None:
     write_config(
         RadiusConfig(
             api_url=f"http://127.0.0.1:{http_port}", token=TOKEN, auth_port=auth_port,
-            acct_port=acct_port, reject_delay=0, pool_max=64,
+            acct_port=acct_port, reject_delay=0, pool_max=64, cache_ttl=args.cache_ttl,
+            cache_port=cache_port, cache_secret=cache_secret(TOKEN),
         ),
         raddb, files_users=files_users, files_client=files_client,
     )  # fmt: skip
+    # BENCH_RADIUS_LOG=FILE keeps FreeRADIUS's log (dropped packets are reported there)
+    radius_log = open(os.environ.get("BENCH_RADIUS_LOG") or os.devnull, "w")  # noqa: SIM115
     radiusd = subprocess.Popen(
-        ["freeradius", "-f", "-d", str(raddb)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ["freeradius", "-f", "-d", str(raddb)], stdout=radius_log, stderr=subprocess.STDOUT
     )
     try:
         deadline = time.monotonic() + 60
@@ -306,11 +362,13 @@ def main() -> None:
                         drive(nas, auth_port, secret, users, args.requests, args.concurrency)
                     )
                 )
+        safety = disable_then_login(users[: args.disables], auth_port)
     finally:
         radiusd.terminate()
         platform.terminate()
         radiusd.wait(10)
         platform.wait(10)
+        radius_log.close()
 
     def best(name: str) -> dict:
         return max(runs[name], key=lambda r: r["rps"])
@@ -331,6 +389,7 @@ def main() -> None:
                 "platform_over_files": round(plat["rps"] / files["rps"], 3)
                 if files["rps"]
                 else None,
+                "disable_then_login": safety,
                 "runs": runs,
             }
         )

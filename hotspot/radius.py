@@ -146,6 +146,9 @@ def authorize(*, router_id: int, username: str, now: datetime | None = None) -> 
     seconds_left = max(1, math.ceil((hotspot_user.expires_at - now).total_seconds()))
     attrs: dict[str, Any] = {
         "control:Cleartext-Password": hotspot_user.password,
+        # FreeRADIUS's cache computes Session-Timeout from this when it answers (whole seconds,
+        # rounded down: a cached answer never outlives the access)
+        "control:Hotspot-Expires-At": str(math.floor(hotspot_user.expires_at.timestamp())),
         "reply:Session-Timeout": str(seconds_left),
         "reply:Acct-Interim-Interval": str(settings.RADIUS_INTERIM_INTERVAL),
         "reply:WISPr-Session-Terminate-Time": hotspot_user.expires_at.astimezone(UTC).strftime(

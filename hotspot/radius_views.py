@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.metrics import observe_radius
 
-from . import radius
+from . import radius, radius_cache
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ def authorize_view(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def accounting_view(request: HttpRequest) -> HttpResponse:
-    """204 once applied; 400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
+    """204 once applied (200 naming the cached answers it changed, for FreeRADIUS to drop);
+    400 for a packet we cannot use (FreeRADIUS logs it, no retry loop)."""
     try:
         response = _accounting(request)
     except Exception:
@@ -144,8 +145,11 @@ def _accounting(request: HttpRequest) -> HttpResponse:
     if router_id is None:
         return JsonResponse({"error": "router is required"}, status=400)
     try:
-        radius.account(router_id=router_id, data=request.POST)
+        with radius_cache.collect() as dropped:
+            radius.account(router_id=router_id, data=request.POST)
     except radius.BadAccounting as exc:
         log.warning("Accounting from router %s refused: %s", router_id, exc)
         return JsonResponse({"error": str(exc)}, status=400)
+    if dropped:  # answers this packet changed: FreeRADIUS drops them from its cache
+        return JsonResponse({"control:Hotspot-Drop-Key": dropped})
     return HttpResponse(status=204)

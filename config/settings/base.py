@@ -363,6 +363,16 @@ RADIUS_COA_RESEND_AFTER = float(os.environ.get("RADIUS_COA_RESEND_AFTER", "60"))
 RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "900"))
 # Customers (their tenant) are told when this share of the data limit is used.
 RADIUS_DATA_WARNING_PERCENT = int(os.environ.get("RADIUS_DATA_WARNING_PERCENT", "80"))
+# Seconds FreeRADIUS answers a repeated Access-Request from its own memory (rlm_cache) before
+# asking the platform again; every change drops the answers it affects at once, this is the
+# safety net (docs/radius.md). 0: no cache (`manage.py radius_config` writes none).
+RADIUS_CACHE_TTL = int(os.environ.get("RADIUS_CACHE_TTL", "30"))
+# The FreeRADIUS cache listeners (host:port) the platform drops answers through; the port is
+# `radius_config --cache-port` (default 18120, on 127.0.0.1). Empty: none (no cache to drop).
+RADIUS_CACHE_SERVERS = env_list("RADIUS_CACHE_SERVERS", ["127.0.0.1:18120"])
+# Seconds to wait for a cache listener to confirm a drop, and how many tries.
+RADIUS_CACHE_TIMEOUT = float(os.environ.get("RADIUS_CACHE_TIMEOUT", "0.5"))
+RADIUS_CACHE_RETRIES = int(os.environ.get("RADIUS_CACHE_RETRIES", "3"))
 
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a

@@ -71,6 +71,8 @@ RADIUS_CLIENT_LIFETIME = 2
 RADIUS_REJECT_DELAY = 0
 RADIUS_COA_TIMEOUT = 1.0
 RADIUS_COA_RETRIES = 3
+# the FreeRADIUS fixture (tests/hotspot/conftest.py) points this at its own cache listener
+RADIUS_CACHE_SERVERS: list[str] = []
 
 PUBLIC_URL = "http://testserver"
 PAYMENTS_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg="]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import secrets
 
-from hotspot import radius
+import pytest
+from django.conf import settings
+
+from hotspot import radius, radius_cache
 from tests.conftest import require_program
 from tests.hotspot.radius_harness import FreeRadius, Nas, next_address
 
@@ -15,7 +18,11 @@ def freeradius(live_server, django_db_blocker):
     server = FreeRadius(api_url=live_server.url, program=program)
     with django_db_blocker.unblock():
         server.start()
+    # this process (and its live server thread) drops cached answers through that listener
+    saved = settings.RADIUS_CACHE_SERVERS
+    settings.RADIUS_CACHE_SERVERS = [f"127.0.0.1:{server.cache_port}"]
     yield server
+    settings.RADIUS_CACHE_SERVERS = saved
     server.stop()
 
 
@@ -23,6 +30,8 @@ def freeradius(live_server, django_db_blocker):
 def nas(freeradius, transactional_db):
     """nas(router) → a client sending from that router's address with its secret."""
     radius.forget_seen()
+    # a flushed test database reuses ids: no answer cached by an earlier test may serve this one
+    assert radius_cache.send(generation=secrets.token_hex(8)), freeradius.log()
 
     def make(router, secret: str | None = None) -> Nas:
         return Nas(freeradius, router.address, secret or router.secret)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import secrets
 import socket
 import subprocess
@@ -45,22 +46,27 @@ class FreeRadius:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="radius-")))
     auth_port: int = 0
     acct_port: int = 0
+    cache_port: int = 0
     process: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
 
     def start(self, timeout: float = 60) -> None:
-        self.auth_port, self.acct_port = free_udp_port(), free_udp_port()
-        while self.acct_port == self.auth_port:
-            self.acct_port = free_udp_port()
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_udp_port())
+        self.auth_port, self.acct_port, self.cache_port = sorted(ports)
         call_command(
             "radius_config",
             "--dir", str(self.directory),
             "--api-url", self.api_url,
             "--auth-port", str(self.auth_port),
             "--acct-port", str(self.acct_port),
+            "--cache-port", str(self.cache_port),
         )  # fmt: skip
+        # RADIUS_TEST_DEBUG=1: FreeRADIUS's debug output (every module call) in self.output
+        debug = ["-X"] if os.environ.get("RADIUS_TEST_DEBUG") else []
         self.process = subprocess.Popen(
-            [self.program, "-f", "-d", str(self.directory)],
+            [self.program, "-f", *debug, "-d", str(self.directory)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

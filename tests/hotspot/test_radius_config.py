@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from pyrad import packet
 
+from hotspot import radius_cache
 from tests.conftest import require_program
 from tests.factories import HotspotUserFactory, PackageFactory, TenantAdminFactory, TenantFactory
 from tests.hotspot.radius_harness import Nas, wait_for
@@ -32,11 +33,37 @@ def test_writes_a_config_freeradius_accepts(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.parametrize("ttl", [0, 45])
+def test_the_cache_follows_radius_cache_ttl(tmp_path, settings, ttl):
+    """RADIUS_CACHE_TTL=0 writes no cache at all; otherwise its TTL and a listener of its own
+    (with a secret that is not the API token) that FreeRADIUS accepts."""
+    program = require_program("freeradius")
+    settings.RADIUS_CACHE_TTL = ttl
+    directory = tmp_path / "raddb"
+    call_command(
+        "radius_config", "--dir", str(directory), "--api-url", "http://127.0.0.1:9",
+        "--auth-port", "21812", "--acct-port", "21813", "--cache-port", "21814",
+    )  # fmt: skip
+    conf = (directory / "radiusd.conf").read_text()
+    if ttl:
+        assert f"ttl = {ttl}" in conf and "port = 21814" in conf
+        assert radius_cache.cache_secret() in conf
+        assert radius_cache.cache_secret() != settings.RADIUS_API_TOKEN
+    else:
+        assert "rlm_cache" not in conf and "platform_cache" not in conf
+    check = subprocess.run(
+        [program, "-C", "-d", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--api-url", "ftp://x"], "http"),
         (["--api-url", "http://x", "--auth-port", "1813", "--acct-port", "1813"], "differ"),
+        (["--api-url", "http://x", "--cache-port", "1812"], "differ"),
+        (["--api-url", "http://x", "--cache-client", "everyone"], "network"),
     ],
 )
 def test_bad_arguments(tmp_path, args, message):

@@ -83,6 +83,20 @@ async def received(listeners, deliver):
     return out
 
 
+async def received_until(listeners, deliver, event: str, timeout: float = 30):
+    """As received(), gathered until tenant A has `event`: the live server's own relay may be
+    publishing it the moment the test's deliver() runs (then it lands after that probe)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    out = {key: [] for key in listeners}
+    while True:
+        for key, items in (await received(listeners, deliver)).items():
+            out[key] += items
+        if any(name == event for name, _, _ in out["A"]) or loop.time() > deadline:
+            return out
+        await asyncio.sleep(0.2)
+
+
 def octets(total: int) -> dict:
     return {"Acct_Input_Octets": total // 2, "Acct_Output_Octets": total - total // 2}
 
@@ -145,7 +159,7 @@ async def test_disable_sends_disconnect_and_a_refusal_is_visible(world, deliver,
         60,
         f"the session to show {state}",
     )
-    got = await received(listeners, deliver)
+    got = await received_until(listeners, deliver, "DisconnectFailed")
     names = [n for n, _, _ in got["A"]]
     assert names == ["HotspotUserDisabled", "DisconnectFailed"]
     failed = got["A"][1][2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from hotspot.freeradius import RadiusConfig, write_config
+from hotspot.radius_cache import cache_secret
 
 
 def _port(value: str) -> int:
@@ -21,6 +23,20 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
     return port
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from None
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address or network") from None
 
 
 class Command(BaseCommand):
@@ -36,6 +52,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--auth-port", type=_port, default=1812)
         parser.add_argument("--acct-port", type=_port, default=1813)
+        parser.add_argument(
+            "--cache-port",
+            type=_port,
+            default=18120,
+            help="Port of the cache listener the platform drops answers through "
+            "(RADIUS_CACHE_SERVERS); RADIUS_CACHE_TTL=0 writes no cache.",
+        )
+        parser.add_argument(
+            "--cache-address",
+            type=_address,
+            default="127.0.0.1",
+            help="Address the cache listener binds to.",
+        )
+        parser.add_argument(
+            "--cache-client",
+            type=_network,
+            default="127.0.0.1",
+            help="The platform's address (or network): the only source the listener answers.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         url = urlparse(options["api_url"])
@@ -45,8 +80,9 @@ class Command(BaseCommand):
             raise CommandError(
                 "RADIUS_API_TOKEN is not set: set it (the same value) for the platform and here."
             )
-        if options["auth_port"] == options["acct_port"]:
-            raise CommandError("--auth-port and --acct-port must differ.")
+        ports = (options["auth_port"], options["acct_port"], options["cache_port"])
+        if len(set(ports)) != 3:
+            raise CommandError("--auth-port, --acct-port and --cache-port must differ.")
         directory = Path(options["dir"])
         if directory.exists() and not directory.is_dir():
             raise CommandError(f"{directory} exists and is not a directory.")
@@ -57,6 +93,11 @@ class Command(BaseCommand):
             acct_port=options["acct_port"],
             client_lifetime=settings.RADIUS_CLIENT_LIFETIME,
             reject_delay=settings.RADIUS_REJECT_DELAY,
+            cache_ttl=settings.RADIUS_CACHE_TTL,
+            cache_port=options["cache_port"],
+            cache_address=options["cache_address"],
+            cache_client=options["cache_client"],
+            cache_secret=cache_secret(),
         )
         write_config(cfg, directory)
         self.stdout.write(

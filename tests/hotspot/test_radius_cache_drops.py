@@ -1,0 +1,156 @@
+"""Which changes drop which cached answers, and when (hotspot/radius_cache.py), seen by a
+listener standing in for FreeRADIUS's cache control server; the real one is in
+test_radius_cache.py."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from hotspot import radius, radius_cache, services
+from hotspot.models import MB
+from tenants import services as tenant_services
+from tests.factories import HotspotUserFactory, PackageFactory, RouterFactory, TenantFactory
+from tests.hotspot.radius_harness import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class CacheStandIn:
+    """Records each drop packet's keys / generation and confirms it as FreeRADIUS does."""
+
+    def __init__(self) -> None:
+        self.secret = radius_cache.cache_secret().encode()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.keys: list[str] = []
+        self.generations: list[str] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            at = 20
+            while at < len(data):
+                kind, length = data[at], data[at + 1]
+                if kind == 26 and struct.unpack("!I", data[at + 2 : at + 6])[0] == 65400:
+                    vtype, value = data[at + 6], data[at + 8 : at + length].decode()
+                    (self.keys if vtype == 1 else self.generations).append(value)
+                at += length
+            header = bytes([2, data[1]]) + struct.pack("!H", 20)
+            auth = hashlib.md5(header + data[4:20] + self.secret).digest()  # noqa: S324
+            self.sock.sendto(header + auth, peer)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def standin(settings):
+    listener = CacheStandIn()
+    settings.RADIUS_CACHE_SERVERS = [f"127.0.0.1:{listener.port}"]
+    settings.RADIUS_CACHE_TTL = 30
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def world():
+    tenant = TenantFactory()
+    routers = [RouterFactory(tenant=tenant) for _ in range(2)]
+    user = HotspotUserFactory(
+        package=PackageFactory(tenant=tenant, data_limit_mb=10), username="dee"
+    )
+    return {"tenant": tenant, "routers": routers, "user": user}
+
+
+def keys_of(world, name="dee"):
+    return sorted(f"{r.pk}:{name}" for r in world["routers"])
+
+
+def test_user_changes_drop_its_keys_on_every_router_after_commit(standin, world):
+    with transaction.atomic():
+        services.hotspot_user_disable(hotspot_user=world["user"], by=None)
+        assert standin.keys == []  # not before the commit
+    assert sorted(standin.keys) == keys_of(world)  # and done when the call returns
+    assert standin.generations == []
+
+
+def test_a_rolled_back_change_drops_nothing(standin, world):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        user = world["user"]
+        user.password = "other"
+        user.save()
+        raise RuntimeError
+    assert standin.keys == []  # a drop is confirmed before the commit's callbacks return
+
+
+def test_rename_drops_the_old_name_too(standin, world):
+    user = world["user"]
+    user.username = "dora"
+    user.save()
+    assert sorted(standin.keys) == sorted(keys_of(world) + keys_of(world, "dora"))
+
+
+def test_tenant_package_router_changes_switch_generation(standin, world):
+    tenant_services.tenant_suspend(tenant=world["tenant"], reason="unpaid", by=None)
+    services.package_update(package=world["user"].package, data={"speed_limit": "1M/1M"}, by=None)
+    services.router_update(router=world["routers"][0], data={"name": "renamed"}, by=None)
+    services.router_delete(router=world["routers"][1], by=None)
+    assert len(set(standin.generations)) == 4
+    assert standin.keys == []
+
+
+def test_what_changes_no_answer_drops_nothing(standin, world):
+    RouterFactory(tenant=world["tenant"])  # a new router: nothing cached for it
+    HotspotUserFactory(package=world["user"].package, username="new")  # a new user
+    free = HotspotUserFactory(package=PackageFactory(tenant=world["tenant"], data_limit_mb=None))
+    session_router = world["routers"][0]
+    radius.account(
+        router_id=session_router.pk,
+        data={
+            "Acct-Status-Type": "Interim-Update",
+            "Acct-Session-Id": "x",
+            "User-Name": free.username,
+            "Acct-Output-Octets": str(5 * MB),
+        },
+    )  # fmt: skip  (data used without a limit is in no answer)
+    assert standin.keys == [] and standin.generations == []
+
+
+def test_accounting_collects_the_keys_for_its_answer(standin, world):
+    router = world["routers"][0]
+    with radius_cache.collect() as keys:
+        radius.account(router_id=router.pk, data={
+            "Acct-Status-Type": "Interim-Update", "Acct-Session-Id": "y", "User-Name": "dee",
+            "Acct-Output-Octets": str(1 * MB),
+        })  # fmt: skip
+    assert sorted(keys) == keys_of(world)
+    # and sent off the request thread as well (should the accounting answer be lost)
+    wait_for(lambda: sorted(standin.keys) == keys_of(world), 30, "the background drop")
+
+
+def test_no_freeradius_listening_does_not_hold_a_change_up(settings, world):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.RADIUS_CACHE_SERVERS = [f"127.0.0.1:{port}"]  # nothing listens there now
+    settings.RADIUS_CACHE_TTL, settings.RADIUS_CACHE_TIMEOUT = 30, 5.0
+    started = time.monotonic()
+    services.hotspot_user_disable(hotspot_user=world["user"], by=None)
+    assert time.monotonic() - started < 10  # waiting out the timeouts would take 15 s
