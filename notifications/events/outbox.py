@@ -4,6 +4,14 @@
 SQLite's IMMEDIATE transactions elsewhere), gives each its commit-ordered `position` and a
 lease; `settle()` marks what was sent and backs off what failed. Two server processes never both
 publish a row; a process that dies mid-send lets its lease run out and another sends it.
+
+On PostgreSQL a claim is one statement after the lock (`_CLAIM_SQL`: number the new rows, take
+the horizon, lease the batch) and a settle is one statement, whatever the batch size: the lock
+is held for three round trips to the database, never across a send. The lock must be taken by
+a statement of its own *before* the numbering one: a READ COMMITTED statement reads the rows
+committed before it started, so one that waited for the lock inside itself could miss the
+positions its predecessor just committed. `notify_publishers()` is the cross-process wake-up
+(LISTEN/NOTIFY) a process without a publisher of its own sends with its event.
 """
 
 from __future__ import annotations
@@ -14,7 +22,18 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, F, Max, Min, Q, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DateTimeField,
+    F,
+    Max,
+    Min,
+    Q,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
@@ -24,6 +43,10 @@ from notifications.models import StoredEvent
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
+#: LISTEN/NOTIFY channel that wakes the server processes' publishers (PostgreSQL only)
+WAKE_CHANNEL = "notifications_outbox"
+#: rows numbered at most per claim (a claim numbers every new row, and leases `limit` of them)
+NUMBER_LIMIT = 1000
 
 
 def lease() -> timedelta:
@@ -102,8 +125,8 @@ def _claimable(now: Any) -> Any:
 def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredEvent]:
     """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
 
-    Returns them with their targets loaded. A cheap unlocked check comes first, so an idle
-    poll costs one indexed query and no lock.
+    Returns them in position order with their targets loaded. A cheap unlocked check comes
+    first, so an idle poll costs one indexed query and no lock.
     """
     ids = list(ids) if ids is not None else None
     queryset = _claimable(timezone.now())
@@ -111,14 +134,26 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
         queryset = queryset.filter(id__in=ids)
     if not queryset.exists():
         return []
+    if connection.vendor == "postgresql":
+        rows = _claim_postgresql(ids, limit)
+    else:
+        rows = _claim_orm(ids, limit)
+    if rows:
+        # Targets never change once stored: read them after the lock is released.
+        prefetch_related_objects(rows, "targets")
+    return rows
+
+
+def _claim_orm(ids: list[int] | None, limit: int) -> list[StoredEvent]:
+    """The portable claim (SQLite: its IMMEDIATE transaction is the lock)."""
     with transaction.atomic():
         _lock_claims()
-        _assign_positions()
+        _assign_positions(NUMBER_LIMIT)
         now = timezone.now()
         queryset = _claimable(now).filter(position__isnull=False)
         if ids is not None:
             queryset = queryset.filter(id__in=ids)
-        rows = list(queryset.order_by("position").prefetch_related("targets")[:limit])
+        rows = list(queryset.order_by("position")[:limit])
         if rows:
             # The visibility horizon, taken before any of these rows is sent. A retried row
             # keeps the lowest horizon and the first claim time of all its attempts (an earlier
@@ -136,24 +171,113 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
     return rows
 
 
+#: The PostgreSQL claim in one statement, run under the advisory lock. Step by step, as
+#: `_claim_orm` does it in several: number the committed rows that have no position yet in id
+#: order after the highest position (`fresh`); the batch is the lowest `limit` claimable
+#: positions; its horizon floor is the lowest position still unpublished outside it (rows
+#: too old to push live left out), new positions included; one UPDATE writes the positions of
+#: all fresh rows and the lease, attempt, horizon and first claim time of the batch's rows.
+#: (In PostgreSQL LEAST ignores NULLs: LEAST(replay_from, floor, own) is `_horizon`'s rule.)
+_CLAIM_SQL = """
+WITH top AS (
+    SELECT COALESCE(MAX(position), 0) AS top FROM {events}
+), fresh AS (
+    SELECT f.id, (SELECT top FROM top) + ROW_NUMBER() OVER (ORDER BY f.id) AS pos
+    FROM (SELECT id FROM {events} WHERE position IS NULL ORDER BY id LIMIT %(number)s) AS f
+), cand AS (
+    SELECT e.id, COALESCE(e.position, fresh.pos) AS pos, e.lease_until, e.occurred_at
+    FROM {events} AS e LEFT JOIN fresh ON fresh.id = e.id
+    WHERE e.published_at IS NULL AND (e.position IS NOT NULL OR fresh.id IS NOT NULL)
+), batch AS (
+    SELECT id, pos FROM cand
+    WHERE (lease_until IS NULL OR lease_until <= %(now)s) AND occurred_at >= %(oldest)s {only}
+    ORDER BY pos LIMIT %(limit)s
+), floor AS (
+    SELECT MIN(pos) AS floor FROM cand
+    WHERE occurred_at >= %(oldest)s AND id NOT IN (SELECT id FROM batch)
+), touched AS (
+    SELECT id FROM fresh UNION SELECT id FROM batch
+), updated AS (
+    UPDATE {events} AS e SET
+        position = COALESCE(e.position, fresh.pos),
+        lease_until = CASE WHEN batch.id IS NULL THEN e.lease_until ELSE %(until)s END,
+        publish_attempts = e.publish_attempts + CASE WHEN batch.id IS NULL THEN 0 ELSE 1 END,
+        replay_from = CASE WHEN batch.id IS NULL THEN e.replay_from
+            ELSE LEAST(e.replay_from, floor.floor, batch.pos) END,
+        claimed_at = CASE WHEN batch.id IS NULL THEN e.claimed_at
+            ELSE COALESCE(e.claimed_at, CURRENT_TIMESTAMP) END
+    FROM touched
+    LEFT JOIN fresh ON fresh.id = touched.id
+    LEFT JOIN batch ON batch.id = touched.id
+    CROSS JOIN floor
+    WHERE e.id = touched.id
+    RETURNING e.*, batch.id IS NOT NULL AS claimed_now
+)
+SELECT * FROM updated WHERE claimed_now ORDER BY position
+"""
+
+
+def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
+    now = timezone.now()
+    sql = _CLAIM_SQL.format(
+        events=StoredEvent._meta.db_table, only="AND id = ANY(%(ids)s)" if ids is not None else ""
+    )
+    params = {
+        "number": NUMBER_LIMIT,
+        "now": now,
+        "oldest": now - max_age(),
+        "limit": limit,
+        "until": now + lease(),
+        "ids": ids,
+    }
+    with transaction.atomic():
+        _lock_claims()
+        return list(StoredEvent.objects.raw(sql, params))
+
+
+def notify_publishers() -> None:
+    """Wake the publishers of the server processes when this transaction commits (PostgreSQL's
+    NOTIFY is delivered at commit, and never for a rollback). Elsewhere they poll."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
 def settle(published: list[int], failed: list[StoredEvent]) -> None:
-    """Mark sent rows published; give failed ones back after a back-off delay.
+    """Mark sent rows published; give failed ones back after a back-off delay. One statement.
 
     `published_at` is the database's clock, compared with other rows' `claimed_at` by replay.
+    A row of this batch sent after one that failed: the failed one will reach sockets after
+    it, so replay from this row must cover it (lowered before its retry: it is leased).
     """
+    if not published and not failed:
+        return
     now = timezone.now()
+    unpublished = Q(published_at__isnull=True)
+    changes: dict[str, Any] = {}
     if published:
-        StoredEvent.objects.filter(id__in=published, published_at__isnull=True).update(
-            published_at=Now(), lease_until=None
+        changes["published_at"] = Case(
+            When(unpublished & Q(id__in=published), then=Now()), default=F("published_at")
         )
-    for row in failed:
-        StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
-            lease_until=now + retry_delay(row.publish_attempts)
-        )
+    lease_whens = (
+        [When(unpublished & Q(id__in=published), then=Value(None, output_field=DateTimeField()))]
+        if published
+        else []
+    )
+    lease_whens += [
+        When(unpublished & Q(id=row.id), then=Value(now + retry_delay(row.publish_attempts)))
+        for row in failed
+    ]
+    changes["lease_until"] = Case(
+        *lease_whens, default=F("lease_until"), output_field=DateTimeField()
+    )
     if published and failed:
-        # A row of this batch sent after one that failed: the failed one will reach sockets
-        # after it, so replay from this row must cover it (before its retry: it is leased).
         lowest = min(row.position for row in failed if row.position is not None)
-        StoredEvent.objects.filter(id__in=published, position__gt=lowest).update(
-            replay_from=Least(F("replay_from"), Value(lowest, BigIntegerField()))
+        changes["replay_from"] = Case(
+            When(
+                Q(id__in=published, position__gt=lowest),
+                then=Least(F("replay_from"), Value(lowest, BigIntegerField())),
+            ),
+            default=F("replay_from"),
         )
+    StoredEvent.objects.filter(id__in=[*published, *(row.id for row in failed)]).update(**changes)
