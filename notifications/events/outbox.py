@@ -179,15 +179,19 @@ def _claim_orm(ids: list[int] | None, limit: int) -> list[StoredEvent]:
 #: all fresh rows and the lease, attempt, horizon and first claim time of the batch's rows.
 #: (In PostgreSQL LEAST ignores NULLs: LEAST(replay_from, floor, own) is `_horizon`'s rule.)
 _CLAIM_SQL = """
-WITH top AS (
-    SELECT COALESCE(MAX(position), 0) AS top FROM {events}
-), fresh AS (
-    SELECT f.id, (SELECT top FROM top) + ROW_NUMBER() OVER (ORDER BY f.id) AS pos
-    FROM (SELECT id FROM {events} WHERE position IS NULL ORDER BY id LIMIT %(number)s) AS f
+WITH fresh AS (
+    SELECT f.id, f.lease_until, f.occurred_at, f.published_at,
+        (SELECT COALESCE(MAX(position), 0) FROM {events})
+            + ROW_NUMBER() OVER (ORDER BY f.id) AS pos
+    FROM (
+        SELECT id, lease_until, occurred_at, published_at FROM {events}
+        WHERE position IS NULL ORDER BY id LIMIT %(number)s
+    ) AS f
 ), cand AS (
-    SELECT e.id, COALESCE(e.position, fresh.pos) AS pos, e.lease_until, e.occurred_at
-    FROM {events} AS e LEFT JOIN fresh ON fresh.id = e.id
-    WHERE e.published_at IS NULL AND (e.position IS NOT NULL OR fresh.id IS NOT NULL)
+    SELECT id, position AS pos, lease_until, occurred_at FROM {events}
+    WHERE published_at IS NULL AND position IS NOT NULL
+    UNION ALL
+    SELECT id, pos, lease_until, occurred_at FROM fresh WHERE published_at IS NULL
 ), batch AS (
     SELECT id, pos FROM cand
     WHERE (lease_until IS NULL OR lease_until <= %(now)s) AND occurred_at >= %(oldest)s {only}
@@ -195,23 +199,23 @@ WITH top AS (
 ), floor AS (
     SELECT MIN(pos) AS floor FROM cand
     WHERE occurred_at >= %(oldest)s AND id NOT IN (SELECT id FROM batch)
-), touched AS (
-    SELECT id FROM fresh UNION SELECT id FROM batch
+), plan AS (
+    SELECT id, pos, FALSE AS claimed FROM fresh WHERE id NOT IN (SELECT id FROM batch)
+    UNION ALL
+    SELECT id, pos, TRUE FROM batch
 ), updated AS (
     UPDATE {events} AS e SET
-        position = COALESCE(e.position, fresh.pos),
-        lease_until = CASE WHEN batch.id IS NULL THEN e.lease_until ELSE %(until)s END,
-        publish_attempts = e.publish_attempts + CASE WHEN batch.id IS NULL THEN 0 ELSE 1 END,
-        replay_from = CASE WHEN batch.id IS NULL THEN e.replay_from
-            ELSE LEAST(e.replay_from, floor.floor, batch.pos) END,
-        claimed_at = CASE WHEN batch.id IS NULL THEN e.claimed_at
-            ELSE COALESCE(e.claimed_at, CURRENT_TIMESTAMP) END
-    FROM touched
-    LEFT JOIN fresh ON fresh.id = touched.id
-    LEFT JOIN batch ON batch.id = touched.id
-    CROSS JOIN floor
-    WHERE e.id = touched.id
-    RETURNING e.*, batch.id IS NOT NULL AS claimed_now
+        position = COALESCE(e.position, plan.pos),
+        lease_until = CASE WHEN plan.claimed THEN %(until)s ELSE e.lease_until END,
+        publish_attempts = e.publish_attempts + CASE WHEN plan.claimed THEN 1 ELSE 0 END,
+        replay_from = CASE WHEN plan.claimed
+            THEN LEAST(e.replay_from, (SELECT floor FROM floor), plan.pos)
+            ELSE e.replay_from END,
+        claimed_at = CASE WHEN plan.claimed
+            THEN COALESCE(e.claimed_at, CURRENT_TIMESTAMP) ELSE e.claimed_at END
+    FROM plan
+    WHERE e.id = plan.id
+    RETURNING e.*, plan.claimed AS claimed_now
 )
 SELECT * FROM updated WHERE claimed_now ORDER BY position
 """
