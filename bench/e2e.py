@@ -61,6 +61,9 @@ django.setup()
 from rest_framework_simplejwt.tokens import AccessToken
 from accounts.services import user_create
 from tenants.services import tenant_create
+from django.test.utils import override_settings
+# A fast hasher for the set-up only (the sockets authenticate by JWT; never for real users).
+override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]).enable()
 PASSWORD = "Zq-" + secrets.token_urlsafe(12)
 admin = user_create(username="e2e-root", password=PASSWORD, role="system_admin", by=None)
 out = []
