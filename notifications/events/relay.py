@@ -307,11 +307,11 @@ class Publisher:
 
     async def stop(self) -> None:
         """Cancel the loop and close this publisher's database connections."""
-        for task in (self.listener, self.task):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [t for t in (self.listener, self.task) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:  # (a listener closing a connection to a database that is away: not forever)
+            await asyncio.wait(tasks, timeout=5)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, lambda: connection.close())
         self._executor.shutdown(wait=False)
