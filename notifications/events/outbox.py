@@ -16,6 +16,7 @@ positions its predecessor just committed. `notify_publishers()` is the cross-pro
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
@@ -38,7 +39,7 @@ from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
 from notifications.conf import notification_settings as conf
-from notifications.models import StoredEvent
+from notifications.models import EventTarget, StoredEvent
 
 logger = logging.getLogger(__name__)
 
@@ -122,22 +123,25 @@ def _claimable(now: Any) -> Any:
     )
 
 
-def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredEvent]:
+def claim(
+    *, ids: Iterable[int] | None = None, limit: int = 100, check_first: bool = True
+) -> list[StoredEvent]:
     """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
 
     Returns them in position order with their targets loaded. A cheap unlocked check comes
-    first, so an idle poll costs one indexed query and no lock.
+    first, so an idle poll costs one indexed query and no lock (`check_first=False` skips it
+    when a commit said there is work).
     """
     ids = list(ids) if ids is not None else None
-    queryset = _claimable(timezone.now())
-    if ids is not None:
-        queryset = queryset.filter(id__in=ids)
-    if not queryset.exists():
-        return []
+    if check_first:
+        queryset = _claimable(timezone.now())
+        if ids is not None:
+            queryset = queryset.filter(id__in=ids)
+        if not queryset.exists():
+            return []
     if connection.vendor == "postgresql":
-        rows = _claim_postgresql(ids, limit)
-    else:
-        rows = _claim_orm(ids, limit)
+        return _claim_postgresql(ids, limit)
+    rows = _claim_orm(ids, limit)
     if rows:
         # Targets never change once stored: read them after the lock is released.
         prefetch_related_objects(rows, "targets")
@@ -217,14 +221,20 @@ WITH fresh AS (
     WHERE e.id = plan.id
     RETURNING e.*, plan.claimed AS claimed_now
 )
-SELECT * FROM updated WHERE claimed_now ORDER BY position
+SELECT updated.*, (
+    SELECT json_agg(json_build_array(t."group", t.roles) ORDER BY t.id)
+    FROM {targets} AS t WHERE t.event_id = updated.id
+) AS target_list
+FROM updated WHERE claimed_now ORDER BY position
 """
 
 
 def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
     now = timezone.now()
     sql = _CLAIM_SQL.format(
-        events=StoredEvent._meta.db_table, only="AND id = ANY(%(ids)s)" if ids is not None else ""
+        events=StoredEvent._meta.db_table,
+        targets=EventTarget._meta.db_table,
+        only="AND id = ANY(%(ids)s)" if ids is not None else "",
     )
     params = {
         "number": NUMBER_LIMIT,
@@ -236,7 +246,17 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
     }
     with transaction.atomic():
         _lock_claims()
-        return list(StoredEvent.objects.raw(sql, params))
+        rows = list(StoredEvent.objects.raw(sql, params))
+    for row in rows:  # the targets came with the rows, as prefetch_related would give them
+        listed = row.target_list
+        listed = json.loads(listed) if isinstance(listed, str) else listed or []
+        targets = row.targets.all()
+        targets._result_cache = [
+            EventTarget(event_id=row.id, group=group, roles=roles) for group, roles in listed
+        ]
+        targets._prefetch_done = True
+        row._prefetched_objects_cache = {"targets": targets}
+    return rows
 
 
 def notify_publishers() -> None:
@@ -247,6 +267,13 @@ def notify_publishers() -> None:
             cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
 
 
+_SETTLE_SQL = (
+    "UPDATE {events} SET published_at = CURRENT_TIMESTAMP, lease_until = NULL "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg "
+    "WHERE id = ANY(%s) AND published_at IS NULL"
+)
+
+
 def settle(published: list[int], failed: list[StoredEvent]) -> None:
     """Mark sent rows published; give failed ones back after a back-off delay. One statement.
 
@@ -255,6 +282,12 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
     it, so replay from this row must cover it (lowered before its retry: it is leased).
     """
     if not published and not failed:
+        return
+    if connection.vendor == "postgresql" and not failed:
+        # The usual case in one round trip: an autocommit UPDATE that does not wait for the
+        # WAL flush (see _commit_without_flush; set_config lasts until the statement commits).
+        with connection.cursor() as cursor:
+            cursor.execute(_SETTLE_SQL.format(events=StoredEvent._meta.db_table), [list(published)])
         return
     now = timezone.now()
     unpublished = Q(published_at__isnull=True)

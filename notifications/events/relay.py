@@ -165,11 +165,15 @@ BATCH = 100
 
 
 async def publish_pending(
-    *, layer: Any = None, limit: int = BATCH, run_db: DbRunner | None = None
+    *,
+    layer: Any = None,
+    limit: int = BATCH,
+    run_db: DbRunner | None = None,
+    check_first: bool = True,
 ) -> int:
     """Claim and send what is unpublished; returns how many were sent. For tests and the loop."""
     run_db = run_db or (lambda fn, *a, **kw: database_sync_to_async(fn)(*a, **kw))
-    rows = await run_db(claim, limit=limit)
+    rows = await run_db(claim, limit=limit, check_first=check_first)
     if not rows:
         return 0
     sent, failed = await send_events(rows, layer)
@@ -278,10 +282,12 @@ class Publisher:
     async def run(self) -> None:
         assert self._wake is not None
         failures = 0
+        woken = False
         while True:
             self._wake.clear()
             try:
-                sent = await publish_pending(run_db=self.run_db)
+                # Woken by a commit (or draining a backlog): there is work, skip the check.
+                sent = await publish_pending(run_db=self.run_db, check_first=not woken)
                 if sent:
                     failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
@@ -292,9 +298,12 @@ class Publisher:
                 if failures == 1 or failures % 50 == 0:
                     logger.warning("notifications publisher: %s (attempt %d)", exc, failures)
             if sent >= BATCH:
+                woken = True
                 continue  # a backlog: keep draining
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+                woken = True
 
     def discard(self) -> None:
         """Release the DB thread of a publisher whose loop is gone (closing its connection)."""
