@@ -69,10 +69,21 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _lock_claims() -> None:
-    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are)."""
+    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are).
+
+    On PostgreSQL the claim also commits without waiting for the WAL flush (as the settle
+    does, `_SETTLE_SQL`): the lock is released at commit, and a synchronous commit would hold
+    it across a disk flush. Neither row change needs durability: the events themselves were
+    committed durably by their own transactions. A database crash can lose the last fraction
+    of a second of claims and settles; those rows are claimed, numbered (in id order, as
+    before) and sent again: at-least-once, clients drop a repeated id.
+    """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
+        with connection.cursor() as cursor:  # one round trip for both
+            cursor.execute(
+                "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)",
+                [ADVISORY_LOCK_KEY],
+            )
 
 
 def _assign_positions(limit: int = 1000) -> None:
@@ -274,18 +285,22 @@ _SETTLE_SQL = (
 )
 
 
-def settle(published: list[int], failed: list[StoredEvent]) -> None:
-    """Mark sent rows published; give failed ones back after a back-off delay. One statement.
+def settle(
+    published: list[int], failed: list[StoredEvent], released: Iterable[StoredEvent] = ()
+) -> None:
+    """Mark sent rows published; give failed ones back after a back-off delay, and `released`
+    ones (the batch's tail, not tried: see relay._send) at once. One statement.
 
     `published_at` is the database's clock, compared with other rows' `claimed_at` by replay.
     A row of this batch sent after one that failed: the failed one will reach sockets after
     it, so replay from this row must cover it (lowered before its retry: it is leased).
     """
-    if not published and not failed:
+    released = list(released)
+    if not published and not failed and not released:
         return
-    if connection.vendor == "postgresql" and not failed:
+    if connection.vendor == "postgresql" and not failed and not released:
         # The usual case in one round trip: an autocommit UPDATE that does not wait for the
-        # WAL flush (see _commit_without_flush; set_config lasts until the statement commits).
+        # WAL flush (see _lock_claims; set_config lasts until the statement commits).
         with connection.cursor() as cursor:
             cursor.execute(_SETTLE_SQL.format(events=StoredEvent._meta.db_table), [list(published)])
         return
@@ -305,6 +320,13 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
         When(unpublished & Q(id=row.id), then=Value(now + retry_delay(row.publish_attempts)))
         for row in failed
     ]
+    if released:
+        lease_whens.append(
+            When(
+                unpublished & Q(id__in=[row.id for row in released]),
+                then=Value(None, output_field=DateTimeField()),
+            )
+        )
     changes["lease_until"] = Case(
         *lease_whens, default=F("lease_until"), output_field=DateTimeField()
     )
@@ -317,4 +339,5 @@ def settle(published: list[int], failed: list[StoredEvent]) -> None:
             ),
             default=F("replay_from"),
         )
-    StoredEvent.objects.filter(id__in=[*published, *(row.id for row in failed)]).update(**changes)
+    touched = [*published, *(row.id for row in failed), *(row.id for row in released)]
+    StoredEvent.objects.filter(id__in=touched).update(**changes)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -131,10 +132,25 @@ async def send_events(
     timeout too); an event the layer rejects for itself is retried alone and does not hold up
     the ones behind it.
     """
+    sent, failed, _ = await _send(rows, layer)
+    return sent, failed
+
+
+async def _send(
+    rows: list[StoredEvent], layer: Any = None, until: float | None = None
+) -> tuple[list[int], list[StoredEvent], list[StoredEvent]]:
+    """`send_events`, stopping at the monotonic time `until`: (sent, failed, not tried).
+
+    A batch is leased for LEASE_SECONDS; a publisher whose sends crawl (its event loop busy
+    fanning the previous events out) gives back the tail before the lease runs out, rather
+    than letting another process claim it and send it a second time.
+    """
     layer = layer if layer is not None else get_channel_layer()
     sent: list[int] = []
     failed: list[StoredEvent] = []
     for index, row in enumerate(rows):
+        if until is not None and index and time.monotonic() > until:
+            return sent, failed, rows[index:]
         try:
             async with asyncio.timeout(send_timeout()):
                 for group, message in layer_messages(row):
@@ -150,12 +166,12 @@ async def send_events(
                     exc,
                     len(rows) - index,
                 )
-                return sent, failed + rows[index:]
+                return sent, failed + rows[index:], []
             log("channel layer rejected event %s; it will be retried", row.id, exc_info=True)
             failed.append(row)
             continue
         sent.append(row.id)
-    return sent, failed
+    return sent, failed, []
 
 
 DbRunner = Callable[..., Awaitable[Any]]
@@ -173,12 +189,13 @@ async def publish_pending(
 ) -> int:
     """Claim and send what is unpublished; returns how many were sent. For tests and the loop."""
     run_db = run_db or (lambda fn, *a, **kw: database_sync_to_async(fn)(*a, **kw))
+    until = time.monotonic() + conf.LEASE_SECONDS / 2
     rows = await run_db(claim, limit=limit, check_first=check_first)
     if not rows:
         return 0
-    sent, failed = await send_events(rows, layer)
-    await run_db(settle, sent, failed)
-    return len(sent)
+    sent, failed, unsent = await _send(rows, layer, until)
+    await run_db(settle, sent, failed, unsent)
+    return len(sent) + len(unsent)  # (given back: more to do at once)
 
 
 # --- the per-process publisher -------------------------------------------------------------
