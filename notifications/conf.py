@@ -48,9 +48,6 @@ SETTINGS: dict[str, Setting] = {
         900.0, doc="unpublished events older than this are not pushed live (stay stored)"
     ),
     "RETRY_MAX_SECONDS": Setting(2.0, doc="longest back-off between failed sends"),
-    "DIRECT_PAUSE_SECONDS": Setting(
-        5.0, doc="after a failed after-commit send, leave publishing to the publisher this long"
-    ),
     # replay (resume)
     "REPLAY_LIMIT": Setting(500, int, 1, doc="events at most per resume; more gets resync"),
     "REPLAY_MAX_AGE_SECONDS": Setting(

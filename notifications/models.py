@@ -10,7 +10,7 @@ PostgreSQL, transaction A may take id 10, B take id 11 and commit first, and a c
 11 and then reconnects with last_id=11 would never get 10. SQLite serializes writers, so ids
 are commit-ordered there; PostgreSQL needs the hook below.
 
-The hook is `position`: a second, commit-ordered sequence. `notifications.events.relay.claim()`
+The hook is `position`: a second, commit-ordered sequence. `notifications.events.outbox.claim()`
 takes one lock (`pg_advisory_xact_lock`; SQLite's write lock), and numbers every committed row
 that has no position yet in id order, before any of them is published. Because each numbering
 transaction sees everything committed before it, a late commit gets a *higher* position than
@@ -18,8 +18,8 @@ rows that became visible earlier, whatever its id. Replay translates the client'
 that event's position and never serves `id > last_id`; rows without a position are not yet
 visible to replay.
 
-Positions alone are not enough once two publishers run (two server processes, or a request
-thread's `publish_now` beside the server's publisher): P1 claims position 10, P2 claims 11 and
+Positions alone are not enough once two publishers run (two server processes, each with its
+publisher, batches claimed one after the other): P1 claims position 10, P2 claims 11 and
 sends it first; a client that saw 11 and resumes from it must still get 10, which P1 sends
 later. Hence the visibility horizon, stamped on a row when it is first claimed (under the claim
 lock, before it is sent):

@@ -1,14 +1,12 @@
 """The one way an event leaves the server: `broadcast(event) -> StoredEvent`.
 
 It writes the event (and its target groups) in the caller's transaction, so a rolled-back change
-emits nothing and a committed one is never lost, and registers `transaction.on_commit` to publish
-it. Publishing never fails the caller:
-
-- cross-process layer (Redis): the emitting process publishes right after commit; if the layer
-  is down the row stays unpublished and a server's publisher sends it when the layer is back;
-- in-memory layer: only the server process can reach its own sockets, so the emitting process
-  just wakes its publisher if it runs one (a `manage.py shell`/`fire_event` process does not,
-  and leaves the row for the server's publisher, which polls the table).
+emits nothing and a committed one is never lost. Publishing is not the caller's work (issue 16):
+after commit it only wakes this process's publisher (notifications/events/relay.py), a few
+microseconds, and that publisher sends the outbox in batches on its own event loop. A process
+that runs no publisher (a `manage.py shell`, `fire_event`) wakes the server processes' ones
+instead: a NOTIFY in the same transaction on PostgreSQL (delivered at commit), their ~200 ms poll
+elsewhere. If the layer is down the row stays unpublished and is sent when the layer is back.
 
 Usable from the shell in one line::
 
@@ -25,7 +23,7 @@ from functools import partial
 from django.db import transaction
 
 from notifications.context import clean_socket_id, current_socket_id
-from notifications.events import relay
+from notifications.events import outbox, relay
 from notifications.events.catalog import Event
 from notifications.models import EventTarget, StoredEvent
 
@@ -56,16 +54,15 @@ def broadcast(event: Event, *, exclude: str | None | object = _UNSET) -> StoredE
             EventTarget(event=stored, group=t.group, roles=list(t.roles) if t.roles else None)
             for t in event.targets
         )
+        if relay.current() is None:
+            outbox.notify_publishers()
         transaction.on_commit(partial(_after_commit, stored.pk), robust=True)
     return stored
 
 
 def _after_commit(event_id: int) -> None:
-    """Publish now where this process can reach every socket; never raises."""
+    """Wake this process's publisher (thread-safe, microseconds); never raises."""
     try:
-        if relay.layer_crosses_processes():
-            relay.publish_now(event_id)
-        else:
-            relay.wake()
-    except Exception:  # the request must succeed; the row stays for the publisher
-        logger.exception("publishing event %s after commit failed; the publisher retries", event_id)
+        relay.wake()
+    except Exception:  # the request must succeed; the row stays for the publishers' poll
+        logger.exception("waking the publisher for event %s failed; it polls", event_id)

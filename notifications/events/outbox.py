@@ -4,26 +4,50 @@
 SQLite's IMMEDIATE transactions elsewhere), gives each its commit-ordered `position` and a
 lease; `settle()` marks what was sent and backs off what failed. Two server processes never both
 publish a row; a process that dies mid-send lets its lease run out and another sends it.
+
+On PostgreSQL a claim is one statement after the lock (`_CLAIM_SQL`: number the new rows, take
+the horizon, lease the batch) and a settle is one statement, whatever the batch size: the lock
+is held for three round trips to the database, never across a send. The lock must be taken by
+a statement of its own *before* the numbering one: a READ COMMITTED statement reads the rows
+committed before it started, so one that waited for the lock inside itself could miss the
+positions its predecessor just committed. `notify_publishers()` is the cross-process wake-up
+(LISTEN/NOTIFY) a process without a publisher of its own sends with its event.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, F, Max, Min, Q, Value
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DateTimeField,
+    F,
+    Max,
+    Min,
+    Q,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.functions import Coalesce, Least, Now
 from django.utils import timezone
 
 from notifications.conf import notification_settings as conf
-from notifications.models import StoredEvent
+from notifications.models import EventTarget, StoredEvent
 
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
+#: LISTEN/NOTIFY channel that wakes the server processes' publishers (PostgreSQL only)
+WAKE_CHANNEL = "notifications_outbox"
+#: rows numbered at most per claim (a claim numbers every new row, and leases `limit` of them)
+NUMBER_LIMIT = 1000
 
 
 def lease() -> timedelta:
@@ -45,7 +69,13 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def _lock_claims() -> None:
-    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are)."""
+    """Serialize claims across processes (SQLite's IMMEDIATE transactions already are).
+
+    The claim commits durably (it assigns the replay positions clients resume from: a
+    position lost in a database crash after its event was sent could be given to another
+    event and hide it from a resume). Only the settle skips the WAL flush (`_SETTLE_SQL`):
+    losing one re-sends an event, which clients drop by id.
+    """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
@@ -99,26 +129,41 @@ def _claimable(now: Any) -> Any:
     )
 
 
-def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredEvent]:
+def claim(
+    *, ids: Iterable[int] | None = None, limit: int = 100, check_first: bool = True
+) -> list[StoredEvent]:
     """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
 
-    Returns them with their targets loaded. A cheap unlocked check comes first, so an idle
-    poll costs one indexed query and no lock.
+    Returns them in position order with their targets loaded. A cheap unlocked check comes
+    first, so an idle poll costs one indexed query and no lock (`check_first=False` skips it
+    when a commit said there is work).
     """
     ids = list(ids) if ids is not None else None
-    queryset = _claimable(timezone.now())
-    if ids is not None:
-        queryset = queryset.filter(id__in=ids)
-    if not queryset.exists():
-        return []
+    if check_first:
+        queryset = _claimable(timezone.now())
+        if ids is not None:
+            queryset = queryset.filter(id__in=ids)
+        if not queryset.exists():
+            return []
+    if connection.vendor == "postgresql":
+        return _claim_postgresql(ids, limit)
+    rows = _claim_orm(ids, limit)
+    if rows:
+        # Targets never change once stored: read them after the lock is released.
+        prefetch_related_objects(rows, "targets")
+    return rows
+
+
+def _claim_orm(ids: list[int] | None, limit: int) -> list[StoredEvent]:
+    """The portable claim (SQLite: its IMMEDIATE transaction is the lock)."""
     with transaction.atomic():
         _lock_claims()
-        _assign_positions()
+        _assign_positions(NUMBER_LIMIT)
         now = timezone.now()
         queryset = _claimable(now).filter(position__isnull=False)
         if ids is not None:
             queryset = queryset.filter(id__in=ids)
-        rows = list(queryset.order_by("position").prefetch_related("targets")[:limit])
+        rows = list(queryset.order_by("position")[:limit])
         if rows:
             # The visibility horizon, taken before any of these rows is sent. A retried row
             # keeps the lowest horizon and the first claim time of all its attempts (an earlier
@@ -136,24 +181,158 @@ def claim(*, ids: Iterable[int] | None = None, limit: int = 100) -> list[StoredE
     return rows
 
 
-def settle(published: list[int], failed: list[StoredEvent]) -> None:
-    """Mark sent rows published; give failed ones back after a back-off delay.
+#: The PostgreSQL claim in one statement, run under the advisory lock. Step by step, as
+#: `_claim_orm` does it in several: number the committed rows that have no position yet in id
+#: order after the highest position (`fresh`); the batch is the lowest `limit` claimable
+#: positions; its horizon floor is the lowest position still unpublished outside it (rows
+#: too old to push live left out), new positions included; one UPDATE writes the positions of
+#: all fresh rows and the lease, attempt, horizon and first claim time of the batch's rows.
+#: (In PostgreSQL LEAST ignores NULLs: LEAST(replay_from, floor, own) is `_horizon`'s rule.)
+_CLAIM_SQL = """
+WITH fresh AS (
+    SELECT f.id, f.lease_until, f.occurred_at, f.published_at,
+        (SELECT COALESCE(MAX(position), 0) FROM {events})
+            + ROW_NUMBER() OVER (ORDER BY f.id) AS pos
+    FROM (
+        SELECT id, lease_until, occurred_at, published_at FROM {events}
+        WHERE position IS NULL ORDER BY id LIMIT %(number)s
+    ) AS f
+), cand AS (
+    SELECT id, position AS pos, lease_until, occurred_at FROM {events}
+    WHERE published_at IS NULL AND position IS NOT NULL
+    UNION ALL
+    SELECT id, pos, lease_until, occurred_at FROM fresh WHERE published_at IS NULL
+), batch AS (
+    SELECT id, pos FROM cand
+    WHERE (lease_until IS NULL OR lease_until <= %(now)s) AND occurred_at >= %(oldest)s {only}
+    ORDER BY pos LIMIT %(limit)s
+), floor AS (
+    SELECT MIN(pos) AS floor FROM cand
+    WHERE occurred_at >= %(oldest)s AND id NOT IN (SELECT id FROM batch)
+), plan AS (
+    SELECT id, pos, FALSE AS claimed FROM fresh WHERE id NOT IN (SELECT id FROM batch)
+    UNION ALL
+    SELECT id, pos, TRUE FROM batch
+), updated AS (
+    UPDATE {events} AS e SET
+        position = COALESCE(e.position, plan.pos),
+        lease_until = CASE WHEN plan.claimed THEN %(until)s ELSE e.lease_until END,
+        publish_attempts = e.publish_attempts + CASE WHEN plan.claimed THEN 1 ELSE 0 END,
+        replay_from = CASE WHEN plan.claimed
+            THEN LEAST(e.replay_from, (SELECT floor FROM floor), plan.pos)
+            ELSE e.replay_from END,
+        claimed_at = CASE WHEN plan.claimed
+            THEN COALESCE(e.claimed_at, CURRENT_TIMESTAMP) ELSE e.claimed_at END
+    FROM plan
+    WHERE e.id = plan.id
+    RETURNING e.*, plan.claimed AS claimed_now
+)
+SELECT updated.*, (
+    SELECT json_agg(json_build_array(t."group", t.roles) ORDER BY t.id)
+    FROM {targets} AS t WHERE t.event_id = updated.id
+) AS target_list
+FROM updated WHERE claimed_now ORDER BY position
+"""
+
+
+def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
+    now = timezone.now()
+    sql = _CLAIM_SQL.format(
+        events=StoredEvent._meta.db_table,
+        targets=EventTarget._meta.db_table,
+        only="AND id = ANY(%(ids)s)" if ids is not None else "",
+    )
+    params = {
+        "number": NUMBER_LIMIT,
+        "now": now,
+        "oldest": now - max_age(),
+        "limit": limit,
+        "until": now + lease(),
+        "ids": ids,
+    }
+    with transaction.atomic():
+        _lock_claims()
+        rows = list(StoredEvent.objects.raw(sql, params))
+    for row in rows:  # the targets came with the rows, as prefetch_related would give them
+        listed = row.target_list
+        listed = json.loads(listed) if isinstance(listed, str) else listed or []
+        targets = row.targets.all()
+        targets._result_cache = [
+            EventTarget(event_id=row.id, group=group, roles=roles) for group, roles in listed
+        ]
+        targets._prefetch_done = True
+        row._prefetched_objects_cache = {"targets": targets}
+    return rows
+
+
+def notify_publishers() -> None:
+    """Wake the publishers of the server processes when this transaction commits (PostgreSQL's
+    NOTIFY is delivered at commit, and never for a rollback). Elsewhere they poll."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
+_SETTLE_SQL = (
+    "UPDATE {events} SET published_at = CURRENT_TIMESTAMP, lease_until = NULL "
+    "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg "
+    "WHERE id = ANY(%s) AND published_at IS NULL"
+)
+
+
+def settle(
+    published: list[int], failed: list[StoredEvent], released: Iterable[StoredEvent] = ()
+) -> None:
+    """Mark sent rows published; give failed ones back after a back-off delay, and `released`
+    ones (the batch's tail, not tried: see relay._send) at once. One statement.
 
     `published_at` is the database's clock, compared with other rows' `claimed_at` by replay.
+    A row of this batch sent after one that failed: the failed one will reach sockets after
+    it, so replay from this row must cover it (lowered before its retry: it is leased).
     """
+    released = list(released)
+    if not published and not failed and not released:
+        return
+    if connection.vendor == "postgresql" and not failed and not released:
+        # The usual case in one round trip: an autocommit UPDATE that does not wait for the
+        # WAL flush (see _lock_claims; set_config lasts until the statement commits).
+        with connection.cursor() as cursor:
+            cursor.execute(_SETTLE_SQL.format(events=StoredEvent._meta.db_table), [list(published)])
+        return
     now = timezone.now()
+    unpublished = Q(published_at__isnull=True)
+    changes: dict[str, Any] = {}
     if published:
-        StoredEvent.objects.filter(id__in=published, published_at__isnull=True).update(
-            published_at=Now(), lease_until=None
+        changes["published_at"] = Case(
+            When(unpublished & Q(id__in=published), then=Now()), default=F("published_at")
         )
-    for row in failed:
-        StoredEvent.objects.filter(id=row.id, published_at__isnull=True).update(
-            lease_until=now + retry_delay(row.publish_attempts)
+    lease_whens = (
+        [When(unpublished & Q(id__in=published), then=Value(None, output_field=DateTimeField()))]
+        if published
+        else []
+    )
+    lease_whens += [
+        When(unpublished & Q(id=row.id), then=Value(now + retry_delay(row.publish_attempts)))
+        for row in failed
+    ]
+    if released:
+        lease_whens.append(
+            When(
+                unpublished & Q(id__in=[row.id for row in released]),
+                then=Value(None, output_field=DateTimeField()),
+            )
         )
+    changes["lease_until"] = Case(
+        *lease_whens, default=F("lease_until"), output_field=DateTimeField()
+    )
     if published and failed:
-        # A row of this batch sent after one that failed: the failed one will reach sockets
-        # after it, so replay from this row must cover it (before its retry: it is leased).
         lowest = min(row.position for row in failed if row.position is not None)
-        StoredEvent.objects.filter(id__in=published, position__gt=lowest).update(
-            replay_from=Least(F("replay_from"), Value(lowest, BigIntegerField()))
+        changes["replay_from"] = Case(
+            When(
+                Q(id__in=published, position__gt=lowest),
+                then=Least(F("replay_from"), Value(lowest, BigIntegerField())),
+            ),
+            default=F("replay_from"),
         )
+    touched = [*published, *(row.id for row in failed), *(row.id for row in released)]
+    StoredEvent.objects.filter(id__in=touched).update(**changes)

@@ -4,10 +4,15 @@ The outbox (events/outbox.py) claims, numbers and settles the stored events; thi
 them and runs the loop.
 
 Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
-`ensure_started()`), which every ~200 ms (or at once when woken) claims the events nobody has
-published and sends them. Claims are atomic (one lock, then a lease on the rows), so two
-server processes never both publish a row; a process that dies mid-send lets its lease run out
-and another one sends the row (at-least-once; clients dedupe by `id`).
+`ensure_started()`), which drains the outbox in batches: one claim, the sends, one settle, again
+while there is a backlog. It is woken at once by a commit in its own process (`wake()`, which is
+all a request does after its commit: publishing is not the request's work), by a commit in a
+process that has no publisher (a `manage.py shell`, `fire_event`: LISTEN/NOTIFY on PostgreSQL,
+see `outbox.notify_publishers`), and otherwise polls every ~200 ms (the safety net: leases run
+out, back-offs end, SQLite has no NOTIFY). It sends from its own long-lived event loop, so the
+channel layer's connection to Redis is reused. Claims are atomic (one lock, then a lease on the
+rows), so two server processes never both publish a row; a process that dies mid-send lets its
+lease run out and another one sends the row (at-least-once; clients dedupe by `id`).
 
 Wiring: config/background.py's `BackgroundMiddleware` (outermost in config/asgi.py) calls
 `ensure_started()` on ASGI lifespan startup (uvicorn starts the publisher at boot) and on every
@@ -26,14 +31,13 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection
 
 from config.metrics import observe_published
 from notifications.conf import notification_settings as conf
-from notifications.events.outbox import claim, settle
+from notifications.events.outbox import WAKE_CHANNEL, claim, settle
 from notifications.models import StoredEvent
 from notifications.realtime.protocol import event_frame, event_message
 
@@ -129,10 +133,25 @@ async def send_events(
     timeout too); an event the layer rejects for itself is retried alone and does not hold up
     the ones behind it.
     """
+    sent, failed, _ = await _send(rows, layer)
+    return sent, failed
+
+
+async def _send(
+    rows: list[StoredEvent], layer: Any = None, until: float | None = None
+) -> tuple[list[int], list[StoredEvent], list[StoredEvent]]:
+    """`send_events`, stopping at the monotonic time `until`: (sent, failed, not tried).
+
+    A batch is leased for LEASE_SECONDS; a publisher whose sends crawl (its event loop busy
+    fanning the previous events out) gives back the tail before the lease runs out, rather
+    than letting another process claim it and send it a second time.
+    """
     layer = layer if layer is not None else get_channel_layer()
     sent: list[int] = []
     failed: list[StoredEvent] = []
     for index, row in enumerate(rows):
+        if until is not None and index and time.monotonic() > until:
+            return sent, failed, rows[index:]
         try:
             async with asyncio.timeout(send_timeout()):
                 for group, message in layer_messages(row):
@@ -148,72 +167,37 @@ async def send_events(
                     exc,
                     len(rows) - index,
                 )
-                return sent, failed + rows[index:]
+                return sent, failed + rows[index:], []
             log("channel layer rejected event %s; it will be retried", row.id, exc_info=True)
             failed.append(row)
             continue
         sent.append(row.id)
         observe_published(row.name, time.time() - row.occurred_at.timestamp())
-    return sent, failed
+    return sent, failed, []
 
 
 DbRunner = Callable[..., Awaitable[Any]]
 
+#: events per claim: one claim and one settle statement per batch
+BATCH = 100
+
 
 async def publish_pending(
-    *, layer: Any = None, limit: int = 100, run_db: DbRunner | None = None
+    *,
+    layer: Any = None,
+    limit: int = BATCH,
+    run_db: DbRunner | None = None,
+    check_first: bool = True,
 ) -> int:
     """Claim and send what is unpublished; returns how many were sent. For tests and the loop."""
     run_db = run_db or (lambda fn, *a, **kw: database_sync_to_async(fn)(*a, **kw))
-    rows = await run_db(claim, limit=limit)
+    until = time.monotonic() + conf.LEASE_SECONDS / 2
+    rows = await run_db(claim, limit=limit, check_first=check_first)
     if not rows:
         return 0
-    sent, failed = await send_events(rows, layer)
-    await run_db(settle, sent, failed)
-    return len(sent)
-
-
-#: After a failed direct send, requests stop trying for a while (monotonic deadline), so a
-#: hung or dead layer costs one request the send timeout, not every request.
-_direct_paused_until = 0.0
-
-
-def direct_publishing_paused() -> bool:
-    return time.monotonic() < _direct_paused_until
-
-
-def resume_direct_publishing() -> None:
-    global _direct_paused_until
-    _direct_paused_until = 0.0
-
-
-def publish_now(event_id: int) -> bool:
-    """Publish one just-committed event from the emitting (sync) thread. Never raises.
-
-    False when it was not sent now (claimed by another process, or the layer is down: then it
-    stays unpublished and a server's publisher retries it).
-    """
-    global _direct_paused_until
-    if direct_publishing_paused():
-        wake()
-        return False
-    try:
-        rows = claim(ids=[event_id])
-    except DatabaseError:
-        logger.exception("could not claim event %s; the publisher will send it", event_id)
-        return False
-    if not rows:
-        return False
-    try:
-        sent, failed = async_to_sync(send_events)(rows)
-    except Exception:
-        logger.exception("publishing event %s failed; the publisher will retry", event_id)
-        sent, failed = [], rows
-    settle(sent, failed)
-    if failed:
-        _direct_paused_until = time.monotonic() + conf.DIRECT_PAUSE_SECONDS
-        wake()
-    return not failed
+    sent, failed, unsent = await _send(rows, layer, until)
+    await run_db(settle, sent, failed, unsent)
+    return len(sent) + len(unsent)  # (given back: more to do at once)
 
 
 # --- the per-process publisher -------------------------------------------------------------
@@ -227,6 +211,9 @@ class Publisher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.owns_loop = False  # True: runs on a thread ensure_started() made for it
         self.task: asyncio.Task | None = None
+        self.listener: asyncio.Task | None = None
+        #: True while LISTEN/NOTIFY wakes this publisher (PostgreSQL)
+        self.listening = False
         self._wake: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
         # and never queues behind request threads.
@@ -247,6 +234,8 @@ class Publisher:
         def _create() -> None:
             self._wake = asyncio.Event()
             self.task = loop.create_task(self.run(), name="notifications-publisher")
+            if connection.vendor == "postgresql":
+                self.listener = loop.create_task(self.listen(), name="notifications-listener")
 
         if _running_loop() is loop:
             _create()
@@ -256,11 +245,45 @@ class Publisher:
             done.wait(5)
 
     def wake(self) -> None:
-        """Thread-safe: publish now rather than at the next poll."""
+        """Thread-safe: publish now rather than at the next poll. Costs a few microseconds
+        (nothing when a wake is already pending), so a request can call it after its commit."""
         loop, event = self.loop, self._wake
-        if loop is not None and event is not None and not loop.is_closed():
+        if loop is not None and event is not None and not loop.is_closed() and not event.is_set():
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
                 loop.call_soon_threadsafe(event.set)
+
+    async def listen(self) -> None:
+        """LISTEN for commits of processes without a publisher; reconnect after a failure.
+
+        Its own connection (psycopg's async one, on this loop): a notification only wakes the
+        loop, the claim still decides what is sent, so a lost notification costs a poll.
+        """
+        import psycopg
+
+        delay = 0.1
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    _conninfo(), autocommit=True, connect_timeout=5
+                ) as conn:
+                    await conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                    self.listening, delay = True, 0.1
+                    self._set_wake()  # anything committed while not listening
+                    async for _ in conn.notifies():
+                        self._set_wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: poll meanwhile, try again
+                if self.listening:
+                    logger.warning("notifications publisher: LISTEN lost (%s); polling", exc)
+            finally:
+                self.listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _set_wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     def _run_db_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -278,10 +301,12 @@ class Publisher:
     async def run(self) -> None:
         assert self._wake is not None
         failures = 0
+        woken = False
         while True:
             self._wake.clear()
             try:
-                sent = await publish_pending(run_db=self.run_db)
+                # Woken by a commit (or draining a backlog): there is work, skip the check.
+                sent = await publish_pending(run_db=self.run_db, check_first=not woken)
                 if sent:
                     failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
@@ -291,26 +316,46 @@ class Publisher:
                 sent = 0
                 if failures == 1 or failures % 50 == 0:
                     logger.warning("notifications publisher: %s (attempt %d)", exc, failures)
-            if sent >= 100:
+            if sent >= BATCH:
+                woken = True
                 continue  # a backlog: keep draining
+            woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
+                woken = True
 
     def discard(self) -> None:
         """Release the DB thread of a publisher whose loop is gone (closing its connection)."""
+        if self.listener is not None and self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.listener.cancel)
         with contextlib.suppress(RuntimeError):
             self._executor.submit(lambda: connection.close())
         self._executor.shutdown(wait=False)
 
     async def stop(self) -> None:
-        """Cancel the loop and close this publisher's database connection."""
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        """Cancel the loop and close this publisher's database connections."""
+        tasks = [t for t in (self.listener, self.task) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:  # (a listener closing a connection to a database that is away: not forever)
+            await asyncio.wait(tasks, timeout=5)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, lambda: connection.close())
         self._executor.shutdown(wait=False)
+
+
+def _conninfo() -> str:
+    """libpq connection string of the default database (the test database under pytest)."""
+    from django.db import connections
+    from psycopg.conninfo import make_conninfo
+
+    db = connections["default"].settings_dict
+    libpq = ("sslmode", "sslrootcert", "sslcert", "sslkey", "service", "passfile", "options")
+    options = {k: v for k, v in (db.get("OPTIONS") or {}).items() if k in libpq}
+    fields = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
+    fields |= {"host": db["HOST"], "port": db["PORT"]}
+    return make_conninfo(**{k: v for k, v in (options | fields).items() if v not in ("", None)})
 
 
 _lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -131,15 +132,62 @@ def local_layer(settings):
     }
 
 
-async def test_cross_process_layer_is_published_by_the_emitting_process(
-    redis_layer, tenant, listen
-):
-    """With Redis, no server publisher is needed: the emitter sends right after commit."""
+async def test_the_request_only_wakes_its_process_publisher(redis_layer, settings, tenant, listen):
+    """Publishing is not the request's work (issue 16): with no publisher in this process the
+    row waits for a server's; with one, the commit wakes it and it sends the event."""
     assert publisher.layer_crosses_processes()
     listener = await listen(f"tenant.{tenant.pk}")
     await run(tenants.tenant_suspend)(tenant=tenant, reason="Unpaid", by=None)
-    assert [name for name, _ in await listener.events()] == ["TenantSuspended"]
-    assert await run(lambda: StoredEvent.objects.get().published_at is not None)()
+    assert await run(lambda: StoredEvent.objects.get().publish_attempts)() == 0
+    settings.NOTIFICATIONS_POLL_SECONDS = 60  # no poll within the test: only the wake
+    publisher.ensure_started()  # its first round sends the waiting row
+    try:
+        events = []
+        async with asyncio.timeout(10):
+            while not events:
+                events += await listener.events()
+                await asyncio.sleep(0.02)
+        await run(tenants.tenant_update)(tenant=tenant, data={"name": "Acme 2"}, by=None)
+        async with asyncio.timeout(10):
+            while len(events) < 2:
+                events += await listener.events()
+                await asyncio.sleep(0.02)
+    finally:
+        await publisher.stop()
+    assert [name for name, _ in events] == ["TenantSuspended", "TenantUpdated"]
+    assert not await run(StoredEvent.objects.filter(published_at__isnull=True).exists)()
+
+
+@pytest.mark.postgres
+@pytest.mark.live
+async def test_a_shell_commit_wakes_the_server_publisher_by_notify(listen):
+    """A `manage.py shell` runs no publisher: its NOTIFY (sent at its commit) wakes the server's
+    at once, long before that publisher's next poll."""
+    from tests.liveserver import run_shell, server_env
+
+    listener = await listen("system.admin")
+    started = publisher.Publisher(interval=60)
+    started.start(asyncio.get_running_loop())
+    try:
+        async with asyncio.timeout(10):
+            while not started.listening:
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # the first round (woken by LISTEN itself) is over
+        code = (
+            "from notifications.events.broadcast import broadcast\n"
+            "from notifications.events.catalog import SystemNotification\n"
+            "print(broadcast(SystemNotification.create(message='from a shell')).pk)\n"
+        )
+        out = await asyncio.to_thread(run_shell, server_env(redis_url=None), code)
+        event_id = int(out.strip().splitlines()[-1])
+        messages = []
+        async with asyncio.timeout(20):  # far below the 60 s poll
+            while not messages:
+                messages = await listener.collect()
+                await asyncio.sleep(0.05)
+    finally:
+        await started.stop()
+    assert [m["id"] for m in messages] == [event_id]
 
 
 async def test_in_memory_layer_leaves_it_for_the_server(local_layer, tenant):

@@ -283,3 +283,19 @@ async def test_an_event_the_layer_rejects_does_not_hold_up_the_others(listen):
     assert [m["id"] for m in await listener.collect()] == [good.id]
     bad = await run(StoredEvent.objects.get)(pk=bad.pk)
     assert bad.published_at is None and bad.lease_until is not None  # backing off, not lost
+
+
+async def test_a_crawling_publisher_gives_back_its_unsent_tail_before_its_lease_ends(listen):
+    """Sends that crawl past half the lease stop: the tail goes back at once (no back-off), so
+    no other process claims it when the lease runs out while this one is still sending it."""
+    listener = await listen("system.admin")
+    stored = await run(fire)(3)
+    rows = await run(outbox.claim)()
+    sent, failed, unsent = await publisher._send(rows, until=time.monotonic() - 1)
+    assert (sent, failed) == ([stored[0].id], [])  # the first is always sent: progress
+    await run(outbox.settle)(sent, failed, unsent)
+    again = await run(outbox.claim)()
+    assert [row.id for row in again] == [row.id for row in stored[1:]]  # claimable at once
+    sent, failed = await publisher.send_events(again)
+    await run(outbox.settle)(sent, failed)
+    assert [m["id"] for m in await listener.collect()] == [row.id for row in stored]

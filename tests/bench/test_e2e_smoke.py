@@ -1,0 +1,42 @@
+"""A tiny run of bench/e2e.py: servers, clients and emitters start, nothing lost, JSON complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {
+    "multi_tenant_events_per_s",
+    "multi_tenant_p99_ms",
+    "busy_tenant_events_per_s",
+    "busy_tenant_p99_ms",
+    "request_after_commit_p99_ms",
+    "lost",
+    "duplicates",
+}
+
+
+@pytest.mark.live
+@pytest.mark.timeout(300)
+def test_e2e_bench_smoke_run_loses_nothing(redis_url):
+    """On DATABASE_URL when this pass has one (a scratch database on that server, two workers),
+    else a scratch SQLite file."""
+    env = dict(os.environ, REDIS_URL=redis_url)
+    argv = [sys.executable, "bench/e2e.py", "--duration", "2", "--tenants", "2"]
+    argv += ["--sockets-per-tenant", "2", "--busy-sockets", "4", "--multi-rate", "20"]
+    argv += ["--busy-rate", "10", "--emitters", "2", "--threads", "1", "--clients", "1"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary.keys() >= KEYS
+    assert summary["lost"] == 0
+    for shape in summary["shapes"].values():
+        assert shape["committed"] > 0, shape
+        assert shape["events_per_s"] > 0, shape
+        assert shape["sockets"] == 4, shape
