@@ -239,7 +239,7 @@ class NotificationConsumer(
             if wanted == self._resume_last:  # the same question, just answered: coalesced
                 await self._send_frame({"type": "resumed"})  # its events came live since
                 continue
-            wait = self._replay.retry_after()
+            wait = await self._replay.retry_after()
             if wait > 0:
                 await self._error(
                     "replay_limited",
@@ -267,7 +267,7 @@ class NotificationConsumer(
         except Exception:  # a database hiccup: the client reloads its lists instead
             logger.warning("replay failed", exc_info=True)
             result = Replay(resync=True)
-        self._replay.charge(len(result.frames))
+        await self._replay.charge(len(result.frames))
         if result.resync:
             await self._send_frame({"type": "resync"})
             return
