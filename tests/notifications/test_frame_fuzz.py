@@ -32,7 +32,14 @@ from notifications.realtime.groups import SYSTEM_ADMIN_GROUP, tenant_group, user
 from tests.liveserver import Daphne, Uvicorn, jwt_for, server_env
 from tests.notifications import fuzzframes as ff
 from tests.notifications.test_portal_consumer import make_payment, portal_socket
-from tests.notifications.wsutil import committed_db, connect_user, drain, event_message, group_send
+from tests.notifications.wsutil import (
+    committed_db,
+    communicator,
+    drain,
+    event_message,
+    group_send,
+    session_cookie,
+)
 
 pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
 
@@ -92,7 +99,7 @@ def communicator_io(comm: WebsocketCommunicator) -> tuple[Send, Receive]:
         await comm.send_input({"type": "websocket.receive", key: frame})
 
     async def receive() -> dict:
-        message = await comm.receive_output(timeout=10)
+        message = await comm.receive_output(timeout=60)  # generous: a loaded machine
         if message["type"] == "websocket.close":
             raise Closed(f"close {message.get('code')}")
         return json.loads(message["text"])
@@ -172,7 +179,10 @@ async def test_fuzzed_frames_on_ws_notifications_get_documented_answers_and_no_r
     caplog.set_level(logging.WARNING)
     channels = notification_channels(staff, other_admin, system_admin)
     frames = ff.sample(ff.notification_frames(channels), EXAMPLES)
-    comm, welcome = await connect_user(staff)
+    comm = communicator(cookie=await session_cookie(staff))
+    connected, _ = await comm.connect(timeout=60)
+    assert connected
+    welcome = await comm.receive_json_from(timeout=60)
     own = set(welcome["channels"])
     send, receive = communicator_io(comm)
     answers = await fuzz(
@@ -292,7 +302,7 @@ async def test_fuzzed_frames_on_the_pusher_endpoint_get_documented_answers_and_n
 ):
     caplog.set_level(logging.WARNING)
     comm = WebsocketCommunicator(application, f"/app/{PUSHER_KEY}?protocol=7")
-    connected, _ = await comm.connect(timeout=3)
+    connected, _ = await comm.connect(timeout=60)
     assert connected
     await pusher_fuzz(
         *communicator_io(comm), staff, other_admin, system_admin, count=EXAMPLES, rights=True
@@ -330,7 +340,7 @@ async def test_fuzzed_frames_on_the_portal_socket_get_documented_answers(unlimit
     caplog.set_level(logging.WARNING)
     payment = await make_payment(slug="fuzz")
     comm = portal_socket(payment.token)
-    connected, _ = await comm.connect(timeout=3)
+    connected, _ = await comm.connect(timeout=60)
     assert connected
     await portal_fuzz(*communicator_io(comm), EXAMPLES)
     await comm.disconnect()
