@@ -57,7 +57,10 @@ SETTINGS: dict[str, Setting] = {
         2000, int, 1, doc="events one socket may have replayed per replay window"
     ),
     "REPLAY_USER_FRAMES": Setting(
-        5000, int, 1, doc="events one person's sockets (per process) may have replayed per window"
+        5000,
+        int,
+        1,
+        doc="events one person's sockets may have replayed per window (all processes with Redis)",
     ),
     "REPLAY_WINDOW_SECONDS": Setting(
         60.0, minimum=0.001, doc="the window of the replay budgets (they refill over it)"

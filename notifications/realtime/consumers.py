@@ -326,7 +326,7 @@ class NotificationConsumer(
                 self.meter.resumed("coalesced")
                 await self._send_frame({"type": "resumed"})  # its events came live since
                 continue
-            wait = self._replay.retry_after()
+            wait = await self._replay.retry_after()
             if wait > 0:
                 self.meter.resumed("limited")
                 await self._error(
@@ -355,7 +355,7 @@ class NotificationConsumer(
         except Exception:  # a database hiccup: the client reloads its lists instead
             logger.warning("replay failed", exc_info=True)
             result = Replay(resync=True)
-        self._replay.charge(len(result.frames))
+        await self._replay.charge(len(result.frames))
         if result.resync:
             self.meter.resumed("resync")
             await self._send_frame({"type": "resync"})

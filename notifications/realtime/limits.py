@@ -5,9 +5,12 @@ off the server's queue, not when the consumer gets round to handling it: a clien
 1,000 frames at once is closed (4429) after the first NOTIFICATIONS_WS_BURST, however slow the
 frames before were to handle (a resume reads the database).
 
-`ReplayBudget` limits the replay work a socket, and a person across their sockets in this
-process, may cause: frames replayed per window (NOTIFICATIONS_REPLAY_SOCKET_FRAMES,
-NOTIFICATIONS_REPLAY_USER_FRAMES per NOTIFICATIONS_REPLAY_WINDOW_SECONDS).
+`ReplayBudget` limits the replay work a socket, and a person across all their sockets, may
+cause: frames replayed per window (NOTIFICATIONS_REPLAY_SOCKET_FRAMES,
+NOTIFICATIONS_REPLAY_USER_FRAMES per NOTIFICATIONS_REPLAY_WINDOW_SECONDS). The person's budget
+is shared by every server process through Redis when REDIS_URL is set (`RedisUserBudgets`: one
+atomic script on Redis's clock), else kept in this process; while Redis is unreachable a process
+falls back to its own (a resume is never refused because Redis is down).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from typing import Any
+
+from django.conf import settings
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime.protocol import CLOSE_RATE_LIMITED, frame_bucket
@@ -118,31 +124,116 @@ def user_budget(user_id: int) -> Budget:
     return budget
 
 
+# KEYS[1]: the person's bucket (hash level/ts). ARGV: capacity, window, units to charge (0: ask).
+# Refilled on Redis's own clock, so processes on machines whose clocks differ agree.
+# Returns the level after the charge, as a string (Lua numbers become integers otherwise).
+_CHARGE = """
+local capacity = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local units = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local v = redis.call('HMGET', KEYS[1], 'level', 'ts')
+local level = tonumber(v[1]) or capacity
+local ts = tonumber(v[2]) or now
+level = math.min(capacity, level + math.max(0, now - ts) * capacity / window)
+if units > 0 then
+  level = level - units
+  redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now))
+  redis.call('EXPIRE', KEYS[1], math.ceil(window * 2) + 1)
+end
+return tostring(level)
+"""
+
+
+class RedisUserBudgets:
+    """Every person's replay budget in Redis, shared by all server processes (REDIS_URL).
+
+    Keys `<CHANNELS_PREFIX>:replay:user:<id>` expire once full again. Calls block (a sync
+    client with short timeouts); the consumer makes them in a worker thread.
+    """
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.prefix = f"{prefix}:replay:user:"
+        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+        self._charge = self._client.register_script(_CHARGE)
+
+    def level(self, user_id: int, units: float = 0) -> float:
+        """The person's level after charging `units` (0: only read it)."""
+        window = max(conf.REPLAY_WINDOW_SECONDS, 1e-3)
+        args = [conf.REPLAY_USER_FRAMES, repr(float(window)), repr(float(units))]
+        return float(self._charge(keys=[f"{self.prefix}{user_id}"], args=args))
+
+    def reset(self) -> None:
+        keys = list(self._client.scan_iter(match=self.prefix + "*"))
+        if keys:
+            self._client.delete(*keys)
+
+
+_shared: RedisUserBudgets | None = None
+_shared_url: str | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_budgets() -> RedisUserBudgets | None:
+    """The Redis budgets when REDIS_URL is set (one client per process), else None."""
+    global _shared, _shared_url
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return None
+    with _shared_lock:
+        if _shared is None or _shared_url != url:
+            prefix = getattr(settings, "CHANNELS_PREFIX", "hotspot")
+            _shared, _shared_url = RedisUserBudgets(url, prefix), url
+        return _shared
+
+
 class ReplayBudget:
-    """One socket's replay budget, and its person's."""
+    """One socket's replay budget, and its person's (shared through Redis when configured)."""
 
     def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
         self.socket = Budget(conf.REPLAY_SOCKET_FRAMES)
-        self.user = user_budget(user_id)
+        self.user = user_budget(user_id)  # the fallback while Redis is unreachable
 
-    def _pairs(self) -> list[tuple[Budget, float]]:
-        return [
-            (self.socket, float(conf.REPLAY_SOCKET_FRAMES)),
-            (self.user, float(conf.REPLAY_USER_FRAMES)),
-        ]
+    async def _user_level(self, units: float) -> float | None:
+        """The shared level after charging `units`; None without Redis or when it fails."""
+        shared = shared_budgets()
+        if shared is None:
+            return None
+        try:
+            return await asyncio.to_thread(shared.level, self.user_id, units)
+        except Exception:
+            logger.warning("shared replay budget unavailable; using this process's", exc_info=True)
+            return None
 
-    def retry_after(self) -> float:
+    async def retry_after(self) -> float:
         """0 when a resume may run now; else the seconds until both budgets allow one."""
-        window = conf.REPLAY_WINDOW_SECONDS
-        return max(budget.wait(capacity, window) for budget, capacity in self._pairs())
+        window = max(conf.REPLAY_WINDOW_SECONDS, 1e-3)
+        user_capacity = float(conf.REPLAY_USER_FRAMES)
+        waits = [self.socket.wait(float(conf.REPLAY_SOCKET_FRAMES), window)]
+        level = await self._user_level(0)
+        if level is None:
+            waits.append(self.user.wait(user_capacity, window))
+        else:
+            waits.append(max(0.0, (1 - level) * window / user_capacity))
+        return max(waits)
 
-    def charge(self, frames: int) -> None:
+    async def charge(self, frames: int) -> None:
         """Replayed `frames` (a resume costs at least one: its query)."""
         window = conf.REPLAY_WINDOW_SECONDS
-        for budget, capacity in self._pairs():
-            budget.charge(max(1, frames), capacity, window)
+        units = max(1, frames)
+        self.socket.charge(units, float(conf.REPLAY_SOCKET_FRAMES), window)
+        if await self._user_level(units) is None:
+            self.user.charge(units, float(conf.REPLAY_USER_FRAMES), window)
 
 
 def reset_user_budgets() -> None:
-    """Tests: forget every person's budget."""
+    """Tests: forget every person's budget (this process's, and the shared ones in Redis)."""
     _users.clear()
+    shared = shared_budgets()
+    if shared is not None:
+        with contextlib.suppress(Exception):
+            shared.reset()

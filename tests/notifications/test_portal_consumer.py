@@ -146,3 +146,40 @@ async def test_a_2000_deep_array_gets_an_error_frame_and_the_socket_stays():
     await comm.send_json_to({"type": "ping"})
     assert await comm.receive_json_from(timeout=3) == {"type": "pong"}
     await comm.disconnect()
+
+
+async def test_the_frame_limit_counts_frames_on_arrival_not_as_they_are_handled(
+    settings, monkeypatch
+):
+    """Frames queued behind a slow send (a peer that does not read) are counted as they come.
+
+    Counted as they were handled, each slow answer refilled the bucket (20/s: a token every
+    50 ms, two per 100 ms answer) and the 20 frames were all answered; on arrival, the fourth
+    closes the socket and the frames queued behind it are never handled.
+    """
+    import asyncio
+
+    from notifications.realtime.portal import PortalPaymentConsumer
+
+    settings.NOTIFICATIONS_WS_BURST = 3
+    settings.NOTIFICATIONS_WS_RATE = 20
+    payment = await make_payment(slug="slowpeer")
+    comm = await open_for(payment)
+    plain_send = PortalPaymentConsumer.send
+
+    async def slow_send(self, *args, **kwargs):
+        await asyncio.sleep(0.1)
+        await plain_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(PortalPaymentConsumer, "send", slow_send)
+    for _ in range(20):
+        await comm.send_to(text_data=json.dumps({"type": "ping"}))
+    frames = []
+    while True:
+        message = await comm.receive_output(timeout=10)
+        if message["type"] == "websocket.close":
+            break
+        frames.append(json.loads(message["text"]))
+    assert message["code"] == 4429
+    assert frames[-1]["code"] == "rate_limited"
+    assert [f["type"] for f in frames[:-1]].count("pong") <= 3
