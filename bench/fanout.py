@@ -175,6 +175,11 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
             argv += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
             # The product answers lifespan (its outbox publisher starts at boot); the others don't.
             argv += ["--lifespan", "on" if target.kind == "product" else "off"]
+            if target.kind == "product":  # the production flags (docs/deployment.md)
+                argv += ["--ws", "websockets-sansio", "--ws-max-size", "10240"]
+            profile = os.environ.get("BENCH_PROFILE")  # a cProfile of the server, for study
+            if profile and target.kind == "product":
+                argv[1:2] = ["-m", "cProfile", "-o", f"{profile}.{port}", "-m"]
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
             argv = [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
@@ -638,6 +643,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         urls = [url(i) for i in range(args.sockets)]
         shares = [urls[k :: pool.n] for k in range(pool.n)]
         load_connect = os.getloadavg()[0]
+        srv_connect = sum(cpu_seconds(p) for p in pids)
         t0 = time.perf_counter()
         opened = await pool.ask_all(
             [
@@ -652,6 +658,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             ]
         )
         connect_s = time.perf_counter() - t0
+        srv_connect = sum(cpu_seconds(p) for p in pids) - srv_connect
         held_by = [m["held"] for m in opened]
         held = sum(held_by)
         await asyncio.sleep(1.0)
@@ -733,6 +740,11 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "server_cpu_share_single": round((srv1 - srv0) / (wall1 - wall0), 3),
             "server_cpu_share_burst": round((srv2 - srv1) / (wall2 - wall1), 3),
             "server_cpu_ms_per_single_event": round((srv1 - srv0) * 1000 / max(event_id, 1), 1),
+            # Server CPU per handshake and per delivery: what a loaded machine changes least.
+            "server_cpu_ms_per_connect": round(srv_connect * 1000 / max(held, 1), 2),
+            "server_cpu_us_per_delivery": round(
+                (srv2 - srv0) * 1e6 / max(held * (event_id + args.events), 1), 1
+            ),
         }
     finally:
         await pool.close()
