@@ -36,6 +36,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -176,10 +177,11 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
             # The product answers lifespan (its outbox publisher starts at boot); the others don't.
             argv += ["--lifespan", "on" if target.kind == "product" else "off"]
             if target.kind == "product":  # the production flags (docs/deployment.md)
-                argv += ["--ws", "websockets-sansio", "--ws-max-size", "10240"]
-            profile = os.environ.get("BENCH_PROFILE")  # a cProfile of the server, for study
+                ws = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
+                argv += ["--ws", ws, "--ws-max-size", "10240"]
+            profile = os.environ.get("BENCH_PROFILE")  # profserve.py: cProfile, for study
             if profile and target.kind == "product":
-                argv[1:2] = ["-m", "cProfile", "-o", f"{profile}.{port}", "-m"]
+                argv[1:3] = [profile, f"{profile}.{port}.prof"]
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
             argv = [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
@@ -199,6 +201,10 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
 
 
 def stop(target: Target) -> None:
+    if os.environ.get("BENCH_PROFILE") and target.kind == "product":
+        for proc in target.procs:
+            proc.send_signal(signal.SIGUSR1)
+        time.sleep(3)
     for proc in target.procs:
         if proc.poll() is None:
             proc.terminate()

@@ -23,6 +23,7 @@ import functools
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 
@@ -32,7 +33,19 @@ _CLIENT = object()  # "a client message is waiting" (the wake-up carries no laye
 
 
 class ConsumerLoop:
-    """Consumer mixin (before `AsyncConsumer` in the MRO): the lean receive loop."""
+    """Consumer mixin (before `AsyncConsumer` in the MRO): the lean receive loop.
+
+    `dispatch` calls the handler without Channels' `aclose_old_connections()` first (a hop to
+    the database thread per message: per handshake, client frame and layer message). The
+    consumers that use this reach the ORM only through `database_sync_to_async`, which closes
+    stale connections itself, in that thread, before and after each call.
+    """
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _on_arrival(self, message: dict) -> bool:
         """Called by the reader as each client message arrives; False drops it."""
