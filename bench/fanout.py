@@ -506,7 +506,9 @@ async def open_share(cmd: dict, stats: Stats, sockets: list[WSClient]) -> int:
         async with gate:
             fut = loop.create_future()
             source = sources[i % len(sources)]
-            proto = await open_socket(url, cmd["origin"], stats, fut.set_result, source)
+            # The page's origin is the server the socket goes to (each process has its port).
+            origin = cmd["origin"] or f"http://{urlsplit(url).netloc}"
+            proto = await open_socket(url, origin, stats, fut.set_result, source)
             if proto is not None:
                 sockets.append(proto)
             try:
@@ -656,7 +658,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
                 {
                     "cmd": "open",
                     "urls": share,
-                    "origin": origin,
+                    "origin": None,
                     "concurrency": max(1, args.connect_concurrency // pool.n),
                     "sources": sources,
                 }
