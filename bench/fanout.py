@@ -451,9 +451,14 @@ async def client_worker() -> None:
 
     record = stats.record
 
+    last_progress = [0.0]
+
     def recording(event_id: int, sent_at: float, now: float) -> None:
         record(event_id, sent_at, now)
         on_record(event_id)
+        if now - last_progress[0] > 0.5:  # the parent's stall detector: still receiving
+            last_progress[0] = now
+            emit({"ev": "progress", "total": stats.total})
 
     stats.record = recording  # type: ignore[method-assign]
     while True:
@@ -530,6 +535,7 @@ class ClientPool:
         self.inbox: list[asyncio.Queue] = []
         self.reached: dict[int, int] = defaultdict(int)
         self.progress = asyncio.Event()
+        self.received = 0  # progress reports (frames still arriving somewhere)
         self.readers: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -556,6 +562,9 @@ class ClientPool:
             msg = json.loads(line)
             if msg["ev"] == "reached":
                 self.reached[msg["id"]] += 1
+                self.progress.set()
+            elif msg["ev"] == "progress":
+                self.received += 1
                 self.progress.set()
             else:
                 await queue.put(msg)
@@ -593,8 +602,8 @@ class ClientPool:
             if done >= len(ids) * self.n:
                 return True
             now = time.perf_counter()
-            if done != seen:
-                seen, last = done, now
+            if done + self.received != seen:  # stalled = no frame anywhere for `stall` s
+                seen, last = done + self.received, now
             if now > deadline or (stall is not None and now - last > stall):
                 return False
             self.progress.clear()
