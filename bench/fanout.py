@@ -15,9 +15,15 @@ kib_per_socket, bare_deliveries_per_s, stock_channels_deliveries_per_s, ratios v
 per-server figures).
 
 "single" = events sent one at a time, each to all N sockets (the next once all have it);
-"burst" = M events sent back to back, each to all N sockets. Clients run in this process (one
-core), the measured server in another; on a 2-core machine with other work running, figures are
-noisy.
+"burst" = M events sent back to back, each to all N sockets. The clients are split over
+``--client-procs`` processes (default 2; lean RFC 6455 receivers) so they are not the bottleneck:
+each row prints the busiest client process's CPU share (of one core) and the server's during the
+single events and the burst, so a reader can tell who was saturated. ``--server-procs 2`` runs
+each server as two processes (own ports, one Redis, sockets split between them): the scale-out
+figure. The open-file limit is raised to the hard limit (10,000 sockets need it);
+``--source-ips N`` spreads sockets over 127.0.0.1..N for more sockets than one source address has
+ports. On a 2-core machine with other work running, absolute figures are noisy: compare each
+server with the bare broadcaster of the same run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -90,14 +97,15 @@ def pct(values: list[float], q: float) -> float:
 
 @dataclass
 class Target:
-    """One server to measure: how to start it, reach it, and fire events at it."""
+    """One server to measure: how to start it (``procs`` processes), reach it, fire events."""
 
     name: str
     kind: str  # product | shape | stock | bare
     server: str  # uvicorn | daphne | websockets
     prefix: str
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen | None = None
+    nprocs: int = 1
+    ports: list[int] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)
 
 
 @dataclass
@@ -148,44 +156,64 @@ def product_ready() -> bool:
 
 
 def start(target: Target, env: dict) -> None:
+    """Start the target's processes (each on its own port; all on the run's Redis prefix)."""
+    target.ports = [free_port() for _ in range(target.nprocs)]
+    target.procs = []
+    for port in target.ports:
+        target.procs.append(start_one(target, port, env))
+
+
+def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
     bin_dir = Path(sys.executable).parent
     if target.kind == "bare":
         key = f"{target.prefix}:bare"
-        argv = [sys.executable, str(ROOT / "bench" / "servers.py"), "bare", str(target.port)]
+        argv = [sys.executable, str(ROOT / "bench" / "servers.py"), "bare", str(port)]
         argv += [env["REDIS_URL"], key]
     else:
         app = "config.asgi:application" if target.kind == "product" else "bench.servers:application"
         if target.server == "uvicorn":
             argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
-            argv += ["--port", str(target.port), "--log-level", "warning", "--no-access-log"]
+            argv += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
             # The product answers lifespan (its outbox publisher starts at boot); the others don't.
             argv += ["--lifespan", "on" if target.kind == "product" else "off"]
+            if target.kind == "product":  # the production flags (docs/deployment.md)
+                ws = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
+                argv += ["--ws", ws, "--ws-max-size", "10240"]
+            profile = os.environ.get("BENCH_PROFILE")  # profserve.py: cProfile, for study
+            if profile and target.kind == "product":
+                argv[1:3] = [profile, f"{profile}.{port}.prof"]
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
-            argv = [daphne, "-b", "127.0.0.1", "-p", str(target.port), "-v", "0", app]
+            argv = [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
     env = dict(env, CHANNELS_PREFIX=target.prefix, BENCH_KIND=target.kind, BENCH_FAST_DISPATCH="1")
-    target.proc = subprocess.Popen(argv, cwd=ROOT, env=env)
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if target.proc.poll() is not None:
-            raise RuntimeError(f"{target.name} exited with {target.proc.returncode}")
+        if proc.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with {proc.returncode}")
         with (
             contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", target.port), 0.2),
+            socket.create_connection(("127.0.0.1", port), 0.2),
         ):
-            return
+            return proc
         time.sleep(0.1)
     raise RuntimeError(f"{target.name} did not start listening")
 
 
 def stop(target: Target) -> None:
-    if target.proc is not None and target.proc.poll() is None:
-        target.proc.terminate()
+    if os.environ.get("BENCH_PROFILE") and target.kind == "product":
+        for proc in target.procs:
+            proc.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+    for proc in target.procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in target.procs:
         try:
-            target.proc.wait(10)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
-            target.proc.kill()
-            target.proc.wait(10)
+            proc.kill()
+            proc.wait(10)
 
 
 class Emitter:
@@ -350,7 +378,9 @@ class WSClient(asyncio.Protocol):
         del buf[:pos]
 
 
-async def open_socket(url: str, origin: str, stats: Stats, welcomed) -> WSClient | None:
+async def open_socket(
+    url: str, origin: str, stats: Stats, welcomed, source: str | None = None
+) -> WSClient | None:
     parsed = urlsplit(url)
     path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
     loop = asyncio.get_running_loop()
@@ -359,6 +389,7 @@ async def open_socket(url: str, origin: str, stats: Stats, welcomed) -> WSClient
             lambda: WSClient(stats, welcomed, parsed.netloc, path, origin),
             parsed.hostname,
             parsed.port,
+            local_addr=(source, 0) if source else None,
         )
     except OSError as exc:
         stats.closed[f"connect failed: {type(exc).__name__}"] += 1
@@ -367,105 +398,345 @@ async def open_socket(url: str, origin: str, stats: Stats, welcomed) -> WSClient
     return proto
 
 
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to the hard limit (10,000 sockets need it)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one by default)."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------- client worker processes
+
+
+async def client_worker() -> None:
+    """One client process (``--client-worker``): JSON commands on stdin, JSON events on stdout.
+
+    The benchmark splits its sockets over several of these so the client is not the bottleneck:
+    each holds its share, records the latency of every event frame (``perf_counter`` is
+    CLOCK_MONOTONIC, the same clock in every process), tells the parent when all of its sockets
+    have an event (``reached``), and reports its own CPU time on request.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**26)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout
+
+    def emit(obj: dict) -> None:
+        out.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        out.flush()
+
+    stats = Stats()
+    sockets: list[WSClient] = []
+    held = 0
+    pending: set[int] = set()
+
+    def on_record(event_id: int) -> None:
+        if event_id in pending and stats.counts[event_id] >= held:
+            pending.discard(event_id)
+            emit({"ev": "reached", "id": event_id})
+
+    record = stats.record
+
+    last_progress = [0.0]
+
+    def recording(event_id: int, sent_at: float, now: float) -> None:
+        record(event_id, sent_at, now)
+        on_record(event_id)
+        if now - last_progress[0] > 0.5:  # the parent's stall detector: still receiving
+            last_progress[0] = now
+            emit({"ev": "progress", "total": stats.total})
+
+    stats.record = recording  # type: ignore[method-assign]
+    while True:
+        line = await reader.readline()
+        if not line:
+            break
+        cmd = json.loads(line)
+        kind = cmd["cmd"]
+        if kind == "open":
+            t0 = time.perf_counter()
+            held = await open_share(cmd, stats, sockets)
+            emit({"ev": "opened", "held": held, "seconds": time.perf_counter() - t0})
+        elif kind == "phase":
+            for eid in cmd["ids"]:
+                stats.phase_of[eid] = cmd["phase"]
+                if stats.counts[eid] >= held:
+                    emit({"ev": "reached", "id": eid})
+                else:
+                    pending.add(eid)
+        elif kind == "cpu":
+            emit({"ev": "cpu", "cpu": cpu_seconds()})
+        elif kind == "report":
+            emit(
+                {
+                    "ev": "report",
+                    "held": held,
+                    "counts": {str(k): v for k, v in stats.counts.items()},
+                    "latencies": stats.latencies,
+                    "last_receipt": stats.last_receipt,
+                    "closed": stats.closed,
+                }
+            )
+        elif kind == "close":
+            stats.finished = True
+            for proto in sockets:
+                proto.close()
+            await asyncio.sleep(0.2)
+            emit({"ev": "closed"})
+            break
+
+
+async def open_share(cmd: dict, stats: Stats, sockets: list[WSClient]) -> int:
+    """Open one worker's sockets (``cmd["urls"]``); how many were welcomed."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(cmd["concurrency"])
+    sources = cmd.get("sources") or [None]
+    outcomes: list[bool] = []
+
+    async def open_one(i: int, url: str) -> None:
+        async with gate:
+            fut = loop.create_future()
+            source = sources[i % len(sources)]
+            # The page's origin is the server the socket goes to (each process has its port).
+            origin = cmd["origin"] or f"http://{urlsplit(url).netloc}"
+            proto = await open_socket(url, origin, stats, fut.set_result, source)
+            if proto is not None:
+                sockets.append(proto)
+            try:
+                outcomes.append(await asyncio.wait_for(fut, 120))
+            except TimeoutError:
+                stats.closed["no welcome in 120 s"] += 1
+                outcomes.append(False)
+
+    await asyncio.gather(*(open_one(i, u) for i, u in enumerate(cmd["urls"])))
+    return sum(outcomes)
+
+
+class ClientPool:
+    """The benchmark's clients: ``n`` worker processes, the sockets split evenly between them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.inbox: list[asyncio.Queue] = []
+        self.reached: dict[int, int] = defaultdict(int)
+        self.progress = asyncio.Event()
+        self.received = 0  # progress reports (frames still arriving somewhere)
+        self.readers: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        for _ in range(self.n):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--client-worker",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=2**26,
+            )
+            queue: asyncio.Queue = asyncio.Queue()
+            self.procs.append(proc)
+            self.inbox.append(queue)
+            self.readers.append(asyncio.create_task(self._read(proc, queue)))
+
+    async def _read(self, proc, queue: asyncio.Queue) -> None:
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                await queue.put({"ev": "gone"})
+                return
+            msg = json.loads(line)
+            if msg["ev"] == "reached":
+                self.reached[msg["id"]] += 1
+                self.progress.set()
+            elif msg["ev"] == "progress":
+                self.received += 1
+                self.progress.set()
+            else:
+                await queue.put(msg)
+
+    def send(self, i: int, cmd: dict) -> None:
+        self.procs[i].stdin.write(json.dumps(cmd, separators=(",", ":")).encode() + b"\n")
+
+    async def ask_all(self, cmds: list[dict], timeout: float = 600) -> list[dict]:
+        for i, cmd in enumerate(cmds):
+            self.send(i, cmd)
+        answers = []
+        for queue in self.inbox:
+            msg = await asyncio.wait_for(queue.get(), timeout)
+            if msg["ev"] == "gone":
+                raise RuntimeError("a client worker died")
+            answers.append(msg)
+        return answers
+
+    async def cpu(self) -> list[float]:
+        return [m["cpu"] for m in await self.ask_all([{"cmd": "cpu"}] * self.n)]
+
+    def phase(self, ids: list[int], phase: str) -> None:
+        for i in range(self.n):
+            self.send(i, {"cmd": "phase", "ids": ids, "phase": phase})
+
+    async def wait_reached(
+        self, ids: list[int], timeout: float, stall: float | None = None
+    ) -> bool:
+        """Until every worker has every one of `ids` on all its sockets (or time runs out)."""
+        deadline = time.perf_counter() + timeout
+        last = time.perf_counter()
+        seen = -1
+        while True:
+            done = sum(min(self.reached[i], self.n) for i in ids)
+            if done >= len(ids) * self.n:
+                return True
+            now = time.perf_counter()
+            if done + self.received != seen:  # stalled = no frame anywhere for `stall` s
+                seen, last = done + self.received, now
+            if now > deadline or (stall is not None and now - last > stall):
+                return False
+            self.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.progress.wait(), 0.5)
+
+    async def close(self) -> None:
+        for i, proc in enumerate(self.procs):
+            if proc.returncode is None:
+                with contextlib.suppress(Exception):
+                    self.send(i, {"cmd": "close"})
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 20)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for task in self.readers:
+            task.cancel()
+
+
 async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
-    """Start one server, hold N sockets, fire single events then a burst; the figures."""
+    """Start the server(s), hold N sockets, fire single events then a burst; the figures."""
     start(target, env)
-    pid = target.proc.pid
+    pids = [p.pid for p in target.procs]
     tenants = sorted({u["tenant"] for u in users}) if users else list(range(1, args.tenants + 1))
-    base = f"ws://127.0.0.1:{target.port}"
-    origin = f"http://127.0.0.1:{target.port}"
 
     def url(i: int) -> str:
+        base = f"ws://127.0.0.1:{target.ports[i % len(target.ports)]}"
         if target.kind == "bare":
             return base + "/"
         if target.kind == "product":
             return f"{base}/ws/notifications/?token={users[i % len(users)]['token']}"
         return f"{base}/ws/notifications/?tenant={tenants[i % len(tenants)]}"
 
-    stats = Stats()
+    origin = f"http://127.0.0.1:{target.ports[0]}"
     emitter = Emitter(target, env["REDIS_URL"], tenants)
-    sockets: list[WSClient] = []
+    pool = ClientPool(args.client_procs)
     try:
-        # Warm up (imports, first DB connection), then take the memory baseline.
-        for i in range(5):
+        await pool.start()
+        # Warm up (imports, first DB connection) on every server process, then the baseline.
+        for i in range(max(5, len(target.ports))):
             fut = asyncio.get_running_loop().create_future()
             proto = await open_socket(url(i), origin, Stats(), fut.set_result)
             await asyncio.wait_for(fut, 60)
             if proto is not None:
                 proto.close()
         await asyncio.sleep(1.0)
-        rss_base = rss_kib(pid)
+        rss_base = sum(rss_kib(pid) for pid in pids)
 
-        gate = asyncio.Semaphore(args.connect_concurrency)
-        outcomes: list[bool] = []
-
-        async def open_one(i: int) -> None:
-            async with gate:
-                fut = asyncio.get_running_loop().create_future()
-                proto = await open_socket(url(i), origin, stats, fut.set_result)
-                if proto is not None:
-                    sockets.append(proto)
-                try:
-                    outcomes.append(await asyncio.wait_for(fut, 120))
-                except TimeoutError:
-                    stats.closed["no welcome in 120 s"] += 1
-                    outcomes.append(False)
-
+        sources = (
+            [f"127.0.0.{k + 1}" for k in range(args.source_ips)] if args.source_ips > 1 else []
+        )
+        urls = [url(i) for i in range(args.sockets)]
+        shares = [urls[k :: pool.n] for k in range(pool.n)]
+        load_connect = os.getloadavg()[0]
+        srv_connect = sum(cpu_seconds(p) for p in pids)
         t0 = time.perf_counter()
-        await asyncio.gather(*(open_one(i) for i in range(args.sockets)))
+        opened = await pool.ask_all(
+            [
+                {
+                    "cmd": "open",
+                    "urls": share,
+                    "origin": None,
+                    "concurrency": max(1, args.connect_concurrency // pool.n),
+                    "sources": sources,
+                }
+                for share in shares
+            ]
+        )
         connect_s = time.perf_counter() - t0
-        held = sum(outcomes)
+        srv_connect = sum(cpu_seconds(p) for p in pids) - srv_connect
+        held_by = [m["held"] for m in opened]
+        held = sum(held_by)
         await asyncio.sleep(1.0)
-        rss_held = rss_kib(pid)
+        rss_held = sum(rss_kib(pid) for pid in pids)
 
         # One unmeasured warm-up event (first-use costs of each socket's path), then the run.
-        stats.phase_of[0] = "warm-up"
-        stats.target = stats.total + held
-        stats.reached = asyncio.Event()
+        pool.phase([0], "warm-up")
         await emitter.emit(0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stats.reached.wait(), args.single_timeout)
+        await pool.wait_reached([0], args.single_timeout)
 
+        cpu0, srv0, wall0 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
         event_id = 0
         # Single events: each to all sockets, the next once everyone has it.
         for _ in range(args.singles):
             event_id += 1
-            stats.phase_of[event_id] = "single"
-            stats.target = stats.total + held
-            stats.reached = asyncio.Event()
+            pool.phase([event_id], "single")
             await emitter.emit(event_id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stats.reached.wait(), args.single_timeout)
+            await pool.wait_reached([event_id], args.single_timeout)
+        cpu1, srv1, wall1 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
 
         # The burst: M events back to back.
-        burst_ids = range(event_id + 1, event_id + 1 + args.events)
-        for eid in burst_ids:
-            stats.phase_of[eid] = "burst"
-        stats.target = stats.total + held * args.events
-        stats.reached = asyncio.Event()
+        burst_ids = list(range(event_id + 1, event_id + 1 + args.events))
+        pool.phase(burst_ids, "burst")
         t_burst = time.perf_counter()
         for eid in burst_ids:
             await emitter.emit(eid)
         emit_s = time.perf_counter() - t_burst
-        last_total, last_progress = -1, time.perf_counter()
-        while not stats.reached.is_set() and args.events:
-            if stats.total != last_total:
-                last_total, last_progress = stats.total, time.perf_counter()
-            elif time.perf_counter() - last_progress > args.stall_timeout:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stats.reached.wait(), 0.5)
-        burst_received = sum(stats.counts[eid] for eid in burst_ids)
-        burst_s = (stats.last_receipt - t_burst) if burst_received else float("nan")
-        rss_after = rss_kib(pid)
+        if args.events:
+            await pool.wait_reached(burst_ids, 600, stall=args.stall_timeout)
+        cpu2, srv2, wall2 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
+        rss_after = sum(rss_kib(pid) for pid in pids)
+
+        reports = await pool.ask_all([{"cmd": "report"}] * pool.n)
+        counts: dict[int, int] = defaultdict(int)
+        latencies: dict[str, list[float]] = defaultdict(list)
+        closed: dict[str, int] = defaultdict(int)
+        last_receipt = 0.0
+        for rep in reports:
+            for k, v in rep["counts"].items():
+                counts[int(k)] += v
+            for phase, values in rep["latencies"].items():
+                latencies[phase].extend(values)
+            for k, v in rep["closed"].items():
+                closed[k] += v
+            last_receipt = max(last_receipt, rep["last_receipt"])
+        burst_received = sum(counts[eid] for eid in burst_ids)
+        burst_s = (last_receipt - t_burst) if burst_received else float("nan")
         expected = held * event_id + held * args.events
-        received = sum(min(c, held) for eid, c in stats.counts.items() if eid != 0)
-        warm_received = stats.counts.get(0, 0)
-        single, burst = stats.latencies["single"], stats.latencies["burst"]
+        received = sum(min(c, held) for eid, c in counts.items() if eid != 0)
+        warm_received = counts.get(0, 0)
+        single, burst = latencies["single"], latencies["burst"]
+
+        def share(cpus_a, cpus_b, wall) -> float:
+            return round(max(b - a for a, b in zip(cpus_a, cpus_b, strict=True)) / wall, 3)
+
         return {
             "server": target.name,
+            "server_procs": len(pids),
             "sockets": held,
             "connect_per_s": round(held / connect_s, 1),
+            "load_1min": round(load_connect, 2),
             "single_p50_ms": round(pct(single, 0.50) * 1000, 1),
             "single_p99_ms": round(pct(single, 0.99) * 1000, 1),
             "single_max_ms": round(max(single, default=float("nan")) * 1000, 1),
@@ -475,27 +746,39 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "burst_p99_ms": round(pct(burst, 0.99) * 1000, 1),
             "burst_max_ms": round(max(burst, default=float("nan")) * 1000, 1),
             "lost": expected - received + (held - min(warm_received, held)),
-            "duplicates": sum(max(0, c - held) for c in stats.counts.values()),
-            "closed": dict(stats.closed),
+            "duplicates": sum(max(0, c - held) for c in counts.values()),
+            "closed": dict(closed),
             "kib_per_socket": round((rss_held - rss_base) / max(held, 1), 1),
             "kib_per_socket_after_burst": round((rss_after - rss_base) / max(held, 1), 1),
+            # Fractions of one core over each phase: the busiest client process, and the
+            # server (all its processes). A client near 1.0 would be the bottleneck.
+            "client_cpu_share_single": share(cpu0, cpu1, wall1 - wall0),
+            "client_cpu_share_burst": share(cpu1, cpu2, wall2 - wall1),
+            "server_cpu_share_single": round((srv1 - srv0) / (wall1 - wall0), 3),
+            "server_cpu_share_burst": round((srv2 - srv1) / (wall2 - wall1), 3),
+            "server_cpu_ms_per_single_event": round((srv1 - srv0) * 1000 / max(event_id, 1), 1),
+            # Server CPU per handshake and per delivery: what a loaded machine changes least.
+            "server_cpu_ms_per_connect": round(srv_connect * 1000 / max(held, 1), 2),
+            "server_cpu_us_per_delivery": round(
+                (srv2 - srv0) * 1e6 / max(held * (event_id + args.events), 1), 1
+            ),
         }
     finally:
-        stats.finished = True
-        for proto in sockets:
-            proto.close()
-        await asyncio.sleep(0.2)
+        await pool.close()
         await emitter.close()
         stop(target)
 
 
 def print_row(r: dict) -> None:
     print(
-        f"{r['server']:<22} held {r['sockets']:>6}  connect {r['connect_per_s']:>8}/s  "
+        f"{r['server']:<22} x{r['server_procs']} held {r['sockets']:>6}  "
+        f"connect {r['connect_per_s']:>8}/s  "
         f"single p50/p99/max {r['single_p50_ms']}/{r['single_p99_ms']}/{r['single_max_ms']} ms  "
         f"burst {r['deliveries_per_s']:>7}/s p50/p99/max "
         f"{r['burst_p50_ms']}/{r['burst_p99_ms']}/{r['burst_max_ms']} ms  "
-        f"lost {r['lost']}  {r['kib_per_socket']} KiB/socket"
+        f"lost {r['lost']}  {r['kib_per_socket']} KiB/socket  "
+        f"cpu client/server single {r['client_cpu_share_single']}/{r['server_cpu_share_single']} "
+        f"burst {r['client_cpu_share_burst']}/{r['server_cpu_share_burst']}"
         + (f"  closed {r['closed']}" if r["closed"] else ""),
         flush=True,
     )
@@ -517,19 +800,24 @@ async def main(args) -> dict:
     real = product_ready() and not args.minimal_consumer
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
     targets: list[Target] = []
+    n = args.server_procs
     for kind in kinds:
         if kind in ("uvicorn", "daphne"):
             product_kind = "product" if real else "shape"
             label = "product" if real else "layer+minimal"
-            targets.append(Target(f"{label}/{kind}", product_kind, kind, f"{run_prefix}.{kind}"))
+            targets.append(Target(f"{label}/{kind}", product_kind, kind, f"{run_prefix}.{kind}", n))
         elif kind == "minimal":
             # The layer with a minimal consumer of the product's shape (no auth, no middleware):
             # separates the layer's cost from the product consumer's.
-            targets.append(Target("layer+minimal/uvicorn", "shape", "uvicorn", f"{run_prefix}.m"))
+            targets.append(
+                Target("layer+minimal/uvicorn", "shape", "uvicorn", f"{run_prefix}.m", n)
+            )
         elif kind == "stock":
-            targets.append(Target("stock-channels/uvicorn", "stock", "uvicorn", f"{run_prefix}.s"))
+            targets.append(
+                Target("stock-channels/uvicorn", "stock", "uvicorn", f"{run_prefix}.s", n)
+            )
         elif kind == "bare":
-            targets.append(Target("bare-websockets", "bare", "websockets", f"{run_prefix}.b"))
+            targets.append(Target("bare-websockets", "bare", "websockets", f"{run_prefix}.b", n))
         else:
             raise SystemExit(f"unknown server {kind!r} (uvicorn, daphne, minimal, stock, bare)")
 
@@ -579,6 +867,15 @@ async def main(args) -> dict:
         "burst_p99_ms": primary["burst_p99_ms"],
         "lost": sum(r["lost"] for r in product_rows),
         "kib_per_socket": primary["kib_per_socket"],
+        "connect_per_s": primary["connect_per_s"],
+        "bare_connect_per_s": bare["connect_per_s"] if bare else None,
+        "bare_single_p99_ms": bare["single_p99_ms"] if bare else None,
+        "server_procs": args.server_procs,
+        "client_procs": args.client_procs,
+        "client_cpu_share_max": max(
+            max(r["client_cpu_share_single"], r["client_cpu_share_burst"]) for r in results.values()
+        ),
+        "load_1min": round(os.getloadavg()[0], 2),
         "bare_deliveries_per_s": bare["deliveries_per_s"] if bare else None,
         "stock_channels_deliveries_per_s": stock["deliveries_per_s"] if stock else None,
         "ratio_vs_bare": (
@@ -624,6 +921,22 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--prefix", default=os.environ.get("CHANNELS_PREFIX") or "bench")
     parser.add_argument("--database-url", default="", help="default: a scratch SQLite file")
     parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument(
+        "--client-procs", type=int, default=2, help="client processes the sockets are split over"
+    )
+    parser.add_argument(
+        "--server-procs",
+        type=int,
+        default=1,
+        help="processes per server (each its own port, one Redis): the scale-out figure",
+    )
+    parser.add_argument(
+        "--source-ips",
+        type=int,
+        default=1,
+        help="spread client sockets over 127.0.0.1..N (more than ~28k sockets need it)",
+    )
+    parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--single-timeout", type=float, default=10.0)
     parser.add_argument("--stall-timeout", type=float, default=10.0)
     parser.add_argument(
@@ -641,4 +954,6 @@ if __name__ == "__main__":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(main(parse_args()))
+    raise_nofile()
+    options = parse_args()
+    asyncio.run(client_worker() if options.client_worker else main(options))

@@ -54,14 +54,15 @@ def server_started() -> None:
 def tune_gc() -> None:
     """Keep the cyclic GC from stalling the event loop (measured: docs/deployment.md).
 
-    Every forwarded event leaves, per socket, a new receive task, its future and `asyncio.wait`
-    bookkeeping that live until the next event. With CPython's default thresholds (700, 10, 10)
-    they are promoted to the old generation, which triggers a full collection every few events;
-    a full collection walks every tracked object (~300 per socket plus ~100k of Django) and held
-    the loop 140-220 ms at 1,000 sockets. A larger young generation (10,000; 50,000 measured
-    slower in bursts) lets those objects die young, and freezing what the import left (modules,
-    settings, URL patterns: never garbage) removes it from every walk. Cyclic garbage is still
-    collected; only its timing changes. `ASGI_TUNE_GC=0` restores CPython's defaults.
+    Each forwarded event leaves a little young garbage per socket (a future, the frame's bytes;
+    before the lean receive loop of notifications/realtime/mailbox.py also a task and
+    `asyncio.wait` bookkeeping). With CPython's default thresholds (700, 10, 10) the survivors
+    are promoted to the old generation, which triggers full collections; a full collection walks
+    every tracked object (a few hundred per socket plus ~100k of Django) and held the loop
+    140-220 ms at 1,000 sockets, 0.6-1 s at 10,000. A larger young generation (10,000; 50,000
+    measured slower in bursts) lets those objects die young, and freezing what the import left
+    (modules, settings, URL patterns: never garbage) removes it from every walk. Cyclic garbage
+    is still collected; only its timing changes. `ASGI_TUNE_GC=0` restores CPython's defaults.
     """
     gc.collect()
     gc.freeze()

@@ -312,6 +312,38 @@ class FanoutChannelLayer(BaseChannelLayer):
                 self._inboxes.pop(channel, None)
             raise
 
+    def receive_into(self, channel: str, fut: asyncio.Future) -> bool:
+        """Complete `fut` with the channel's next message: now if one is queued, else on delivery.
+
+        The lean consumer loop (realtime.mailbox.ConsumerLoop) waits on one future for both
+        its client and this layer; `fut` may be completed by someone else first (a client frame),
+        and is then skipped here. False when only `receive()` can wait (it first has to
+        subscribe, or restart the Redis reader): the caller uses that instead.
+        """
+        inbox = self._inboxes.get(channel)
+        if inbox is None:
+            return False
+        if inbox.queue:
+            fut.set_result(self._take(channel, inbox))
+            return True
+        if self.is_redis and (
+            ("!" not in channel and channel not in self._general)
+            or self._reader_task is None
+            or self._reader_task.done()
+        ):
+            return False
+        waiters = inbox.waiters
+        if waiters:
+            waiters[:] = [w for w in waiters if not w.done()]
+        waiters.append(fut)
+        return True
+
+    def release(self, channel: str) -> None:
+        """The channel's consumer has ended: forget its inbox unless it is still in a group."""
+        inbox = self._inboxes.get(channel)
+        if inbox is not None and not inbox.groups:
+            self._inboxes.pop(channel, None)
+
     def receive_nowait(self, channel: str) -> dict | None:
         """The next queued message of a local channel, or None (never waits).
 

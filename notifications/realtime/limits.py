@@ -1,9 +1,10 @@
 """Flood limits of the socket endpoints: client frames counted on arrival, replay budgets.
 
-`ArrivalLimit` (a consumer mixin) takes a token of the socket's frame bucket as each frame comes
-off the server's queue, not when the consumer gets round to handling it: a client that sends
-1,000 frames at once is closed (4429) after the first NOTIFICATIONS_WS_BURST, however slow the
-frames before were to handle (a resume reads the database).
+`ArrivalLimit` (a consumer mixin, on the lean receive loop of realtime.mailbox) takes a token of
+the socket's frame bucket as each frame comes off the server's queue, not when the consumer gets
+round to handling it: a client that sends 1,000 frames at once is closed (4429) after the first
+NOTIFICATIONS_WS_BURST, however slow the frames before were to handle (a resume reads the
+database).
 
 `ReplayBudget` limits the replay work a socket, and a person across all their sockets, may
 cause: frames replayed per window (NOTIFICATIONS_REPLAY_SOCKET_FRAMES,
@@ -25,48 +26,37 @@ from typing import Any
 from django.conf import settings
 
 from notifications.conf import notification_settings as conf
+from notifications.realtime.mailbox import ConsumerLoop
 from notifications.realtime.protocol import CLOSE_RATE_LIMITED, frame_bucket
 
 logger = logging.getLogger(__name__)
 
 
-class ArrivalLimit:
+class ArrivalLimit(ConsumerLoop):
     """Consumer mixin: count client frames on arrival; `_flooded()` closes the socket at once.
 
-    A reader task moves the server's messages into the consumer's own queue as they arrive and
-    takes a token per `websocket.receive`. Once the bucket is empty the consumer's `_flooded()`
-    runs right away (the frames already queued are then ignored: the consumer is closed).
+    The consumer loop's reader (realtime.mailbox) hands each server message here as it arrives,
+    before the consumer gets round to it, and this takes a token per `websocket.receive`. Once
+    the bucket is empty the consumer's `_flooded()` runs right away (frames after that are not
+    even queued: the consumer is closed).
     """
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        inbox: asyncio.Queue = asyncio.Queue()
-        bucket = frame_bucket()
-        flooded = False
+    _bucket: Any = None
+    _flood_closed = False
 
-        async def pump() -> None:
-            nonlocal flooded
-            try:
-                while True:
-                    message = await receive()
-                    if message.get("type") == "websocket.receive":
-                        if flooded:
-                            continue  # closed: do not even queue them
-                        if not bucket.take():
-                            flooded = True
-                            await self._close_flooded(send)
-                            continue
-                    await inbox.put(message)
-                    if message.get("type") == "websocket.disconnect":
-                        return
-            except Exception:  # the server's receive failed: end the consumer, never hang it
-                logger.warning("socket reader failed", exc_info=True)
-                await inbox.put({"type": "websocket.disconnect", "code": 1011})
-
-        reader = asyncio.create_task(pump())
-        try:
-            await super().__call__(scope, inbox.get, send)  # type: ignore[misc]
-        finally:
-            reader.cancel()
+    async def _on_arrival(self, message: dict) -> bool:
+        if message.get("type") != "websocket.receive":
+            return True
+        if self._flood_closed:
+            return False
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = frame_bucket()
+        if not bucket.take():
+            self._flood_closed = True
+            await self._close_flooded(self.base_send)  # type: ignore[attr-defined]
+            return False
+        return True
 
     async def _close_flooded(self, send: Any) -> None:
         try:

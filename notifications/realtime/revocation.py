@@ -13,6 +13,8 @@ socket anyway in that case. Which domain signals lead here: notifications/events
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import random
 import time
@@ -181,36 +183,185 @@ def still_allowed(creds: Credentials, *, password_changed: bool = False) -> tupl
     return None
 
 
+def still_allowed_many(
+    batch: list[Credentials], *, password_changed: bool = False
+) -> list[tuple[int, str] | None]:
+    """`still_allowed` for many sockets in one call (one thread hop, one database connection).
+
+    Sockets let in with the same credentials (a person's tabs, one token on many sockets) get
+    one answer: the rule reads only the credentials and the database. A failure answers None
+    for those sockets (a database hiccup must not drop healthy sockets).
+    """
+    answers: dict[Any, tuple[int, str] | None] = {}
+    out = []
+    for creds in batch:
+        key = _creds_key(creds)
+        if key not in answers:
+            try:
+                answers[key] = still_allowed(creds, password_changed=password_changed)
+            except Exception:
+                logger.warning("socket re-check failed", exc_info=True)
+                answers[key] = None
+        out.append(answers[key])
+    return out
+
+
+def _creds_key(creds: Credentials) -> Any:
+    claims = creds.token_claims
+    return (
+        creds.user_id,
+        creds.role,
+        creds.tenant_id,
+        creds.session_key,
+        None if claims is None else tuple(sorted((k, repr(v)) for k, v in claims.items())),
+    )
+
+
+class Rechecker:
+    """One per event loop: re-checks every guarded socket of the process, in batches.
+
+    Each socket is due every NOTIFICATIONS_WS_RECHECK_SECONDS (the first time after a random
+    0.5-1.5 intervals, so sockets that connected together spread out). One task sleeps until the
+    next socket is due, then re-checks everything due within a tenth of an interval (at most a
+    second) in one `still_allowed_many` call: no task, thread hop or database connection per
+    socket. A socket that lost its rights is revoked in a task of its own.
+    """
+
+    # Sockets per thread call: enough to amortize the hop, few enough that a batch of distinct
+    # credentials (~1-2 ms each) does not hold the database thread from handshakes for long.
+    BATCH_MAX = 200
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.heap: list[tuple[float, int, SocketGuard]] = []
+        self.seq = itertools.count()
+        self.task: asyncio.Task | None = None
+        self.wake: asyncio.Future | None = None
+        self.revoking: set[asyncio.Task] = set()
+        self.live = 0
+
+    def add(self, guard: SocketGuard, delay: float) -> int:
+        """Guard a new socket, first due in `delay` s; its entry id (kept in `_guard_entry`)."""
+        self.live += 1
+        return self._push(guard, delay)
+
+    def remove(self) -> None:
+        """A guarded socket stopped; with none left the task ends (no timer outlives them)."""
+        self.live -= 1
+        if self.live <= 0:
+            self.live = 0
+            self.heap.clear()
+            if self.task is not None and not self.task.done():
+                self.task.cancel()
+            self.task = None
+
+    def _push(self, guard: SocketGuard, delay: float) -> int:
+        entry = next(self.seq)
+        due = self.loop.time() + delay
+        heapq.heappush(self.heap, (due, entry, guard))
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run(), name="socket-recheck")
+        elif self.heap[0][1] == entry and self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)  # sooner than the task sleeps for
+        return entry
+
+    async def _run(self) -> None:
+        heap = self.heap
+        while heap:
+            now = self.loop.time()
+            if heap[0][0] > now:
+                self.wake = self.loop.create_future()
+                handle = self.loop.call_at(heap[0][0], _wake, self.wake)
+                try:
+                    await self.wake
+                finally:
+                    handle.cancel()
+                    self.wake = None
+                continue
+            horizon = now + min(1.0, conf.WS_RECHECK_SECONDS / 10)
+            batch: list[tuple[SocketGuard, Credentials]] = []
+            while heap and heap[0][0] <= horizon and len(batch) < self.BATCH_MAX:
+                _, entry, guard = heapq.heappop(heap)
+                creds = guard._guard_creds
+                if guard._guard_entry == entry and creds is not None:
+                    batch.append((guard, creds))
+            if not batch:
+                continue
+            try:
+                verdicts = await database_sync_to_async(still_allowed_many)([c for _, c in batch])
+            except Exception:  # e.g. the thread pool is shutting down: try again next time
+                logger.warning("socket re-check failed", exc_info=True)
+                verdicts = [None] * len(batch)
+            interval = conf.WS_RECHECK_SECONDS
+            for (guard, creds), verdict in zip(batch, verdicts, strict=True):
+                if guard._guard_entry is None:
+                    continue  # closed meanwhile
+                if verdict is None or guard._guard_creds is not creds:
+                    guard._guard_entry = self._push(guard, interval)
+                    continue
+                guard._guard_stop()
+                task = self.loop.create_task(guard._revoke(*verdict))
+                self.revoking.add(task)
+                task.add_done_callback(self.revoking.discard)
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+_recheckers: dict[asyncio.AbstractEventLoop, Rechecker] = {}
+
+
+def rechecker() -> Rechecker:
+    """This event loop's re-checker (those of closed loops are forgotten)."""
+    loop = asyncio.get_running_loop()
+    found = _recheckers.get(loop)
+    if found is None:
+        for old in [lp for lp in _recheckers if lp.is_closed()]:
+            del _recheckers[old]
+        found = _recheckers[loop] = Rechecker(loop)
+    return found
+
+
 class SocketGuard:
     """Consumer mixin: the revocation, re-check and expiry rules of every socket endpoint.
 
     The consumer calls `_guard(creds)` once it knows who is on the socket (handshake, or a
     Pusher grant) and implements `_revoke(code, reason)` (its own way of closing, e.g. the
     Pusher error code). Then: `notify.close` on any of `watch_groups` closes it (after commit,
-    within a message's latency); `notify.recheck` re-checks now (password change); a timer
-    re-checks every NOTIFICATIONS_WS_RECHECK_SECONDS (what no message announces, and closes
-    lost while the layer was down); a token's `exp` closes it 4401 on the second.
+    within a message's latency); `notify.recheck` re-checks now (password change); the process's
+    `Rechecker` re-checks it every NOTIFICATIONS_WS_RECHECK_SECONDS (what no message announces,
+    and closes lost while the layer was down); a token's `exp` closes it 4401 on the second (a
+    timer handle, not a task per socket).
     """
 
     _guard_creds: Credentials | None = None
-    _guard_tasks: dict[str, asyncio.Task]
+    _guard_entry: int | None = None  # this socket's place in the Rechecker (None: not guarded)
+    _guard_expiry: asyncio.TimerHandle | None = None
+    _guard_tasks: set[asyncio.Task] | None = None
+    _guard_rechecker: Rechecker
 
     async def _revoke(self, code: int, reason: str) -> None:
         raise NotImplementedError
 
     async def _guard(self, creds: Credentials) -> None:
-        if not hasattr(self, "_guard_tasks"):
-            self._guard_tasks = {}
         self._guard_creds = creds
         for group in watch_groups(creds):
             await self._guard_join(group)
-        expiry = self._guard_tasks.pop("expiry", None)
-        if expiry is not None:
-            expiry.cancel()
+        if self._guard_expiry is not None:
+            self._guard_expiry.cancel()
+            self._guard_expiry = None
+        loop = asyncio.get_running_loop()
         if creds.expires_at is not None:
-            self._guard_tasks["expiry"] = asyncio.create_task(self._guard_expire(creds.expires_at))
-        if "recheck" not in self._guard_tasks:
-            self._guard_tasks["recheck"] = asyncio.create_task(self._guard_recheck_forever())
+            delay = max(0.0, creds.expires_at - time.time())
+            self._guard_expiry = loop.call_at(loop.time() + delay, self._guard_expired)
+        if self._guard_entry is None:
+            interval = conf.WS_RECHECK_SECONDS
+            # Spread sockets that connected together (a server restart) over the interval.
+            delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
+            self._guard_rechecker = rechecker()
+            self._guard_entry = self._guard_rechecker.add(self, delay)
 
     async def _guard_join(self, group: str) -> None:
         groups = self.groups  # type: ignore[attr-defined]
@@ -219,9 +370,22 @@ class SocketGuard:
             groups.append(group)
 
     def _guard_stop(self) -> None:
-        for task in getattr(self, "_guard_tasks", {}).values():
+        if self._guard_entry is not None:
+            self._guard_entry = None
+            self._guard_rechecker.remove()
+        if self._guard_expiry is not None:
+            self._guard_expiry.cancel()
+            self._guard_expiry = None
+        for task in self._guard_tasks or ():
             if task is not asyncio.current_task():
                 task.cancel()
+
+    def _guard_spawn(self, coro: Any) -> None:
+        if self._guard_tasks is None:
+            self._guard_tasks = set()
+        task = asyncio.get_running_loop().create_task(coro)
+        self._guard_tasks.add(task)
+        task.add_done_callback(self._guard_tasks.discard)
 
     async def notify_recheck(self, message: dict) -> None:
         """The account's credentials changed: apply the rules now (within a second)."""
@@ -245,17 +409,7 @@ class SocketGuard:
         await self._revoke(*verdict)
         return False
 
-    async def _guard_expire(self, expires_at: float) -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
+    def _guard_expired(self) -> None:
+        self._guard_expiry = None
         self._guard_stop()
-        await self._revoke(CLOSE_UNAUTHENTICATED, "Token expired.")
-
-    async def _guard_recheck_forever(self) -> None:
-        interval = conf.WS_RECHECK_SECONDS
-        # Spread sockets that connected together (a server restart) over the interval.
-        delay = interval * (0.5 + random.random())  # noqa: S311 (jitter, not security)
-        while True:
-            await asyncio.sleep(delay)
-            delay = conf.WS_RECHECK_SECONDS
-            if not await self._guard_check():
-                return
+        self._guard_spawn(self._revoke(CLOSE_UNAUTHENTICATED, "Token expired."))

@@ -229,3 +229,46 @@ async def test_recheck_closes_a_socket_whose_session_is_gone(staff, settings):
     tab = await open_socket(communicator(cookie=cookie_of(browser)))
     await database_sync_to_async(Session.objects.filter(session_key=cookie_of(browser)).delete)()
     assert "Session ended" in (await expect_close(tab, 4401, timeout=2))["reason"]
+
+
+async def test_the_recheck_closes_every_socket_of_an_account_in_one_batch(
+    staff, tenant_admin, settings
+):
+    """Many sockets, one re-check: each socket of the suspended account closes, the others stay.
+
+    The process re-checks its sockets in batches (revocation.Rechecker), one answer per distinct
+    credentials; a shared answer must still reach every socket it applies to.
+    """
+    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 0.3
+    token = await access_token(staff)
+    victims = [await open_socket(communicator(token=token)) for _ in range(4)]
+    victims.append((await connect_user(staff))[0])
+    bystander = (await connect_user(tenant_admin))[0]
+    await database_sync_to_async(User.objects.filter(pk=staff.pk).update)(
+        status=User.Status.SUSPENDED, suspension_reason="x"
+    )
+    for comm in victims:
+        await expect_close(comm, 4403, timeout=5)
+    await still_open(bystander)
+    await bystander.disconnect()
+
+
+async def test_still_allowed_many_answers_once_per_credentials(staff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.realtime.revocation import Credentials, still_allowed, still_allowed_many
+
+    creds = Credentials(user_id=staff.pk, role=staff.role, tenant_id=staff.tenant_id)
+    changed = Credentials(user_id=staff.pk, role="tenant_admin", tenant_id=staff.tenant_id)
+
+    def check() -> tuple[int, int, list]:
+        with CaptureQueriesContext(connection) as one:
+            assert still_allowed(creds) is None
+        with CaptureQueriesContext(connection) as many:
+            answers = still_allowed_many([creds] * 100 + [changed])
+        return len(one), len(many), answers
+
+    one, many, answers = await database_sync_to_async(check)()
+    assert many <= 2 * one  # one socket's worth per distinct credentials, not a hundred
+    assert answers == [None] * 100 + [(4409, "Account changed; reconnect.")]

@@ -1,0 +1,148 @@
+"""The consumers' receive loop: one wake-up per message instead of a task and an `asyncio.wait`.
+
+Channels' `AsyncConsumer.__call__` runs `await_many_dispatch([receive, channel_receive])`: for
+every message it creates a new task for the next receive and runs an `asyncio.wait` over both
+(futures, callbacks and a set per call). At 10,000 sockets that machinery was 27% of the server's
+CPU during fan-out and most of the young garbage behind its GC pauses (issue 16).
+
+`ConsumerLoop` replaces only that loop and keeps the consumer a Channels consumer: same
+`scope`, `channel_layer`, `channel_name`, `channel_receive`, `base_send`, `dispatch` by message
+type, `StopConsumer`, and messages handled one at a time in arrival order. Client messages come
+through one long-lived reader task (which also counts frames on arrival, see
+limits.ArrivalLimit); layer messages are taken straight from the layer: with the fan-out layer
+(`receive_into`), the delivery completes the one future the consumer waits on, so an event costs
+one future and one task step per socket. Other layers get a pending `receive()` task, reused
+until it delivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import logging
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+_CLIENT = object()  # "a client message is waiting" (the wake-up carries no layer message)
+
+
+class ConsumerLoop:
+    """Consumer mixin (before `AsyncConsumer` in the MRO): the lean receive loop.
+
+    `dispatch` calls the handler without Channels' `aclose_old_connections()` first (a hop to
+    the database thread per message: per handshake, client frame and layer message). The
+    consumers that use this reach the ORM only through `database_sync_to_async`, which closes
+    stale connections itself, in that thread, before and after each call.
+    """
+
+    async def dispatch(self, message: dict) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def _on_arrival(self, message: dict) -> bool:
+        """Called by the reader as each client message arrives; False drops it."""
+        return True
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.scope = scope
+        self.channel_layer = layer = get_channel_layer(self.channel_layer_alias)  # type: ignore[attr-defined]
+        self.base_send = send
+        name = None
+        if layer is not None:
+            name = self.channel_name = await layer.new_channel()
+            self.channel_receive = functools.partial(layer.receive, name)
+        loop = asyncio.get_running_loop()
+        client: collections.deque = collections.deque()
+        waiting: list[asyncio.Future | None] = [None]
+
+        def arrived(message: dict) -> None:
+            client.append(message)
+            fut = waiting[0]
+            if fut is not None and not fut.done():
+                fut.set_result(_CLIENT)
+
+        reader = loop.create_task(self._read_client(receive, arrived))
+        receive_into = getattr(layer, "receive_into", None)
+        receive_nowait = getattr(layer, "receive_nowait", None)
+        pending: asyncio.Task | None = None  # other layers: the receive() in flight
+        dispatch = self.dispatch  # type: ignore[attr-defined]
+        try:
+            while True:
+                while client:
+                    await dispatch(client.popleft())
+                if layer is None:
+                    message = None
+                elif receive_nowait is not None:
+                    message = receive_nowait(name)
+                else:
+                    message = None
+                if message is None:
+                    fut = waiting[0] = loop.create_future()
+                    if layer is not None and not (
+                        receive_into is not None and receive_into(name, fut)
+                    ):
+                        if pending is None:
+                            pending = asyncio.ensure_future(layer.receive(name))
+                        pending.add_done_callback(functools.partial(_relay, fut))
+                    message = await fut
+                    waiting[0] = None
+                    if message is _CLIENT:
+                        continue
+                    if isinstance(message, _Done):
+                        pending = None
+                        message = message.task.result()
+                    # One turn of the loop first: a client frame that arrived together with this
+                    # message (its reader not yet run) is handled before it, as Channels' loop
+                    # does (an unsubscribe sent before an event stops that event).
+                    await asyncio.sleep(0)
+                    while client:
+                        await dispatch(client.popleft())
+                await dispatch(message)
+        except StopConsumer:
+            pass
+        finally:
+            reader.cancel()
+            if pending is not None:
+                pending.cancel()
+            fut = waiting[0]
+            if fut is not None and not fut.done():
+                fut.cancel()
+            release = getattr(layer, "release", None)
+            if release is not None and name is not None:
+                release(name)
+
+    async def _read_client(self, receive: Any, arrived: Any) -> None:
+        """Move the server's messages to the loop as they arrive (counted on arrival)."""
+        try:
+            while True:
+                message = await receive()
+                if not await self._on_arrival(message):
+                    continue
+                arrived(message)
+                if message.get("type") == "websocket.disconnect":
+                    return
+        except Exception:  # the server's receive failed: end the consumer, never hang it
+            logger.warning("socket reader failed", exc_info=True)
+            arrived({"type": "websocket.disconnect", "code": 1011})
+
+
+class _Done:
+    """A generic layer's receive() finished (its result, or its exception, is in `task`)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task = task
+
+
+def _relay(fut: asyncio.Future, task: asyncio.Task) -> None:
+    if not fut.done() and not task.cancelled():
+        fut.set_result(_Done(task))

@@ -1,0 +1,62 @@
+"""The consumers' lean receive loop (realtime.mailbox): every message, in order, on any layer."""
+
+from __future__ import annotations
+
+import pytest
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from notifications.realtime.mailbox import ConsumerLoop
+
+LAYERS = {
+    "fanout": "notifications.realtime.layers.LocalFanoutChannelLayer",
+    # Channels' own: the loop falls back to a pending receive() task (no receive_into)
+    "channels": "channels.layers.InMemoryChannelLayer",
+}
+
+
+class Echo(ConsumerLoop, AsyncWebsocketConsumer):
+    groups = ["room"]
+    muted = False
+
+    async def receive(self, text_data=None, bytes_data=None):
+        self.muted = text_data == "mute"  # like an unsubscribe: filtered when handled
+        await self.send(text_data=f"client:{text_data}")
+
+    async def room_event(self, message):
+        if not self.muted:
+            await self.send(text_data=f"event:{message['n']}")
+
+
+@pytest.fixture(params=sorted(LAYERS))
+def layer(request, settings):
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": LAYERS[request.param]}}
+    channel_layers.backends.clear()
+    yield get_channel_layer()
+    channel_layers.backends.clear()
+
+
+async def test_client_frames_and_layer_messages_all_arrive_in_order(layer):
+    comm = WebsocketCommunicator(Echo.as_asgi(), "/")
+    connected, _ = await comm.connect(timeout=3)
+    assert connected
+    for n in range(3):
+        await layer.group_send("room", {"type": "room.event", "n": n})
+    assert [await comm.receive_from(timeout=3) for _ in range(3)] == [
+        "event:0",
+        "event:1",
+        "event:2",
+    ]
+    # A frame sent before an event is handled before it (the event then no longer applies).
+    await comm.send_to(text_data="mute")
+    await layer.group_send("room", {"type": "room.event", "n": 3})
+    assert await comm.receive_from(timeout=3) == "client:mute"
+    assert await comm.receive_nothing(0.3)
+    await comm.send_to(text_data="unmute")
+    assert await comm.receive_from(timeout=3) == "client:unmute"
+    await layer.group_send("room", {"type": "room.event", "n": 4})
+    assert await comm.receive_from(timeout=3) == "event:4"
+    await comm.disconnect()
