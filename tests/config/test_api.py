@@ -190,5 +190,12 @@ def test_throttle_counts_are_shared_through_redis_when_configured(settings, redi
         else:
             os.environ["REDIS_URL"] = old
         importlib.reload(base)
-    assert configured["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-    assert configured["LOCATION"] == redis_url
+    # Django's Redis cache on the platform's connection builder (URL, TLS or Sentinel alike)
+    assert configured["BACKEND"] == "config.cache.RedisCache"
+    assert configured["OPTIONS"]["host"] == {"address": redis_url}
+    from config.cache import RedisCache
+
+    cache = RedisCache(configured["LOCATION"], {**configured, "KEY_PREFIX": "test-shared"})
+    cache.set("throttle-probe", 1, 30)
+    assert cache.incr("throttle-probe") == 2  # one count in Redis, whichever process asks
+    cache.delete("throttle-probe")
