@@ -2,7 +2,7 @@
 real redis-server processes started here, with sockets on a real server process (uvicorn).
 
 Each disruption hits in the middle of a burst of events committed through the services (so the
-real outbox and publishers carry them: the emitting request's direct publish in this process
+real outbox and publishers carry them: this process's publisher, which sends straight to Redis,
 and the server's publisher); afterwards every event must reach every socket. The layer of the
 server tells its consumers when it resubscribed after a gap, and they replay from the store.
 """
@@ -52,7 +52,7 @@ def prefix() -> str:
 
 
 def use_layer(settings, host: dict, prefix: str) -> None:
-    """This process (where the services commit and publish at once) on the same Redis."""
+    """This process (where the services commit and its publisher sends) on the same Redis."""
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "notifications.realtime.layers.FanoutChannelLayer",
@@ -60,13 +60,6 @@ def use_layer(settings, host: dict, prefix: str) -> None:
         }
     }
     settings.NOTIFICATIONS_SEND_TIMEOUT_SECONDS = 1.0
-    settings.NOTIFICATIONS_DIRECT_PAUSE_SECONDS = 1.0
-
-
-@pytest.fixture(autouse=True)
-def _direct_publishing_back():
-    yield
-    publisher.resume_direct_publishing()
 
 
 @pytest.fixture
@@ -153,17 +146,31 @@ async def burst(tenant, disrupt: Callable[[], None], recover: Callable[[], None]
 async def published_while_away(tenant):
     """GAP events published to Redis (by the emitting request here) while the server cannot
     be subscribed: without a replay the server's sockets never see them."""
-    await until(lambda: not publisher.direct_publishing_paused(), 30, "direct publishing")
     out = 0
     for i in range(GAP * 5):
         tenant = await update(tenant, f"Away {i}")
         row = await run(lambda: StoredEvent.objects.order_by("-id").first())()
-        # went out while the server was away (unless the server's publisher claimed it first:
-        # then it waits in the store for the server's subscription to be back)
-        out += row.published_at is not None
+        # went out (through this process's publisher) while the server was away, unless the
+        # server's publisher claimed it first: then it waits in the store for the server's
+        # subscription to be back
+        out += await published_soon(row.id)
         if out == GAP:
             return tenant
     raise AssertionError(f"only {out} events went out while the server was away")
+
+
+async def published_soon(event_id: int, timeout: float = 10) -> bool:
+    """True once the event is settled as published; False if it is not within `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        published = await run(
+            lambda: StoredEvent.objects.filter(id=event_id, published_at__isnull=False).exists()
+        )()
+        if published:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 async def every_event_arrives(sockets: list[Socket], timeout: float = 90) -> set[int]:
@@ -191,12 +198,14 @@ async def scenario(
     """Sockets, a warm-up event (subscriptions are live), the burst with its disruption, and
     then every event at every socket."""
     sockets = await open_sockets(server, tenant_admin)
+    publisher.ensure_started()  # this process publishes too, straight to Redis
     try:
         tenant = await update(tenant, "Acme")
         await until(lambda: all(s.ids for s in sockets), 30, "the warm-up event")
         await burst(tenant, disrupt, recover)
         await every_event_arrives(sockets)
     finally:
+        await publisher.stop()
         for s in sockets:
             await s.ws.close()
             s.task.cancel()
