@@ -75,9 +75,11 @@ def take(browser, server, scheme: str) -> None:
     other.fill("#id_password", PASSWORD)
     other.click("#user-form button[type=submit]")
     other.wait_for_url(f"{server.url}/users/")
+    created = admin.locator('#toast-stack [data-event="UserCreated"]')
+    created.wait_for(timeout=20_000)
+    created.hover()  # a hovered toast waits (the next command takes seconds on a busy machine)
     server.manage("fire_event", "PaymentCompleted", "--object", "1", check=False)
-    admin.locator('#toast-stack [data-event="UserCreated"]').wait_for(timeout=5000)
-    admin.mouse.move(5, 5)
+    admin.locator('#toast-stack [data-event="PaymentCompleted"]').wait_for(timeout=20_000)
     shot(admin, name("dashboard-toast"))
     shot(other, name("users"))
 
@@ -106,7 +108,7 @@ def take(browser, server, scheme: str) -> None:
         "--message",
         "93% used on db-1",
     )
-    system.locator('#toast-stack [data-event="SystemAlert"]').wait_for(timeout=5000)
+    system.locator('#toast-stack [data-event="SystemAlert"]').wait_for(timeout=20_000)
     shot(system, name("system-tenants"))
 
 
