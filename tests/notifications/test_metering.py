@@ -72,7 +72,7 @@ async def test_a_socket_cut_off_as_too_slow_is_counted_as_an_overflow(staff):
     assert open_sockets("notifications", "staff") == 0
 
 
-async def test_resumes_are_counted_by_outcome_with_the_events_replayed(staff):
+async def test_resumes_are_counted_by_outcome_with_the_events_replayed(staff, deliver):
     from channels.db import database_sync_to_async
 
     from notifications.events import catalog
@@ -89,6 +89,7 @@ async def test_resumes_are_counted_by_outcome_with_the_events_replayed(staff):
         for outcome in ("replayed", "coalesced")
     }
     ids = await fire(3)
+    await deliver()  # published (numbered for replay) before anyone resumes
     comm, _ = await connect_user(staff)
     got = []
     for _ in range(2):  # the second, identical resume is coalesced: `resumed` alone
