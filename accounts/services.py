@@ -136,6 +136,20 @@ def user_update(*, user: User, data: Mapping[str, Any], by: User | None) -> User
 
 
 @transaction.atomic
+def user_set_language(*, user: User, language: str) -> User:
+    """The language of the person's own pages, toasts and emails ("" = the browser's).
+
+    A personal preference: no event (nobody else needs a toast about it).
+    """
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError({"language": f"Unknown language {language!r}."})
+    if user.language != language:
+        user.language = language
+        User.objects.filter(pk=user.pk).update(language=language)
+    return user
+
+
+@transaction.atomic
 def user_delete(*, user: User, by: User | None) -> None:
     _require_can_manage(by, user.tenant_id)
     if by is not None and by.pk == user.pk:

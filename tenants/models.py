@@ -6,6 +6,7 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .scoping import TenantQuerySet
 
@@ -16,9 +17,9 @@ def generate_payment_secret() -> str:
 
 class Tenant(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending approval"
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        PENDING = "pending", _("Pending approval")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)

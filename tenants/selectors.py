@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import NotFound
@@ -87,7 +88,10 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         items.append(
             {
                 "at": p.updated_at,
-                "title": f"Payment {p.get_status_display().lower()}",
+                "title": {
+                    "completed": _("Payment completed"),
+                    "failed": _("Payment failed"),
+                }.get(p.status, _("Payment pending")),
                 "text": f"{p.currency} {p.amount} from {p.masked_phone} for {p.package.name}",
                 "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
             }
@@ -96,7 +100,7 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         items.append(
             {
                 "at": h.created_at,
-                "title": "Hotspot user created",
+                "title": _("Hotspot user created"),
                 "text": f"{h.username} on {h.package.name}",
                 "level": "info",
             }
@@ -107,7 +111,7 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         .order_by("-date_joined")[:limit]
     ):
         items.append(
-            {"at": u.date_joined, "title": "User added", "text": u.display_name, "level": "info"}
+            {"at": u.date_joined, "title": _("User added"), "text": u.display_name, "level": "info"}
         )
     items.sort(key=lambda item: item["at"], reverse=True)
     return items[:limit]

@@ -7,6 +7,17 @@ const config = CONFIG_EL ? JSON.parse(CONFIG_EL.textContent) : { live: false };
 const LEVELS = config.levels || { success: 5000, info: 5000, warning: 6000, error: 7000 };
 const EVENTS = config.events || {};
 const MAX_VISIBLE = config.max_visible || 5;
+// The page's own words in its language (notifications/context_processors.py, Django's i18n).
+const STRINGS = config.strings || {};
+const t = (key, fallback, params = {}) =>
+  (STRINGS[key] || fallback).replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all));
+// An event frame carries its title and message in every language (`titles` / `messages`,
+// docs/protocol.md); the page shows the one of <html lang>, else the default (`title`).
+const LANG = (document.documentElement.lang || "en").toLowerCase();
+function localized(frame, field) {
+  const all = frame[`${field}s`];
+  return (all && (all[LANG] || all[LANG.split("-")[0]])) || frame[field];
+}
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
@@ -94,8 +105,8 @@ function collapseStack() {
       withoutScrollAnchoring(collapseStack);
     });
   }
-  more.textContent = `+${hidden} more`;
-  more.setAttribute("aria-label", `Show ${hidden} more notifications`);
+  more.textContent = t("more", "+{count} more", { count: hidden });
+  more.setAttribute("aria-label", t("show_more", "Show {count} more notifications", { count: hidden }));
   stack.prepend(more);
 }
 
@@ -160,7 +171,7 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   const close = document.createElement("button");
   close.type = "button";
   close.className = "btn-close";
-  close.setAttribute("aria-label", "Dismiss");
+  close.setAttribute("aria-label", t("dismiss", "Dismiss"));
   header.append(strong, close);
   const body = document.createElement("div");
   body.className = "toast-body toast-message";
@@ -210,9 +221,13 @@ function setIndicator(value) {
   if (!indicator) return;
   indicator.dataset.state = value;
   const label = indicator.querySelector(".label");
-  const text = { online: "Live", connecting: "Connecting…", offline: "Offline" }[value];
+  const text = {
+    online: t("online", "Live"),
+    connecting: t("connecting", "Connecting…"),
+    offline: t("offline", "Offline"),
+  }[value];
   if (label) label.textContent = text;
-  indicator.title = `Live updates: ${text}`;
+  indicator.title = t("live_updates", "Live updates: {state}", { state: text });
 }
 
 // This tab's last socket id survives a page load (sessionStorage is per tab).
@@ -325,6 +340,9 @@ function onFrame(frame) {
         if (state.seen.size > 500) state.seen.delete(state.seen.values().next().value);
         state.lastId = frame.id;
       }
+      // Every listener (toasts, live feeds, page code) sees the page's language.
+      frame.title = localized(frame, "title");
+      frame.message = localized(frame, "message");
       showToast({
         event: frame.event,
         level: frame.level,
@@ -389,7 +407,7 @@ function connect() {
 // person is on: close frames carry a short reason at best (123 bytes; daphne sends none), so
 // ask the API, which refuses a blocked session with the full reason the admin gave
 // (`account_blocked`), and keep it on the page (#session-ended) until they leave it.
-const SESSION_ENDED_DEFAULT = "Your session ended. Reload the page to sign in again.";
+const SESSION_ENDED_DEFAULT = t("session_ended", "Your session ended. Reload the page to sign in again.");
 async function blockedReason() {
   try {
     const response = await window.fetch("/api/notifications/unread-count/", {
@@ -408,7 +426,7 @@ async function blockedReason() {
 
 async function sessionEnded(closeReason) {
   const reason = (await blockedReason()) || closeReason || SESSION_ENDED_DEFAULT;
-  showToast({ event: "Disconnected", level: "error", title: "Live updates stopped", message: reason });
+  showToast({ event: "Disconnected", level: "error", title: t("stopped", "Live updates stopped"), message: reason });
   let banner = document.getElementById("session-ended");
   if (!banner) {
     banner = document.createElement("div");
@@ -424,7 +442,7 @@ async function sessionEnded(closeReason) {
     const again = document.createElement("a");
     again.className = "btn btn-sm btn-outline-danger";
     again.href = `/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`;
-    again.textContent = "Sign in again";
+    again.textContent = t("sign_in_again", "Sign in again");
     banner.append(icon, text, again);
     const main = document.querySelector("main") || document.body;
     main.prepend(banner);
@@ -584,8 +602,8 @@ function wireLiveFeeds() {
       item.dataset.resync = "1";
       const link = document.createElement("a");
       link.href = window.location.href;
-      link.textContent = "Reload";
-      item.append("Some updates were missed while offline. ", link);
+      link.textContent = t("reload", "Reload");
+      item.append(t("missed", "Some updates were missed while offline."), " ", link);
       list.prepend(item);
     });
   });
@@ -789,7 +807,7 @@ function memberItem(member, me) {
   if (String(member.id) === me) {
     const you = document.createElement("small");
     you.className = "text-body-secondary";
-    you.textContent = "(you)";
+    you.textContent = t("you", "(you)");
     who.append(" ", you);
   }
   const role = document.createElement("small");
