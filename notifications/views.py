@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -46,25 +46,25 @@ class SystemEventsView(SystemAdminMixin, View):
 
 class AnnouncementForm(BootstrapFormMixin, forms.Form):
     title = forms.CharField(
-        label=_lazy("Title"),
+        label=gettext_lazy("Title"),
         max_length=announcements.MAX_TITLE,
         required=False,
-        help_text=_lazy("Optional; “Platform Announcement” if left empty."),
+        help_text=gettext_lazy("Optional; “Platform Announcement” if left empty."),
     )
     message = forms.CharField(
-        label=_lazy("Message"),
+        label=gettext_lazy("Message"),
         max_length=announcements.MAX_MESSAGE,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_lazy(
+        help_text=gettext_lazy(
             "Shown as text to every active tenant's admins and staff, and in their inbox."
         ),
     )
     level = forms.ChoiceField(
-        label=_lazy("Level"),
+        label=gettext_lazy("Level"),
         choices=[
-            ("info", _lazy("Information")),
-            ("warning", _lazy("Warning")),
-            ("error", _lazy("Urgent")),
+            ("info", gettext_lazy("Information")),
+            ("warning", gettext_lazy("Warning")),
+            ("error", gettext_lazy("Urgent")),
         ],
         initial="info",
     )

@@ -13,7 +13,7 @@ from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -99,14 +99,16 @@ class PaymentListView(TenantMemberMixin, View):
 
 class VoucherBatchForm(BootstrapFormMixin, forms.Form):
     package = forms.ModelChoiceField(
-        label=_lazy("Package"), queryset=Package.objects.none(), empty_label=None
+        label=gettext_lazy("Package"), queryset=Package.objects.none(), empty_label=None
     )
-    count = forms.IntegerField(min_value=1, max_value=1000, initial=20, label=_lazy("How many"))
+    count = forms.IntegerField(
+        min_value=1, max_value=1000, initial=20, label=gettext_lazy("How many")
+    )
     prefix = forms.CharField(
-        label=_lazy("Prefix"),
+        label=gettext_lazy("Prefix"),
         max_length=6,
         required=False,
-        help_text=_lazy("Optional, up to 6 letters or digits."),
+        help_text=gettext_lazy("Optional, up to 6 letters or digits."),
     )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:

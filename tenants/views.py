@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views import View
 
 from accounts.models import User
@@ -287,7 +288,7 @@ class TenantSuspendView(_TenantAction):
         if not form.is_valid():
             raise ValidationError("Give a reason to suspend a tenant.")
         services.tenant_suspend(tenant=tenant, reason=form.cleaned_data["reason"], by=request.user)
-        return _("{name} has been suspended.").format(name=tenant.name)
+        return pgettext("tenant", "{name} has been suspended.").format(name=tenant.name)
 
 
 class TenantReactivateView(_TenantAction):

@@ -775,6 +775,8 @@ class DataLimitWarning(_HotspotUserEvent):
     level = "warning"
     title = gettext_noop("Data Limit Almost Used")
     template = gettext_noop(
+        # a brace template: "%" is a percent sign, not a %-format directive
+        # xgettext:no-python-format
         "Hotspot user {username} has used {percent}% of the {package_name} data."
     )
     fields = {
