@@ -125,7 +125,7 @@ class HotspotUserCreateView(TenantMemberMixin, View):
                 if data.get("cash") and data["package"].price > 0:
                     from payments.services import payment_record_cash  # a counter sale
 
-                    _, created = payment_record_cash(
+                    _payment, created = payment_record_cash(
                         tenant=self.tenant,
                         package=data["package"],
                         phone=data["phone"],

@@ -10,6 +10,7 @@ from functools import cache, partial
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -45,9 +46,9 @@ def _strings() -> dict[str, str]:
         "more": _("+{count} more"),
         "show_more": _("Show {count} more notifications"),
         "dismiss": _("Dismiss"),
-        "online": _("Live"),
+        "live": _("Live"),
         "connecting": _("Connecting…"),
-        "offline": _("Offline"),
+        "down": _("Offline"),
         "live_updates": _("Live updates: {state}"),
         "session_ended": _("Your session ended. Reload the page to sign in again."),
         "stopped": _("Live updates stopped"),
@@ -89,6 +90,7 @@ def notifications_ui(request: HttpRequest) -> dict[str, Any]:
             "levels": LEVEL_DURATIONS_MS,
             "events": _catalog_events(get_language()) if live else {},
             "strings": _strings() if live else {},
+            "time_zone": timezone.get_current_timezone_name(),
             "max_visible": 5,
             **(_resume_point(user) if live else {"last_id": None, "seen_ids": []}),
         },

@@ -14,6 +14,9 @@ const t = (key, fallback, params = {}) =>
 // An event frame carries its title and message in every language (`titles` / `messages`,
 // docs/protocol.md); the page shows the one of <html lang>, else the default (`title`).
 const LANG = (document.documentElement.lang || "en").toLowerCase();
+// Times the page writes itself are in the server's zone for this page (TIME_ZONE, e.g.
+// Africa/Nairobi), as the server-rendered ones are, whatever the device's own zone is.
+const TIME_OPTIONS = config.time_zone ? { timeZone: config.time_zone } : {};
 function localized(frame, field) {
   const all = frame[`${field}s`];
   return (all && (all[LANG] || all[LANG.split("-")[0]])) || frame[field];
@@ -222,9 +225,9 @@ function setIndicator(value) {
   indicator.dataset.state = value;
   const label = indicator.querySelector(".label");
   const text = {
-    online: t("online", "Live"),
+    online: t("live", "Live"),
     connecting: t("connecting", "Connecting…"),
-    offline: t("offline", "Offline"),
+    offline: t("down", "Offline"),
   }[value];
   if (label) label.textContent = text;
   indicator.title = t("live_updates", "Live updates: {state}", { state: text });
@@ -584,7 +587,7 @@ function wireLiveFeeds() {
       const when = document.createElement("small");
       when.className = "text-body-secondary text-nowrap";
       const at = detail.occurred_at ? new Date(detail.occurred_at) : new Date();
-      when.textContent = at.toLocaleTimeString();
+      when.textContent = at.toLocaleTimeString(LANG, TIME_OPTIONS);
       head.append(title, when);
       const text = document.createElement("div");
       text.className = "small";
