@@ -56,6 +56,11 @@ def _strings() -> dict[str, str]:
         "reload": _("Reload"),
         "missed": _("Some updates were missed while offline."),
         "you": _("(you)"),
+        "names": _("{first} and {last}"),
+        "someone": _("Someone"),
+        "editing_one": _("{names} is also editing this {noun}."),
+        "editing_many": _("{names} are also editing this {noun}."),
+        "noun_user": _("user"),
     }
 
 

@@ -889,7 +889,7 @@ function wireOnlineCounts() {
 /** "A", "A and B", "A, B and C" */
 function joinNames(names) {
   if (names.length <= 1) return names.join("");
-  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return t("names", "{first} and {last}", { first: names.slice(0, -1).join(", "), last: names[names.length - 1] });
 }
 
 // #viewers-notice (a record's edit page): who else has the same record open, from "viewers".
@@ -897,16 +897,21 @@ function wireViewersNotice() {
   const notice = document.getElementById("viewers-notice");
   if (!notice || !notice.dataset.viewRecord) return;
   const record = notice.dataset.viewRecord;
-  const noun = record.split(".")[0] || "record";
+  const kind = record.split(".")[0] || "record";
+  const noun = t(`noun_${kind}`, kind);
   on("welcome", () => send({ action: "view", record }));
   on("viewers", (frame) => {
     if (frame.record !== record || !Array.isArray(frame.viewers)) return;
     const names = frame.viewers.map((viewer) => {
-      const name = viewer.name || viewer.username || "Someone";
+      const name = viewer.name || viewer.username || t("someone", "Someone");
       return viewer.username && viewer.username !== name ? `${name} (${viewer.username})` : name;
     });
     notice.textContent = names.length
-      ? `${joinNames(names)} ${names.length === 1 ? "is" : "are"} also editing this ${noun}.`
+      ? t(
+          names.length === 1 ? "editing_one" : "editing_many",
+          names.length === 1 ? "{names} is also editing this {noun}." : "{names} are also editing this {noun}.",
+          { names: joinNames(names), noun },
+        )
       : "";
     notice.dataset.viewers = frame.viewers.map((viewer) => String(viewer.id)).join(" ");
     notice.hidden = names.length === 0;
