@@ -37,6 +37,7 @@ COPY payments ./payments
 COPY notifications ./notifications
 COPY templates ./templates
 COPY static ./static
+COPY locale ./locale
 # Static files with their hashed names (whitenoise serves them); the build-only values satisfy
 # production settings' start-up checks and are not kept in the image.
 RUN SECRET_KEY=collectstatic-only PUSHER_APP_ID=0 PUSHER_APP_KEY=0 PUSHER_APP_SECRET=0 \

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .models import User
 from .services import login_block_reason
@@ -74,17 +76,17 @@ class LoginForm(SignInLockMixin, BootstrapFormMixin, AuthenticationForm):
 
 class PasswordChangeForm(BootstrapFormMixin, forms.Form):
     old_password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     new_password = forms.CharField(
-        label="New password",
+        label=_("New password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
     new_password_confirm = forms.CharField(
-        label="New password again",
+        label=_("New password again"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
@@ -96,23 +98,37 @@ class PasswordChangeForm(BootstrapFormMixin, forms.Form):
     def clean_old_password(self) -> str:
         value = self.cleaned_data["old_password"]
         if not self.user.check_password(value):
-            raise ValidationError("Your current password is not correct.")
+            raise ValidationError(_("Your current password is not correct."))
         return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         new, again = data.get("new_password"), data.get("new_password_confirm")
         if new and again and new != again:
-            self.add_error("new_password_confirm", "The two new passwords do not match.")
+            self.add_error("new_password_confirm", _("The two new passwords do not match."))
         return data
 
 
 class ProfileForm(BootstrapFormMixin, forms.Form):
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(required=False)
+    first_name = forms.CharField(label=_("First name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("Last name"), max_length=150, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
     phone = forms.CharField(
-        max_length=20, required=False, help_text="Digits, with country code, e.g. 254712345678."
+        label=_("Phone"),
+        max_length=20,
+        required=False,
+        help_text=_("Digits, with country code, e.g. 254712345678."),
+    )
+
+
+class OwnProfileForm(ProfileForm):
+    """The person's own profile: also the language of their pages, toasts and emails."""
+
+    language = forms.ChoiceField(
+        label=_("Language"),
+        required=False,
+        choices=[("", _("As my browser says"))] + list(settings.LANGUAGES),
+        help_text=_("Pages, notifications and emails are shown in this language."),
     )
 
 
@@ -123,24 +139,27 @@ TENANT_ROLES = [
 
 
 class UserEditForm(ProfileForm):
-    role = forms.ChoiceField(choices=TENANT_ROLES)
+    role = forms.ChoiceField(label=_("Role"), choices=TENANT_ROLES)
 
 
 class UserCreateForm(UserEditForm):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(label=_("Username"), max_length=150)
     password = forms.CharField(
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="At least 8 characters, not a common or all-digit password.",
+        help_text=_("At least 8 characters, not a common or all-digit password."),
     )
     field_order = ["username", "first_name", "last_name", "email", "phone", "role", "password"]
 
 
 class SuspendForm(BootstrapFormMixin, forms.Form):
     reason = forms.CharField(
-        max_length=500, widget=forms.TextInput(attrs={"placeholder": "Why (shown to them)"})
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": _("Why (shown to them)")}),
     )
 
 
 class UserSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=100)
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from .services import login_block_reason
 
@@ -38,5 +40,27 @@ class BlockedUserLogoutMiddleware:
             reason = login_block_reason(user)
             if reason:
                 logout(request)
-                messages.warning(request, f"You have been signed out. {reason}")
+                messages.warning(
+                    request, _("You have been signed out. {reason}").format(reason=reason)
+                )
+        return self.get_response(request)
+
+
+class UserLanguageMiddleware:
+    """Activate the language a signed-in user chose on their profile (User.language).
+
+    Runs after LocaleMiddleware (which picked the set_language cookie or the browser's
+    Accept-Language) and AuthenticationMiddleware; an empty choice keeps that pick, so a user
+    who never chose follows their browser.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        language = getattr(user, "language", "") if user is not None else ""
+        if language and user.is_authenticated and language != request.LANGUAGE_CODE:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
         return self.get_response(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants.scoping import TenantScopedQuerySet
 
@@ -18,13 +19,13 @@ class PlatformUserManager(UserManager.from_queryset(TenantScopedQuerySet)):
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        SYSTEM_ADMIN = "system_admin", "System admin"
-        TENANT_ADMIN = "tenant_admin", "Tenant admin"
-        STAFF = "staff", "Staff"
+        SYSTEM_ADMIN = "system_admin", _("System admin")
+        TENANT_ADMIN = "tenant_admin", _("Tenant admin")
+        STAFF = "staff", _("Staff")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
     tenant = models.ForeignKey(
@@ -36,6 +37,10 @@ class User(AbstractUser):
     suspended_until = models.DateTimeField(null=True, blank=True)
     suspension_reason = models.CharField(max_length=500, blank=True)
     failed_login_count = models.PositiveSmallIntegerField(default=0)
+    #: the language of this person's pages, toasts and emails, one of settings.LANGUAGES
+    #: (no model choices: adding a language needs no migration); "" follows the browser
+    #: (Accept-Language, or the set_language cookie)
+    language = models.CharField(_("language"), max_length=10, blank=True, default="")
 
     objects = PlatformUserManager()
 

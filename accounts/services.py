@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from tenants.models import Tenant
@@ -80,9 +81,9 @@ def user_create(
     _require_can_manage(by, tenant.pk if tenant else None)
     username = (username or "").strip()
     if not username:
-        raise ValidationError({"username": "A username is required."})
+        raise ValidationError({"username": _("A username is required.")})
     if User.objects.filter(username__iexact=username).exists():
-        raise ValidationError({"username": "That username is already taken."})
+        raise ValidationError({"username": _("That username is already taken.")})
     user = User(
         username=username,
         email=email,
@@ -117,7 +118,7 @@ def user_update(*, user: User, data: Mapping[str, Any], by: User | None) -> User
         if user.is_system_admin or data["role"] == User.Role.SYSTEM_ADMIN:
             raise ValidationError({"role": "A system admin's role cannot be changed here."})
         if is_self:
-            raise ValidationError({"role": "You cannot change your own role."})
+            raise ValidationError({"role": _("You cannot change your own role.")})
         _clean_role_and_tenant(data["role"], user.tenant, by)
     changed = []
     for field, value in data.items():
@@ -134,10 +135,24 @@ def user_update(*, user: User, data: Mapping[str, Any], by: User | None) -> User
 
 
 @transaction.atomic
+def user_set_language(*, user: User, language: str) -> User:
+    """The language of the person's own pages, toasts and emails ("" = the browser's).
+
+    A personal preference: no event (nobody else needs a toast about it).
+    """
+    if language and language not in dict(settings.LANGUAGES):
+        raise ValidationError({"language": f"Unknown language {language!r}."})
+    if user.language != language:
+        user.language = language
+        User.objects.filter(pk=user.pk).update(language=language)
+    return user
+
+
+@transaction.atomic
 def user_delete(*, user: User, by: User | None) -> None:
     _require_can_manage(by, user.tenant_id)
     if by is not None and by.pk == user.pk:
-        raise InvalidTransition("You cannot delete your own account.")
+        raise InvalidTransition(_("You cannot delete your own account."))
     snapshot = {
         "user_id": user.pk,
         "username": user.username,
@@ -177,10 +192,10 @@ def user_suspend(
     """Suspend an account (indefinitely, or `until` a time for a lockout)."""
     _require_can_manage(by, user.tenant_id)
     if by is not None and by.pk == user.pk:
-        raise InvalidTransition("You cannot suspend your own account.")
+        raise InvalidTransition(_("You cannot suspend your own account."))
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "A reason is required to suspend an account."})
+        raise ValidationError({"reason": _("A reason is required to suspend an account.")})
     user = User.objects.select_for_update().get(pk=user.pk)
     if user.is_suspended:
         raise InvalidTransition(f"{user.username} is already suspended.")
@@ -237,12 +252,12 @@ class SignInLock:
     @property
     def message(self) -> str:
         if self.kind == "unavailable":
-            return "Sign-in is briefly unavailable. Try again in a moment."
+            return _("Sign-in is briefly unavailable. Try again in a moment.")
         if self.kind == "account":
-            return (
+            return _(
                 "Too many sign-in attempts for this account right now. "
-                f"Try again in {self.retry_after} seconds."
-            )
+                "Try again in {seconds} seconds."
+            ).format(seconds=self.retry_after)
         local = timezone.localtime(self.until)
         return (
             "Too many failed sign-in attempts. Sign-in is locked for a while; "
@@ -366,7 +381,9 @@ def user_record_login_success(*, user: User, address: str | None = None) -> None
 def with_reason(message: str, reason: str) -> str:
     """The message, then the reason the admin gave (the person is told why, not only that)."""
     reason = " ".join((reason or "").split())
-    return f"{message} Reason: {reason}" if reason else message
+    if not reason:
+        return message
+    return _("{message} Reason: {reason}").format(message=message, reason=reason)
 
 
 def _zone_of(user: User) -> Any:
@@ -384,18 +401,19 @@ def login_block_reason(user: User) -> str | None:
                 f"Try again after {local:%H:%M} ({local:%Z})."
             )
         return with_reason(
-            "Your account has been suspended. Contact your administrator.",
+            _("Your account has been suspended. Contact your administrator."),
             user.suspension_reason,
         )
     if user.is_system_admin:
         return None
     tenant = user.tenant
     if tenant is None:
-        return "Your account is not attached to an organisation."
+        return _("Your account is not attached to an organisation.")
     if tenant.status == Tenant.Status.PENDING:
-        return "Your organisation is awaiting approval by the platform team."
+        return _("Your organisation is awaiting approval by the platform team.")
     if tenant.status == Tenant.Status.SUSPENDED:
         return with_reason(
-            "Your organisation's account is suspended. Contact support.", tenant.suspension_reason
+            _("Your organisation's account is suspended. Contact support."),
+            tenant.suspension_reason,
         )
     return None

@@ -15,9 +15,13 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import get_language_from_request
+from django.utils.translation import gettext as _
 from django.views import View
 
 from config.errors import DomainError, NotFound
@@ -27,8 +31,8 @@ from config.pages import live_row, paginate
 from . import selectors, services
 from .forms import (
     LoginForm,
+    OwnProfileForm,
     PasswordChangeForm,
-    ProfileForm,
     SuspendForm,
     UserCreateForm,
     UserEditForm,
@@ -62,7 +66,7 @@ class TenantMemberMixin(PortalMixin):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and request.user.is_system_admin:
-            raise Http403("This page is for a tenant's own admins and staff.")
+            raise Http403(_("This page is for a tenant's own admins and staff."))
         return super().dispatch(request, *args, **kwargs)
 
     @property
@@ -73,7 +77,7 @@ class TenantMemberMixin(PortalMixin):
 class SystemAdminMixin(PortalMixin):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.user.is_authenticated and not request.user.is_system_admin:
-            raise Http403("This page is for system admins.")
+            raise Http403(_("This page is for system admins."))
         return super().dispatch(request, *args, **kwargs)
 
 
@@ -116,7 +120,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
                 form.add_error("new_password2", message)
             return self.form_invalid(form)
         del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
-        messages.success(self.request, "Your password is set. Sign in with it now.")
+        messages.success(self.request, _("Your password is set. Sign in with it now."))
         return redirect("accounts:login")
 
 
@@ -139,7 +143,7 @@ class PasswordChangeView(PortalMixin, View):
                 form.apply_service_error(exc)
             else:
                 update_session_auth_hash(request, user)
-                messages.success(request, "Your password has been changed.")
+                messages.success(request, _("Your password has been changed."))
                 return redirect("accounts:profile")
         return render(request, self.template_name, {"form": form}, status=400)
 
@@ -149,17 +153,24 @@ class ProfileView(PortalMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         initial = {f: getattr(request.user, f) for f in services.PROFILE_FIELDS}
-        return render(request, self.template_name, {"form": ProfileForm(initial=initial)})
+        initial["language"] = request.user.language
+        return render(request, self.template_name, {"form": OwnProfileForm(initial=initial)})
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        form = ProfileForm(request.POST)
+        form = OwnProfileForm(request.POST)
         if form.is_valid():
+            data = dict(form.cleaned_data)
+            language = data.pop("language", "")
             try:
-                services.user_update(user=request.user, data=form.cleaned_data, by=request.user)
+                with transaction.atomic():
+                    services.user_update(user=request.user, data=data, by=request.user)
+                    services.user_set_language(user=request.user, language=language)
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, "Your profile has been saved.")
+                # The saved message already speaks the chosen language.
+                translation.activate(language or get_language_from_request(request))
+                messages.success(request, _("Your profile has been saved."))
                 return redirect("accounts:profile")
         return render(request, self.template_name, {"form": form}, status=400)
 
@@ -179,7 +190,7 @@ class UserManagementMixin(TenantMemberMixin):
             and not request.user.is_system_admin
             and not services.can_manage_users(request.user, request.user.tenant_id)
         ):
-            raise Http403("Only the tenant's admins can change its users.")
+            raise Http403(_("Only the tenant's admins can change its users."))
         return super().dispatch(request, *args, **kwargs)
 
     def get_target(self, pk: int) -> User:
@@ -236,7 +247,9 @@ class UserCreateView(UserManagementMixin, View):
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, f"{user.display_name} has been added.")
+                messages.success(
+                    request, _("{name} has been added.").format(name=user.display_name)
+                )
                 return redirect("accounts:user_list")
         return render(request, self.template_name, {"form": form, "creating": True}, status=400)
 
@@ -266,7 +279,7 @@ class UserEditView(UserManagementMixin, View):
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, f"{target.username} has been saved.")
+                messages.success(request, _("{name} has been saved.").format(name=target.username))
                 return redirect("accounts:user_list")
         return render(request, self.template_name, self.context(form, target), status=400)
 
@@ -278,7 +291,7 @@ class UserSuspendView(UserManagementMixin, View):
         target = self.get_target(pk)
         form = SuspendForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Give a reason to suspend an account.")
+            messages.error(request, _("Give a reason to suspend an account."))
             return redirect("accounts:user_list")
         try:
             services.user_suspend(user=target, reason=form.cleaned_data["reason"], by=request.user)
@@ -289,7 +302,7 @@ class UserSuspendView(UserManagementMixin, View):
         except DomainError as exc:
             return refuse_with_message(request, exc, reverse("accounts:user_list"))
         else:
-            messages.success(request, f"{target.username} has been suspended.")
+            messages.success(request, _("{name} has been suspended.").format(name=target.username))
         return redirect("accounts:user_list")
 
 
@@ -304,7 +317,7 @@ class UserActivateView(UserManagementMixin, View):
             raise
         except DomainError as exc:
             return refuse_with_message(request, exc, reverse("accounts:user_list"))
-        messages.success(request, f"{target.username} has been activated.")
+        messages.success(request, _("{name} has been activated.").format(name=target.username))
         return redirect("accounts:user_list")
 
 
@@ -323,5 +336,5 @@ class UserDeleteView(UserManagementMixin, View):
             raise
         except DomainError as exc:
             return refuse_with_message(request, exc, reverse("accounts:user_list"))
-        messages.success(request, f"{name} has been deleted.")
+        messages.success(request, _("{name} has been deleted.").format(name=name))
         return redirect("accounts:user_list")

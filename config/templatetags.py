@@ -31,7 +31,7 @@ def role_labels_json() -> str:
     """Every role's label by value, for scripts that render people (presence lists)."""
     from accounts.models import User
 
-    return json.dumps(dict(User.Role.choices))
+    return json.dumps({value: str(label) for value, label in User.Role.choices})
 
 
 @register.filter

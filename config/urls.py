@@ -8,6 +8,8 @@ from notifications.realtime.pusher.views import BroadcastingAuthView, publish_vi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # POST /i18n/setlang/ (set_language): the language switch of the sign-in page and portal.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("config.api_urls")),
     path("radius/", include("hotspot.radius_urls")),
     path("broadcasting/auth", BroadcastingAuthView.as_view(), name="broadcasting-auth"),

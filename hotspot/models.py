@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.utils import mask_phone
 from config.money import format_money
@@ -54,9 +55,9 @@ class Package(models.Model):
 
 class HotspotUser(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        DISABLED = "disabled", "Disabled"
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        DISABLED = "disabled", _("Disabled")
 
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="hotspot_users"
@@ -150,16 +151,16 @@ class HotspotSession(models.Model):
     """One RADIUS accounting session (Acct-Session-Id) of a router."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        CLOSED = "closed", "Closed"
-        STALE = "stale", "Closed (stale)"
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+        STALE = "stale", _("Closed (stale)")
 
     class Disconnect(models.TextChoices):
         NONE = "", "—"
-        SENT = "sent", "Disconnect sent"
-        ACKED = "acked", "Disconnected"
-        NAKED = "naked", "Router refused (NAK)"
-        NO_ANSWER = "no_answer", "Router did not answer"
+        SENT = "sent", _("Disconnect sent")
+        ACKED = "acked", _("Disconnected")
+        NAKED = "naked", _("Router refused (NAK)")
+        NO_ANSWER = "no_answer", _("Router did not answer")
 
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="hotspot_sessions"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.utils import normalize_phone
@@ -61,7 +62,7 @@ def package_create(
 ) -> Package:
     _require_tenant_admin(by, tenant.pk)
     if Package.objects.filter(tenant=tenant, name__iexact=(name or "").strip()).exists():
-        raise ValidationError({"name": "This tenant already has a package with that name."})
+        raise ValidationError({"name": _("This tenant already has a package with that name.")})
     package = Package(
         tenant=tenant,
         name=(name or "").strip(),
@@ -87,7 +88,7 @@ def package_update(*, package: Package, data: Mapping[str, Any], by: User | None
         name = (data["name"] or "").strip()
         clash = Package.objects.filter(tenant_id=package.tenant_id, name__iexact=name)
         if name and clash.exclude(pk=package.pk).exists():
-            raise ValidationError({"name": "This tenant already has a package with that name."})
+            raise ValidationError({"name": _("This tenant already has a package with that name.")})
         data = {**data, "name": name}
     changed = [f for f, v in data.items() if getattr(package, f) != v]
     for field in changed:
@@ -140,7 +141,7 @@ def _build_hotspot_user(
         raise ValidationError({"package": "That package belongs to another tenant."})
     username = (username or "").strip() or _unique_username(tenant)
     if HotspotUser.objects.filter(tenant=tenant, username=username).exists():
-        raise ValidationError({"username": "That hotspot username is already in use."})
+        raise ValidationError({"username": _("That hotspot username is already in use.")})
     if phone:
         try:
             phone = normalize_phone(phone)
@@ -178,7 +179,7 @@ def hotspot_user_create(
     _require_tenant_member(by, tenant.pk)
     _require_active_tenant(tenant)
     if not package.is_active:
-        raise ValidationError({"package": "That package is not on sale."})
+        raise ValidationError({"package": _("That package is not on sale.")})
     return _build_hotspot_user(
         tenant=tenant,
         package=package,
@@ -270,10 +271,10 @@ def _clean_router(router: Router) -> None:
     router.full_clean(validate_unique=False)
     clash = Router.objects.filter(address=router.address).exclude(pk=router.pk)
     if router.address and clash.exists():
-        raise ValidationError({"address": "A router with that address is already registered."})
+        raise ValidationError({"address": _("A router with that address is already registered.")})
     name_clash = Router.objects.filter(tenant_id=router.tenant_id, name__iexact=router.name)
     if router.name and name_clash.exclude(pk=router.pk).exists():
-        raise ValidationError({"name": "This tenant already has a router with that name."})
+        raise ValidationError({"name": _("This tenant already has a router with that name.")})
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.views import TenantMemberMixin, refuse_with_message
@@ -26,7 +27,7 @@ class AdminOnlyMixin(TenantMemberMixin):
 
     def require_admin(self) -> None:
         if not self.request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can do that.")
+            raise Http403(_("Only the tenant's admins can do that."))
 
 
 class PackageListView(TenantMemberMixin, View):
@@ -68,10 +69,14 @@ class PackageFormView(AdminOnlyMixin, View):
             try:
                 if package is None:
                     package = services.package_create(tenant=self.tenant, by=request.user, **data)
-                    messages.success(request, f"Package {package.name} has been created.")
+                    messages.success(
+                        request, _("Package {name} has been created.").format(name=package.name)
+                    )
                 else:
                     services.package_update(package=package, data=data, by=request.user)
-                    messages.success(request, f"Package {data['name']} has been saved.")
+                    messages.success(
+                        request, _("Package {name} has been saved.").format(name=data["name"])
+                    )
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
@@ -120,7 +125,7 @@ class HotspotUserCreateView(TenantMemberMixin, View):
                 if data.get("cash") and data["package"].price > 0:
                     from payments.services import payment_record_cash  # a counter sale
 
-                    _, created = payment_record_cash(
+                    _payment, created = payment_record_cash(
                         tenant=self.tenant,
                         package=data["package"],
                         phone=data["phone"],
@@ -144,8 +149,14 @@ class HotspotUserCreateView(TenantMemberMixin, View):
             else:
                 messages.success(
                     request,
-                    f"Hotspot user {created.username} created; password {created.password}, "
-                    f"valid until {timezone.localtime(created.expires_at):%Y-%m-%d %H:%M}.",
+                    _(
+                        "Hotspot user {username} created; password {password}, valid until "
+                        "{expires}."
+                    ).format(
+                        username=created.username,
+                        password=created.password,
+                        expires=f"{timezone.localtime(created.expires_at):%Y-%m-%d %H:%M}",
+                    ),
                 )
                 return redirect("hotspot:hotspot_user_list")
         return render(request, self.template_name, {"form": form}, status=400)
@@ -161,7 +172,9 @@ class HotspotUserDisableView(AdminOnlyMixin, View):
             raise
         except DomainError as exc:
             return refuse_with_message(request, exc, reverse("hotspot:hotspot_user_list"))
-        messages.success(request, f"Hotspot user {target.username} has been disabled.")
+        messages.success(
+            request, _("Hotspot user {name} has been disabled.").format(name=target.username)
+        )
         return redirect("hotspot:hotspot_user_list")
 
 
@@ -201,10 +214,14 @@ class RouterFormView(AdminOnlyMixin, View):
             try:
                 if router is None:
                     router = services.router_create(tenant=self.tenant, by=request.user, **data)
-                    messages.success(request, f"Router {router.name} has been added.")
+                    messages.success(
+                        request, _("Router {name} has been added.").format(name=router.name)
+                    )
                 else:
                     services.router_update(router=router, data=data, by=request.user)
-                    messages.success(request, f"Router {data['name']} has been saved.")
+                    messages.success(
+                        request, _("Router {name} has been saved.").format(name=data["name"])
+                    )
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
@@ -217,7 +234,7 @@ class RouterDeleteView(AdminOnlyMixin, View):
         self.require_admin()
         router = selectors.router_get(user=request.user, router_id=pk)
         services.router_delete(router=router, by=request.user)
-        messages.success(request, f"Router {router.name} has been removed.")
+        messages.success(request, _("Router {name} has been removed.").format(name=router.name))
         return redirect("hotspot:router_list")
 
 

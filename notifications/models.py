@@ -45,6 +45,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import get_language
 
 
 class StoredEvent(models.Model):
@@ -61,6 +62,8 @@ class StoredEvent(models.Model):
     level = models.CharField(max_length=8, choices=Level.choices)
     title = models.CharField(max_length=200)
     message = models.TextField()
+    #: {language: {"title", "message"}}: the other languages' texts (catalog Event.translations)
+    translations = models.JSONField(default=dict, blank=True)
     data = models.JSONField(default=dict)
     #: socket id of the tab that caused it (toOthers); "" for none
     exclude_socket_id = models.CharField(max_length=48, blank=True)
@@ -91,6 +94,20 @@ class StoredEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.name}"
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the active language (pages: the inbox, the live feeds)."""
+        return self.localized(get_language())[0]
+
+    @property
+    def shown_message(self) -> str:
+        return self.localized(get_language())[1]
+
+    def localized(self, language: str | None) -> tuple[str, str]:
+        """(title, message) in `language` when the event has it, else as stored (English)."""
+        text = self.translations.get(language or "", {}) if self.translations else {}
+        return text.get("title") or self.title, text.get("message") or self.message
 
     @property
     def exclude(self) -> str | None:

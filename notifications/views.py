@@ -10,6 +10,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -44,17 +46,26 @@ class SystemEventsView(SystemAdminMixin, View):
 
 class AnnouncementForm(BootstrapFormMixin, forms.Form):
     title = forms.CharField(
+        label=gettext_lazy("Title"),
         max_length=announcements.MAX_TITLE,
         required=False,
-        help_text="Optional; “Platform Announcement” if left empty.",
+        help_text=gettext_lazy("Optional; “Platform Announcement” if left empty."),
     )
     message = forms.CharField(
+        label=gettext_lazy("Message"),
         max_length=announcements.MAX_MESSAGE,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Shown as text to every active tenant's admins and staff, and in their inbox.",
+        help_text=gettext_lazy(
+            "Shown as text to every active tenant's admins and staff, and in their inbox."
+        ),
     )
     level = forms.ChoiceField(
-        choices=[("info", "Information"), ("warning", "Warning"), ("error", "Urgent")],
+        label=gettext_lazy("Level"),
+        choices=[
+            ("info", gettext_lazy("Information")),
+            ("warning", gettext_lazy("Warning")),
+            ("error", gettext_lazy("Urgent")),
+        ],
         initial="info",
     )
 
@@ -76,7 +87,7 @@ class SystemAnnounceView(SystemAdminMixin, View):
         if not form.is_valid():
             return self._render(request, form, status=400)
         announcements.announce(by=request.user, **form.cleaned_data)
-        messages.success(request, "The announcement has been sent to every active tenant.")
+        messages.success(request, _("The announcement has been sent to every active tenant."))
         return redirect("notifications:system_announce")
 
 

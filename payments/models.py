@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.utils import mask_phone
 from tenants.scoping import TenantScopedQuerySet
@@ -16,14 +17,14 @@ def new_token() -> str:
 
 class Payment(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
 
     class Provider(models.TextChoices):
-        MANUAL = "manual", "Manual / API"
-        DARAJA = "daraja", "M-Pesa (Daraja STK push)"
-        CASH = "cash", "Cash"
+        MANUAL = "manual", _("Manual / API")
+        DARAJA = "daraja", _("M-Pesa (Daraja STK push)")
+        CASH = "cash", _("Cash")
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="payments")
     package = models.ForeignKey(
@@ -81,8 +82,8 @@ class DarajaCredentials(models.Model):
     """A tenant's own Lipa na M-Pesa Online account; secrets encrypted (payments.crypto)."""
 
     class AccountType(models.TextChoices):
-        PAYBILL = "paybill", "Paybill"
-        TILL = "till", "Till (Buy Goods)"
+        PAYBILL = "paybill", _("Paybill")
+        TILL = "till", _("Till (Buy Goods)")
 
     tenant = models.OneToOneField(
         "tenants.Tenant", on_delete=models.CASCADE, related_name="daraja_credentials"
@@ -177,9 +178,9 @@ class VoucherBatch(models.Model):
 
 class Voucher(models.Model):
     class Status(models.TextChoices):
-        UNUSED = "unused", "Unused"
-        USED = "used", "Used"
-        DISABLED = "disabled", "Disabled"
+        UNUSED = "unused", _("Unused")
+        USED = "used", _("Used")
+        DISABLED = "disabled", _("Disabled")
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="vouchers")
     batch = models.ForeignKey(VoucherBatch, on_delete=models.CASCADE, related_name="vouchers")
@@ -216,9 +217,9 @@ class SmsMessage(models.Model):
     """An SMS to a customer (their WiFi login), sent by the periodic runner and retried."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
     phone = models.CharField(max_length=20)

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -59,33 +61,42 @@ def clean_handoff(params: Any) -> dict[str, str]:
 
 
 def duration_words(minutes: int) -> str:
-    for unit, size in (("week", 10080), ("day", 1440), ("hour", 60)):
+    """ "1 hour", "2 days"... in the active language (customers read it on the portal)."""
+    units = (
+        (10080, lambda n: ngettext("{n} week", "{n} weeks", n)),
+        (1440, lambda n: ngettext("{n} day", "{n} days", n)),
+        (60, lambda n: ngettext("{n} hour", "{n} hours", n)),
+    )
+    for size, words in units:
         if minutes >= size and minutes % size == 0:
             n = minutes // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
+            return words(n).format(n=n)
     if minutes > 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return _("{hours} h {minutes} min").format(hours=minutes // 60, minutes=minutes % 60)
+    return ngettext("{n} minute", "{n} minutes", minutes).format(n=minutes)
 
 
 def data_words(mb: int | None) -> str:
     if mb is None:
-        return "Unlimited data"
+        return _("Unlimited data")
     if mb >= 1024 and mb % 1024 == 0:
         return f"{mb // 1024} GB"
     return f"{mb} MB"
 
 
 class BuyForm(forms.Form):
-    package = forms.TypedChoiceField(coerce=int, error_messages={"required": "Choose a package."})
+    package = forms.TypedChoiceField(
+        coerce=int, error_messages={"required": gettext_lazy("Choose a package.")}
+    )
     phone = forms.CharField(
-        max_length=20, error_messages={"required": "Enter your M-Pesa phone number."}
+        max_length=20,
+        error_messages={"required": gettext_lazy("Enter your M-Pesa phone number.")},
     )
 
     def __init__(self, *args: Any, packages: list[Package], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["package"].choices = [(p.pk, p.name) for p in packages]
-        self.fields["package"].error_messages["invalid_choice"] = "Choose one of the packages."
+        self.fields["package"].error_messages["invalid_choice"] = _("Choose one of the packages.")
 
     def clean_phone(self) -> str:
         try:
@@ -109,10 +120,10 @@ def _portal_tenant(slug: str) -> Tenant | None:
 
 def _limits_text() -> str:
     minutes = max(settings.PORTAL_STK_LIMIT_WINDOW_SECONDS // 60, 1)
-    return (
-        f"To protect your phone, we send at most {settings.PORTAL_STK_LIMIT_PER_PHONE} M-Pesa "
-        f"prompts to one number every {minutes} minutes."
-    )
+    return _(
+        "To protect your phone, we send at most {count} M-Pesa prompts to one number every "
+        "{minutes} minutes."
+    ).format(count=settings.PORTAL_STK_LIMIT_PER_PHONE, minutes=minutes)
 
 
 def open_portal(request: HttpRequest, slug: str):
@@ -122,13 +133,13 @@ def open_portal(request: HttpRequest, slug: str):
         return (
             None,
             None,
-            _unavailable(request, None, "There is no hotspot at this address.", 404),
+            _unavailable(request, None, _("There is no hotspot at this address."), 404),
         )
     if tenant.status != Tenant.Status.ACTIVE:
         reason = (
-            f"{tenant.name} is not open for business yet."
+            _("{name} is not open for business yet.").format(name=tenant.name)
             if tenant.status == Tenant.Status.PENDING
-            else f"{tenant.name} is not selling WiFi access right now."
+            else _("{name} is not selling WiFi access right now.").format(name=tenant.name)
         )
         return tenant, None, _unavailable(request, tenant, reason, 503)
     packages = list(Package.objects.filter(tenant=tenant, is_active=True).order_by("price", "name"))
@@ -136,7 +147,12 @@ def open_portal(request: HttpRequest, slug: str):
         return (
             tenant,
             None,
-            _unavailable(request, tenant, f"{tenant.name} has no package on sale right now.", 503),
+            _unavailable(
+                request,
+                tenant,
+                _("{name} has no package on sale right now.").format(name=tenant.name),
+                503,
+            ),
         )
     return tenant, packages, None
 
@@ -231,7 +247,7 @@ def pay_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     payment = selectors.payment_for_token(token)
     if payment is None or payment.tenant.slug != slug:
         return _unavailable(
-            request, _portal_tenant(slug), "This payment link is unknown or has expired.", 404
+            request, _portal_tenant(slug), _("This payment link is unknown or has expired."), 404
         )
     state = selectors.payment_public_state(payment=payment)
     handoff = clean_handoff(payment.handoff or {})
@@ -262,7 +278,9 @@ def status_json(request: HttpRequest, token: str) -> JsonResponse:
 
 
 class VoucherForm(forms.Form):
-    code = forms.CharField(max_length=40, error_messages={"required": "Enter the voucher code."})
+    code = forms.CharField(
+        max_length=40, error_messages={"required": gettext_lazy("Enter the voucher code.")}
+    )
 
 
 @require_POST
@@ -314,12 +332,12 @@ def voucher_page(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         .first()
     )
     if voucher is None or len(token) < 20:
-        return _unavailable(request, _portal_tenant(slug), "This link is unknown.", 404)
+        return _unavailable(request, _portal_tenant(slug), _("This link is unknown."), 404)
     user = voucher.hotspot_user
     state = {
         "type": "payment",
         "state": "completed",
-        "message": "Voucher accepted — you are online",
+        "message": _("Voucher accepted — you are online"),
         "reason": "",
         "package": voucher.package.name,
         "amount": str(voucher.package.price),

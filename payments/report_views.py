@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -196,7 +197,7 @@ class ReportView(_ReportView):
         if request.user.is_system_admin:
             return redirect(reverse("payments:system_reports") + "?" + request.GET.urlencode())
         if not request.user.is_tenant_admin:
-            raise Http403("Reports are for the tenant's admins.")
+            raise Http403(_("Reports are for the tenant's admins."))
         return super().get(request)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from config.errors import NotFound
 
@@ -73,8 +76,19 @@ def payment_for_token(token: Any) -> Payment | None:
     return payment
 
 
-PENDING_SENTENCE = "Check your phone and enter your M-Pesa PIN"
-COMPLETED_SENTENCE = "Paid — you are online"
+PENDING_SENTENCE = gettext_noop("Check your phone and enter your M-Pesa PIN")
+COMPLETED_SENTENCE = gettext_noop("Paid — you are online")
+FAILED_SENTENCE = gettext_noop("The payment failed.")
+
+
+def in_every_language(sentence: str) -> dict[str, str]:
+    """{language: sentence} for settings.LANGUAGES: the portal page shows its own language's
+    (the socket frame is built once, with no language of its own)."""
+    out = {}
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            out[code] = gettext(sentence)
+    return out
 
 
 def payment_public_state(*, payment: Payment) -> dict[str, Any]:
@@ -94,13 +108,16 @@ def payment_public_state(*, payment: Payment) -> dict[str, Any]:
         "currency": payment.currency,
         "phone": payment.masked_phone,
     }
+    sentence: str | None = PENDING_SENTENCE
     if payment.status == Payment.Status.PENDING and payment.failure_reason:
+        sentence = None
         state["message"] = payment.failure_reason  # a push whose answer we never got
     elif payment.status == Payment.Status.FAILED:
-        state["message"] = payment.failure_reason or "The payment failed."
+        sentence = None if payment.failure_reason else FAILED_SENTENCE
+        state["message"] = payment.failure_reason or gettext(FAILED_SENTENCE)
         state["reason"] = state["message"]
     elif payment.status == Payment.Status.COMPLETED:
-        state["message"] = COMPLETED_SENTENCE
+        sentence = COMPLETED_SENTENCE
         user = HotspotUser.objects.filter(payment=payment).first()
         if user is not None:
             state["credentials"] = {
@@ -108,4 +125,9 @@ def payment_public_state(*, payment: Payment) -> dict[str, Any]:
                 "password": user.password,
                 "expires_at": user.expires_at.isoformat(),
             }
+    if sentence is not None:  # our own words: in the active language, and in every language
+        state["message"] = gettext(sentence)
+        state["messages"] = in_every_language(sentence)
+        if state["reason"]:
+            state["reason"] = state["message"]
     return state

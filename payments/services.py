@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.utils import normalize_phone
@@ -219,7 +221,7 @@ def payment_record_callback(
 
 # --- the customer's own purchase: M-Pesa STK push (the portal) -------------------------------
 
-PHONE_HELP = "Enter your M-Pesa number, e.g. 0712345678."
+PHONE_HELP = gettext_lazy("Enter your M-Pesa number, e.g. 0712345678.")
 
 
 class RateLimited(DomainError):
@@ -240,7 +242,7 @@ def normalize_mpesa_phone(value: str) -> str:
     if digits.startswith("+"):
         digits = digits[1:]
     if not digits.isdigit():
-        raise ValueError(PHONE_HELP)
+        raise ValueError(str(PHONE_HELP))
     if len(digits) == 12 and digits.startswith("254"):
         local = digits[3:]
     elif len(digits) == 10 and digits.startswith("0"):
@@ -248,9 +250,9 @@ def normalize_mpesa_phone(value: str) -> str:
     elif len(digits) == 9:
         local = digits
     else:
-        raise ValueError(PHONE_HELP)
+        raise ValueError(str(PHONE_HELP))
     if local[0] not in "17":
-        raise ValueError("That is not a Kenyan mobile number. " + PHONE_HELP)
+        raise ValueError(_("That is not a Kenyan mobile number.") + " " + str(PHONE_HELP))
     return "254" + local
 
 
@@ -268,13 +270,17 @@ def _check_stk_limits(*, phone: str, client_ip: str) -> None:
     recent = Payment.objects.filter(provider=Payment.Provider.DARAJA, created_at__gte=window)
     if recent.filter(phone=phone).count() >= settings.PORTAL_STK_LIMIT_PER_PHONE:
         raise RateLimited(
-            f"This phone has already been sent {settings.PORTAL_STK_LIMIT_PER_PHONE} M-Pesa "
-            f"prompts in the last {minutes} minutes. Please wait a while before trying again."
+            _(
+                "This phone has already been sent {count} M-Pesa prompts in the last {minutes} "
+                "minutes. Please wait a while before trying again."
+            ).format(count=settings.PORTAL_STK_LIMIT_PER_PHONE, minutes=minutes)
         )
     if client_ip and recent.filter(client_ip=client_ip).count() >= settings.PORTAL_STK_LIMIT_PER_IP:
         raise RateLimited(
-            f"Too many payments were started from this device in the last {minutes} minutes. "
-            "Please wait a while before trying again."
+            _(
+                "Too many payments were started from this device in the last {minutes} minutes. "
+                "Please wait a while before trying again."
+            ).format(minutes=minutes)
         )
 
 

@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -49,7 +51,7 @@ class MpesaSettingsView(TenantMemberMixin, View):
         from tenants.services import UPDATABLE_FIELDS
 
         if not request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can change its M-Pesa account.")
+            raise Http403(_("Only the tenant's admins can change its M-Pesa account."))
         tenant = self.tenant
         stored = DarajaCredentials.objects.filter(tenant=tenant).first()
         form = DarajaCredentialsForm(request.POST, stored=stored)
@@ -59,7 +61,7 @@ class MpesaSettingsView(TenantMemberMixin, View):
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, "The M-Pesa account has been saved.")
+                messages.success(request, _("The M-Pesa account has been saved."))
                 return redirect("tenants:settings")
         tenant_form = TenantSettingsForm(initial={f: getattr(tenant, f) for f in UPDATABLE_FIELDS})
         return render(
@@ -96,10 +98,17 @@ class PaymentListView(TenantMemberMixin, View):
 
 
 class VoucherBatchForm(BootstrapFormMixin, forms.Form):
-    package = forms.ModelChoiceField(queryset=Package.objects.none(), empty_label=None)
-    count = forms.IntegerField(min_value=1, max_value=1000, initial=20, label="How many")
+    package = forms.ModelChoiceField(
+        label=gettext_lazy("Package"), queryset=Package.objects.none(), empty_label=None
+    )
+    count = forms.IntegerField(
+        min_value=1, max_value=1000, initial=20, label=gettext_lazy("How many")
+    )
     prefix = forms.CharField(
-        max_length=6, required=False, help_text="Optional, up to 6 letters or digits."
+        label=gettext_lazy("Prefix"),
+        max_length=6,
+        required=False,
+        help_text=gettext_lazy("Optional, up to 6 letters or digits."),
     )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
@@ -140,7 +149,7 @@ class VoucherListView(TenantMemberMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can create vouchers.")
+            raise Http403(_("Only the tenant's admins can create vouchers."))
         form = VoucherBatchForm(request.POST, user=request.user)
         if form.is_valid():
             try:
@@ -150,7 +159,7 @@ class VoucherListView(TenantMemberMixin, View):
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, f"{batch.count} vouchers created.")
+                messages.success(request, _("{count} vouchers created.").format(count=batch.count))
                 return redirect("payments:voucher_print", pk=batch.pk)
         return self._render(request, form, status=400)
 

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import DomainError, InvalidTransition, PermissionDenied
@@ -99,7 +100,7 @@ def voucher_redeem(
     key = _guess_key(client_ip)
     if cache.get(key, 0) >= settings.PORTAL_VOUCHER_ATTEMPTS:
         raise VoucherGuessing(
-            "Too many wrong codes from this device. Please wait a while before trying again."
+            _("Too many wrong codes from this device. Please wait a while before trying again.")
         )
     try:
         return _redeem(tenant=tenant, code=normalize_code(code), handoff=handoff or {})
@@ -115,18 +116,20 @@ def voucher_redeem(
 @transaction.atomic
 def _redeem(*, tenant: Tenant, code: str, handoff: dict[str, str]) -> Voucher:
     if tenant.status != Tenant.Status.ACTIVE:
-        raise InvalidTransition(f"{tenant.name} is not selling WiFi access right now.")
+        raise InvalidTransition(
+            _("{name} is not selling WiFi access right now.").format(name=tenant.name)
+        )
     voucher = Voucher.objects.filter(code=code, tenant=tenant).select_related("package").first()
     if not code or voucher is None:  # unknown, or another tenant's: the same answer
-        raise VoucherRefused("That voucher code is not valid here. Check it and try again.")
+        raise VoucherRefused(_("That voucher code is not valid here. Check it and try again."))
     if voucher.status == Voucher.Status.DISABLED:
-        raise VoucherRefused("That voucher has been disabled. Ask the attendant.")
+        raise VoucherRefused(_("That voucher has been disabled. Ask the attendant."))
     # The one claim: a conditional UPDATE, so two phones redeeming at once cannot both win.
     claimed = Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.UNUSED).update(
         status=Voucher.Status.USED, used_at=timezone.now(), handoff=handoff
     )
     if claimed != 1:
-        raise VoucherRefused("That voucher has already been used.")
+        raise VoucherRefused(_("That voucher has already been used."))
     hotspot_user: HotspotUser = hotspot_user_create(tenant=tenant, package=voucher.package, by=None)
     Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user)
     voucher.refresh_from_db()

@@ -7,6 +7,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from config.money import CURRENCY_CHOICES, validate_currency, validate_time_zone
 
@@ -29,9 +30,9 @@ def default_currency() -> str:
 
 class Tenant(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending approval"
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
+        PENDING = "pending", _("Pending approval")
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60, unique=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from config.errors import NotFound
@@ -88,9 +89,16 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         items.append(
             {
                 "at": p.updated_at,
-                "title": f"Payment {p.get_status_display().lower()}",
-                "text": f"{format_money(p.amount, p.currency)} from {p.masked_phone} "
-                f"for {p.package.name}",
+                "title": {
+                    "completed": _("Payment completed"),
+                    "failed": _("Payment failed"),
+                }.get(p.status, _("Payment pending")),
+                "text": _("%(amount)s from %(phone)s for %(package)s")
+                % {
+                    "amount": format_money(p.amount, p.currency),
+                    "phone": p.masked_phone,
+                    "package": p.package.name,
+                },
                 "level": {"completed": "success", "failed": "error"}.get(p.status, "info"),
             }
         )
@@ -98,7 +106,7 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         items.append(
             {
                 "at": h.created_at,
-                "title": "Hotspot user created",
+                "title": _("Hotspot user created"),
                 "text": f"{h.username} on {h.package.name}",
                 "level": "info",
             }
@@ -109,7 +117,7 @@ def recent_activity(*, user: User, limit: int = 10) -> list[dict[str, Any]]:
         .order_by("-date_joined")[:limit]
     ):
         items.append(
-            {"at": u.date_joined, "title": "User added", "text": u.display_name, "level": "info"}
+            {"at": u.date_joined, "title": _("User added"), "text": u.display_name, "level": "info"}
         )
     items.sort(key=lambda item: item["at"], reverse=True)
     return items[:limit]

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import user_create
@@ -39,9 +40,9 @@ def _clean_phone(phone: str) -> str:
 def _clean_slug(slug: str, name: str) -> str:
     slug = slugify(slug or name)[:60]
     if not slug:
-        raise ValidationError({"slug": "Choose a short name made of letters, digits or dashes."})
+        raise ValidationError({"slug": _("Choose a short name made of letters, digits or dashes.")})
     if Tenant.objects.filter(slug=slug).exists():
-        raise ValidationError({"slug": "That short name is already taken."})
+        raise ValidationError({"slug": _("That short name is already taken.")})
     return slug
 
 
@@ -65,7 +66,7 @@ def tenant_register(
     """Public sign-up: a pending tenant and its first tenant admin, who waits for approval."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "Enter your organisation's name."})
+        raise ValidationError({"name": _("Enter your organisation's name.")})
     tenant = Tenant(
         name=name,
         slug=_clean_slug(slug, name),
@@ -78,7 +79,7 @@ def tenant_register(
         with transaction.atomic():
             tenant.save()
     except IntegrityError as exc:  # a double submit racing past the check above
-        raise ValidationError({"slug": "That short name is already taken."}) from exc
+        raise ValidationError({"slug": _("That short name is already taken.")}) from exc
     admin = user_create(
         username=admin_username,
         password=admin_password,
@@ -199,7 +200,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, by: User | None) -> Tenant:
     _require_system_admin(by)
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "A reason is required to suspend a tenant."})
+        raise ValidationError({"reason": _("A reason is required to suspend a tenant.")})
     tenant = _locked(tenant)
     if tenant.status != Tenant.Status.ACTIVE:
         raise InvalidTransition(

@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views import View
 
 from accounts.models import User
@@ -144,7 +146,7 @@ class PaymentSecretView(TenantMemberMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can see its payment secret.")
+            raise Http403(_("Only the tenant's admins can see its payment secret."))
         response = JsonResponse({"payment_secret": self.tenant.payment_secret})
         response["Cache-Control"] = "no-store"
         return response
@@ -155,12 +157,14 @@ class PaymentSecretRotateView(TenantMemberMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can rotate its payment secret.")
+            raise Http403(_("Only the tenant's admins can rotate its payment secret."))
         services.tenant_payment_secret_rotate(tenant=self.tenant, by=request.user)
         messages.success(
             request,
-            "A new payment secret has been made. Give it to your payment provider: "
-            "callbacks signed with the old one are now refused.",
+            _(
+                "A new payment secret has been made. Give it to your payment provider: "
+                "callbacks signed with the old one are now refused."
+            ),
         )
         return redirect(reverse("tenants:settings") + "#payment-secret-card")
 
@@ -192,7 +196,7 @@ class SettingsView(TenantMemberMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not self._can_edit():
-            raise Http403("Only the tenant's admins can change its settings.")
+            raise Http403(_("Only the tenant's admins can change its settings."))
         tenant = self.tenant
         form = TenantSettingsForm(request.POST)
         if form.is_valid():
@@ -202,7 +206,7 @@ class SettingsView(TenantMemberMixin, View):
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                messages.success(request, "The settings have been saved.")
+                messages.success(request, _("The settings have been saved."))
                 return redirect("tenants:settings")
         return render(
             request,
@@ -273,7 +277,7 @@ class _TenantAction(SystemAdminMixin, View):
 class TenantApproveView(_TenantAction):
     def act(self, request: HttpRequest, tenant: Tenant) -> str:
         services.tenant_approve(tenant=tenant, by=request.user)
-        return f"{tenant.name} has been approved."
+        return _("{name} has been approved.").format(name=tenant.name)
 
 
 class TenantSuspendView(_TenantAction):
@@ -282,10 +286,10 @@ class TenantSuspendView(_TenantAction):
         if not form.is_valid():
             raise ValidationError("Give a reason to suspend a tenant.")
         services.tenant_suspend(tenant=tenant, reason=form.cleaned_data["reason"], by=request.user)
-        return f"{tenant.name} has been suspended."
+        return pgettext("tenant", "{name} has been suspended.").format(name=tenant.name)
 
 
 class TenantReactivateView(_TenantAction):
     def act(self, request: HttpRequest, tenant: Tenant) -> str:
         services.tenant_reactivate(tenant=tenant, by=request.user)
-        return f"{tenant.name} has been reactivated."
+        return _("{name} has been reactivated.").format(name=tenant.name)

@@ -81,9 +81,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (it can answer itself)
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the set_language cookie, else the browser's Accept-Language...
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...unless the signed-in user chose one on /accounts/profile/ (User.language).
+    "accounts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.BlockedUserLogoutMiddleware",
     # Times in the signed-in user's tenant's zone (system admins: TIME_ZONE).
@@ -149,11 +153,13 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE for <html lang>
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.notifications_ui",
             ],
-            "builtins": ["config.templatetags"],
+            # {% translate %} / {% blocktranslate %} in every template, no {% load i18n %}
+            "builtins": ["config.templatetags", "django.templatetags.i18n"],
         },
     },
 ]
@@ -187,7 +193,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# Languages shipped (locale/<code>/LC_MESSAGES/django.po, compiled .mo committed): English is
+# the source language; a user's choice (User.language), else the set_language cookie, else the
+# browser's Accept-Language picks one. README "Languages" says how to add one.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("sw", "Kiswahili"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # The platform's zone: system admins' pages and platform reports, and new tenants' default
 # (each tenant has its own, Tenant.time_zone; tenants.middleware activates it).
 TIME_ZONE = os.environ.get("TIME_ZONE", "Africa/Nairobi")

@@ -46,6 +46,10 @@ def broadcast(event: Event, *, exclude: str | None | object = _UNSET) -> StoredE
             level=event.level,
             title=event.title[:200],
             message=event.message,
+            translations={
+                code: {"title": text["title"][:200], "message": text["message"]}
+                for code, text in event.translations.items()
+            },
             data=event.data,
             exclude_socket_id=socket_id or "",
             occurred_at=event.occurred_at,

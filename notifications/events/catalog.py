@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from accounts.models import User
 from config.money import format_money
@@ -143,6 +145,10 @@ class Event:
     data: dict[str, Any]
     targets: list[Target]
     occurred_at: datetime = field(default_factory=timezone.now)
+    #: {language: {"title", "message"}} for every other language of settings.LANGUAGES, so each
+    #: page shows the toast in its own user's language with no work per socket (the frame's
+    #: `titles` / `messages`); a free-text title or message stays as written
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def groups(self) -> list[str]:
@@ -201,15 +207,48 @@ class EventType:
         if level is not None and level not in LEVELS:
             raise ValueError(f"Unknown level {level!r}; use one of {', '.join(LEVELS)}.")
         targets = [t for r in cls.audience for t in r.resolve_all(data)]
+        with translation.override(settings.LANGUAGE_CODE):  # `message`: the source language
+            default = cls.template.format_map(cls.message_params(data))
         return Event(
             name=cls.name,
             category=cls.category,
             level=level or cls.level,
             title=title or cls.title,
-            message=message or cls.template.format_map(message_fields(data)),
+            message=message or default,
             data=data,
             targets=targets,
+            translations=cls.translate(data, title=title, message=message),
         )
+
+    @classmethod
+    def message_params(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The values the message template is filled with, in the active language (a payload
+        value that is a word, e.g. a reason code, is translated here; `{money}` is the amount
+        written in its currency)."""
+        return message_fields(data)
+
+    @classmethod
+    def translate(
+        cls, data: Mapping[str, Any], *, title: str | None = None, message: str | None = None
+    ) -> dict[str, dict[str, str]]:
+        """The title and message in every non-default language (locale/*/django.po).
+
+        A hand-written title or message is the sender's words: kept as written. A language
+        whose translation does not fit the payload (a bad placeholder) falls back to English.
+        """
+        if title and message:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        for code, _name in settings.LANGUAGES:
+            if code == settings.LANGUAGE_CODE:
+                continue
+            with translation.override(code):
+                try:
+                    text = message or gettext(cls.template).format_map(cls.message_params(data))
+                except (KeyError, IndexError, ValueError):
+                    text = message or cls.template.format_map(message_fields(data))
+                out[code] = {"title": title or gettext(cls.title), "message": text}
+        return out
 
     @classmethod
     def from_object(cls, obj: Any) -> Event:
@@ -290,15 +329,15 @@ class _TenantEvent(EventType):
 
 class TenantCreated(_TenantEvent):
     level = "success"
-    title = "Tenant Created"
-    template = "{tenant_name} has been created."
+    title = gettext_noop("Tenant Created")
+    template = gettext_noop("{tenant_name} has been created.")
     audience = (SYSTEM_ADMINS,)
     description = "A system admin created a tenant directly."
 
 
 class TenantUpdated(_TenantEvent):
-    title = "Tenant Updated"
-    template = "{tenant_name}'s details have been updated."
+    title = gettext_noop("Tenant Updated")
+    template = gettext_noop("{tenant_name}'s details have been updated.")
     fields = {**TENANT_FIELDS, **CHANGED}
     audience = (TENANT_ADMINS, SYSTEM_ADMINS)
     description = "Contact details changed (by a system admin or the tenant's own admin)."
@@ -310,8 +349,8 @@ class TenantUpdated(_TenantEvent):
 
 class PaymentSecretRotated(_TenantEvent):
     level = "warning"
-    title = "Payment Secret Rotated"
-    template = (
+    title = gettext_noop("Payment Secret Rotated")
+    template = gettext_noop(
         "{tenant_name}'s payment callback secret has been replaced; callbacks signed with the "
         "old one are refused."
     )
@@ -321,14 +360,14 @@ class PaymentSecretRotated(_TenantEvent):
 
 class TenantApproved(_TenantEvent):
     level = "success"
-    title = "Tenant Approved"
-    template = "{tenant_name} has been approved and is now active."
+    title = gettext_noop("Tenant Approved")
+    template = gettext_noop("{tenant_name} has been approved and is now active.")
 
 
 class TenantSuspended(_TenantEvent):
     level = "error"
-    title = "Tenant Suspended"
-    template = "{tenant_name} has been suspended: {reason}"
+    title = gettext_noop("Tenant Suspended")
+    template = gettext_noop("{tenant_name} has been suspended: {reason}")
     fields = {**TENANT_FIELDS, "reason": "why (shown to the tenant)"}
     description = "The tenant's sockets are closed too (4403)."
 
@@ -341,15 +380,15 @@ class TenantSuspended(_TenantEvent):
 
 class TenantReactivated(_TenantEvent):
     level = "success"
-    title = "Tenant Reactivated"
-    template = "{tenant_name} has been reactivated."
+    title = gettext_noop("Tenant Reactivated")
+    template = gettext_noop("{tenant_name} has been reactivated.")
 
 
 class TenantRegistered(_TenantEvent):
     category = "system"
-    title = "Tenant Registered"
+    title = gettext_noop("Tenant Registered")
     toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
-    template = "{tenant_name} has registered and is awaiting approval."
+    template = gettext_noop("{tenant_name} has registered and is awaiting approval.")
     fields = {
         **TENANT_FIELDS,
         "admin_user_id": "id of the tenant admin created with it (null if none)",
@@ -392,13 +431,13 @@ class _UserEvent(EventType):
 
 class UserCreated(_UserEvent):
     level = "success"
-    title = "User Created"
-    template = "{full_name} has been added to the system."
+    title = gettext_noop("User Created")
+    template = gettext_noop("{full_name} has been added to the system.")
 
 
 class UserUpdated(_UserEvent):
-    title = "User Updated"
-    template = "{full_name}'s account has been updated."
+    title = gettext_noop("User Updated")
+    template = gettext_noop("{full_name}'s account has been updated.")
     fields = {**USER_FIELDS, **CHANGED}
     audience = (TENANT_ADMINS, THE_USER, SYSTEM_ADMINS_IF_NO_TENANT)
     description = "Profile or role changed; the person is told too."
@@ -410,8 +449,8 @@ class UserUpdated(_UserEvent):
 
 class UserDeleted(_UserEvent):
     level = "warning"
-    title = "User Deleted"
-    template = "{full_name} has been removed from the system."
+    title = gettext_noop("User Deleted")
+    template = gettext_noop("{full_name} has been removed from the system.")
     description = "The account is gone; its sockets are closed (4403)."
 
     @classmethod
@@ -435,8 +474,8 @@ class UserDeleted(_UserEvent):
 
 class PasswordChanged(_UserEvent):
     category = "auth"
-    title = "Password Changed"
-    template = "Your password has been changed."
+    title = gettext_noop("Password Changed")
+    template = gettext_noop("Your password has been changed.")
     fields = {"user_id": "id of the account", "username": "its username"}
     audience = (THE_USER,)
     description = "That person only (their other tabs and devices)."
@@ -449,9 +488,9 @@ class PasswordChanged(_UserEvent):
 class AccountSuspended(_UserEvent):
     category = "auth"
     level = "warning"
-    title = "Account Suspended"
+    title = gettext_noop("Account Suspended")
     toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
-    template = "{full_name}'s account has been suspended: {reason}"
+    template = gettext_noop("{full_name}'s account has been suspended: {reason}")
     fields = {
         **USER_FIELDS,
         "reason": "why",
@@ -482,8 +521,8 @@ class AccountSuspended(_UserEvent):
 class AccountActivated(_UserEvent):
     category = "auth"
     level = "success"
-    title = "Account Activated"
-    template = "{full_name}'s account has been activated."
+    title = gettext_noop("Account Activated")
+    template = gettext_noop("{full_name}'s account has been activated.")
     audience = (THE_USER, TENANT_ADMINS, SYSTEM_ADMINS_IF_NO_TENANT)
 
 
@@ -507,15 +546,15 @@ class _PaymentEvent(EventType):
 
 
 class PaymentInitiated(_PaymentEvent):
-    title = "Payment Started"
-    template = "{phone} started paying {money} for {package_name}."
+    title = gettext_noop("Payment Started")
+    template = gettext_noop("{phone} started paying {money} for {package_name}.")
     description = "A customer started paying (pending); for live counters."
 
 
 class PaymentCompleted(_PaymentEvent):
     level = "success"
-    title = "Payment Received"
-    template = "Payment {reference} of {money} from {phone} has been received."
+    title = gettext_noop("Payment Received")
+    template = gettext_noop("Payment {reference} of {money} from {phone} has been received.")
     fields = {
         **PAYMENT_FIELDS,
         "hotspot_user_id": "id of the hotspot user provisioned for it (null if none)",
@@ -539,8 +578,8 @@ class PaymentCompleted(_PaymentEvent):
 
 class PaymentFailed(_PaymentEvent):
     level = "error"
-    title = "Payment Failed"
-    template = "Payment {reference} of {money} from {phone} failed: {reason}"
+    title = gettext_noop("Payment Failed")
+    template = gettext_noop("Payment {reference} of {money} from {phone} failed: {reason}")
     fields = {**PAYMENT_FIELDS, "reason": "the provider's reason", "failed_at": "ISO time"}
 
     @classmethod
@@ -575,8 +614,8 @@ class _HotspotUserEvent(EventType):
 
 class HotspotUserCreated(_HotspotUserEvent):
     level = "success"
-    title = "Hotspot User Created"
-    template = "Hotspot user {username} has been created ({package_name})."
+    title = gettext_noop("Hotspot User Created")
+    template = gettext_noop("Hotspot user {username} has been created ({package_name}).")
     fields = {**HOTSPOT_USER_FIELDS, "payment_id": "id of the payment it was sold by, or null"}
 
     @classmethod
@@ -588,14 +627,14 @@ class HotspotUserCreated(_HotspotUserEvent):
 
 class HotspotUserExpired(_HotspotUserEvent):
     level = "warning"
-    title = "Hotspot User Expired"
-    template = "Hotspot user {username}'s {package_name} access has expired."
+    title = gettext_noop("Hotspot User Expired")
+    template = gettext_noop("Hotspot user {username}'s {package_name} access has expired.")
 
 
 class HotspotUserDisabled(_HotspotUserEvent):
     level = "warning"
-    title = "Hotspot User Disabled"
-    template = "Hotspot user {username} has been disabled."
+    title = gettext_noop("Hotspot User Disabled")
+    template = gettext_noop("Hotspot user {username} has been disabled.")
 
 
 class _PackageEvent(EventType):
@@ -616,13 +655,13 @@ class _PackageEvent(EventType):
 
 class PackageCreated(_PackageEvent):
     level = "success"
-    title = "Package Created"
-    template = "Package {name} is now available."
+    title = gettext_noop("Package Created")
+    template = gettext_noop("Package {name} is now available.")
 
 
 class PackageUpdated(_PackageEvent):
-    title = "Package Updated"
-    template = "Package {name} has been updated."
+    title = gettext_noop("Package Updated")
+    template = gettext_noop("Package {name} has been updated.")
     fields = {**PACKAGE_FIELDS, **CHANGED}
 
     @classmethod
@@ -674,26 +713,30 @@ class _RouterEvent(EventType):
 
 class RouterAdded(_RouterEvent):
     level = "success"
-    title = "Router Added"
-    template = "Router {name} ({address}) has been added."
+    title = gettext_noop("Router Added")
+    template = gettext_noop("Router {name} ({address}) has been added.")
 
 
 class RouterRemoved(_RouterEvent):
     level = "warning"
-    title = "Router Removed"
-    template = "Router {name} ({address}) has been removed."
+    title = gettext_noop("Router Removed")
+    template = gettext_noop("Router {name} ({address}) has been removed.")
 
 
 class RouterFirstSeen(_RouterEvent):
     level = "success"
-    title = "Router Online"
-    template = "Router {name} ({address}) has contacted the RADIUS server for the first time."
+    title = gettext_noop("Router Online")
+    template = gettext_noop(
+        "Router {name} ({address}) has contacted the RADIUS server for the first time."
+    )
 
 
 class RouterSilent(_RouterEvent):
     level = "warning"
-    title = "Router Not Heard From"
-    template = "Router {name} ({address}) has not contacted the RADIUS server for a while."
+    title = gettext_noop("Router Not Heard From")
+    template = gettext_noop(
+        "Router {name} ({address}) has not contacted the RADIUS server for a while."
+    )
     description = "Sent once per silence by the periodic task (RADIUS_ROUTER_SILENT_AFTER)."
 
 
@@ -714,19 +757,19 @@ class _SessionEvent(EventType):
 
 
 class HotspotSessionStarted(_SessionEvent):
-    title = "Hotspot Session Started"
-    template = "{username} is online on {router_name}."
+    title = gettext_noop("Hotspot Session Started")
+    template = gettext_noop("{username} is online on {router_name}.")
 
 
 class HotspotSessionEnded(_SessionEvent):
-    title = "Hotspot Session Ended"
-    template = "{username} went offline on {router_name}."
+    title = gettext_noop("Hotspot Session Ended")
+    template = gettext_noop("{username} went offline on {router_name}.")
 
 
 class DisconnectFailed(_SessionEvent):
     level = "error"
-    title = "Disconnect Failed"
-    template = "Router {router_name} did not disconnect {username}: {reason}."
+    title = gettext_noop("Disconnect Failed")
+    template = gettext_noop("Router {router_name} did not disconnect {username}: {reason}.")
     fields = {**SESSION_EVENT_FIELDS, "reason": "nak (the router refused) or no_answer"}
 
     @classmethod
@@ -736,8 +779,12 @@ class DisconnectFailed(_SessionEvent):
 
 class DataLimitWarning(_HotspotUserEvent):
     level = "warning"
-    title = "Data Limit Almost Used"
-    template = "Hotspot user {username} has used {percent}% of the {package_name} data."
+    title = gettext_noop("Data Limit Almost Used")
+    template = gettext_noop(
+        # a brace template: "%" is a percent sign, not a %-format directive
+        # xgettext:no-python-format
+        "Hotspot user {username} has used {percent}% of the {package_name} data."
+    )
     fields = {
         **HOTSPOT_USER_FIELDS,
         "percent": "share of the data limit used",
@@ -759,20 +806,32 @@ class DataLimitWarning(_HotspotUserEvent):
 
 class HotspotUserCutOff(_HotspotUserEvent):
     level = "warning"
-    title = "Hotspot User Cut Off"
-    template = "Hotspot user {username} has been cut off: {reason_text}."
+    title = gettext_noop("Hotspot User Cut Off")
+    template = gettext_noop("Hotspot user {username} has been cut off: {reason_text}.")
     fields = {
         **HOTSPOT_USER_FIELDS,
         "reason": "data (the data limit is used up) or time (the access expired)",
         "reason_text": "the reason in words",
     }
 
+    reasons: ClassVar[dict[str, str]] = {
+        "data": gettext_noop("data used up"),
+        "time": gettext_noop("time over"),
+    }
+
     @classmethod
     def from_hotspot_user(cls, hotspot_user: HotspotUser, reason: str = "data") -> Event:
-        text = {"data": "data used up", "time": "time over"}.get(reason, reason)
+        text = cls.reasons.get(reason, reason)
         return cls.build(
             {**payloads.hotspot_user_data(hotspot_user), "reason": reason, "reason_text": text}
         )
+
+    @classmethod
+    def message_params(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        reason = data.get("reason")
+        if reason in cls.reasons:
+            return {**data, "reason_text": gettext(cls.reasons[reason])}
+        return data
 
 
 # --- the customer's portal, vouchers and SMS (payments/) ----------------------------------
@@ -784,8 +843,8 @@ class PortalPaymentUpdated(EventType):
 
     category = "payment"
     level = "info"
-    title = "Payment Updated"
-    template = "Your payment is {state}."
+    title = gettext_noop("Payment Updated")
+    template = gettext_noop("Your payment is {state}.")
     model = Payment
     fields = {
         "payment_id": "id of the payment",
@@ -823,8 +882,8 @@ class _VoucherEvent(EventType):
 
 class VoucherBatchCreated(_VoucherEvent):
     model = VoucherBatch
-    title = "Vouchers Created"
-    template = "{count} vouchers for {package_name} have been created."
+    title = gettext_noop("Vouchers Created")
+    template = gettext_noop("{count} vouchers for {package_name} have been created.")
     fields = {
         "batch_id": "id of the voucher batch",
         "tenant_id": "id of its tenant",
@@ -841,8 +900,8 @@ class VoucherBatchCreated(_VoucherEvent):
 class VoucherRedeemed(_VoucherEvent):
     model = Voucher
     level = "success"
-    title = "Voucher Redeemed"
-    template = "A {package_name} voucher has been redeemed ({hotspot_username})."
+    title = gettext_noop("Voucher Redeemed")
+    template = gettext_noop("A {package_name} voucher has been redeemed ({hotspot_username}).")
     fields = {
         "voucher_id": "id of the voucher (never its code)",
         "batch_id": "id of its batch",
@@ -861,8 +920,8 @@ class VoucherRedeemed(_VoucherEvent):
 class SmsDeliveryFailed(EventType):
     category = "payment"
     level = "warning"
-    title = "SMS Not Delivered"
-    template = "The login SMS to {phone} could not be delivered: {error}"
+    title = gettext_noop("SMS Not Delivered")
+    template = gettext_noop("The login SMS to {phone} could not be delivered: {error}")
     model = SmsMessage
     fields = {
         "sms_id": "id of the message",
@@ -919,16 +978,16 @@ class _SystemEvent(EventType):
 
 class SystemNotification(_SystemEvent):
     level = "info"
-    title = "System Notification"
-    template = "A message from the platform team."
+    title = gettext_noop("System Notification")
+    template = gettext_noop("A message from the platform team.")
     description = "Free text from the platform team (fire_event / shell)."
 
 
 class SystemAlert(_SystemEvent):
     level = "warning"
-    title = "System Alert"
+    title = gettext_noop("System Alert")
     toast_ms = 8000  # stays longer than its level: it needs reading (issue 4)
-    template = "The platform needs attention."
+    template = gettext_noop("The platform needs attention.")
     description = "Operational alert from the platform (fire_event / shell / monitoring)."
 
 
@@ -938,9 +997,9 @@ class PlatformAnnouncement(EventType):
 
     category = "system"
     level = "info"
-    title = "Platform Announcement"
+    title = gettext_noop("Platform Announcement")
     toast_ms = 8000  # a notice to read, e.g. planned maintenance (as SystemAlert)
-    template = "A message from the platform team."
+    template = gettext_noop("A message from the platform team.")
     description = "A system admin's announcement to the users of every active tenant."
     fields = {"by_user_id": "id of the system admin who sent it, or null (the shell)"}
     audience = (EVERY_TENANT, SYSTEM_ADMINS)

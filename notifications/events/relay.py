@@ -94,6 +94,7 @@ def frame(event: StoredEvent, group: str) -> str:
         level=event.level,
         title=event.title,
         message=event.message,
+        translations=event.translations,
         channel=group,
         data=event.data,
         occurred_at=event.occurred_at,

@@ -94,8 +94,15 @@ def event_frame(
     channel: str,
     data: dict[str, Any],
     occurred_at: datetime | None,
+    translations: dict[str, dict[str, str]] | None = None,
 ) -> str:
-    """The `event` frame, serialized once (every socket of the group gets this text)."""
+    """The `event` frame, serialized once (every socket of the group gets this text).
+
+    `title` / `message` are in the default language; `titles` / `messages` hold the other
+    languages' ({"sw": ...}), so one frame serves every user and the page shows its own
+    language (`<html lang>`) with no work per socket.
+    """
+    translations = translations or {}
     return dumps(
         {
             "type": "event",
@@ -105,6 +112,8 @@ def event_frame(
             "level": level,
             "title": title,
             "message": message,
+            "titles": {code: text["title"] for code, text in translations.items()},
+            "messages": {code: text["message"] for code, text in translations.items()},
             "channel": channel,
             "data": data,
             "occurred_at": iso(occurred_at),

@@ -7,6 +7,17 @@ const config = CONFIG_EL ? JSON.parse(CONFIG_EL.textContent) : { live: false };
 const LEVELS = config.levels || { success: 5000, info: 5000, warning: 6000, error: 7000 };
 const EVENTS = config.events || {};
 const MAX_VISIBLE = config.max_visible || 5;
+// The page's own words in its language (notifications/context_processors.py, Django's i18n).
+const STRINGS = config.strings || {};
+const t = (key, fallback, params = {}) =>
+  (STRINGS[key] || fallback).replace(/\{(\w+)\}/g, (all, name) => (name in params ? String(params[name]) : all));
+// An event frame carries its title and message in every language (`titles` / `messages`,
+// docs/protocol.md); the page shows the one of <html lang>, else the default (`title`).
+const LANG = (document.documentElement.lang || "en").toLowerCase();
+function localized(frame, field) {
+  const all = frame[`${field}s`];
+  return (all && (all[LANG] || all[LANG.split("-")[0]])) || frame[field];
+}
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const PING_EVERY_MS = 25000;
@@ -29,8 +40,8 @@ const log = (...args) => {
 
 // Times are shown in the tenant's zone (the page's <body data-time-zone>, set by the server from
 // the signed-in user's tenant; system admins get TIME_ZONE), not in the browser's own zone.
-const TIME_ZONE = document.body ? document.body.dataset.timeZone || undefined : undefined;
-const LANG = document.documentElement.lang || undefined;
+const TIME_ZONE =
+  (document.body && document.body.dataset.timeZone) || config.time_zone || undefined;
 const CLOCK = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }; // 23:30, as the pages
 let timeFormat = null;
 function formatTime(iso) {
@@ -112,8 +123,8 @@ function collapseStack() {
       withoutScrollAnchoring(collapseStack);
     });
   }
-  more.textContent = `+${hidden} more`;
-  more.setAttribute("aria-label", `Show ${hidden} more notifications`);
+  more.textContent = t("more", "+{count} more", { count: hidden });
+  more.setAttribute("aria-label", t("show_more", "Show {count} more notifications", { count: hidden }));
   stack.prepend(more);
 }
 
@@ -178,7 +189,7 @@ function showToast({ event = "message", level = "info", title = "", message = ""
   const close = document.createElement("button");
   close.type = "button";
   close.className = "btn-close";
-  close.setAttribute("aria-label", "Dismiss");
+  close.setAttribute("aria-label", t("dismiss", "Dismiss"));
   const when = document.createElement("time");
   when.className = "small text-body-secondary toast-time me-2";
   if (at) when.dateTime = at;
@@ -232,9 +243,13 @@ function setIndicator(value) {
   if (!indicator) return;
   indicator.dataset.state = value;
   const label = indicator.querySelector(".label");
-  const text = { online: "Live", connecting: "Connecting…", offline: "Offline" }[value];
+  const text = {
+    online: t("live", "Live"),
+    connecting: t("connecting", "Connecting…"),
+    offline: t("down", "Offline"),
+  }[value];
   if (label) label.textContent = text;
-  indicator.title = `Live updates: ${text}`;
+  indicator.title = t("live_updates", "Live updates: {state}", { state: text });
 }
 
 // This tab's last socket id survives a page load (sessionStorage is per tab).
@@ -347,6 +362,9 @@ function onFrame(frame) {
         if (state.seen.size > 500) state.seen.delete(state.seen.values().next().value);
         state.lastId = frame.id;
       }
+      // Every listener (toasts, live feeds, page code) sees the page's language.
+      frame.title = localized(frame, "title");
+      frame.message = localized(frame, "message");
       showToast({
         event: frame.event,
         level: frame.level,
@@ -412,7 +430,7 @@ function connect() {
 // person is on: close frames carry a short reason at best (123 bytes; daphne sends none), so
 // ask the API, which refuses a blocked session with the full reason the admin gave
 // (`account_blocked`), and keep it on the page (#session-ended) until they leave it.
-const SESSION_ENDED_DEFAULT = "Your session ended. Reload the page to sign in again.";
+const SESSION_ENDED_DEFAULT = t("session_ended", "Your session ended. Reload the page to sign in again.");
 async function blockedReason() {
   try {
     const response = await window.fetch("/api/notifications/unread-count/", {
@@ -431,7 +449,7 @@ async function blockedReason() {
 
 async function sessionEnded(closeReason) {
   const reason = (await blockedReason()) || closeReason || SESSION_ENDED_DEFAULT;
-  showToast({ event: "Disconnected", level: "error", title: "Live updates stopped", message: reason });
+  showToast({ event: "Disconnected", level: "error", title: t("stopped", "Live updates stopped"), message: reason });
   let banner = document.getElementById("session-ended");
   if (!banner) {
     banner = document.createElement("div");
@@ -447,7 +465,7 @@ async function sessionEnded(closeReason) {
     const again = document.createElement("a");
     again.className = "btn btn-sm btn-outline-danger";
     again.href = `/accounts/login/?next=${encodeURIComponent(window.location.pathname)}`;
-    again.textContent = "Sign in again";
+    again.textContent = t("sign_in_again", "Sign in again");
     banner.append(icon, text, again);
     const main = document.querySelector("main") || document.body;
     main.prepend(banner);
@@ -606,8 +624,8 @@ function wireLiveFeeds() {
       item.dataset.resync = "1";
       const link = document.createElement("a");
       link.href = window.location.href;
-      link.textContent = "Reload";
-      item.append("Some updates were missed while offline. ", link);
+      link.textContent = t("reload", "Reload");
+      item.append(t("missed", "Some updates were missed while offline."), " ", link);
       list.prepend(item);
     });
   });
@@ -660,7 +678,9 @@ function setListCount(body, total) {
   const noun = counter.dataset.noun || "rows";
   counter.dataset.total = String(count);
   counter.textContent =
-    count === 0 || shown === 0 ? `${count} ${noun}` : `${start}–${start + shown - 1} of ${count} ${noun}`;
+    count === 0 || shown === 0
+      ? `${count} ${noun}`
+      : `${t("list_range", "{start}–{end} of {count}", { start, end: start + shown - 1, count })} ${noun}`;
 }
 
 function wireLiveRows() {
@@ -834,7 +854,7 @@ function memberItem(member, me) {
   if (String(member.id) === me) {
     const you = document.createElement("small");
     you.className = "text-body-secondary";
-    you.textContent = "(you)";
+    you.textContent = t("you", "(you)");
     who.append(" ", you);
   }
   const role = document.createElement("small");
@@ -913,7 +933,7 @@ function wireOnlineCounts() {
 /** "A", "A and B", "A, B and C" */
 function joinNames(names) {
   if (names.length <= 1) return names.join("");
-  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return t("names", "{first} and {last}", { first: names.slice(0, -1).join(", "), last: names[names.length - 1] });
 }
 
 // #viewers-notice (a record's edit page): who else has the same record open, from "viewers".
@@ -921,16 +941,21 @@ function wireViewersNotice() {
   const notice = document.getElementById("viewers-notice");
   if (!notice || !notice.dataset.viewRecord) return;
   const record = notice.dataset.viewRecord;
-  const noun = record.split(".")[0] || "record";
+  const kind = record.split(".")[0] || "record";
+  const noun = t(`noun_${kind}`, kind);
   on("welcome", () => send({ action: "view", record }));
   on("viewers", (frame) => {
     if (frame.record !== record || !Array.isArray(frame.viewers)) return;
     const names = frame.viewers.map((viewer) => {
-      const name = viewer.name || viewer.username || "Someone";
+      const name = viewer.name || viewer.username || t("someone", "Someone");
       return viewer.username && viewer.username !== name ? `${name} (${viewer.username})` : name;
     });
     notice.textContent = names.length
-      ? `${joinNames(names)} ${names.length === 1 ? "is" : "are"} also editing this ${noun}.`
+      ? t(
+          names.length === 1 ? "editing_one" : "editing_many",
+          names.length === 1 ? "{names} is also editing this {noun}." : "{names} are also editing this {noun}.",
+          { names: joinNames(names), noun },
+        )
       : "";
     notice.dataset.viewers = frame.viewers.map((viewer) => String(viewer.id)).join(" ");
     notice.hidden = names.length === 0;

@@ -29,12 +29,15 @@
     if (!state || !state.state) return;
     current = state;
     box.dataset.state = state.state;
-    document.getElementById("payment-message").textContent = state.message || "";
+    // Our own sentences come in every language (`messages`): the page's own (<html lang>).
+    var lang = (document.documentElement.lang || "en").toLowerCase();
+    var message = (state.messages && (state.messages[lang] || state.messages[lang.split("-")[0]])) || state.message || "";
+    document.getElementById("payment-message").textContent = message;
     show("payment-pending", state.state === "pending");
     show("payment-completed", state.state === "completed");
     show("payment-failed", state.state === "failed");
     if (state.state === "failed") {
-      document.getElementById("payment-error").textContent = state.reason || state.message || "";
+      document.getElementById("payment-error").textContent = message || state.reason || "";
     }
     if (state.state === "completed" && state.credentials) {
       document.getElementById("hotspot-username").textContent = state.credentials.username;

@@ -41,10 +41,13 @@ async def test_shell_one_liner_reaches_the_group(tenant_admin, staff, listen, de
         "level",
         "title",
         "message",
+        "titles",  # the other languages' texts (docs/protocol.md), after every older field
+        "messages",
         "channel",
         "data",
         "occurred_at",
     ]
+    assert set(frame["titles"]) == set(frame["messages"]) == {"sw", "fr"}
     assert frame["type"] == "event" and frame["id"] == stored.id
     assert frame["channel"] == f"tenant.{staff.tenant_id}"
     assert frame["occurred_at"].endswith("Z")

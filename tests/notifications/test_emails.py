@@ -438,3 +438,31 @@ def test_set_password_refuses_a_mismatch_or_a_weak_password_and_keeps_the_link(s
         form_url, {"new_password1": "Chosen-pass-8812", "new_password2": "Chosen-pass-8812"}
     )
     assert done.status_code == 302  # the link still works after the refused tries
+
+
+# --- the recipient's language (User.language; default LANGUAGE_CODE) ------------------------
+
+
+def test_a_swahili_user_gets_their_password_email_in_swahili(smtp):
+    user = TenantAdminFactory(email="juma@example.com", language="sw")
+    account_services.user_change_password(user=user, new_password="Brand-new-pw-77", by=user)
+    (message,) = smtp.wait_for(subject="Nenosiri lako limebadilishwa")
+    text, html = parts(message)
+    assert f"Nenosiri la akaunti yako {user.username} limebadilishwa." in text
+    assert 'lang="sw"' in html and "Kama si wewe" in html
+
+
+def test_tenant_approved_goes_out_once_per_language(smtp):
+    """One email per language: the Swahili admin's and the English admin's."""
+    root = SystemAdminFactory(language="fr")  # the approver's language is nobody's email's
+    tenant = TenantFactory(status=Tenant.Status.PENDING, approved_at=None, name="Duka WiFi")
+    TenantAdminFactory(tenant=tenant, username="juma", email="juma@t.example", language="sw")
+    TenantAdminFactory(tenant=tenant, username="jane", email="jane@t.example")
+    tenant_services.tenant_approve(tenant=tenant, by=root)
+
+    (swahili,) = smtp.wait_for(subject="Duka WiFi imeidhinishwa")
+    (english,) = smtp.wait_for(subject="Duka WiFi is approved")
+    # the contact address reads the language of the tenant's first admin
+    assert recipients(swahili) == {tenant.contact_email, "juma@t.example"}
+    assert recipients(english) == {"jane@t.example"}
+    assert "Habari njema: Duka WiFi imeidhinishwa." in parts(swahili)[0]

@@ -82,6 +82,9 @@ class Command(BaseCommand):
                 event.title = options["title"]
             if options["message"]:
                 event.message = options["message"]
+            for text in event.translations.values():  # the sender's words in every language
+                text["title"] = options["title"] or text["title"]
+                text["message"] = options["message"] or text["message"]
             if level:
                 event.level = level
         stored = broadcast(event)
