@@ -165,7 +165,7 @@ class VoucherListView(TenantMemberMixin, View):
 
 
 class VoucherDisableForm(BootstrapFormMixin, forms.Form):
-    code = forms.CharField(label="Voucher code", max_length=40)
+    code = forms.CharField(label=gettext_lazy("Voucher code"), max_length=40)
 
 
 class VoucherDisableView(TenantMemberMixin, View):
@@ -173,11 +173,11 @@ class VoucherDisableView(TenantMemberMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_tenant_admin:
-            raise Http403("Only the tenant's admins can disable vouchers.")
+            raise Http403(_("Only the tenant's admins can disable vouchers."))
         form = VoucherDisableForm(request.POST)
         voucher = vouchers.voucher_find(user=request.user, code=request.POST.get("code", ""))
         if not form.is_valid() or voucher is None:
-            messages.error(request, "No voucher of yours has that code.")
+            messages.error(request, _("No voucher of yours has that code."))
             return redirect("payments:voucher_list")
         try:
             vouchers.voucher_disable(voucher=voucher, by=request.user)
@@ -185,7 +185,9 @@ class VoucherDisableView(TenantMemberMixin, View):
             messages.error(request, f"{voucher.display_code}: {exc.message}")
         else:
             messages.success(
-                request, f"Voucher {voucher.display_code} has been disabled; it no longer works."
+                request,
+                _("Voucher %(code)s has been disabled; it no longer works.")
+                % {"code": voucher.display_code},
             )
         return redirect("payments:voucher_list")
 
