@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from django.views import View
 
 from accounts.forms import BootstrapFormMixin
@@ -31,14 +32,31 @@ from .reports import METHODS, ReportRange, Row
 MAX_DAYS = 366
 FORMATS = ("html", "json", "csv")
 
-# table → (title, first column(s) heading(s), how a row's key is written)
+# table → (title, first column(s) heading(s), how a row's key is written); the words are
+# translated when a table is written (page, JSON and CSV in the reader's language)
 TABLES: dict[str, tuple[str, list[str], Any]] = {
-    "day": ("Revenue by day", ["Date"], lambda k: [k[0].isoformat()]),
-    "week": ("Revenue by week", ["Week starting (Monday)"], lambda k: [k[0].isoformat()]),
-    "month": ("Revenue by month", ["Month"], lambda k: [k[0].strftime("%Y-%m")]),
-    "method": ("Revenue by payment method", ["Method"], lambda k: [METHODS[k[0]]]),
-    "package": ("Revenue by package", ["Package", "Tenant"], lambda k: [k[1], k[2]]),
-    "tenant": ("Revenue by tenant", ["Tenant"], lambda k: [k[1]]),
+    "day": (gettext_noop("Revenue by day"), [gettext_noop("Date")], lambda k: [k[0].isoformat()]),
+    "week": (
+        gettext_noop("Revenue by week"),
+        [gettext_noop("Week starting (Monday)")],
+        lambda k: [k[0].isoformat()],
+    ),
+    "month": (
+        gettext_noop("Revenue by month"),
+        [gettext_noop("Month")],
+        lambda k: [k[0].strftime("%Y-%m")],
+    ),
+    "method": (
+        gettext_noop("Revenue by payment method"),
+        [gettext_noop("Method")],
+        lambda k: [_(METHODS[k[0]])],
+    ),
+    "package": (
+        gettext_noop("Revenue by package"),
+        [gettext_noop("Package"), gettext_noop("Tenant")],
+        lambda k: [k[1], k[2]],
+    ),
+    "tenant": (gettext_noop("Revenue by tenant"), [gettext_noop("Tenant")], lambda k: [k[1]]),
 }
 
 
@@ -48,7 +66,7 @@ class ReportForm(BootstrapFormMixin, forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     tenant = forms.ModelChoiceField(
-        queryset=Tenant.objects.none(), required=False, empty_label="Whole platform"
+        queryset=Tenant.objects.none(), required=False, empty_label=gettext_lazy("Whole platform")
     )
 
     def __init__(self, *args: Any, system: bool = False, user: Any = None, **kwargs: Any) -> None:
@@ -70,9 +88,11 @@ class ReportForm(BootstrapFormMixin, forms.Form):
         )
         start = data.get("start") or end - timedelta(days=29)
         if start > end:
-            raise forms.ValidationError("The start date must be on or before the end date.")
+            raise forms.ValidationError(_("The start date must be on or before the end date."))
         if (end - start).days + 1 > MAX_DAYS:
-            raise forms.ValidationError(f"A report covers at most {MAX_DAYS} days.")
+            raise forms.ValidationError(
+                _("A report covers at most %(days)s days.") % {"days": MAX_DAYS}
+            )
         data["range"] = ReportRange(start=start, end=end, tz=tz)
         return data
 
@@ -90,11 +110,11 @@ def report_tables(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rows: list[Row] = report[name]
         blank = [""] * (len(heads) - 1)
         out[name] = {
-            "title": title,
-            "columns": [*heads, "Sales", "Revenue", "Currency"],
+            "title": _(title),
+            "columns": [*(_(h) for h in heads), _("Sales"), _("Revenue"), _("Currency")],
             "rows": [_cells(name, r) for r in rows],
             "totals": [
-                ["Total", *blank, str(n), f"{amount:.2f}", currency]
+                [_("Total"), *blank, str(n), f"{amount:.2f}", currency]
                 for currency, (n, amount) in reports.tally(rows).items()
             ],
         }

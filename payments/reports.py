@@ -21,11 +21,18 @@ from django.conf import settings
 from django.db.models import Case, CharField, Count, DateField, F, Min, Sum, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .models import Payment, Voucher
 
 MPESA, VOUCHER, CASH, OTHER = "mpesa", "voucher", "cash", "other"
-METHODS: dict[str, str] = {MPESA: "M-Pesa", VOUCHER: "Voucher", CASH: "Cash", OTHER: "Other (API)"}
+# English names, translated where shown (payments/report_views.py)
+METHODS: dict[str, str] = {
+    MPESA: gettext_noop("M-Pesa"),
+    VOUCHER: gettext_noop("Voucher"),
+    CASH: gettext_noop("Cash"),
+    OTHER: gettext_noop("Other (API)"),
+}
 PERIODS = ("day", "week", "month")
 ZERO = Decimal("0.00")
 

@@ -25,7 +25,7 @@ function revenueSeries(table) {
     byCurrency.get(currency).set(label, Number(row[row.length - 2]));
   }
   const datasets = [...byCurrency].map(([currency, values]) => ({
-    label: `Revenue (${currency})`,
+    label: `${table.columns[table.columns.length - 2]} (${currency})`,
     data: labels.map((l) => values.get(l) || 0),
     backgroundColor: "rgba(13, 110, 253, 0.6)",
     borderColor: "#0d6efd",
@@ -39,7 +39,7 @@ function methodSeries(table) {
     labels: rows.map((r) => `${r[0]} (${r[r.length - 1]})`),
     datasets: [
       {
-        label: "Revenue",
+        label: table.columns[table.columns.length - 2], // "Revenue", in the page's language
         data: rows.map((r) => Number(r[r.length - 2])),
         backgroundColor: rows.map((r) => METHOD_COLOURS[r[0]] || "#6c757d"),
       },

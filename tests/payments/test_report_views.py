@@ -187,3 +187,20 @@ def test_rights_end_when_the_tenant_is_suspended(client, tenant, tenant_admin, s
     tenant_suspend(tenant=tenant, reason="Unpaid invoice", by=system_admin)
     response = client.get("/reports/?format=csv")
     assert response.status_code == 302 and "/login" in response["Location"]
+
+
+def test_a_swahili_admin_gets_the_report_tables_in_swahili(client, tenant, tenant_admin):
+    tenant_admin.language = "sw"
+    tenant_admin.save(update_fields=["language"])
+    package = PackageFactory(tenant=tenant, price=Decimal("50"))
+    paid(package, datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    client.force_login(tenant_admin)
+    query = {"start": "2026-11-30", "end": "2026-11-30", "format": "csv"}
+    days = rows_of(client.get("/reports/", {**query, "table": "day"}))
+    assert days[0] == ["Tarehe", "Mauzo", "Mapato", "Sarafu"]
+    assert days[-1][0] == "Jumla"
+    methods = rows_of(client.get("/reports/", {**query, "table": "method"}))
+    assert methods[0][0] == "Njia ya malipo"
+    assert methods[1][0] == "M-Pesa"
+    html = client.get("/reports/", {"start": "2026-11-30", "end": "2026-11-30"}).content.decode()
+    assert "Mapato kwa siku" in html and "Revenue by day" not in html
