@@ -28,20 +28,32 @@ logger = logging.getLogger("config.requests")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 tenant_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("tenant_id", default=None)
+# The live pipeline's ids: a socket's (set in its consumer's task, so every line its handlers
+# and their database threads log carries it) and the event a publisher is sending.
+socket_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("socket_id", default=None)
+event_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("event_id", default=None)
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class ContextFilter(logging.Filter):
-    """Adds `request_id` and `tenant_id` (None outside a request) to every record."""
+    """Adds `request_id`, `tenant_id`, `socket_id` and `event_id` (None where they do not apply)
+    to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = request_id.get()
-        if not hasattr(record, "tenant_id"):
-            record.tenant_id = tenant_id.get()
+        for name, var in _CONTEXT:
+            if not hasattr(record, name):
+                setattr(record, name, var.get())
         return True
+
+
+_CONTEXT = (
+    ("request_id", request_id),
+    ("tenant_id", tenant_id),
+    ("socket_id", socket_id),
+    ("event_id", event_id),
+)
 
 
 def _incoming_id(request: HttpRequest) -> str:
@@ -133,7 +145,8 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant_id)s "
+            "%(socket_id)s %(event_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
     }

@@ -35,6 +35,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, connection
 
+from config import request_log as log_context
 from config.metrics import observe_published
 from notifications.conf import notification_settings as conf
 from notifications.events.outbox import WAKE_CHANNEL, claim, settle
@@ -152,7 +153,9 @@ async def _send(
     failed: list[StoredEvent] = []
     for index, row in enumerate(rows):
         if until is not None and index and time.monotonic() > until:
+            log_context.event_id.set(None)
             return sent, failed, rows[index:]
+        log_context.event_id.set(row.id)  # on the lines logged while it is sent
         try:
             async with asyncio.timeout(send_timeout()):
                 for group, message in layer_messages(row):
@@ -168,12 +171,14 @@ async def _send(
                     exc,
                     len(rows) - index,
                 )
+                log_context.event_id.set(None)
                 return sent, failed + rows[index:], []
             log("channel layer rejected event %s; it will be retried", row.id, exc_info=True)
             failed.append(row)
             continue
         sent.append(row.id)
         observe_published(row.name, time.time() - row.occurred_at.timestamp())
+    log_context.event_id.set(None)
     return sent, failed, []
 
 

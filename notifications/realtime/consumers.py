@@ -17,6 +17,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from config import request_log as log_context
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
@@ -77,6 +78,9 @@ class NotificationConsumer(
         self.role: str = user.role
         self.meter.opened(self.role)
         self.socket_id = new_socket_id()
+        log_context.socket_id.set(self.socket_id)  # on every line this socket's task logs
+        log_context.tenant_id.set(user.tenant_id)
+        logger.debug("socket opened for user %s (%s)", user.pk, self.role)
         self.channels = allowed_groups(user)
         internal = [session_group(auth.session_key)] if auth.session_key else []
         for group in self.channels + internal:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from config import request_log as log_context
 from notifications.realtime.access import delivers
 from notifications.realtime.groups import (
     is_pusher_presence,
@@ -116,6 +117,7 @@ class PusherConsumer(
             await self._fail(ERR_PROTOCOL, f"Unsupported protocol version {protocol[:10]}.")
             return
         self.socket_id = new_socket_id()
+        log_context.socket_id.set(self.socket_id)  # on every line this socket's task logs
         self.meter.opened(None)  # "none" until a grant binds it to a person
         self.groups = [pusher_grant_group(self.socket_id)]  # discarded by Channels on disconnect
         await self.channel_layer.group_add(self.groups[0], self.channel_name)
