@@ -53,7 +53,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.fanout import free_port, pct  # noqa: E402
+from bench.fanout import free_port, pct, split_frames, take_handshake  # noqa: E402
 
 USERS_SCRIPT = """
 import json, secrets, django
@@ -148,33 +148,16 @@ class E2EClient(asyncio.Protocol):
         buf = self.buf
         buf += data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            upgraded = take_handshake(buf)
+            if upgraded is None:
                 return
-            if b" 101 " not in bytes(buf[: buf.find(b"\r\n")]):
+            if not upgraded:
                 self.receipts.closed["handshake refused"] += 1
                 self.transport.close()
                 return
-            del buf[: end + 4]
             self.upgraded = True
-        pos, size = 0, len(buf)
         r = self.receipts
-        while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            if size - pos < head + length:
-                break
-            payload = bytes(buf[pos + head : pos + head + length])
-            pos += head + length
-            opcode = b0 & 0x0F
+        for opcode, payload in split_frames(buf):
             if opcode == 0x1:
                 frame = json.loads(payload)
                 kind = frame.get("type")
@@ -195,7 +178,6 @@ class E2EClient(asyncio.Protocol):
                 self.transport.close()
             elif opcode == 0x9:
                 self._send(0xA, payload)
-        del buf[:pos]
 
 
 async def client_main(args) -> None:

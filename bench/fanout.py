@@ -74,6 +74,42 @@ print("USERS" + json.dumps(out))
 """
 
 
+def take_handshake(buf: bytearray) -> bool | None:
+    """The HTTP upgrade answer at the start of `buf`: None while incomplete, else whether it was
+    a 101 (removed from `buf` then)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    if b" 101 " not in bytes(buf[: buf.find(b"\r\n")]):
+        return False
+    del buf[: end + 4]
+    return True
+
+
+def split_frames(buf: bytearray) -> list[tuple[int, bytes]]:
+    """The complete (unmasked, server-to-client) WebSocket frames at the start of `buf` as
+    (opcode, payload), removed from it; a partial frame stays for the next read."""
+    frames = []
+    pos, size = 0, len(buf)
+    while size - pos >= 2:
+        b0, b1 = buf[pos], buf[pos + 1]
+        length, head = b1 & 0x7F, 2
+        if length == 126:
+            if size - pos < 4:
+                break
+            length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+        elif length == 127:
+            if size - pos < 10:
+                break
+            length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+        if size - pos < head + length:
+            break
+        frames.append((b0 & 0x0F, bytes(buf[pos + head : pos + head + length])))
+        pos += head + length
+    del buf[:pos]
+    return frames
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -331,35 +367,18 @@ class WSClient(asyncio.Protocol):
         buf = self.buf
         buf += data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            upgraded = take_handshake(buf)
+            if upgraded is None:
                 return
-            if b" 101 " not in bytes(buf[: buf.find(b"\r\n")]):
+            if not upgraded:
                 self.stats.closed["handshake refused"] += 1
                 self.greeted = True
                 self.welcomed(False)
                 self.transport.close()
                 return
-            del buf[: end + 4]
             self.upgraded = True
-        pos, size = 0, len(buf)
         loads, record = json.loads, self.stats.record
-        while size - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            if size - pos < head + length:
-                break
-            payload = bytes(buf[pos + head : pos + head + length])
-            pos += head + length
-            opcode = b0 & 0x0F
+        for opcode, payload in split_frames(buf):
             if opcode == 0x1:
                 frame = loads(payload)
                 kind = frame.get("type")
@@ -375,7 +394,6 @@ class WSClient(asyncio.Protocol):
                 self.transport.close()
             elif opcode == 0x9:
                 self._send(0xA, payload)
-        del buf[:pos]
 
 
 async def open_socket(
