@@ -45,7 +45,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from django.conf import settings
 from django.db import transaction
@@ -457,30 +457,34 @@ def drop_users(*, tenant_id: int, usernames: Iterable[str]) -> None:
     """After commit: forget these users' answers on every router of the tenant."""
     if not enabled():
         return
-    names = list(usernames)
+    # looked up now, inside the transaction: nothing but the drop itself runs after the commit
+    # (a router added meanwhile has nothing cached; one removed changes the generation)
+    keys = user_keys(tenant_id, usernames)
+    if not keys:  # a tenant without routers: nothing cached
+        return
     collecting = _collecting.get()
-
-    def keys() -> list[str]:
-        found = user_keys(tenant_id, names)
-        if collecting is not None:
-            collecting.extend(found)
-        return found
-
-    # from accounting: and off this thread too, not waited for, should the accounting answer
-    # never reach FreeRADIUS (a retransmitted packet moves no counter, so it names no key)
-    _after_commit(keys, None, wait=collecting is None)
+    # from accounting: the keys ride on its answer, and go off this thread too, not waited
+    # for, should that answer never reach FreeRADIUS (a retransmitted packet moves no
+    # counter, so it would name no key)
+    _after_commit(keys, None, wait=collecting is None, collecting=collecting)
 
 
 def new_generation() -> None:
     """After commit: forget every answer (a tenant, package or router changed)."""
     if enabled():
-        _after_commit(list, secrets.token_hex(8), wait=True)
+        _after_commit([], secrets.token_hex(8), wait=True)
 
 
 _budget = threading.local()
 
 
-def _after_commit(keys: Callable[[], list[str]], generation: str | None, *, wait: bool) -> None:
+def _after_commit(
+    keys: list[str],
+    generation: str | None,
+    *,
+    wait: bool,
+    collecting: list[str] | None = None,
+) -> None:
     """On commit, hand the drop to the sender and wait for it, all the drops of one commit
     sharing one RADIUS_CACHE_DROP_WAIT (a sweep saving a hundred users waits once, not 100x).
 
@@ -490,7 +494,9 @@ def _after_commit(keys: Callable[[], list[str]], generation: str | None, *, wait
     commit = connection.run_on_commit if connection.in_atomic_block else object()
 
     def run() -> None:
-        drop = _sender.put(keys(), generation)
+        if collecting is not None:
+            collecting.extend(keys)
+        drop = _sender.put(keys, generation)
         if not wait:
             return
         if getattr(_budget, "commit", None) is not commit:
