@@ -197,6 +197,14 @@ class _Peer:
         self.generation_number = -1  # of the newest generation this server confirmed
         self.next_ident = secrets.randbelow(256)
 
+    def generation_out(self) -> bool:
+        return any(packet.generation for packet in self.inflight.values())
+
+    def sendable(self) -> bool:
+        """Something waits that may go now (a generation waits for the one in flight)."""
+        held = self.generation_out()
+        return any(not (drop.generation and held) for drop in self.waiting)
+
     def ident(self) -> int | None:
         for _ in range(256):
             ident, self.next_ident = self.next_ident, (self.next_ident + 1) % 256
@@ -289,7 +297,7 @@ class Sender:
         now = time.monotonic()
         for peer in peers.values():
             self._expire_retransmit(peer, now)
-            if peer.waiting and now >= peer.retry_at:
+            if peer.sendable() and now >= peer.retry_at:
                 self._flush(peer, now)
 
     def _timeout(self, peers: dict[str, _Peer]) -> float | None:
@@ -297,7 +305,7 @@ class Sender:
             packet.sent_at + settings.RADIUS_CACHE_TIMEOUT
             for peer in peers.values()
             for packet in peer.inflight.values()
-        ] + [peer.retry_at for peer in peers.values() if peer.waiting]
+        ] + [peer.retry_at for peer in peers.values() if peer.sendable()]
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _flush(self, peer: _Peer, now: float) -> None:
@@ -311,7 +319,7 @@ class Sender:
                 "lapsed by now (RADIUS_CACHE_TTL)", peer.server, len(drop.keys),
             )  # fmt: skip
             drop.finish(peer.server, "expired")
-        generation_out = any(p.generation for p in peer.inflight.values())
+        generation_out = peer.generation_out()
         drops = [d for d in peer.waiting if not (d.generation and generation_out)]
         if not drops:
             return

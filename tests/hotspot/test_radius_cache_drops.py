@@ -213,3 +213,15 @@ def test_one_commit_waits_once_for_all_its_drops(standin, world, settings):
     assert took < 0.2 + 0.4, f"six drops in one commit waited {took:.2f}s"  # not 6 x 0.2
     standin.answering = True
     wait_for(lambda: len(set(standin.keys)) == 2 * len(users), 15, "every drop delivered")
+
+
+def test_generations_reach_a_server_in_order_even_after_an_outage(standin, settings):
+    """Two generations queued while the listener is silent: it ends on the newer one (an older
+    one arriving last would bring back the entries cached under it)."""
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 0.2, 1
+    standin.answering = False
+    assert not radius_cache.send(generation="old-one", wait=0.05)
+    assert not radius_cache.send(generation="new-one", wait=0.05)
+    standin.answering = True
+    wait_for(lambda: "new-one" in standin.generations, 15, "the newer generation")
+    assert standin.generations[-1] == "new-one", standin.generations
