@@ -5,11 +5,15 @@ this machine and of this load generator). Prints one JSON line.
 
     python bench/radius.py [--requests 20000] [--concurrency 200] [--users 500] [--workers 2]
                            [--database-url postgres://...] [--rounds 2] [--cache-ttl 30]
-                           [--disables 20]
+                           [--disables 20] [--new-share 0.1]
 
 --cache-ttl 0 measures the platform without FreeRADIUS's cache (every request over HTTP).
-After the runs, `--disables` users are disabled one by one through hotspot.services (the drop
-is sent after commit) and each is sent an Access-Request at once: all must be rejected.
+--new-share S makes that share of each run's Access-Requests a first login: a user never seen
+before in the whole run (so a cache miss, answered over HTTP), spread evenly among the repeat
+logins of the `--users` pool; `files` gets the same sequence. After the runs, `--disables` users
+are disabled one by one through hotspot.services (the drop is sent after commit) and each is
+sent an Access-Request at once: all must be rejected; the time each call spent after its commit
+is reported too.
 
 Both targets are one FreeRADIUS (`manage.py radius_config` + a static `files` client), so the only
 difference is where the answer comes from. Every answer must be an Access-Accept (counted).
@@ -54,10 +58,10 @@ p = Package.objects.create(tenant=t, name="Bench", price=10, duration_minutes=60
 router_create(tenant=t, name="bench", address={nas!r}, secret={secret!r}, by=None)
 now = timezone.now()
 HotspotUser.objects.bulk_create([
-    HotspotUser(tenant=t, package=p, username=f"bench{{i:05d}}", password={pw!r},
+    HotspotUser(tenant=t, package=p, username=name, password={pw!r},
                 starts_at=now, expires_at=now + timedelta(hours=10))
-    for i in range({users})
-])
+    for name in {names!r}
+], batch_size=500)
 """
 
 
@@ -81,9 +85,14 @@ def access_request(ident: int, username: str, password: str, secret: bytes) -> t
 class Load(asyncio.DatagramProtocol):
     """Keeps `concurrency` requests in flight from one source address; latencies in seconds."""
 
-    def __init__(self, secret: str, users: list[str], total: int, concurrency: int) -> None:
+    def __init__(
+        self, secret: str, users: list[str], total: int, concurrency: int, new: frozenset[str]
+    ) -> None:
         self.secret = secret.encode()
         self.users, self.total, self.concurrency = users, total, concurrency
+        self.new = new  # first logins among `users` (their latencies are also kept apart)
+        self.new_latencies: list[float] = []
+        self.sent_new: dict[int, bool] = {}
         self.sent = 0
         self.inflight: dict[int, float] = {}
         self.packets: dict[int, tuple[bytes, int, float]] = {}  # id → (data, tries, last sent)
@@ -108,6 +117,7 @@ class Load(asyncio.DatagramProtocol):
         while self.sent < self.total and len(self.inflight) < self.concurrency and self.free_ids:
             ident = self.free_ids.popleft()
             user = self.users[self.sent % len(self.users)]
+            self.sent_new[ident] = user in self.new
             data, _ = access_request(ident, user, PASSWORD, self.secret)
             self.inflight[ident] = time.perf_counter()
             self.packets[ident] = (data, 1, self.inflight[ident])
@@ -122,6 +132,8 @@ class Load(asyncio.DatagramProtocol):
             return
         self.packets.pop(ident, None)
         self.latencies.append(time.perf_counter() - started)
+        if self.sent_new.pop(ident, False):
+            self.new_latencies.append(self.latencies[-1])
         if data[0] == 2:
             self.accepts += 1
         else:
@@ -153,10 +165,35 @@ class Load(asyncio.DatagramProtocol):
         self.finish_or_fill()
 
 
-async def drive(nas: str, port: int, secret: str, users: list[str], total: int, conc: int) -> dict:
+def percentile(values: list[float], q: float) -> float | None:
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2) if values else None
+
+
+def sequence(repeat: list[str], new: list[str], total: int, share: float) -> list[str]:
+    """`total` usernames: a `share` of them the `new` ones in order, evenly spread among repeats."""
+    names, used = [], 0
+    for i in range(total):
+        if used < len(new) and int((i + 1) * share) > used:
+            names.append(new[used])
+            used += 1
+        else:
+            names.append(repeat[i % len(repeat)])
+    return names
+
+
+async def drive(
+    nas: str,
+    port: int,
+    secret: str,
+    users: list[str],
+    total: int,
+    conc: int,
+    new: frozenset[str] = frozenset(),
+) -> dict:
     loop = asyncio.get_running_loop()
     transport, load = await loop.create_datagram_endpoint(
-        lambda: Load(secret, users, total, conc),
+        lambda: Load(secret, users, total, conc, new),
         local_addr=(nas, 0),
         remote_addr=("127.0.0.1", port),
     )
@@ -174,16 +211,19 @@ async def drive(nas: str, port: int, secret: str, users: list[str], total: int, 
     elapsed = time.perf_counter() - started
     ticker.cancel()
     transport.close()
-    lat = sorted(load.latencies)
-    p = (
-        (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 2))
-        if lat
-        else (lambda q: None)
-    )
-    return {
+    lat = load.latencies
+    result = {
         "rps": round(len(lat) / elapsed, 1),
-        "p50_ms": p(0.50),
-        "p99_ms": p(0.99),
+        "p50_ms": percentile(lat, 0.50),
+        "p99_ms": percentile(lat, 0.99),
+    }
+    if new:
+        result |= {
+            "new_logins": len(load.new_latencies),
+            "new_p50_ms": percentile(load.new_latencies, 0.50),
+            "new_p99_ms": percentile(load.new_latencies, 0.99),
+        }
+    return result | {
         "accepts": load.accepts,
         "rejects": load.other,
         "retransmits": load.retransmits,
@@ -212,16 +252,26 @@ async def warm(nas: str, port: int, secret: str, users: list[str]) -> None:
 
 
 def disable_then_login(usernames: list[str], auth_port: int) -> dict:
-    """Disable each user (cached by the runs) through the service, then log in at once."""
+    """Disable each user (cached by the runs) through the service, then log in at once.
+
+    The outer atomic block's first on-commit callback marks the commit, so `after_commit` is
+    what the call spent once its change was committed (the cache drop, the event wake)."""
+    from django.db import transaction
+
     from hotspot import services
     from hotspot.models import HotspotUser
 
-    took, rejected, accepted = [], 0, 0
+    took, after_commit, rejected, accepted = [], [], 0, 0
     for name in usernames:
         user = HotspotUser.objects.get(tenant__slug="bench", username=name)
+        committed: list[float] = []
         started = time.perf_counter()
-        services.hotspot_user_disable(hotspot_user=user, by=None)
-        took.append((time.perf_counter() - started) * 1000)
+        with transaction.atomic():
+            transaction.on_commit(lambda marks=committed: marks.append(time.perf_counter()))
+            services.hotspot_user_disable(hotspot_user=user, by=None)
+        done = time.perf_counter()
+        took.append(done - started)
+        after_commit.append(done - committed[0])
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((PLATFORM_NAS, 0))
         sock.settimeout(5)
@@ -235,13 +285,15 @@ def disable_then_login(usernames: list[str], auth_port: int) -> dict:
             pass
         finally:
             sock.close()
-    took.sort()
     return {
         "users": len(usernames),
         "rejected": rejected,
         "accepted": accepted,
-        "disable_ms_p50": round(took[len(took) // 2], 2) if took else None,
-        "disable_ms_max": round(took[-1], 2) if took else None,
+        "disable_ms_p50": percentile(took, 0.5),
+        "disable_ms_max": percentile(took, 1.0),
+        "after_commit_ms_p50": percentile(after_commit, 0.5),
+        "after_commit_ms_p99": percentile(after_commit, 0.99),
+        "after_commit_ms_max": percentile(after_commit, 1.0),
     }
 
 
@@ -255,9 +307,15 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--cache-ttl", type=int, default=30, help="0: no FreeRADIUS cache")
     parser.add_argument("--disables", type=int, default=20)
+    parser.add_argument(
+        "--new-share", type=float, default=0.0,
+        help="share of Access-Requests that are a first login (a user never seen before)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.concurrency > 255:
         raise SystemExit("--concurrency is at most 255 (one RADIUS id space per router)")
+    if not 0 <= args.new_share <= 1:
+        raise SystemExit("--new-share is a share, between 0 and 1")
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-radius-"))
     env = {
@@ -284,9 +342,16 @@ def main() -> None:
              "Tenant.objects.filter(slug='bench').delete()"],
             cwd=ROOT, env={**env, "RADIUS_CACHE_TTL": "0"}, check=True,
         )  # fmt: skip
-    setup = SETUP.format(nas=PLATFORM_NAS, secret=PLATFORM_SECRET, pw=PASSWORD, users=args.users)
-    subprocess.run([python, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
     users = [f"bench{i:05d}" for i in range(args.users)]
+    # each round's first logins are users no earlier round, warm-up or repeat ever sent
+    per_round = int(args.requests * args.new_share)
+    fresh = [[f"new{r}-{i:06d}" for i in range(per_round)] for r in range(args.rounds)]
+    sequences = [sequence(users, names, args.requests, args.new_share) for names in fresh]
+    everyone = users + [name for names in fresh for name in names]
+    setup = SETUP.format(nas=PLATFORM_NAS, secret=PLATFORM_SECRET, pw=PASSWORD, names=everyone)
+    subprocess.run(
+        [python, "manage.py", "shell"], input=setup.encode(), cwd=ROOT, env=env, check=True
+    )
 
     http_port = free_port(socket.SOCK_STREAM)
     platform = subprocess.Popen(
@@ -316,7 +381,7 @@ def main() -> None:
     files_users = "".join(
         f'{u} Cleartext-Password := "{PASSWORD}"\n\tSession-Timeout = 36000, '
         f'Acct-Interim-Interval = 300, Mikrotik-Rate-Limit = "5M/2M"\n'
-        for u in users
+        for u in everyone
     )
     files_client = (
         f"client files_baseline {{\n\tipaddr = {FILES_NAS}\n\tsecret = {FILES_SECRET}\n"
@@ -352,16 +417,16 @@ def main() -> None:
         asyncio.run(drive(PLATFORM_NAS, auth_port, PLATFORM_SECRET, users, 2000, args.concurrency))
         asyncio.run(drive(FILES_NAS, auth_port, FILES_SECRET, users, 2000, args.concurrency))
         runs = {"files": [], "platform": []}
-        for _ in range(args.rounds):
+        for names, first in zip(sequences, fresh, strict=True):
             for name, nas, secret in (
                 ("files", FILES_NAS, FILES_SECRET),
                 ("platform", PLATFORM_NAS, PLATFORM_SECRET),
             ):
-                runs[name].append(
-                    asyncio.run(
-                        drive(nas, auth_port, secret, users, args.requests, args.concurrency)
-                    )
-                )
+                run = drive(
+                    nas, auth_port, secret, names, args.requests, args.concurrency,
+                    frozenset(first),
+                )  # fmt: skip
+                runs[name].append(asyncio.run(run))
         safety = disable_then_login(users[: args.disables], auth_port)
     finally:
         radiusd.terminate()
@@ -381,6 +446,7 @@ def main() -> None:
                 "requests": args.requests,
                 "concurrency": args.concurrency,
                 "users": args.users,
+                "new_share": args.new_share,
                 "workers": args.workers,
                 "database": "postgresql" if args.database_url.startswith("postgres") else "sqlite",
                 "load_1min": round(os.getloadavg()[0], 2),

@@ -69,3 +69,33 @@ def currency_and_time_zone(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return errors
+
+
+#: longest RADIUS_CACHE_DROP_WAIT: a change's request waits this long at most after its commit
+RADIUS_DROP_WAIT_MAX = 2.0
+
+
+@checks.register()
+def radius_cache_timing(app_configs: Any = None, **kwargs: Any) -> list:
+    """The cache drops' timings (hotspot/radius_cache.py): a zero timeout or no try would send
+    no drop at all, a negative wait none confirmed, a long one holds every change's request."""
+    errors = []
+    if settings.RADIUS_CACHE_TIMEOUT <= 0 or settings.RADIUS_CACHE_RETRIES < 1:
+        errors.append(
+            checks.Error(
+                f"RADIUS_CACHE_TIMEOUT={settings.RADIUS_CACHE_TIMEOUT!r} and "
+                f"RADIUS_CACHE_RETRIES={settings.RADIUS_CACHE_RETRIES!r}: a drop is never sent.",
+                hint="A timeout above 0 seconds (default 0.5) and at least 1 try (default 3).",
+                id="hotspot.E005",
+            )
+        )
+    if not 0 <= settings.RADIUS_CACHE_DROP_WAIT <= RADIUS_DROP_WAIT_MAX:
+        errors.append(
+            checks.Error(
+                f"RADIUS_CACHE_DROP_WAIT={settings.RADIUS_CACHE_DROP_WAIT!r} is not between 0 "
+                f"and {RADIUS_DROP_WAIT_MAX:g} seconds.",
+                hint="Default 0.25: a healthy FreeRADIUS on loopback confirms in milliseconds.",
+                id="hotspot.E006",
+            )
+        )
+    return errors

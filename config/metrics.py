@@ -152,6 +152,12 @@ RADIUS_REQUESTS = Counter(
     "accounting), result and, for rejects, the reason.",
     ["kind", "result", "reason"],
 )
+RADIUS_CACHE_DROPS = Counter(
+    "hotspot_radius_cache_drops_total",
+    "Drops of FreeRADIUS's cached answers sent to each cache listener, by result (confirmed, "
+    "late, unanswered, expired, refused).",
+    ["result"],
+)
 STK_PUSHES = Counter(
     "hotspot_stk_pushes_total",
     "M-Pesa STK pushes asked of Daraja, by result (sent, refused, ambiguous).",
@@ -171,6 +177,7 @@ DECLARED = (
     PRESENCE_ENTRIES,
     *REDIS_COUNTERS.values(),
     RADIUS_REQUESTS,
+    RADIUS_CACHE_DROPS,
     STK_PUSHES,
 )
 
@@ -203,6 +210,11 @@ def observe_radius(kind: str, status: int, reason: str = "") -> None:
     """One RADIUS answer, named by the status the endpoint returns (hotspot.radius_views)."""
     result = RADIUS_RESULTS.get((kind, status), "error" if status >= 500 else str(status))
     RADIUS_REQUESTS.labels(kind, result, reason).inc()
+
+
+def observe_radius_cache_drop(result: str) -> None:
+    """One change's drop at one FreeRADIUS cache listener (hotspot.radius_cache)."""
+    RADIUS_CACHE_DROPS.labels(result).inc()
 
 
 class Tally:

@@ -2,17 +2,31 @@
 
 FreeRADIUS keeps each Access-Accept's answer in memory (rlm_cache, hotspot/freeradius.py),
 keyed on "generation:router-id:User-Name". Whatever changes an answer drops it, after its
-transaction commits and before the code that made the change goes on:
+transaction commits:
 
 - a hotspot user saved or deleted (status, password, expiry, package, data used against a
   limit): its keys on every router of its tenant (``Hotspot-Drop-Key``);
-- a tenant, package or router saved or deleted: a new generation (every answer at once; rare);
+- a tenant, package or router saved or deleted: a new generation (every answer at once; rare).
 
-sent as one Access-Request to the ``platform_cache_control`` listener of each FreeRADIUS in
-RADIUS_CACHE_SERVERS, which answers once the entries are gone. From inside an accounting call
-(FreeRADIUS is waiting on us, so a packet back to it could wait for a thread it holds) the keys
-ride on the accounting answer instead (:func:`collect`). Model signals, not the services'
-signals, so Django admin and shell edits drop too.
+Each process has one sender thread (:class:`Sender`) that sends drops to the
+``platform_cache_control`` listener of each FreeRADIUS in RADIUS_CACHE_SERVERS (Access-Requests,
+as many keys per packet as fit), retransmits, and keeps retrying a drop nobody confirmed until
+the entries it names have lapsed on their own. The committing thread only hands its drop over
+and waits for the confirmation at most RADIUS_CACHE_DROP_WAIT for all the drops of one commit
+together: on a healthy loopback the confirmation comes in a millisecond or two, so the very next
+login is refused; a listener that does not answer costs the request that bound and no more
+(the drop is delivered later, logged and counted, hotspot_radius_cache_drops_total). A thread,
+not the notifications publisher's loop: domain apps never import notifications, and a shell or
+a management command has no publisher but must drop too.
+
+From inside an accounting call (FreeRADIUS is waiting on us, so a packet back to it could wait
+for a thread it holds) the keys ride on the accounting answer instead (:func:`collect`), and go
+to the sender as well without waiting, should that answer be lost.
+
+Django's model signals, not the hotspot services' signals: an answer changes whenever the row
+does, and Django admin, the shell, data migrations and other apps' code save rows without
+calling a hotspot service. A service-level signal would leave those edits' stale answers in
+FreeRADIUS for a TTL.
 """
 
 from __future__ import annotations
@@ -21,9 +35,12 @@ import contextlib
 import contextvars
 import hashlib
 import hmac
+import itertools
 import logging
+import os
 import queue
 import secrets
+import selectors
 import socket
 import struct
 import threading
@@ -34,6 +51,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
+from config.metrics import observe_radius_cache_drop
+
+from .freeradius import RadiusConfig
+
 log = logging.getLogger(__name__)
 
 #: hotspot/freeradius.py VENDOR_ID and its attributes
@@ -43,6 +64,8 @@ MESSAGE_AUTHENTICATOR = 80
 MAX_PACKET = 4000
 #: a save of only these fields changes an answer only when the package has a data limit
 USAGE_FIELDS = frozenset({"data_used_bytes", "data_used_mb", "updated_at"})
+#: how long FreeRADIUS holds a dropped key (radius_config's default HTTP timeout)
+HOLD_SECONDS = RadiusConfig(api_url="", token="").hold_ttl
 
 _collecting: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "radius_cache_collecting", default=None
@@ -103,53 +126,318 @@ def _address(server: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def send(*, keys: Iterable[str] = (), generation: str | None = None) -> bool:
-    """Drop `keys` (and switch to `generation`) on every FreeRADIUS; True when all answered."""
+def send(
+    *, keys: Iterable[str] = (), generation: str | None = None, wait: float | None = None
+) -> bool:
+    """Drop `keys` (and switch to `generation`) on every FreeRADIUS, waiting at most `wait`
+    seconds (RADIUS_CACHE_DROP_WAIT); True when every server confirmed (or has no cache)."""
     keys = list(dict.fromkeys(keys))
     if not enabled() or not (keys or generation):
         return True
-    secret = cache_secret().encode()
-    answered = True
-    for server in settings.RADIUS_CACHE_SERVERS:
-        for attributes in _packets(keys, generation):
-            outcome = _exchange(_address(server), attributes, secret)
-            if outcome == "refused":  # no FreeRADIUS there (make run without one): no cache
-                log.info("No FreeRADIUS cache listens at %s", server)
-                answered = False
-                break
-            if outcome != "ok":
-                log.warning("FreeRADIUS cache at %s did not confirm a drop", server)
-                answered = False
-    return answered
+    drop = _sender.put(keys, generation)
+    return drop.wait(settings.RADIUS_CACHE_DROP_WAIT if wait is None else wait)
 
 
-def _exchange(address: tuple[str, int], attributes: bytes, secret: bytes) -> str:
-    """ "ok" (confirmed), "refused" (nothing listens there) or "timeout"."""
-    ident = secrets.randbelow(256)
-    data, authenticator = build_request(ident, attributes, secret)
-    timeout = settings.RADIUS_CACHE_TIMEOUT
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(address)
-        except OSError:
-            return "refused"
-        for _ in range(max(1, settings.RADIUS_CACHE_RETRIES)):
+class Drop:
+    """One change's keys / generation on its way to every server of RADIUS_CACHE_SERVERS."""
+
+    _numbers = itertools.count()
+
+    def __init__(self, keys: list[str], generation: str | None, servers: tuple[str, ...]) -> None:
+        self.keys, self.generation = keys, generation
+        self.number = next(self._numbers)  # generations reach a server in this order
+        self.queued = time.monotonic()
+        self.left = set(servers)  # servers that have not confirmed yet
+        self.done = threading.Event()
+        self.abandoned = False  # its caller stopped waiting: a later confirmation is "late"
+
+    def wait(self, seconds: float) -> bool:
+        if not self.done.wait(max(0.0, seconds)):
+            self.abandoned = True
+            return self.done.is_set()
+        return True
+
+    def finish(self, server: str, result: str) -> None:
+        if server not in self.left:
+            return
+        self.left.discard(server)
+        if result == "confirmed" and self.abandoned:
+            result = "late"
+        observe_radius_cache_drop(result)
+        if not self.left:
+            self.done.set()
+
+
+class _Batch:
+    """The drops flushed to one server at once; confirmed when all its packets are."""
+
+    def __init__(self, drops: list[Drop]) -> None:
+        self.drops, self.packets, self.failed = drops, 0, False
+
+
+class _Packet:
+    def __init__(self, ident: int, data: bytes, authenticator: bytes, batch: _Batch) -> None:
+        self.ident, self.data, self.authenticator, self.batch = ident, data, authenticator, batch
+        self.generation = False  # carries the batch's generation (its first packet)
+        self.tries, self.sent_at = 0, 0.0
+
+
+class _Peer:
+    """One cache listener: its socket, the packets in flight, the drops waiting to be sent."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.connected = False
+        self.inflight: dict[int, _Packet] = {}
+        self.waiting: list[Drop] = []
+        self.retry_at = 0.0
+        self.failures = 0  # batches in a row nobody confirmed (0: healthy)
+        self.generation_number = -1  # of the newest generation this server confirmed
+        self.next_ident = secrets.randbelow(256)
+
+    def generation_out(self) -> bool:
+        return any(packet.generation for packet in self.inflight.values())
+
+    def sendable(self) -> bool:
+        """Something waits that may go now (a generation waits for the one in flight)."""
+        held = self.generation_out()
+        return any(not (drop.generation and held) for drop in self.waiting)
+
+    def ident(self) -> int | None:
+        for _ in range(256):
+            ident, self.next_ident = self.next_ident, (self.next_ident + 1) % 256
+            if ident not in self.inflight:
+                return ident
+        return None
+
+
+class Sender:
+    """This process's drops to FreeRADIUS, off the committing threads: one daemon thread.
+
+    Started on first use (and again in a forked child, whose parent's thread did not follow).
+    Drops queued while a packet is out go together in the next one; a server that does not
+    answer gets each packet RADIUS_CACHE_RETRIES times RADIUS_CACHE_TIMEOUT apart, then the
+    batch waits (backing off up to BACKOFF_MAX) and is sent again, until RADIUS_CACHE_TTL +
+    the hold have passed since the change: by then no entry it names can be stale.
+    """
+
+    BACKOFF_MAX = 5.0
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[Drop] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    def put(self, keys: list[str], generation: str | None = None) -> Drop:
+        drop = Drop(keys, generation, tuple(settings.RADIUS_CACHE_SERVERS))
+        if not drop.left:
+            drop.done.set()
+            return drop
+        self._ensure_started()
+        self.queue.put(drop)
+        with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+            self._wake_w.send(b"\0")  # type: ignore[union-attr]
+        return drop
+
+    def forked(self) -> None:
+        """In a forked child: the parent's thread did not follow, its locks may be held."""
+        self.lock = threading.Lock()
+        self.queue = queue.SimpleQueue()
+        self.thread, self.pid = None, 0
+
+    def _ensure_started(self) -> None:
+        if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
+            return
+        with self.lock:
+            if self.pid == os.getpid() and self.thread is not None and self.thread.is_alive():
+                return
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+            self.pid = os.getpid()
+            self.thread = threading.Thread(
+                target=self.run, args=(self._wake_r,), name="radius-cache", daemon=True
+            )
+            self.thread.start()
+
+    def run(self, wake: socket.socket) -> None:
+        peers: dict[str, _Peer] = {}
+        selector = selectors.DefaultSelector()
+        selector.register(wake, selectors.EVENT_READ)
+        while True:
             try:
-                sock.send(data)
+                self._step(peers, selector, wake)
+            except Exception:
+                log.exception("The RADIUS cache sender failed; going on")
+                time.sleep(0.1)
+
+    def _step(self, peers: dict[str, _Peer], selector: selectors.BaseSelector, wake) -> None:  # noqa: ANN001
+        for key, _ in selector.select(self._timeout(peers)):
+            if key.fileobj is wake:
+                with contextlib.suppress(OSError):
+                    while wake.recv(4096):
+                        pass
+            else:
+                self._receive(key.data)
+        while True:
+            try:
+                drop = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            for server in drop.left.copy():
+                if server not in peers:
+                    peers[server] = _Peer(server)
+                    selector.register(peers[server].sock, selectors.EVENT_READ, peers[server])
+                peers[server].waiting.append(drop)
+        now = time.monotonic()
+        for peer in peers.values():
+            self._expire_retransmit(peer, now)
+            if peer.sendable() and now >= peer.retry_at:
+                self._flush(peer, now)
+
+    def _timeout(self, peers: dict[str, _Peer]) -> float | None:
+        due = [
+            packet.sent_at + settings.RADIUS_CACHE_TIMEOUT
+            for peer in peers.values()
+            for packet in peer.inflight.values()
+        ] + [peer.retry_at for peer in peers.values() if peer.sendable()]
+        return max(0.0, min(due) - time.monotonic()) if due else None
+
+    def _flush(self, peer: _Peer, now: float) -> None:
+        """Send what waits: every key once, the newest generation (one generation packet in
+        flight at a time, so a server never goes back to an older one)."""
+        give_up = settings.RADIUS_CACHE_TTL + HOLD_SECONDS
+        for drop in [d for d in peer.waiting if now - d.queued > give_up]:
+            peer.waiting.remove(drop)
+            log.error(
+                "FreeRADIUS cache at %s never confirmed a drop (%d key(s)); its entries have "
+                "lapsed by now (RADIUS_CACHE_TTL)", peer.server, len(drop.keys),
+            )  # fmt: skip
+            drop.finish(peer.server, "expired")
+        generation_out = peer.generation_out()
+        drops = [d for d in peer.waiting if not (d.generation and generation_out)]
+        if not drops:
+            return
+        peer.waiting = [d for d in peer.waiting if d not in drops]
+        newest = max((d for d in drops if d.generation), key=lambda d: d.number, default=None)
+        generation = None
+        if newest is not None and newest.number > peer.generation_number:
+            generation = newest.generation
+        keys = list(dict.fromkeys(k for d in drops for k in d.keys))
+        batch = _Batch(drops)
+        if not keys and generation is None:  # only generations already overtaken
+            for drop in drops:
+                drop.finish(peer.server, "confirmed")
+            return
+        secret = cache_secret().encode()
+        for attributes in _packets(keys, generation):
+            ident = peer.ident()
+            if ident is None:  # 256 packets out: wait for answers
+                peer.waiting[:0] = drops
+                batch.failed = True
+                return
+            data, authenticator = build_request(ident, attributes, secret)
+            packet = _Packet(ident, data, authenticator, batch)
+            packet.generation = generation is not None and attributes.startswith(
+                _vsa(GENERATION, generation)
+            )
+            batch.packets += 1
+            peer.inflight[ident] = packet
+            if not self._transmit(peer, packet, now):
+                return
+
+    def _transmit(self, peer: _Peer, packet: _Packet, now: float) -> bool:
+        packet.tries += 1
+        packet.sent_at = now
+        try:
+            if not peer.connected:
+                peer.sock.connect(_address(peer.server))
+                peer.connected = True
+            peer.sock.send(packet.data)
+        except ConnectionRefusedError:
+            self._refused(peer)
+            return False
+        except OSError as exc:  # no route, full buffer: as if lost, retransmitted on time
+            log.debug("Sending a drop to %s failed: %s", peer.server, exc)
+        return True
+
+    def _receive(self, peer: _Peer) -> None:
+        secret = cache_secret().encode()
+        while True:
+            try:
+                reply = peer.sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionRefusedError:  # ICMP port unreachable
+                self._refused(peer)
+                return
             except OSError:
-                return "refused"
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                sock.settimeout(left)
-                try:
-                    reply = sock.recv(4096)
-                except TimeoutError:
-                    break
-                except OSError:  # ICMP port unreachable
-                    return "refused"
-                if reply_ok(reply, ident, authenticator, secret):
-                    return "ok"
-    return "timeout"
+                return
+            packet = peer.inflight.get(reply[1]) if len(reply) > 1 else None
+            if packet is None or not reply_ok(reply, packet.ident, packet.authenticator, secret):
+                continue
+            del peer.inflight[packet.ident]
+            batch = packet.batch
+            batch.packets -= 1
+            if batch.failed or batch.packets:
+                continue
+            if peer.failures:
+                log.warning("FreeRADIUS cache at %s confirms drops again", peer.server)
+            peer.failures, peer.retry_at = 0, 0.0
+            for drop in batch.drops:
+                if drop.generation and drop.number > peer.generation_number:
+                    peer.generation_number = drop.number
+                drop.finish(peer.server, "confirmed")
+            if peer.waiting:  # generations held back while this one was out
+                self._flush(peer, time.monotonic())
+
+    def _expire_retransmit(self, peer: _Peer, now: float) -> None:
+        timeout, tries = settings.RADIUS_CACHE_TIMEOUT, max(1, settings.RADIUS_CACHE_RETRIES)
+        for packet in list(peer.inflight.values()):
+            if now - packet.sent_at < timeout:
+                continue
+            if packet.tries < tries:
+                if not self._transmit(peer, packet, now):
+                    return
+                continue
+            del peer.inflight[packet.ident]
+            batch = packet.batch
+            if batch.failed:
+                continue
+            batch.failed = True
+            peer.failures += 1
+            peer.retry_at = now + min(self.BACKOFF_MAX, timeout * 2**peer.failures)
+            log.warning(
+                "FreeRADIUS cache at %s did not confirm %d drop(s) after %d tries; sending "
+                "again in %.1f s (until then it may answer from the old entries)",
+                peer.server, len(batch.drops), tries, peer.retry_at - now,
+            )  # fmt: skip
+            for _ in batch.drops:
+                observe_radius_cache_drop("unanswered")
+            peer.waiting[:0] = [d for d in batch.drops if peer.server in d.left]
+
+    def _refused(self, peer: _Peer) -> None:
+        """Nothing listens there (no FreeRADIUS, e.g. `make run` without one): no cache to drop
+        from; a FreeRADIUS that starts later starts empty."""
+        log.info("No FreeRADIUS cache listens at %s", peer.server)
+        batches = {id(p.batch): p.batch for p in peer.inflight.values()}
+        peer.inflight.clear()
+        drops = [d for b in batches.values() for d in b.drops] + peer.waiting
+        peer.waiting = []
+        for batch in batches.values():
+            batch.failed = True
+        for drop in drops:
+            drop.finish(peer.server, "refused")
+        peer.failures, peer.retry_at = 0, 0.0
+
+
+_sender = Sender()
+os.register_at_fork(after_in_child=_sender.forked)
 
 
 # --- what changes an answer ---------------------------------------------------------------------
@@ -177,56 +465,55 @@ def drop_users(*, tenant_id: int, usernames: Iterable[str]) -> None:
     """After commit: forget these users' answers on every router of the tenant."""
     if not enabled():
         return
-    names = list(usernames)
+    # looked up now, inside the transaction: nothing but the drop itself runs after the commit
+    # (a router added meanwhile has nothing cached; one removed changes the generation)
+    keys = user_keys(tenant_id, usernames)
+    if not keys:  # a tenant without routers: nothing cached
+        return
     collecting = _collecting.get()
-
-    def run() -> None:
-        keys = user_keys(tenant_id, names)
-        if collecting is not None:
-            collecting.extend(keys)
-            # and off this thread too, should the accounting answer never reach FreeRADIUS
-            # (a retransmitted packet moves no counter, so it would name no key)
-            _background.put(keys)
-        else:
-            send(keys=keys)
-
-    transaction.on_commit(run)
-
-
-class _Background:
-    """One daemon thread sending drops that nobody waits for."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-
-    def put(self, keys: list[str]) -> None:
-        if not keys:
-            return
-        with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self.run, name="radius-cache", daemon=True)
-                self.thread.start()
-        self.queue.put(keys)
-
-    def run(self) -> None:
-        while True:
-            keys = self.queue.get()
-            try:
-                send(keys=keys)
-            except Exception:
-                log.exception("Dropping cached RADIUS answers %s failed", keys)
-
-
-_background = _Background()
+    # from accounting: the keys ride on its answer, and go off this thread too, not waited
+    # for, should that answer never reach FreeRADIUS (a retransmitted packet moves no
+    # counter, so it would name no key)
+    _after_commit(keys, None, wait=collecting is None, collecting=collecting)
 
 
 def new_generation() -> None:
     """After commit: forget every answer (a tenant, package or router changed)."""
-    if not enabled():
-        return
-    transaction.on_commit(lambda: send(generation=secrets.token_hex(8)))
+    if enabled():
+        _after_commit([], secrets.token_hex(8), wait=True)
+
+
+_budget = threading.local()
+
+
+def _after_commit(
+    keys: list[str],
+    generation: str | None,
+    *,
+    wait: bool,
+    collecting: list[str] | None = None,
+) -> None:
+    """On commit, hand the drop to the sender and wait for it, all the drops of one commit
+    sharing one RADIUS_CACHE_DROP_WAIT (a sweep saving a hundred users waits once, not 100x).
+
+    One commit's callbacks are told apart by the transaction's list of on-commit callbacks,
+    a new list for each transaction; outside a transaction each save is its own commit."""
+    connection = transaction.get_connection()
+    commit = connection.run_on_commit if connection.in_atomic_block else object()
+
+    def run() -> None:
+        if collecting is not None:
+            collecting.extend(keys)
+        drop = _sender.put(keys, generation)
+        if not wait:
+            return
+        if getattr(_budget, "commit", None) is not commit:
+            _budget.commit = commit
+            _budget.until = time.monotonic() + settings.RADIUS_CACHE_DROP_WAIT
+        if not drop.wait(_budget.until - time.monotonic()):
+            log.debug("Not waiting longer for FreeRADIUS to confirm a drop")
+
+    transaction.on_commit(run)
 
 
 def _remember(sender, instance, **kwargs) -> None:  # noqa: ANN001

@@ -381,9 +381,14 @@ RADIUS_CACHE_TTL = int(os.environ.get("RADIUS_CACHE_TTL", "30"))
 # The FreeRADIUS cache listeners (host:port) the platform drops answers through; the port is
 # `radius_config --cache-port` (default 18120, on 127.0.0.1). Empty: none (no cache to drop).
 RADIUS_CACHE_SERVERS = env_list("RADIUS_CACHE_SERVERS", ["127.0.0.1:18120"])
-# Seconds to wait for a cache listener to confirm a drop, and how many tries.
+# Seconds the background sender waits for a cache listener to confirm a drop packet, and how
+# many tries before it backs off and sends the drop again later (hotspot/radius_cache.py).
 RADIUS_CACHE_TIMEOUT = float(os.environ.get("RADIUS_CACHE_TIMEOUT", "0.5"))
 RADIUS_CACHE_RETRIES = int(os.environ.get("RADIUS_CACHE_RETRIES", "3"))
+# Seconds a committed change (a request, an admin save) waits at most for every listener to
+# confirm its drops before it returns: confirmed within it, the very next login is answered
+# from the new state; past it the drop is still delivered, later (docs/radius.md, "The cache").
+RADIUS_CACHE_DROP_WAIT = float(os.environ.get("RADIUS_CACHE_DROP_WAIT", "0.25"))
 
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a

@@ -31,7 +31,7 @@ def nas(freeradius, transactional_db):
     """nas(router) → a client sending from that router's address with its secret."""
     radius.forget_seen()
     # a flushed test database reuses ids: no answer cached by an earlier test may serve this one
-    assert radius_cache.send(generation=secrets.token_hex(8)), freeradius.log()
+    assert radius_cache.send(generation=secrets.token_hex(8), wait=10), freeradius.log()
 
     def make(router, secret: str | None = None) -> Nas:
         return Nas(freeradius, router.address, secret or router.secret)

@@ -12,9 +12,10 @@ import time
 
 import pytest
 from django.db import transaction
+from prometheus_client import REGISTRY
 
 from hotspot import radius, radius_cache, services
-from hotspot.models import MB
+from hotspot.models import MB, HotspotUser
 from tenants import services as tenant_services
 from tests.factories import HotspotUserFactory, PackageFactory, RouterFactory, TenantFactory
 from tests.hotspot.radius_harness import wait_for
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class CacheStandIn:
-    """Records each drop packet's keys / generation and confirms it as FreeRADIUS does."""
+    """Records each drop packet's keys / generation and confirms it as FreeRADIUS does; with
+    `answering` cleared it reads every packet and ignores it (a wedged or firewalled listener)."""
 
     def __init__(self) -> None:
         self.secret = radius_cache.cache_secret().encode()
@@ -33,6 +35,9 @@ class CacheStandIn:
         self.port = self.sock.getsockname()[1]
         self.keys: list[str] = []
         self.generations: list[str] = []
+        self.packets: list[list[str]] = []  # the keys of each confirmed packet
+        self.ignored = 0
+        self.answering = True
         self.stop = threading.Event()
         threading.Thread(target=self.run, daemon=True).start()
 
@@ -44,13 +49,18 @@ class CacheStandIn:
                 continue
             except OSError:
                 return
-            at = 20
+            if not self.answering:
+                self.ignored += 1
+                continue
+            at, keys = 20, []
             while at < len(data):
                 kind, length = data[at], data[at + 1]
                 if kind == 26 and struct.unpack("!I", data[at + 2 : at + 6])[0] == 65400:
                     vtype, value = data[at + 6], data[at + 8 : at + length].decode()
-                    (self.keys if vtype == 1 else self.generations).append(value)
+                    (keys if vtype == 1 else self.generations).append(value)
                 at += length
+            self.keys.extend(keys)
+            self.packets.append(keys)
             header = bytes([2, data[1]]) + struct.pack("!H", 20)
             auth = hashlib.md5(header + data[4:20] + self.secret).digest()  # noqa: S324
             self.sock.sendto(header + auth, peer)
@@ -154,3 +164,64 @@ def test_no_freeradius_listening_does_not_hold_a_change_up(settings, world):
     started = time.monotonic()
     services.hotspot_user_disable(hotspot_user=world["user"], by=None)
     assert time.monotonic() - started < 10  # waiting out the timeouts would take 15 s
+
+
+def drops(result: str) -> float:
+    return REGISTRY.get_sample_value("hotspot_radius_cache_drops_total", {"result": result}) or 0
+
+
+def test_a_users_keys_go_in_one_packet(standin, world):
+    services.hotspot_user_disable(hotspot_user=world["user"], by=None)
+    assert [sorted(keys) for keys in standin.packets] == [keys_of(world)]
+
+
+def test_a_silent_listener_costs_the_change_only_the_wait_and_gets_the_drop_later(
+    standin, world, settings, caplog
+):
+    """A listener that reads and never answers: the service returns within
+    RADIUS_CACHE_DROP_WAIT; the sender keeps trying, and once the listener answers again the
+    drop is delivered, the failure logged and counted."""
+    settings.RADIUS_CACHE_DROP_WAIT = 0.2
+    # the old blocking exchange would have held the disable up for these: 2 s
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 1.0, 2
+    standin.answering = False
+    unanswered, late = drops("unanswered"), drops("late")
+    started = time.monotonic()
+    services.hotspot_user_disable(hotspot_user=world["user"], by=None)
+    took = time.monotonic() - started
+    assert took < 0.2 + 0.5, f"the disable waited {took:.2f}s for a silent cache listener"
+    assert standin.keys == [] and standin.ignored >= 1
+    wait_for(lambda: drops("unanswered") > unanswered, 10, "the sender to give up a try")
+    assert "did not confirm" in caplog.text
+    standin.answering = True
+    wait_for(lambda: sorted(standin.keys) == keys_of(world), 15, "the drop delivered late")
+    wait_for(lambda: drops("late") >= late + 1, 5, "the late drop counted")
+
+
+def test_one_commit_waits_once_for_all_its_drops(standin, world, settings):
+    """A sweep changing many users in one transaction shares one wait, not one each."""
+    settings.RADIUS_CACHE_DROP_WAIT = 0.2
+    users = [world["user"]] + [
+        HotspotUserFactory(package=world["user"].package, username=f"u{i}") for i in range(5)
+    ]
+    standin.answering = False
+    started = time.monotonic()
+    with transaction.atomic():
+        for user in users:
+            HotspotUser.objects.get(pk=user.pk).save()  # an admin-style edit of each
+    took = time.monotonic() - started
+    assert took < 0.2 + 0.4, f"six drops in one commit waited {took:.2f}s"  # not 6 x 0.2
+    standin.answering = True
+    wait_for(lambda: len(set(standin.keys)) == 2 * len(users), 15, "every drop delivered")
+
+
+def test_generations_reach_a_server_in_order_even_after_an_outage(standin, settings):
+    """Two generations queued while the listener is silent: it ends on the newer one (an older
+    one arriving last would bring back the entries cached under it)."""
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 0.2, 1
+    standin.answering = False
+    assert not radius_cache.send(generation="old-one", wait=0.05)
+    assert not radius_cache.send(generation="new-one", wait=0.05)
+    standin.answering = True
+    wait_for(lambda: "new-one" in standin.generations, 15, "the newer generation")
+    assert standin.generations[-1] == "new-one", standin.generations
