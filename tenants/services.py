@@ -21,6 +21,8 @@ from . import signals
 from .models import Tenant, generate_payment_secret
 
 UPDATABLE_FIELDS = ("name", "contact_email", "contact_phone", "time_zone", "currency")
+#: A tenant's own details in the order they are shown: the admin's add form, the API's tenant.
+DETAIL_FIELDS = ("name", "slug", "contact_email", "contact_phone", "time_zone", "currency")
 
 
 def _require_system_admin(by: User | None) -> None:
