@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
-from accounts.utils import normalize_phone
+from accounts.utils import clean_phone
 from config.errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from config.metrics import STK_PUSHES
 from hotspot.models import HotspotUser, Package
@@ -61,10 +61,7 @@ def payment_initiate(
         raise ValidationError({"package": "That package is not on sale."})
     if package.price <= 0:
         raise ValidationError({"package": "That package is free; there is nothing to pay."})
-    try:
-        phone = normalize_phone(phone)
-    except ValueError as exc:
-        raise ValidationError({"phone": str(exc)}) from exc
+    phone = clean_phone(phone, required=True)
     reference = (provider_reference or "").strip() or "PAY" + secrets.token_hex(8).upper()
     max_length = Payment._meta.get_field("provider_reference").max_length
     if len(reference) > max_length:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import user_create
-from accounts.utils import normalize_phone
+from accounts.utils import clean_phone
 from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from hotspot.services import packages_set_currency
 
@@ -28,15 +28,6 @@ DETAIL_FIELDS = ("name", "slug", "contact_email", "contact_phone", "time_zone", 
 def _require_system_admin(by: User | None) -> None:
     if by is not None and not by.is_system_admin:
         raise PermissionDenied("Only system admins can change a tenant's status.")
-
-
-def _clean_phone(phone: str) -> str:
-    if not phone:
-        return ""
-    try:
-        return normalize_phone(phone)
-    except ValueError as exc:
-        raise ValidationError({"contact_phone": str(exc)}) from exc
 
 
 def _clean_slug(slug: str, name: str) -> str:
@@ -73,7 +64,7 @@ def tenant_register(
         name=name,
         slug=_clean_slug(slug, name),
         contact_email=contact_email,
-        contact_phone=_clean_phone(contact_phone),
+        contact_phone=clean_phone(contact_phone, field="contact_phone"),
         status=Tenant.Status.PENDING,
     )
     tenant.full_clean()
@@ -117,7 +108,7 @@ def tenant_create(
         name=(name or "").strip(),
         slug=_clean_slug(slug, name),
         contact_email=contact_email,
-        contact_phone=_clean_phone(contact_phone),
+        contact_phone=clean_phone(contact_phone, field="contact_phone"),
         status=status,
         approved_at=now if status == Tenant.Status.ACTIVE else None,
         approved_by=by if status == Tenant.Status.ACTIVE else None,
@@ -146,7 +137,7 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -
     changed = []
     for field, value in data.items():
         if field == "contact_phone":
-            value = _clean_phone(value)
+            value = clean_phone(value, field="contact_phone")
         elif field == "name":
             value = (value or "").strip()
         elif field == "currency":
