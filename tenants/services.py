@@ -43,6 +43,16 @@ def _locked(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
 
 
+def _locked_in(tenant: Tenant, status: str, only: str) -> Tenant:
+    """The tenant's row, locked, if it is in `status`; else InvalidTransition ("only …")."""
+    tenant = _locked(tenant)
+    if tenant.status != status:
+        raise InvalidTransition(
+            f"{tenant.name} is {tenant.get_status_display().lower()}; only {only}."
+        )
+    return tenant
+
+
 @transaction.atomic
 def tenant_register(
     *,
@@ -174,12 +184,7 @@ def tenant_payment_secret_rotate(*, tenant: Tenant, by: User | None) -> Tenant:
 @transaction.atomic
 def tenant_approve(*, tenant: Tenant, by: User | None) -> Tenant:
     _require_system_admin(by)
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.PENDING:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only a pending tenant "
-            "can be approved."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.PENDING, "a pending tenant can be approved")
     tenant.status = Tenant.Status.ACTIVE
     tenant.approved_at = timezone.now()
     tenant.approved_by = by
@@ -194,12 +199,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, by: User | None) -> Tenant:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("A reason is required to suspend a tenant.")})
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.ACTIVE:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only an active tenant "
-            "can be suspended."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.ACTIVE, "an active tenant can be suspended")
     tenant.status = Tenant.Status.SUSPENDED
     tenant.suspension_reason = reason[:500]
     tenant.suspended_at = timezone.now()
@@ -216,12 +216,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, by: User | None) -> Tenant:
 @transaction.atomic
 def tenant_reactivate(*, tenant: Tenant, by: User | None) -> Tenant:
     _require_system_admin(by)
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.SUSPENDED:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only a suspended tenant "
-            "can be reactivated."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.SUSPENDED, "a suspended tenant can be reactivated")
     tenant.status = Tenant.Status.ACTIVE
     tenant.suspension_reason = ""
     tenant.suspended_at = None
