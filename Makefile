@@ -94,7 +94,7 @@ serve: $(SERVE_STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# A Django shell in the project's environment, with models, services and catalog events imported.
+# A Django shell in the project's environment, with models, broadcast and catalog events imported.
 shell: $(STAMP)
 	$(PY) manage.py shell
 

@@ -3,6 +3,7 @@
 - ServiceFormMixin: an admin ModelForm whose validation ends by calling the domain service, so
   the service's refusals show as form errors and its signals fire (the admin's change view wraps
   form validation and saving in one transaction, so events still wait for the commit).
+- ReadOnlyAdminMixin: a model that is only looked at in the admin (rows made by the code).
 - run_for_each / ask_reason_then: admin actions that call a service per selected object, with a
   success message and one error message per refused object.
 """
@@ -67,6 +68,22 @@ class ServiceAdminMixin:
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         """Nothing left to do: the form ran the service (create/update) when it validated."""
+
+
+class ReadOnlyAdminMixin:
+    """ModelAdmin side: no add or change (the code makes these rows); `deletable = False`: no
+    delete either."""
+
+    deletable = True
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
 def run_for_each(

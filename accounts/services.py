@@ -22,7 +22,7 @@ from tenants.models import Tenant
 
 from . import signals
 from .models import User
-from .utils import normalize_phone
+from .utils import clean_phone
 
 logger = logging.getLogger("accounts.sign_in")
 
@@ -54,15 +54,6 @@ def _clean_role_and_tenant(role: str, tenant: Tenant | None, by: User | None) ->
         raise ValidationError({"tenant": "Tenant admins and staff need a tenant."})
 
 
-def _clean_phone(phone: str) -> str:
-    if not phone:
-        return ""
-    try:
-        return normalize_phone(phone)
-    except ValueError as exc:
-        raise ValidationError({"phone": str(exc)}) from exc
-
-
 @transaction.atomic
 def user_create(
     *,
@@ -89,7 +80,7 @@ def user_create(
         email=email,
         first_name=first_name,
         last_name=last_name,
-        phone=_clean_phone(phone),
+        phone=clean_phone(phone),
         role=role,
         tenant=tenant,
         is_staff=role == User.Role.SYSTEM_ADMIN,
@@ -123,7 +114,7 @@ def user_update(*, user: User, data: Mapping[str, Any], by: User | None) -> User
     changed = []
     for field, value in data.items():
         if field == "phone":
-            value = _clean_phone(value)
+            value = clean_phone(value)
         if getattr(user, field) != value:
             setattr(user, field, value)
             changed.append(field)

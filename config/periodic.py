@@ -13,9 +13,10 @@ due time. One row, one statement: SQLite and PostgreSQL both serialize it, so ac
 of processes sharing the database each due run happens once, and a run that outlasts its
 interval is never started twice. A process that dies mid-run frees the task after LEASE_SECONDS.
 
-The lease table is created on first use (`CREATE TABLE IF NOT EXISTS`), not by a migration: it
-belongs to no app and holds nothing but timestamps. `PERIODIC_ENABLED=0` turns the runner off
-(the test settings do, unless a test turns it on).
+The lease rows are `PeriodicLease` (config/models.py, table `periodic_lease`, made by `migrate`);
+a claim is one conditional UPDATE (then, for a task's first claim, an INSERT … ON CONFLICT DO
+NOTHING), exactly as above.
+`PERIODIC_ENABLED=0` turns the runner off (the test settings do, unless a test turns it on).
 
 `kick(name)` asks for a run now, after a commit that made work due (an email queued): the
 process's runner takes it on its next tick; a process without a runner (a shell, a command,
@@ -38,14 +39,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import (
-    DatabaseError,
-    OperationalError,
-    ProgrammingError,
-    connection,
-    transaction,
-)
+from django.db import connection, transaction
 from django.utils.module_loading import import_string
+
+from config.models import PeriodicLease
 
 logger = logging.getLogger("config.periodic")
 
@@ -54,27 +51,8 @@ TICK_SECONDS = 1.0
 _ANY_TIME = 1e300  # a kicked claim: due whatever next_run says
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
-_table_ready: set[str] = set()
+TABLE = PeriodicLease._meta.db_table  # "periodic_lease"
 _lock = threading.Lock()
-
-
-def _table_key() -> str:
-    return f"{connection.alias}:{connection.settings_dict.get('NAME')}"
-
-
-def _ensure_table() -> None:
-    if _table_key() in _table_ready:
-        return
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS periodic_lease ("
-                "name VARCHAR(200) PRIMARY KEY, holder VARCHAR(200) NOT NULL, "
-                "next_run DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION NOT NULL)"
-            )
-    except DatabaseError:  # another process created it at the same moment (PostgreSQL)
-        pass
-    _table_ready.add(_table_key())
 
 
 def tasks() -> dict[str, dict[str, Any]]:
@@ -93,30 +71,19 @@ def claim(
 
     `due=True` (a kick): free is enough, whenever the next run was planned."""
     now = time.time() if now is None else now
-    _ensure_table()
-    try:
-        return _claim(name, every, holder, now, due)
-    except (OperationalError, ProgrammingError):  # the table went away (a test's rollback)
-        _table_ready.discard(_table_key())
-        _ensure_table()
-        return _claim(name, every, holder, now, due)
-
-
-def _claim(name: str, every: float, holder: str, now: float, due: bool) -> bool:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE periodic_lease SET holder = %s, next_run = %s, lease_until = %s "
-            "WHERE name = %s AND next_run <= %s AND lease_until <= %s",
-            [holder, now + every, now + LEASE_SECONDS, name, _ANY_TIME if due else now, now],
-        )
-        if cursor.rowcount == 1:
-            return True
+    # One conditional UPDATE: the row is due (or kicked) and free, or nothing changes.
+    taken = PeriodicLease.objects.filter(
+        name=name, next_run__lte=_ANY_TIME if due else now, lease_until__lte=now
+    ).update(holder=holder, next_run=now + every, lease_until=now + LEASE_SECONDS)
+    if taken == 1:
+        return True
     # The first claim ever; a row that exists (someone else holds it, or it is not due) is
     # left alone without an error (SQLite 3.24+ and PostgreSQL both know ON CONFLICT), so the
-    # database's log is not a duplicate-key error per task per tick.
+    # database's log is not a duplicate-key error per task per tick. (The ORM's
+    # ignore_conflicts is INSERT OR IGNORE on SQLite and reports no row count.)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO periodic_lease (name, holder, next_run, lease_until) "
+            f"INSERT INTO {TABLE} (name, holder, next_run, lease_until) "  # noqa: S608 (a constant)
             "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
             [name, holder, now + every, now + LEASE_SECONDS],
         )
@@ -124,11 +91,7 @@ def _claim(name: str, every: float, holder: str, now: float, due: bool) -> bool:
 
 
 def release(name: str, *, holder: str = HOLDER) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE periodic_lease SET lease_until = 0 WHERE name = %s AND holder = %s",
-            [name, holder],
-        )
+    PeriodicLease.objects.filter(name=name, holder=holder).update(lease_until=0)
 
 
 def run_due(*, holder: str = HOLDER) -> list[str]:

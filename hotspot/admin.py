@@ -9,7 +9,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.admin_tools import ServiceAdminMixin, ServiceFormMixin, run_for_each
+from accounts.admin_tools import (
+    ReadOnlyAdminMixin,
+    ServiceAdminMixin,
+    ServiceFormMixin,
+    run_for_each,
+)
 from tenants.models import Tenant
 
 from . import selectors, services
@@ -256,8 +261,10 @@ class RouterAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HotspotSession)
-class HotspotSessionAdmin(admin.ModelAdmin):
+class HotspotSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read only: sessions are what the routers reported."""
+
+    deletable = False
 
     list_display = (
         "username",
@@ -277,12 +284,3 @@ class HotspotSessionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[HotspotSession]:
         return selectors.hotspot_session_list(user=request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from accounts.utils import search_q
 from config.errors import NotFound
 
 from .models import HotspotSession, HotspotUser, Package, Router
@@ -41,13 +42,8 @@ def hotspot_user_list(
 ) -> QuerySet[HotspotUser]:
     """Hotspot users `user` may see, searched by username or phone digits, newest first."""
     hotspot_users = HotspotUser.objects.for_user(user).select_related("package", "tenant")
-    search = (search or "").strip()
-    if search:
-        query = Q(username__icontains=search)
-        # Phones are stored 254…; a local "07…" search matches without its trunk zero.
-        digits = "".join(ch for ch in search if ch.isdigit()).lstrip("0")
-        if digits:
-            query |= Q(phone__contains=digits)
+    query = search_q(search, "username")
+    if query is not None:
         hotspot_users = hotspot_users.filter(query)
     if status:
         hotspot_users = hotspot_users.filter(status=status)

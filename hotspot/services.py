@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from accounts.utils import normalize_phone
+from accounts.utils import clean_phone
 from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from tenants.models import Tenant
 
@@ -142,11 +142,7 @@ def _build_hotspot_user(
     username = (username or "").strip() or _unique_username(tenant)
     if HotspotUser.objects.filter(tenant=tenant, username=username).exists():
         raise ValidationError({"username": _("That hotspot username is already in use.")})
-    if phone:
-        try:
-            phone = normalize_phone(phone)
-        except ValueError as exc:
-            raise ValidationError({"phone": str(exc)}) from exc
+    phone = clean_phone(phone)
     starts_at = starts_at or timezone.now()
     hotspot_user = HotspotUser(
         tenant=tenant,

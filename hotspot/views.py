@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as Http403
 from django.core.exceptions import ValidationError
@@ -9,7 +11,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views import View
 
 from accounts.views import TenantMemberMixin, refuse_with_message
@@ -45,43 +49,74 @@ class PackageListView(TenantMemberMixin, View):
         )
 
 
-class PackageFormView(AdminOnlyMixin, View):
-    template_name = "hotspot/package_form.html"
+class _ServiceFormView(AdminOnlyMixin, View):
+    """Add (no pk) or edit one of the tenant's objects; every change goes through its services."""
 
-    def get_package(self, pk: int | None) -> Package | None:
-        if pk is None:
-            return None
-        return selectors.package_get(user=self.request.user, package_id=pk)
+    template_name: str
+    form_class: type[PackageForm | RouterForm]
+    fields: tuple[str, ...]  # what the edit form starts from
+    context_name: str  # the object's name in the template
+    success_url: str
+    created: Promise  # messages with {name}
+    saved: Promise
+
+    def get_object(self, pk: int) -> Any:
+        raise NotImplementedError
+
+    def create(self, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def update(self, obj: Any, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def page(self, obj: Any, form: Any, status: int = 200) -> HttpResponse:
+        context = {"form": form, self.context_name: obj}
+        return render(self.request, self.template_name, context, status=status)
 
     def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         self.require_admin()
-        package = self.get_package(pk)
-        initial = {f: getattr(package, f) for f in services.PACKAGE_FIELDS} if package else None
-        form = PackageForm(initial=initial)
-        return render(request, self.template_name, {"form": form, "package": package})
+        obj = None if pk is None else self.get_object(pk)
+        initial = {f: getattr(obj, f) for f in self.fields} if obj else None
+        return self.page(obj, self.form_class(initial=initial))
 
     def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
         self.require_admin()
-        package = self.get_package(pk)
-        form = PackageForm(request.POST)
+        obj = None if pk is None else self.get_object(pk)
+        form = self.form_class(request.POST)
         if form.is_valid():
             data = form.cleaned_data
             try:
-                if package is None:
-                    package = services.package_create(tenant=self.tenant, by=request.user, **data)
-                    messages.success(
-                        request, _("Package {name} has been created.").format(name=package.name)
-                    )
+                if obj is None:
+                    obj = self.create(data)
+                    done = self.created.format(name=obj.name)
                 else:
-                    services.package_update(package=package, data=data, by=request.user)
-                    messages.success(
-                        request, _("Package {name} has been saved.").format(name=data["name"])
-                    )
+                    self.update(obj, data)
+                    done = self.saved.format(name=data["name"])
             except ValidationError as exc:
                 form.apply_service_error(exc)
             else:
-                return redirect("hotspot:package_list")
-        return render(request, self.template_name, {"form": form, "package": package}, status=400)
+                messages.success(request, done)
+                return redirect(self.success_url)
+        return self.page(obj, form, status=400)
+
+
+class PackageFormView(_ServiceFormView):
+    template_name = "hotspot/package_form.html"
+    form_class = PackageForm
+    fields = services.PACKAGE_FIELDS
+    context_name = "package"
+    success_url = "hotspot:package_list"
+    created = gettext_lazy("Package {name} has been created.")
+    saved = gettext_lazy("Package {name} has been saved.")
+
+    def get_object(self, pk: int) -> Package:
+        return selectors.package_get(user=self.request.user, package_id=pk)
+
+    def create(self, data: dict[str, Any]) -> Package:
+        return services.package_create(tenant=self.tenant, by=self.request.user, **data)
+
+    def update(self, obj: Package, data: dict[str, Any]) -> None:
+        services.package_update(package=obj, data=data, by=self.request.user)
 
 
 class HotspotUserListView(TenantMemberMixin, View):
@@ -190,43 +225,23 @@ class RouterListView(TenantMemberMixin, View):
         )
 
 
-class RouterFormView(AdminOnlyMixin, View):
+class RouterFormView(_ServiceFormView):
     template_name = "hotspot/router_form.html"
+    form_class = RouterForm
+    fields = services.ROUTER_FIELDS
+    context_name = "router"
+    success_url = "hotspot:router_list"
+    created = gettext_lazy("Router {name} has been added.")
+    saved = gettext_lazy("Router {name} has been saved.")
 
-    def get_router(self, pk: int | None) -> Router | None:
-        if pk is None:
-            return None
+    def get_object(self, pk: int) -> Router:
         return selectors.router_get(user=self.request.user, router_id=pk)
 
-    def get(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
-        self.require_admin()
-        router = self.get_router(pk)
-        initial = {f: getattr(router, f) for f in services.ROUTER_FIELDS} if router else None
-        form = RouterForm(initial=initial)
-        return render(request, self.template_name, {"form": form, "router": router})
+    def create(self, data: dict[str, Any]) -> Router:
+        return services.router_create(tenant=self.tenant, by=self.request.user, **data)
 
-    def post(self, request: HttpRequest, pk: int | None = None) -> HttpResponse:
-        self.require_admin()
-        router = self.get_router(pk)
-        form = RouterForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                if router is None:
-                    router = services.router_create(tenant=self.tenant, by=request.user, **data)
-                    messages.success(
-                        request, _("Router {name} has been added.").format(name=router.name)
-                    )
-                else:
-                    services.router_update(router=router, data=data, by=request.user)
-                    messages.success(
-                        request, _("Router {name} has been saved.").format(name=data["name"])
-                    )
-            except ValidationError as exc:
-                form.apply_service_error(exc)
-            else:
-                return redirect("hotspot:router_list")
-        return render(request, self.template_name, {"form": form, "router": router}, status=400)
+    def update(self, obj: Router, data: dict[str, Any]) -> None:
+        services.router_update(router=obj, data=data, by=self.request.user)
 
 
 class RouterDeleteView(AdminOnlyMixin, View):

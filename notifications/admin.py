@@ -7,12 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.admin_tools import ReadOnlyAdminMixin
+
 from .email_models import OutgoingEmail
 from .mailer import mailer
 
 
 @admin.register(OutgoingEmail)
-class OutgoingEmailAdmin(admin.ModelAdmin):
+class OutgoingEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: emails are written by the platform, never by hand."""
 
     list_display = ("created_at", "kind", "recipients", "subject", "status", "attempts", "sent_at")
@@ -25,12 +27,6 @@ class OutgoingEmailAdmin(admin.ModelAdmin):
     @admin.display(description="To")
     def recipients(self, email: OutgoingEmail) -> str:
         return ", ".join(email.to)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.action(description="Send again now (pending and failed ones)")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[OutgoingEmail]) -> None:

@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin_tools import ReadOnlyAdminMixin
 from accounts.utils import mask_phone
 
 from . import selectors
@@ -15,7 +16,9 @@ from .models import DarajaCredentials, Payment, SmsMessage, Voucher, VoucherBatc
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    deletable = False  # payments are the books: never deleted
+
     list_display = (
         "provider_reference",
         "tenant",
@@ -55,15 +58,6 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Payment]:
         return selectors.payment_list(user=request.user)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Payment | None = None) -> bool:
-        return False
 
 
 class DarajaCredentialsForm(forms.ModelForm):
@@ -116,22 +110,16 @@ class DarajaCredentialsAdmin(admin.ModelAdmin):
 
 
 @admin.register(VoucherBatch)
-class VoucherBatchAdmin(admin.ModelAdmin):
+class VoucherBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: batches are created by tenant admins on /vouchers/ or create_vouchers."""
 
     list_display = ("pk", "tenant", "package", "count", "prefix", "created_by", "created_at")
     list_filter = (("tenant", admin.RelatedOnlyFieldListFilter), "created_at")
     list_select_related = ("tenant", "package", "created_by")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Voucher)
-class VoucherAdmin(admin.ModelAdmin):
+class VoucherAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only; codes are searchable (typed as printed, without dashes)."""
 
     list_display = ("code", "tenant", "package", "status", "used_at", "hotspot_user")
@@ -140,15 +128,9 @@ class VoucherAdmin(admin.ModelAdmin):
     list_select_related = ("tenant", "package", "hotspot_user")
     exclude = ("token",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(SmsMessage)
-class SmsMessageAdmin(admin.ModelAdmin):
+class SmsMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Delivery state of the customers' login SMS (the body holds a password: not listed)."""
 
     list_display = ("pk", "tenant", "masked", "status", "attempts", "last_error", "created_at")
@@ -159,9 +141,3 @@ class SmsMessageAdmin(admin.ModelAdmin):
     @admin.display(description="Phone")
     def masked(self, obj: SmsMessage) -> str:
         return mask_phone(obj.phone)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -6,10 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.utils import search_q
 from config.errors import NotFound
 
 from .models import Payment
@@ -18,13 +19,8 @@ from .models import Payment
 def payment_list(*, user: Any, search: str = "", status: str | None = None) -> QuerySet[Payment]:
     """Payments `user` may see, searched by provider reference or phone digits, newest first."""
     payments = Payment.objects.for_user(user).select_related("package", "tenant")
-    search = (search or "").strip()
-    if search:
-        query = Q(provider_reference__icontains=search)
-        # Phones are stored 254…; a local "07…" search matches without its trunk zero.
-        digits = "".join(ch for ch in search if ch.isdigit()).lstrip("0")
-        if digits:
-            query |= Q(phone__contains=digits)
+    query = search_q(search, "provider_reference")
+    if query is not None:
         payments = payments.filter(query)
     if status:
         payments = payments.filter(status=status)

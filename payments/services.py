@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import User
-from accounts.utils import normalize_phone
+from accounts.utils import clean_phone
 from config.errors import DomainError, InvalidTransition, NotFound, PermissionDenied
 from config.metrics import STK_PUSHES
 from hotspot.models import HotspotUser, Package
@@ -61,10 +61,7 @@ def payment_initiate(
         raise ValidationError({"package": "That package is not on sale."})
     if package.price <= 0:
         raise ValidationError({"package": "That package is free; there is nothing to pay."})
-    try:
-        phone = normalize_phone(phone)
-    except ValueError as exc:
-        raise ValidationError({"phone": str(exc)}) from exc
+    phone = clean_phone(phone, required=True)
     reference = (provider_reference or "").strip() or "PAY" + secrets.token_hex(8).upper()
     max_length = Payment._meta.get_field("provider_reference").max_length
     if len(reference) > max_length:
@@ -85,17 +82,23 @@ def payment_initiate(
     return payment
 
 
+def _locked_pending(payment: Payment, can: str) -> Payment:
+    """The payment's row, locked, if it is still pending; else InvalidTransition."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if payment.status != Payment.Status.PENDING:
+        raise InvalidTransition(
+            f"Payment {payment.provider_reference} is already {payment.status}; "
+            f"only a pending payment can {can}."
+        )
+    return payment
+
+
 @transaction.atomic
 def payment_complete(
     *, payment: Payment, by: User | None = None, raw: dict[str, Any] | None = None
 ) -> tuple[Payment, HotspotUser]:
     """Pending → completed, provisioning its hotspot user in the same transaction."""
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status != Payment.Status.PENDING:
-        raise InvalidTransition(
-            f"Payment {payment.provider_reference} is already {payment.status}; "
-            "only a pending payment can be completed."
-        )
+    payment = _locked_pending(payment, "be completed")
     payment.status = Payment.Status.COMPLETED
     payment.completed_at = timezone.now()
     if raw is not None:
@@ -116,12 +119,7 @@ def payment_complete(
 def payment_fail(
     *, payment: Payment, reason: str, by: User | None = None, raw: dict[str, Any] | None = None
 ) -> Payment:
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
-    if payment.status != Payment.Status.PENDING:
-        raise InvalidTransition(
-            f"Payment {payment.provider_reference} is already {payment.status}; "
-            "only a pending payment can fail."
-        )
+    payment = _locked_pending(payment, "fail")
     payment.status = Payment.Status.FAILED
     payment.failure_reason = (reason or "Declined by the provider.")[:500]
     payment.failed_at = timezone.now()

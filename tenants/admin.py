@@ -42,15 +42,7 @@ class TenantAddForm(_ZoneChoice, ServiceFormMixin, forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = (
-            "name",
-            "slug",
-            "contact_email",
-            "contact_phone",
-            "time_zone",
-            "currency",
-            "status",
-        )
+        fields = (*services.DETAIL_FIELDS, "status")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -84,6 +76,18 @@ class TenantEditForm(_ZoneChoice, ServiceFormMixin, forms.ModelForm):
         return services.tenant_update(tenant=self.instance, data=data, by=self.acting_user)
 
 
+# Set only by the life-cycle actions (services.tenant_approve/suspend/reactivate), and when.
+_LIFE_CYCLE = (
+    "status",
+    "suspension_reason",
+    "approved_at",
+    "approved_by",
+    "suspended_at",
+    "suspended_by",
+)
+_DATES = ("created_at", "updated_at")
+
+
 @admin.register(Tenant)
 class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -105,51 +109,14 @@ class TenantAdmin(ServiceAdminMixin, admin.ModelAdmin):
     ordering = ("name",)
     date_hierarchy = "created_at"
     actions = ["approve_tenants", "suspend_tenants", "reactivate_tenants"]
-    add_fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "name",
-                    "slug",
-                    "contact_email",
-                    "contact_phone",
-                    "time_zone",
-                    "currency",
-                    "status",
-                )
-            },
-        ),
-    )
+    add_fieldsets = ((None, {"fields": TenantAddForm.Meta.fields}),)
     fieldsets = (
         (None, {"fields": ("name", "slug", "contact_email", "contact_phone")}),
         ("Time zone and money", {"fields": ("time_zone", "currency")}),
-        (
-            "Status (use the Approve / Suspend / Reactivate actions)",
-            {
-                "fields": (
-                    "status",
-                    "suspension_reason",
-                    "approved_at",
-                    "approved_by",
-                    "suspended_at",
-                    "suspended_by",
-                )
-            },
-        ),
-        ("Dates", {"fields": ("created_at", "updated_at")}),
+        ("Status (use the Approve / Suspend / Reactivate actions)", {"fields": _LIFE_CYCLE}),
+        ("Dates", {"fields": _DATES}),
     )
-    change_readonly = (
-        "slug",
-        "status",
-        "suspension_reason",
-        "approved_at",
-        "approved_by",
-        "suspended_at",
-        "suspended_by",
-        "created_at",
-        "updated_at",
-    )
+    change_readonly = ("slug", *_LIFE_CYCLE, *_DATES)  # set by the services, never typed in
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tenant]:
         return (

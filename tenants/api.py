@@ -24,12 +24,7 @@ class TenantSerializer(serializers.ModelSerializer):
         model = Tenant
         fields = [
             "id",
-            "name",
-            "slug",
-            "contact_email",
-            "contact_phone",
-            "time_zone",
-            "currency",
+            *services.DETAIL_FIELDS,
             "status",
             "suspension_reason",
             "approved_at",

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services import user_create
-from accounts.utils import normalize_phone
+from accounts.utils import clean_phone
 from config.errors import InvalidTransition, PermissionDenied, reject_unknown_fields
 from hotspot.services import packages_set_currency
 
@@ -21,20 +21,13 @@ from . import signals
 from .models import Tenant, generate_payment_secret
 
 UPDATABLE_FIELDS = ("name", "contact_email", "contact_phone", "time_zone", "currency")
+#: A tenant's own details in the order they are shown: the admin's add form, the API's tenant.
+DETAIL_FIELDS = ("name", "slug", "contact_email", "contact_phone", "time_zone", "currency")
 
 
 def _require_system_admin(by: User | None) -> None:
     if by is not None and not by.is_system_admin:
         raise PermissionDenied("Only system admins can change a tenant's status.")
-
-
-def _clean_phone(phone: str) -> str:
-    if not phone:
-        return ""
-    try:
-        return normalize_phone(phone)
-    except ValueError as exc:
-        raise ValidationError({"contact_phone": str(exc)}) from exc
 
 
 def _clean_slug(slug: str, name: str) -> str:
@@ -48,6 +41,16 @@ def _clean_slug(slug: str, name: str) -> str:
 
 def _locked(tenant: Tenant) -> Tenant:
     return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
+def _locked_in(tenant: Tenant, status: str, only: str) -> Tenant:
+    """The tenant's row, locked, if it is in `status`; else InvalidTransition ("only …")."""
+    tenant = _locked(tenant)
+    if tenant.status != status:
+        raise InvalidTransition(
+            f"{tenant.name} is {tenant.get_status_display().lower()}; only {only}."
+        )
+    return tenant
 
 
 @transaction.atomic
@@ -71,7 +74,7 @@ def tenant_register(
         name=name,
         slug=_clean_slug(slug, name),
         contact_email=contact_email,
-        contact_phone=_clean_phone(contact_phone),
+        contact_phone=clean_phone(contact_phone, field="contact_phone"),
         status=Tenant.Status.PENDING,
     )
     tenant.full_clean()
@@ -115,7 +118,7 @@ def tenant_create(
         name=(name or "").strip(),
         slug=_clean_slug(slug, name),
         contact_email=contact_email,
-        contact_phone=_clean_phone(contact_phone),
+        contact_phone=clean_phone(contact_phone, field="contact_phone"),
         status=status,
         approved_at=now if status == Tenant.Status.ACTIVE else None,
         approved_by=by if status == Tenant.Status.ACTIVE else None,
@@ -144,7 +147,7 @@ def tenant_update(*, tenant: Tenant, data: Mapping[str, Any], by: User | None) -
     changed = []
     for field, value in data.items():
         if field == "contact_phone":
-            value = _clean_phone(value)
+            value = clean_phone(value, field="contact_phone")
         elif field == "name":
             value = (value or "").strip()
         elif field == "currency":
@@ -181,12 +184,7 @@ def tenant_payment_secret_rotate(*, tenant: Tenant, by: User | None) -> Tenant:
 @transaction.atomic
 def tenant_approve(*, tenant: Tenant, by: User | None) -> Tenant:
     _require_system_admin(by)
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.PENDING:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only a pending tenant "
-            "can be approved."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.PENDING, "a pending tenant can be approved")
     tenant.status = Tenant.Status.ACTIVE
     tenant.approved_at = timezone.now()
     tenant.approved_by = by
@@ -201,12 +199,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, by: User | None) -> Tenant:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("A reason is required to suspend a tenant.")})
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.ACTIVE:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only an active tenant "
-            "can be suspended."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.ACTIVE, "an active tenant can be suspended")
     tenant.status = Tenant.Status.SUSPENDED
     tenant.suspension_reason = reason[:500]
     tenant.suspended_at = timezone.now()
@@ -223,12 +216,7 @@ def tenant_suspend(*, tenant: Tenant, reason: str, by: User | None) -> Tenant:
 @transaction.atomic
 def tenant_reactivate(*, tenant: Tenant, by: User | None) -> Tenant:
     _require_system_admin(by)
-    tenant = _locked(tenant)
-    if tenant.status != Tenant.Status.SUSPENDED:
-        raise InvalidTransition(
-            f"{tenant.name} is {tenant.get_status_display().lower()}; only a suspended tenant "
-            "can be reactivated."
-        )
+    tenant = _locked_in(tenant, Tenant.Status.SUSPENDED, "a suspended tenant can be reactivated")
     tenant.status = Tenant.Status.ACTIVE
     tenant.suspension_reason = ""
     tenant.suspended_at = None

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by us (no CDN at run time)
     "django_filters",
+    "config",  # the project's own table: the periodic runner's lease (config/models.py)
     "accounts",
     "tenants",
     "hotspot",

@@ -967,13 +967,17 @@ class _SystemEvent(EventType):
         level: str | None = None,
         tenant: Tenant | None = None,
         user: User | None = None,
+        by: User | None = None,
     ) -> Event:
-        """A hand-written notice: to system.admin, or to a tenant and/or a person if given."""
-        data = {
-            "tenant_id": tenant.pk if tenant else None,
-            "user_id": user.pk if user else None,
-        }
-        return cls.build(data, title=title, message=message, level=level)
+        """A hand-written notice (fire_event, the shell, an announcement); `_data` addresses it."""
+        return cls.build(cls._data(tenant, user, by), title=title, message=message, level=level)
+
+    @classmethod
+    def _data(cls, tenant: Tenant | None, user: User | None, by: User | None) -> dict[str, Any]:
+        """To system.admin, or to a tenant and/or a person if given."""
+        if by is not None:
+            raise ValueError(f"{cls.name} names whom it addresses, not who sent it: no by.")
+        return {"tenant_id": tenant.pk if tenant else None, "user_id": user.pk if user else None}
 
 
 class SystemNotification(_SystemEvent):
@@ -991,7 +995,7 @@ class SystemAlert(_SystemEvent):
     description = "Operational alert from the platform (fire_event / shell / monitoring)."
 
 
-class PlatformAnnouncement(EventType):
+class PlatformAnnouncement(_SystemEvent):
     """A system admin's notice to every tenant's users (/system/announce/, `fire_event
     PlatformAnnouncement` or `fire_event SystemNotification --all-tenants`)."""
 
@@ -1005,21 +1009,11 @@ class PlatformAnnouncement(EventType):
     audience = (EVERY_TENANT, SYSTEM_ADMINS)
 
     @classmethod
-    def create(
-        cls,
-        *,
-        message: str | None = None,
-        title: str | None = None,
-        level: str | None = None,
-        tenant: Tenant | None = None,
-        user: User | None = None,
-        by: User | None = None,
-    ) -> Event:
-        """The announcement; it goes to every tenant, so it takes no tenant or person."""
+    def _data(cls, tenant: Tenant | None, user: User | None, by: User | None) -> dict[str, Any]:
+        """It goes to every tenant, so it takes no tenant or person; `by`: who sent it."""
         if tenant is not None or user is not None:
             raise ValueError("A platform announcement goes to every tenant: no tenant or user.")
-        data = {"by_user_id": by.pk if by else None}
-        return cls.build(data, title=title, message=message, level=level)
+        return {"by_user_id": by.pk if by else None}
 
 
 #: name → event type, in declaration order (the catalog)

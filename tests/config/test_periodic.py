@@ -109,3 +109,36 @@ def test_two_processes_run_each_interval_exactly_once(tmp_path):
     starts = [start for start, _, _ in runs]
     assert all(b - a > 0.5 for a, b in zip(starts, starts[1:], strict=False)), runs
     assert len(runs) <= seconds / 1.0 + 2, runs
+
+
+OLD_RUNNER_DDL = (  # what config/periodic.py ran at run time before the table had a migration
+    "CREATE TABLE IF NOT EXISTS periodic_lease ("
+    "name VARCHAR(200) PRIMARY KEY, holder VARCHAR(200) NOT NULL, "
+    "next_run DOUBLE PRECISION NOT NULL, lease_until DOUBLE PRECISION NOT NULL)"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_whose_lease_table_the_old_runner_created_migrates_and_keeps_its_rows():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    from config.models import PeriodicLease
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("config", None)])  # as before the migration existed: no table
+    assert "periodic_lease" not in connection.introspection.table_names()
+    try:
+        with connection.cursor() as cursor:  # the old runner's first claim on that database
+            cursor.execute(OLD_RUNNER_DDL)
+            cursor.execute(
+                "INSERT INTO periodic_lease VALUES (%s, %s, %s, %s)", ["t-old", "old", 5.0, 0.0]
+            )
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes("config"))
+    assert MigrationExecutor(connection).migration_plan([("config", "0001_initial")]) == []
+    assert PeriodicLease.objects.get(name="t-old").holder == "old"
+    assert periodic.claim("t-old", 10, holder="new", now=10.0)
+    assert not periodic.claim("t-old", 10, holder="other", now=10.0)
+    assert periodic.claim("t-new", 10, holder="new", now=10.0)  # a first claim: the INSERT

@@ -157,6 +157,17 @@ def test_system_events_go_to_system_admins_unless_addressed(objects):
         }
 
 
+def test_hand_written_events_take_only_their_own_addressing(objects):
+    """One `create` for the system events and the announcement; each refuses the other's."""
+    tenant, user = objects[catalog.Tenant], objects[User]
+    event = catalog.PlatformAnnouncement.create(message="maintenance", by=user)
+    assert event.data == {"by_user_id": user.pk} and event.message == "maintenance"
+    with pytest.raises(ValueError, match="every tenant"):
+        catalog.PlatformAnnouncement.create(message="x", tenant=tenant)
+    with pytest.raises(ValueError, match="no by"):
+        catalog.SystemNotification.create(message="x", by=user)
+
+
 def test_user_strings_are_not_format_fields(db):
     """A tenant called "{tenant_id}" is shown literally, never interpreted."""
     tenant = TenantFactory(name="{tenant_id} <b>x</b>", slug="weird")

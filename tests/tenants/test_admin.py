@@ -207,3 +207,19 @@ def test_the_reason_page_submits_to_the_suspension(sysadmin_client, tenant, othe
     assert set(Tenant.objects.values_list("status", "suspension_reason")) == {
         ("suspended", "Fraud review")
     }
+
+
+def test_add_and_change_pages_show_these_fields(sysadmin_client, tenant):
+    """Pinned: the lists are shared with the API (tenants.services.DETAIL_FIELDS)."""
+    add = sysadmin_client.get("/admin/tenants/tenant/add/").context["adminform"]
+    assert list(add.form.fields) == [
+        *("name", "slug", "contact_email", "contact_phone", "time_zone", "currency", "status")
+    ]
+    change = sysadmin_client.get(f"/admin/tenants/tenant/{tenant.pk}/change/").context["adminform"]
+    assert list(change.form.fields) == [
+        *("name", "contact_email", "contact_phone", "time_zone", "currency")
+    ]
+    assert change.readonly_fields == (
+        *("slug", "status", "suspension_reason", "approved_at", "approved_by"),
+        *("suspended_at", "suspended_by", "created_at", "updated_at"),
+    )

@@ -183,3 +183,12 @@ def test_pending_tenant_users_cannot_use_the_api(api_client, pending):
     response = api_client.get("/api/tenants/")
     assert response.status_code == 401
     assert "awaiting approval" in response.json()["error"]["message"]
+
+
+def test_tenant_json_has_exactly_these_fields(api_as, tenant):
+    """The field list lives in tenants.services.DETAIL_FIELDS (shared with the admin): pinned."""
+    body = api_as("system_admin").get(f"/api/tenants/{tenant.pk}/").json()
+    assert list(body) == [
+        *("id", "name", "slug", "contact_email", "contact_phone", "time_zone", "currency"),
+        *("status", "suspension_reason", "approved_at", "suspended_at", "created_at", "updated_at"),
+    ]
