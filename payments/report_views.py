@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -140,13 +141,26 @@ def report_json(report: dict[str, Any], rng: ReportRange) -> dict[str, Any]:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell Excel shows as text: package and tenant names are chosen by tenants, and one
+    starting with = + - @ (or a tab/CR before them) would run as a formula on the reader's
+    machine (OWASP "CSV injection"). Such text gets a leading quote; our numbers stay numbers."""
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not NUMBER_RE.match(text):
+        return "'" + text
+    return text
+
+
 def csv_response(table: dict[str, Any], filename: str) -> HttpResponse:
     """UTF-8 with a BOM (Excel then reads it as UTF-8), CRLF lines, totals at the bottom."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(table["columns"])
-    writer.writerows(table["rows"])
-    writer.writerows(table["totals"])
+    for row in [table["columns"], *table["rows"], *table["totals"]]:
+        writer.writerow([csv_cell(cell) for cell in row])
     response = HttpResponse(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8"
     )
