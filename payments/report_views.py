@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -31,6 +31,9 @@ from . import reports
 from .reports import METHODS, ReportRange, Row
 
 MAX_DAYS = 366
+# Reports cover these dates only: at datetime's own ends, the zone's offset and the day after
+# the end overflow (a 500); no payment of this platform lies outside them.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 FORMATS = ("html", "json", "csv")
 
 # table → (title, first column(s) heading(s), how a row's key is written); the words are
@@ -82,6 +85,12 @@ class ReportForm(BootstrapFormMixin, forms.Form):
         data = super().clean()
         if self.errors:
             return data
+        for given in (data.get("start"), data.get("end")):
+            if given is not None and not FIRST_DAY <= given <= LAST_DAY:
+                raise forms.ValidationError(
+                    _("Choose dates between %(first)s and %(last)s.")
+                    % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
+                )
         tz = reports.report_timezone(user=self.user, tenant=data.get("tenant"))
         today = timezone.localtime(timezone.now(), tz).date()
         end = data.get("end") or (
