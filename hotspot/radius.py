@@ -217,6 +217,9 @@ def account(*, router_id: int, data: Any, now: datetime | None = None) -> Hotspo
     """Apply one Accounting-Request. Counters are cumulative per session, so a repeated or late
     packet moves nothing: only octets beyond what was already counted reach the user."""
     now = now or timezone.now()
+    for name, value in data.items():  # PostgreSQL refuses NUL in text (a 500 before)
+        if "\x00" in name or "\x00" in str(value):
+            raise BadAccounting(f"{name[:40]!r} holds a NUL byte.")
     status_type = (data.get("Acct-Status-Type") or "").strip()
     if status_type not in STATUS_TYPES:
         raise BadAccounting(f"Unknown Acct-Status-Type {status_type!r}.")
