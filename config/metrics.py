@@ -21,6 +21,8 @@ frames may lag by that much.
 
 Served only to an address in `METRICS_ALLOWED_IPS` (default loopback; networks allowed, e.g.
 `10.0.0.0/8`) or to a request with `Authorization: Bearer <METRICS_TOKEN>`; anyone else gets 403.
+The client address and the TCP peer must both be allowed (a scrape through a proxy needs the
+proxy's address listed too), so a forged X-Forwarded-For sent straight to a worker opens nothing.
 Answered ahead of the host check and the HTTPS redirect (a scraper uses the worker's address), and
 not itself counted.
 """
@@ -488,11 +490,17 @@ def allowed(request: HttpRequest) -> bool:
     given = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        return False
-    return any(address in network for network in _allowed_networks())
+    # Both the client (per NUM_PROXIES / TRUSTED_PROXIES) and the TCP peer: a caller reaching
+    # the worker's port directly writes the X-Forwarded-For hop a proxy would be believed for.
+    networks = _allowed_networks()
+    for given in (client_ip(request), request.META.get("REMOTE_ADDR") or ""):
+        try:
+            address = ipaddress.ip_address(given)
+        except ValueError:
+            return False
+        if not any(address in network for network in networks):
+            return False
+    return True
 
 
 def metrics_response(request: HttpRequest) -> HttpResponse:

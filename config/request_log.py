@@ -37,14 +37,37 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
+#: URL parameters that are credentials: a payment's callback secret (whoever has it can report
+#: the payment paid), the portal tokens (they show the WiFi password) and the set-password token
+SECRET_URL_KWARGS = frozenset({"secret", "token"})
+
+
+def logged_path(request: HttpRequest) -> str:
+    """The request's path as logs show it: the segments that are credentials become "…"."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    hidden = {
+        str(value)
+        for name, value in (match.kwargs if match else {}).items()
+        if name in SECRET_URL_KWARGS and value
+    }
+    if not hidden:
+        return path
+    return "/".join("…" if part in hidden else part for part in path.split("/"))
+
+
 class ContextFilter(logging.Filter):
     """Adds `request_id`, `tenant_id`, `socket_id` and `event_id` (None where they do not apply)
-    to every record."""
+    to every record, and hides credentials in the path of Django's "Not Found: <path>" lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         for name, var in _CONTEXT:
             if not hasattr(record, name):
                 setattr(record, name, var.get())
+        request = getattr(record, "request", None)
+        if isinstance(request, HttpRequest) and isinstance(record.args, tuple) and record.args:
+            path = request.path
+            record.args = tuple(logged_path(request) if arg == path else arg for arg in record.args)
         return True
 
 
@@ -81,6 +104,7 @@ def _finish(request: HttpRequest, response: HttpResponse, rid: str, started: flo
     status = response.status_code
     seconds = time.monotonic() - started
     duration = round(seconds * 1000, 1)
+    path = logged_path(request)
     from config.metrics import observe_request  # (not at import: settings import this module)
 
     observe_request(match.view_name if match else None, request.method or "", status, seconds)
@@ -88,12 +112,12 @@ def _finish(request: HttpRequest, response: HttpResponse, rid: str, started: flo
         logging.WARNING if status >= 500 else logging.INFO,
         "%s %s %s %.1fms",
         request.method,
-        request.path,
+        path,
         status,
         duration,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": path,
             "status": status,
             "duration_ms": duration,
             "view": match.view_name if match else None,

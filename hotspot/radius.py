@@ -6,6 +6,7 @@ routers report something (accounting) or, throttled per process, to note a route
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import threading
@@ -191,6 +192,17 @@ def _int(data: Any, name: str) -> int:
     return number
 
 
+def _ip(data: Any) -> str | None:
+    """Framed-IP-Address, normalised; not an address is a 400 (PostgreSQL's inet would 500)."""
+    value = (data.get("Framed-IP-Address") or "").strip()
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise BadAccounting(f"Framed-IP-Address is not an IP address: {value[:50]!r}") from None
+
+
 def _octets(data: Any, direction: str) -> int:
     return _int(data, f"Acct-{direction}-Gigawords") * GIGAWORD + _int(
         data, f"Acct-{direction}-Octets"
@@ -205,6 +217,9 @@ def account(*, router_id: int, data: Any, now: datetime | None = None) -> Hotspo
     """Apply one Accounting-Request. Counters are cumulative per session, so a repeated or late
     packet moves nothing: only octets beyond what was already counted reach the user."""
     now = now or timezone.now()
+    for name, value in data.items():  # PostgreSQL refuses NUL in text (a 500 before)
+        if "\x00" in name or "\x00" in str(value):
+            raise BadAccounting(f"{name[:40]!r} holds a NUL byte.")
     status_type = (data.get("Acct-Status-Type") or "").strip()
     if status_type not in STATUS_TYPES:
         raise BadAccounting(f"Unknown Acct-Status-Type {status_type!r}.")
@@ -224,6 +239,7 @@ def account(*, router_id: int, data: Any, now: datetime | None = None) -> Hotspo
         raise BadAccounting("Acct-Session-Id and User-Name are required.")
     input_octets, output_octets = _octets(data, "Input"), _octets(data, "Output")
     session_time = _int(data, "Acct-Session-Time")
+    framed_ip = _ip(data)
 
     session = (
         HotspotSession.objects.select_for_update()
@@ -242,7 +258,7 @@ def account(*, router_id: int, data: Any, now: datetime | None = None) -> Hotspo
             username=username,
             acct_session_id=session_id,
             mac=(data.get("Calling-Station-Id") or "")[:32],
-            ip=data.get("Framed-IP-Address") or None,
+            ip=framed_ip,
             started_at=now - timedelta(seconds=session_time),
             last_heard=now,
             interim_interval=settings.RADIUS_INTERIM_INTERVAL,
@@ -252,8 +268,8 @@ def account(*, router_id: int, data: Any, now: datetime | None = None) -> Hotspo
     delta = _take_counters(session, input_octets, output_octets, session_time)
     if not session.mac and data.get("Calling-Station-Id"):
         session.mac = data["Calling-Station-Id"][:32]
-    if not session.ip and data.get("Framed-IP-Address"):
-        session.ip = data["Framed-IP-Address"]
+    if not session.ip and framed_ip:
+        session.ip = framed_ip
     if session.status == HotspotSession.Status.ACTIVE or status_type == "Stop":
         session.last_heard = max(session.last_heard, now)
     if status_type == "Stop":

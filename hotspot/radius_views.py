@@ -94,6 +94,8 @@ def _authorize(authorization: str, query: Mapping[str, str]) -> Answer:
     username = query.get("username", "")
     if router_id is None or not username or len(username) > 253:
         return 400, _body({"error": "router and username are required"}), ""
+    if "\x00" in username:  # PostgreSQL refuses NUL in text (a 500 before)
+        return 400, _body({"error": "username holds a NUL byte"}), ""
     decision = radius.authorize(router_id=router_id, username=username)
     if decision.accept:
         return 200, _body(decision.attributes), ""

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
 from notifications.context import clean_socket_id, current_socket_id
@@ -38,6 +39,13 @@ class SocketIdMiddleware:
         raw = request.headers.get(HEADER)
         if raw is None and request.method == "POST" and request.content_type in FORM_TYPES:
             # A plain HTML form cannot set a header: the page's JS adds a hidden field.
+            # The body is read (and kept) first: parsing a multipart body straight from the
+            # stream would leave nothing for the views that read the raw body (the payment
+            # callbacks, the Pusher publish API), a 500 for anyone posting one.
+            try:
+                request.body  # noqa: B018 - read for its side effect (Django caches it)
+            except RequestDataTooBig:
+                return None  # the view answers it
             raw = request.POST.get(FIELD)
         socket_id = clean_socket_id(raw)
         if raw and socket_id is None:

@@ -37,6 +37,9 @@ def stk_callback(request: HttpRequest, secret: str) -> JsonResponse:
         return _answer(413, 1, "Body too large.")
     if len(raw) > MAX_BODY_BYTES:
         return _answer(413, 1, "Body too large.")
+    if b"\x00" in raw or b"\\u0000" in raw:  # PostgreSQL refuses NUL in text and JSON
+        logger.warning("mpesa callback rejected: body holds a NUL")
+        return _answer(400, 1, "The body holds a NUL character.")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

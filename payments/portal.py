@@ -33,6 +33,7 @@ from . import selectors, services
 HANDOFF_KEYS = ("link-login-only", "link-orig", "mac", "ip", "chap-id", "chap-challenge")
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$")
 HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2}){1,64}$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_handoff(params: Any) -> dict[str, str]:
@@ -40,8 +41,8 @@ def clean_handoff(params: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in HANDOFF_KEYS:
         value = str(params.get(key, "") or "").strip()
-        if not value or len(value) > 1000:
-            continue
+        if not value or len(value) > 1000 or CONTROL_RE.search(value):
+            continue  # a NUL reached PostgreSQL's JSON column (a 500); CR/LF has no place here
         if key in ("link-login-only", "link-orig"):
             parts = urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
@@ -30,6 +31,9 @@ from . import reports
 from .reports import METHODS, ReportRange, Row
 
 MAX_DAYS = 366
+# Reports cover these dates only: at datetime's own ends, the zone's offset and the day after
+# the end overflow (a 500); no payment of this platform lies outside them.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 FORMATS = ("html", "json", "csv")
 
 # table → (title, first column(s) heading(s), how a row's key is written); the words are
@@ -81,6 +85,12 @@ class ReportForm(BootstrapFormMixin, forms.Form):
         data = super().clean()
         if self.errors:
             return data
+        for given in (data.get("start"), data.get("end")):
+            if given is not None and not FIRST_DAY <= given <= LAST_DAY:
+                raise forms.ValidationError(
+                    _("Choose dates between %(first)s and %(last)s.")
+                    % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()}
+                )
         tz = reports.report_timezone(user=self.user, tenant=data.get("tenant"))
         today = timezone.localtime(timezone.now(), tz).date()
         end = data.get("end") or (
@@ -140,13 +150,26 @@ def report_json(report: dict[str, Any], rng: ReportRange) -> dict[str, Any]:
     }
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER_RE = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell Excel shows as text: package and tenant names are chosen by tenants, and one
+    starting with = + - @ (or a tab/CR before them) would run as a formula on the reader's
+    machine (OWASP "CSV injection"). Such text gets a leading quote; our numbers stay numbers."""
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not NUMBER_RE.match(text):
+        return "'" + text
+    return text
+
+
 def csv_response(table: dict[str, Any], filename: str) -> HttpResponse:
     """UTF-8 with a BOM (Excel then reads it as UTF-8), CRLF lines, totals at the bottom."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(table["columns"])
-    writer.writerows(table["rows"])
-    writer.writerows(table["totals"])
+    for row in [table["columns"], *table["rows"], *table["totals"]]:
+        writer.writerow([csv_cell(cell) for cell in row])
     response = HttpResponse(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"), content_type="text/csv; charset=utf-8"
     )

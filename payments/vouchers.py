@@ -6,6 +6,7 @@ optionally after the batch's prefix; case and dashes do not matter when typed.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from typing import Any
@@ -88,29 +89,48 @@ def _guess_key(client_ip: str) -> str:
     return f"voucher-guess:{client_ip or '-'}"
 
 
+def _take_try(key: str, window: int) -> int:
+    """Count one try for this address (atomic on the shared cache); the count with it."""
+    if cache.add(key, 1, window):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window)
+        return 1
+
+
+def _give_back(key: str) -> None:
+    with contextlib.suppress(ValueError):  # expired meanwhile: nothing to give back
+        cache.decr(key)
+
+
 def voucher_redeem(
     *, tenant: Tenant, code: str, client_ip: str = "", handoff: dict[str, str] | None = None
 ) -> Voucher:
     """Redeem `code` at `tenant`'s portal: its hotspot user, exactly once.
 
     Unknown, other tenant's, used or disabled codes are refused with a clear reason; failed
-    attempts are counted per client address and refused beyond PORTAL_VOUCHER_ATTEMPTS.
+    attempts are counted per client address and refused beyond PORTAL_VOUCHER_ATTEMPTS. The
+    try is counted before the code is looked at (guesses sent at once cannot all pass a check
+    made before any of them failed) and given back unless the code was refused.
     """
     window = settings.PORTAL_STK_LIMIT_WINDOW_SECONDS
     key = _guess_key(client_ip)
-    if cache.get(key, 0) >= settings.PORTAL_VOUCHER_ATTEMPTS:
+    if _take_try(key, window) > settings.PORTAL_VOUCHER_ATTEMPTS:
+        _give_back(key)
         raise VoucherGuessing(
             _("Too many wrong codes from this device. Please wait a while before trying again.")
         )
     try:
-        return _redeem(tenant=tenant, code=normalize_code(code), handoff=handoff or {})
+        voucher = _redeem(tenant=tenant, code=normalize_code(code), handoff=handoff or {})
     except VoucherRefused:
-        if cache.add(key, 1, window) is False:
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, window)
+        raise  # a wrong code: the try stays counted
+    except BaseException:
+        _give_back(key)
         raise
+    _give_back(key)
+    return voucher
 
 
 @transaction.atomic

@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "config.metrics.MetricsMiddleware",
     # A request id for every later log line, and one access-log line per request.
     "config.request_log.RequestLogMiddleware",
+    # A NUL byte in the path or query string: 400 (PostgreSQL refuses it: a 500 otherwise).
+    "config.nulbytes.NulByteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware (it can answer itself)

@@ -18,12 +18,14 @@ SYSTEM_ADMIN_GROUP = "system.admin"
 PRESENCE_SYSTEM_GROUP = "presence.system"  # per-tenant online counts, for system admins
 
 #: a Pusher channel name → the public group it is (private-tenant.3 / presence-tenant.3 → tenant.3)
+# ASCII digits and \Z: "private-tenant.٥" or a trailing "\n" is no channel name (a 400)
 PUSHER_CHANNEL_RE = re.compile(
-    r"^(?:private-(tenant\.\d{1,18}|user\.\d{1,18}|system\.admin)|presence-(tenant\.\d{1,18}))$"
+    r"\A(?:private-(tenant\.[0-9]{1,18}|user\.[0-9]{1,18}|system\.admin)"
+    r"|presence-(tenant\.[0-9]{1,18}))\Z"
 )
-_TENANT_RE = re.compile(r"^tenant\.(\d{1,18})$")
-_USER_RE = re.compile(r"^user\.(\d{1,18})$")
-_RECORD_RE = re.compile(r"^record\.([a-z_]{1,30})\.(\d{1,18})$")
+_TENANT_RE = re.compile(r"\Atenant\.([0-9]{1,18})\Z")
+_USER_RE = re.compile(r"\Auser\.([0-9]{1,18})\Z")
+_RECORD_RE = re.compile(r"\Arecord\.([a-z_]{1,30})\.([0-9]{1,18})\Z")
 
 
 def tenant_group(tenant_id: int) -> str:

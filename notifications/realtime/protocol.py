@@ -37,7 +37,8 @@ MAX_CHANNEL_LENGTH = 200
 MAX_CLOSE_REASON_BYTES = 123
 
 #: Pusher-style socket id, "<int>.<int>" (e.g. "123456.7891011"); anything else is ignored.
-SOCKET_ID_RE = re.compile(r"^\d{1,20}\.\d{1,20}$")
+# [0-9], not \d (which takes any Unicode digit), and \Z, not $ (which allows a final "\n")
+SOCKET_ID_RE = re.compile(r"\A[0-9]{1,20}\.[0-9]{1,20}\Z")
 
 
 class TooDeep(ValueError):

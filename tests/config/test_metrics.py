@@ -471,3 +471,18 @@ def test_every_workers_redis_reconnect_is_counted(transactional_db, tmp_path):
 
 
 REDIS_NOWHERE = "redis://127.0.0.1:1/0"  # a layer object only: nothing connects to it
+
+
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_does_not_open_metrics_to_a_direct_caller(client, settings):
+    """Behind one proxy (NUM_PROXIES=1) the worker believes the last X-Forwarded-For hop; a
+    caller reaching the worker's port directly writes that hop itself. Both the peer and the
+    client must be allowed (a scraper connects directly; the proxy on loopback adds the client)."""
+    settings.NUM_PROXIES = 1
+    direct = {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
+    assert client.get("/metrics", **direct).status_code == 403
+    through_proxy = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    assert client.get("/metrics", **through_proxy).status_code == 403
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200  # the scraper
+    local = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
+    assert client.get("/metrics", **local).status_code == 200  # curl on the host, via nginx

@@ -88,3 +88,35 @@ def test_json_logs_one_object_per_line_with_ids_on_every_request_line(tenant_adm
     # A line logged inside the request (Django's refusal of the bad Host) carries its id too.
     refused = next(x for x in lines if x["logger"] == "django.security.DisallowedHost")
     assert refused["request_id"] == "req-2"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path, secret",
+    [
+        ("/payments/stk/callback/{s}/", "cb-secret-0123456789abcdef"),  # forges a paid callback
+        ("/portal/status/{s}/", "pay-token-0123456789abcdef"),  # the WiFi password
+        ("/portal/acme/pay/{s}/", "pay-token-0123456789abcdef"),
+        ("/portal/acme/voucher/{s}/", "vch-token-0123456789abcdef"),
+        ("/accounts/set-password/MQ/{s}/", "cxyz12-0123456789abcdef0123456789"),  # a takeover
+    ],
+)
+def test_secrets_in_the_path_are_not_logged(client, caplog, path, secret):
+    with caplog.at_level(logging.INFO, logger="config.requests"):
+        client.get(path.format(s=secret))
+    (line,) = request_lines(caplog)
+    assert secret not in line.getMessage() and secret not in line.path
+    assert line.path == path.format(s="…")
+
+
+@pytest.mark.django_db
+def test_djangos_not_found_line_hides_the_secret_too(client, caplog):
+    from config.request_log import ContextFilter
+
+    secret = "cb-secret-0123456789abcdef"
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        url = f"/payments/stk/callback/{secret}/"
+        assert client.post(url, {}, content_type="application/json").status_code == 404
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    ContextFilter().filter(record)  # on the console handler (settings.LOGGING)
+    assert record.getMessage() == "Not Found: /payments/stk/callback/…/"

@@ -89,6 +89,8 @@ def test_authorize_bad_input(radius_client, router, query):
          "Acct-Input-Octets": "lots"},
         {"Acct-Status-Type": "Interim-Update", "Acct-Session-Id": "s", "User-Name": "u",
          "Acct-Input-Octets": "-5"},
+        {"Acct-Status-Type": "Start", "Acct-Session-Id": "s", "User-Name": "u",
+         "Framed-IP-Address": "not-an-ip"},  # was a 500 on PostgreSQL, garbage on SQLite
     ],
 )  # fmt: skip
 def test_accounting_bad_input_changes_nothing(radius_client, router, data):
@@ -106,3 +108,17 @@ def test_accounting_for_unknown_router(radius_client):
 def test_wrong_methods(radius_client, router):
     assert radius_client.post("/radius/client/?address=192.0.2.50").status_code == 405
     assert radius_client.get(f"/radius/accounting/?router={router.pk}").status_code == 405
+
+
+@pytest.mark.parametrize("field", ["User-Name", "Acct-Session-Id", "Calling-Station-Id"])
+def test_a_nul_byte_in_accounting_is_a_400(radius_client, router, field):
+    """PostgreSQL refuses NUL in text: a 500 (FreeRADIUS retrying) before."""
+    data = {"Acct-Status-Type": "Start", "Acct-Session-Id": "s", "User-Name": "u", field: "a\x00b"}
+    response = radius_client.post(f"/radius/accounting/?router={router.pk}", data)
+    assert response.status_code == 400 and "NUL" in response.json()["error"]
+    assert not HotspotSession.objects.exists()
+
+
+def test_a_nul_byte_in_the_username_is_a_400(radius_client, router):
+    response = radius_client.get(f"/radius/authorize/?router={router.pk}&username=a%00b")
+    assert response.status_code == 400

@@ -139,6 +139,19 @@ def test_hostile_handoff_values_are_dropped_and_everything_is_escaped(client, sh
     assert "<script>alert(1)" not in page
 
 
+def test_handoff_values_with_control_characters_are_dropped(client, shop, daraja):
+    """A NUL in a posted link reached the payment's JSON column: PostgreSQL refused it (a 500
+    for anyone on the portal); a CR/LF or other control character has no place in a URL."""
+    daily = Package.objects.get(tenant=shop, name="Daily")
+    hostile = {
+        "link-login-only": "http://10.5.50.1/lo\x00gin",
+        "link-orig": "http://a.example/\r\nx",
+    }
+    response = buy(client, daily, **hostile)
+    assert response.status_code == 302
+    assert Payment.objects.get().handoff == {}
+
+
 def test_a_refused_push_shows_the_reason_and_a_way_to_try_again(client, shop, daraja):
     from payments.providers.daraja import STK_PUSH_PATH
 

@@ -67,6 +67,10 @@ def test_system_reports_are_for_system_admins(client, tenant_admin, system_admin
         ({"start": "2026-12-05", "end": "2026-12-01"}, "start date must be on or before"),
         ({"start": "2025-01-01", "end": "2026-12-01"}, "at most 366 days"),
         ({"start": "yesterday"}, "Enter a valid date"),
+        # the zone's offset (and the day after the end) left datetime's range: a 500 before
+        ({"start": "0001-01-01", "end": "0001-01-05"}, "between 2000-01-01 and 2099-12-31"),
+        ({"start": "9999-12-31"}, "between 2000-01-01 and 2099-12-31"),
+        ({"end": "0001-01-01"}, "between 2000-01-01 and 2099-12-31"),
         ({"format": "xml"}, "Unknown format"),
     ],
 )

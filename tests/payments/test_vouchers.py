@@ -246,3 +246,38 @@ def test_a_refused_counter_sale_records_nothing(client, staff, package):
         "/hotspot-users/new/", {"package": package.pk, "username": "taken", "cash": "on"}
     )
     assert response.status_code == 400 and not Payment.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_at_once_get_no_more_tries_than_the_limit(settings, tenant, package):
+    """The limit is taken before the code is looked at: eight guesses racing from one address
+    used to pass the count check together and all be tried."""
+    settings.PORTAL_VOUCHER_ATTEMPTS = 3
+    vouchers.voucher_batch_create(tenant=tenant, package=package, count=1, by=None)
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def guess(n: int) -> None:
+        try:
+            barrier.wait(10)
+            vouchers.voucher_redeem(tenant=tenant, code=f"WRONG{n}", client_ip="10.7.7.7")
+        except vouchers.VoucherGuessing:
+            outcomes.append("limited")
+        except vouchers.VoucherRefused:
+            outcomes.append("tried")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["limited"] * 5 + ["tried"] * 3
+
+
+def test_a_redeemed_code_does_not_use_up_the_addresss_tries(settings, tenant, package):
+    settings.PORTAL_VOUCHER_ATTEMPTS = 2
+    batch = vouchers.voucher_batch_create(tenant=tenant, package=package, count=3, by=None)
+    for voucher in batch.vouchers.all():
+        assert vouchers.voucher_redeem(tenant=tenant, code=voucher.code, client_ip="10.6.6.6")

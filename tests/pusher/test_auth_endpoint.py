@@ -71,6 +71,9 @@ def test_anonymous_is_refused(tenant):
     [
         ({"socket_id": "abc", "channel_name": "private-system.admin"}, "socket_id"),
         ({"socket_id": "1.2.3", "channel_name": "private-system.admin"}, "socket_id"),
+        # Unicode digits: no socket has such an id (they are ASCII), the signature was useless
+        ({"socket_id": "١٢٣.٤٥٦", "channel_name": "private-system.admin"}, "socket_id"),
+        ({"channel_name": "private-tenant.\u0661"}, "channel_name"),
         ({"channel_name": "private-system.admin", "socket_id": ""}, "socket_id"),
         ({"channel_name": "tenant.1"}, "channel_name"),
         ({"channel_name": "presence-user.1"}, "channel_name"),
