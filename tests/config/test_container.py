@@ -227,3 +227,12 @@ def test_the_image_entry_command_serves_health_from_the_runtime_lock(
         assert any(metrics_dir.iterdir())
     finally:
         server.stop()
+
+
+def test_the_workers_port_is_published_on_loopback_unless_the_operator_says_otherwise():
+    """With NUM_PROXIES=1 whoever reaches a worker directly writes the X-Forwarded-For hop that is
+    believed (throttles, sign-in lockout): by default only the host's proxy may reach it."""
+    compose = yaml.safe_load(COMPOSE.read_text())
+    assert compose["x-app-environment"]["NUM_PROXIES"] == "${NUM_PROXIES:-1}"
+    (published,) = compose["services"]["web"]["ports"]
+    assert published == "${WEB_BIND:-127.0.0.1}:${WEB_PORT:-8000}:8000"
