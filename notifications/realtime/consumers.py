@@ -22,6 +22,7 @@ from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
 from notifications.realtime.auth import SocketAuth
+from notifications.realtime.batch import thread_batch
 from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     SYSTEM_ADMIN_GROUP,
@@ -52,6 +53,12 @@ from notifications.realtime.revocation import SocketGuard
 from notifications.replay import Replay, missed_events, newest_event_id
 
 logger = logging.getLogger(__name__)
+
+
+def _newest_event_ids(asked: list[None]) -> list[int | None]:
+    """`newest_event_id` for sockets that have all joined their groups (one query)."""
+    newest = newest_event_id()
+    return [newest] * len(asked)
 
 
 class NotificationConsumer(
@@ -93,7 +100,8 @@ class NotificationConsumer(
         self._seen_up_to: int | None = getattr(self.channel_layer, "last_event_id", None)
         if self._seen_up_to is None and getattr(self.channel_layer, "is_redis", False):
             # (none published yet: every stored event is one this socket may miss)
-            self._seen_up_to = await database_sync_to_async(newest_event_id)() or 0
+            # (sockets connecting together share the query: notifications.realtime.batch)
+            self._seen_up_to = await thread_batch(_newest_event_ids).ask(None) or 0
         self._gap_live: set[int] | None = None  # ids that came live during a gap replay
         self._gap_task: asyncio.Task | None = None
         self._gap_next: int | None | bool = False  # a further notice's start (False: none)

@@ -62,7 +62,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
 from notifications.realtime import connections
-from notifications.realtime.protocol import RESUBSCRIBED_MESSAGE, TOO_SLOW_MESSAGE
+from notifications.realtime.protocol import RESUBSCRIBED_MESSAGE, TOO_SLOW_MESSAGE, random_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class FanoutChannelLayer(BaseChannelLayer):
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A channel name owned by this process; in Redis mode reachable from any process."""
-        channel = f"{prefix}{self.client_id}!{secrets.token_hex(6)}"
+        channel = f"{prefix}{self.client_id}!{random_bytes(6).hex()}"
         self._inbox(channel)
         if self.is_redis:
             await self._ensure_reader()
