@@ -157,9 +157,8 @@ class ConsumerLoop:
                     message = None
                 if message is None:
                     fut = waiting[0] = loop.create_future()
-                    if layer is not None and not (
-                        receive_into is not None and receive_into(name, fut)
-                    ):
+                    direct = receive_into is not None and receive_into(name, fut)
+                    if layer is not None and not direct:
                         if pending is None:
                             pending = asyncio.ensure_future(layer.receive(name))
                         pending.add_done_callback(functools.partial(_relay, fut))
@@ -172,8 +171,11 @@ class ConsumerLoop:
                         message = message.task.result()
                     # One turn of the loop first: a client frame that arrived together with this
                     # message (its reader not yet run) is handled before it, as Channels' loop
-                    # does (an unsubscribe sent before an event stops that event).
-                    await asyncio.sleep(0)
+                    # does (an unsubscribe sent before an event stops that event). The fan-out
+                    # layer's `receive_into` already completes `fut` a turn late: no second
+                    # task step per socket per event.
+                    if not direct:
+                        await asyncio.sleep(0)
                     while client:
                         await dispatch(client.pop(0))
                 await dispatch(message)
