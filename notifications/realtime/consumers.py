@@ -68,6 +68,21 @@ class NotificationConsumer(
 
     metrics_endpoint = "notifications"
 
+    # Rarely changed state: class-level defaults, set on the instance only when it changes. A
+    # consumer with 30 or more instance attributes loses CPython's shared-key dict (280 ->
+    # 1,584 bytes per socket; issue 16's memory goal).
+    _gap_live: set[int] | None = None  # ids that came live during a gap replay
+    _gap_task: asyncio.Task | None = None
+    _gap_next: int | None | bool = False  # a further notice's start (False: none)
+    _replayed: set[int] | None = None  # ids a gap replay sent, not to be sent again
+    _replayed_until = 0.0
+    _replay_budget: ReplayBudget | None = None  # made on the first resume
+    _resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
+    _resume_last: tuple[int, str | None] | None = None
+    _resume_task: asyncio.Task | None = None
+    watching_system = False  # a system admin watching the tenants' online counts
+    record: str | None = None  # the record this page edits (presence "view")
+
     async def connect(self) -> None:
         self._closed = False
         self._timers: list[asyncio.Task] = []
@@ -102,15 +117,6 @@ class NotificationConsumer(
             # (none published yet: every stored event is one this socket may miss)
             # (sockets connecting together share the query: notifications.realtime.batch)
             self._seen_up_to = await thread_batch(_newest_event_ids).ask(None) or 0
-        self._gap_live: set[int] | None = None  # ids that came live during a gap replay
-        self._gap_task: asyncio.Task | None = None
-        self._gap_next: int | None | bool = False  # a further notice's start (False: none)
-        self._replayed: set[int] | None = None  # ids a gap replay sent, not to be sent again
-        self._replayed_until = 0.0
-        self._replay_budget: ReplayBudget | None = None  # made on the first resume
-        self._resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
-        self._resume_last: tuple[int, str | None] | None = None
-        self._resume_task: asyncio.Task | None = None
         await self._send_frame(
             {
                 "type": "welcome",
@@ -128,8 +134,6 @@ class NotificationConsumer(
         # Every open page of a tenant user is "online" in that tenant (one member per person).
         self.entries: set[str] = set()  # scopes where this socket counts as present
         self.watching: dict[str, str] = {}  # scope → channel, whose changes this socket gets
-        self.watching_system = False
-        self.record: str | None = None
         if user.tenant_id is not None and tenant_group(user.tenant_id) in self.channels:
             await self._presence_join(tenant_scope(user.tenant_id))
 
