@@ -62,11 +62,16 @@ def tune_gc() -> None:
     140-220 ms at 1,000 sockets, 0.6-1 s at 10,000. A larger young generation (10,000; 50,000
     measured slower in bursts) lets those objects die young, and freezing what the import left
     (modules, settings, URL patterns: never garbage) removes it from every walk. Cyclic garbage
-    is still collected; only its timing changes. `ASGI_TUNE_GC=0` restores CPython's defaults.
+    is still collected; only its timing changes. The sockets' own long-lived objects are frozen
+    the same way once a burst of handshakes settles (notifications.realtime.mailbox
+    SocketFreezer). `ASGI_TUNE_GC=0` restores CPython's defaults.
     """
+    from notifications.realtime.mailbox import freezer
+
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD_YOUNG, 10, 10)
+    freezer.enabled = os.environ.get("ASGI_FREEZE_SOCKETS", "1") != "0"
 
 
 GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))

@@ -8,18 +8,20 @@ consumer can accept-then-close with a code the client sees (4401/4403). Authoriz
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
-from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 
 from notifications.realtime.access import policy_block_reason
+from notifications.realtime.batch import thread_batch
 from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
 
 
@@ -69,20 +71,7 @@ def _checked(user: Any, **fields: Any) -> SocketAuth:
 
 def user_from_token(raw: str) -> SocketAuth:
     """Authenticate a simplejwt access token (sync: reads the user row)."""
-    from rest_framework_simplejwt.authentication import JWTAuthentication
-    from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    try:
-        token = AccessToken(raw)
-        user = JWTAuthentication().get_user(token)
-    except (TokenError, InvalidToken, AuthenticationFailed):
-        return _refused("Invalid or expired token.", "jwt")
-    from notifications.realtime.revocation import token_claims
-
-    return _checked(
-        user, method="jwt", expires_at=float(token["exp"]), token_claims=token_claims(token)
-    )
+    return authenticate_many([("jwt", raw)])[0]
 
 
 def user_from_session(session: Any) -> SocketAuth:
@@ -110,33 +99,165 @@ def bearer_token(scope: dict) -> str | None:
     return tokens[0] if tokens else None
 
 
-def authenticate_scope(scope: dict) -> SocketAuth:
+def session_cookie(scope: dict) -> str | None:
+    """The session key in the handshake's (first) Cookie header, as Channels' CookieMiddleware
+    and SessionMiddleware would find it."""
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin1")).get(settings.SESSION_COOKIE_NAME)
+    return None
+
+
+Credential = tuple[str, str | None]  # ("jwt", raw token) | ("session", session key or None)
+
+
+def handshake_credential(scope: dict) -> Credential:
     """A token, when given, decides (an invalid one is refused, never a fallback to the cookie)."""
     token = bearer_token(scope)
     if token is not None:
-        return user_from_token(token)
-    session = scope.get("session")
-    if session is None:
-        return _refused("Not signed in.", None)
-    return user_from_session(session)
+        return ("jwt", token)
+    return ("session", session_cookie(scope))
+
+
+def authenticate_scope(scope: dict) -> SocketAuth:
+    """Authenticate one handshake's scope (sync; the middleware batches them instead)."""
+    return authenticate_many([handshake_credential(scope)])[0]
+
+
+_verified_tokens: dict[str, Any] = {}  # raw access token → its validated AccessToken
+_VERIFIED_MAX = 4096
+
+
+def _verified(raw: str) -> Any:
+    """The validated access token (signature, type, expiry), verified once per process.
+
+    A raw token's signature and claims never change, so the verification is cached; the expiry
+    is re-checked on every use. Raises simplejwt's TokenError like `AccessToken(raw)`.
+    """
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = _verified_tokens.get(raw)
+    if token is None:
+        token = AccessToken(raw)
+        if len(_verified_tokens) >= _VERIFIED_MAX:
+            _verified_tokens.clear()
+        _verified_tokens[raw] = token
+    elif float(token["exp"]) <= time.time():
+        del _verified_tokens[raw]
+        raise TokenError("Token is expired")
+    return token
+
+
+def _users_by_token(tokens: dict[str, Any]) -> dict[str, Any]:
+    """The account of each validated token, read in one query, checked as simplejwt's
+    `JWTAuthentication.get_user` checks it (exists, active, password unchanged)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.settings import api_settings
+    from rest_framework_simplejwt.utils import get_md5_hash_password
+
+    ids = {raw: t.get(api_settings.USER_ID_CLAIM) for raw, t in tokens.items()}
+    wanted = {i for i in ids.values() if i is not None}
+    field = api_settings.USER_ID_FIELD
+    users = {
+        str(getattr(u, field)): u
+        for u in get_user_model()
+        .objects.select_related("tenant")
+        .filter(**{f"{field}__in": wanted})
+    }
+    found: dict[str, Any] = {}
+    for raw, user_id in ids.items():
+        user = users.get(str(user_id)) if user_id is not None else None
+        if user is None:
+            continue
+        if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
+            continue
+        if api_settings.CHECK_REVOKE_TOKEN and tokens[raw].get(
+            api_settings.REVOKE_TOKEN_CLAIM
+        ) != get_md5_hash_password(user.password):
+            continue
+        found[raw] = user
+    return found
+
+
+def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
+    """Authenticate the handshakes that arrived together (sync: one thread hop for all).
+
+    Each distinct token and session is checked once, every account read in one query, at the
+    moment of the call: a right revoked before it is refused exactly as one at a time would be.
+    """
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.settings import api_settings
+
+    from notifications.realtime.revocation import token_claims
+
+    tokens: dict[str, Any] = {}
+    answers: dict[Credential, SocketAuth] = {}
+    for kind, value in credentials:
+        if kind == "jwt" and value not in tokens and ("jwt", value) not in answers:
+            try:
+                tokens[value] = _verified(value)
+            except TokenError:
+                answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
+            else:
+                if api_settings.USER_ID_CLAIM not in tokens[value]:
+                    del tokens[value]
+                    answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
+    users = _users_by_token(tokens) if tokens else {}
+    checked: dict[int, str | None] = {}  # the sign-in rule, once per person
+    for raw, token in tokens.items():
+        user = users.get(raw)
+        if user is None:
+            answers[("jwt", raw)] = _refused("Invalid or expired token.", "jwt")
+            continue
+        fields = {
+            "method": "jwt",
+            "expires_at": float(token["exp"]),
+            "token_claims": token_claims(token),
+        }
+        if user.pk not in checked:
+            checked[user.pk] = policy_block_reason(user)
+        reason = checked[user.pk]
+        if reason:
+            answers[("jwt", raw)] = SocketAuth(
+                user=AnonymousUser(), error="blocked", detail=reason, **fields
+            )
+        else:
+            answers[("jwt", raw)] = SocketAuth(user=user, **fields)
+    for cred in credentials:
+        if cred in answers:
+            continue
+        kind, key = cred
+        if key is None:
+            answers[cred] = _refused("Not signed in.", None)
+        else:
+            store = import_module(settings.SESSION_ENGINE).SessionStore
+            answers[cred] = user_from_session(store(key))
+    return [answers[cred] for cred in credentials]
 
 
 class SocketAuthMiddleware:
-    """Puts `socket_auth` and `user` in every WebSocket scope (one DB round trip)."""
+    """Puts `socket_auth` and `user` in every WebSocket scope (and `session`, from a cookie).
+
+    Replaces Channels' cookie and session middleware on sockets: they wrapped every send of
+    every socket (a session save check per frame that never saves on a WebSocket) and parsed
+    cookies of handshakes that authenticate by token. Concurrent handshakes share one thread
+    hop and one query (notifications.realtime.batch).
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
         if scope["type"] == "websocket":
-            auth = await database_sync_to_async(authenticate_scope)(scope)
+            auth = await thread_batch(authenticate_many).ask(handshake_credential(scope))
             scope = dict(scope, user=auth.user, socket_auth=auth)
         return await self.inner(scope, receive, send)
 
 
 def SocketAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 (Channels' naming style)
-    """Cookies → Django session → token-or-session authentication."""
-    return CookieMiddleware(SessionMiddleware(SocketAuthMiddleware(inner)))
+    """Token-or-session authentication, batched (the name predates the batching)."""
+    return SocketAuthMiddleware(inner)
 
 
 class BrowserOriginValidator(OriginValidator):

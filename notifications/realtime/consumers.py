@@ -22,6 +22,7 @@ from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
 from notifications.realtime.auth import SocketAuth
+from notifications.realtime.batch import thread_batch
 from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     SYSTEM_ADMIN_GROUP,
@@ -54,12 +55,33 @@ from notifications.replay import Replay, missed_events, newest_event_id
 logger = logging.getLogger(__name__)
 
 
+def _newest_event_ids(asked: list[None]) -> list[int | None]:
+    """`newest_event_id` for sockets that have all joined their groups (one query)."""
+    newest = newest_event_id()
+    return [newest] * len(asked)
+
+
 class NotificationConsumer(
     Metered, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
 ):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
     metrics_endpoint = "notifications"
+
+    # Rarely changed state: class-level defaults, set on the instance only when it changes. A
+    # consumer with 30 or more instance attributes loses CPython's shared-key dict (280 ->
+    # 1,584 bytes per socket; issue 16's memory goal).
+    _gap_live: set[int] | None = None  # ids that came live during a gap replay
+    _gap_task: asyncio.Task | None = None
+    _gap_next: int | None | bool = False  # a further notice's start (False: none)
+    _replayed: set[int] | None = None  # ids a gap replay sent, not to be sent again
+    _replayed_until = 0.0
+    _replay_budget: ReplayBudget | None = None  # made on the first resume
+    _resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
+    _resume_last: tuple[int, str | None] | None = None
+    _resume_task: asyncio.Task | None = None
+    watching_system = False  # a system admin watching the tenants' online counts
+    record: str | None = None  # the record this page edits (presence "view")
 
     async def connect(self) -> None:
         self._closed = False
@@ -93,16 +115,8 @@ class NotificationConsumer(
         self._seen_up_to: int | None = getattr(self.channel_layer, "last_event_id", None)
         if self._seen_up_to is None and getattr(self.channel_layer, "is_redis", False):
             # (none published yet: every stored event is one this socket may miss)
-            self._seen_up_to = await database_sync_to_async(newest_event_id)() or 0
-        self._gap_live: set[int] | None = None  # ids that came live during a gap replay
-        self._gap_task: asyncio.Task | None = None
-        self._gap_next: int | None | bool = False  # a further notice's start (False: none)
-        self._replayed: set[int] | None = None  # ids a gap replay sent, not to be sent again
-        self._replayed_until = 0.0
-        self._replay = ReplayBudget(user.pk)
-        self._resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
-        self._resume_last: tuple[int, str | None] | None = None
-        self._resume_task: asyncio.Task | None = None
+            # (sockets connecting together share the query: notifications.realtime.batch)
+            self._seen_up_to = await thread_batch(_newest_event_ids).ask(None) or 0
         await self._send_frame(
             {
                 "type": "welcome",
@@ -120,8 +134,6 @@ class NotificationConsumer(
         # Every open page of a tenant user is "online" in that tenant (one member per person).
         self.entries: set[str] = set()  # scopes where this socket counts as present
         self.watching: dict[str, str] = {}  # scope → channel, whose changes this socket gets
-        self.watching_system = False
-        self.record: str | None = None
         if user.tenant_id is not None and tenant_group(user.tenant_id) in self.channels:
             await self._presence_join(tenant_scope(user.tenant_id))
 
@@ -167,7 +179,10 @@ class NotificationConsumer(
             return
         if self.muted and self._channel_of(message) in self.muted:
             return
-        await self.send(text_data=message["text"])
+        # What `self.send(text_data=...)` does (Metered → AsyncWebsocketConsumer →
+        # AsyncConsumer → the server), without three coroutine layers per delivery.
+        await self.base_send({"type": "websocket.send", "text": message["text"]})
+        self.meter.frames.n += 1
 
     async def notify_resubscribed(self, message: dict) -> None:
         """The layer's Redis subscription was lost and is back: events published meanwhile never
@@ -286,6 +301,13 @@ class NotificationConsumer(
                 "Known actions: subscribe, unsubscribe, ping, resume, presence, view.",
                 field="action",
             )
+
+    @property
+    def _replay(self) -> ReplayBudget:
+        """This socket's replay budget (most sockets never resume: not made for them)."""
+        if self._replay_budget is None:
+            self._replay_budget = ReplayBudget(self.auth.user.pk)
+        return self._replay_budget
 
     async def _flooded(self) -> None:
         """ArrivalLimit: more frames arrived than the bucket allows (counted on arrival)."""

@@ -62,7 +62,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
 from notifications.realtime import connections
-from notifications.realtime.protocol import RESUBSCRIBED_MESSAGE, TOO_SLOW_MESSAGE
+from notifications.realtime.protocol import RESUBSCRIBED_MESSAGE, TOO_SLOW_MESSAGE, random_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ class FanoutChannelLayer(BaseChannelLayer):
         # This process's identity inside channel names: "specific.<client_id>!<random>".
         self.client_id = secrets.token_hex(8)
         self._inboxes: dict[str, _Inbox] = {}
+        self._wakes: list[tuple[_Inbox, asyncio.Future, dict]] | None = None  # see _deliver
         self._groups: dict[str, set[str]] = {}
         self.overflows = 0
         # Redis mode state.
@@ -213,7 +214,13 @@ class FanoutChannelLayer(BaseChannelLayer):
             if fut.done():
                 continue
             if fut.get_loop() is loop:
-                fut.set_result(message)
+                # Woken one loop turn later, all together (`_wake_all`): a client frame that
+                # arrived with this message is read first (realtime.mailbox handles it first).
+                wakes = self._wakes
+                if wakes is None:
+                    wakes = self._wakes = []
+                    loop.call_soon(self._wake_all)
+                wakes.append((inbox, fut, message))
             else:
                 fut.get_loop().call_soon_threadsafe(_wake_threadsafe, inbox, fut, message)
             return
@@ -224,6 +231,13 @@ class FanoutChannelLayer(BaseChannelLayer):
             self._overflow(channel, inbox)
             return
         queue.append(message)
+
+    def _wake_all(self) -> None:
+        """Complete the futures of the receivers `_deliver` found waiting (one handle per turn,
+        not per socket); a future completed meanwhile leaves its message first in the queue."""
+        wakes, self._wakes = self._wakes or [], None
+        for inbox, fut, message in wakes:
+            _wake_threadsafe(inbox, fut, message)
 
     def _overflow(self, channel: str, inbox: _Inbox) -> None:
         self.overflows += 1
@@ -253,7 +267,7 @@ class FanoutChannelLayer(BaseChannelLayer):
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A channel name owned by this process; in Redis mode reachable from any process."""
-        channel = f"{prefix}{self.client_id}!{secrets.token_hex(6)}"
+        channel = f"{prefix}{self.client_id}!{random_bytes(6).hex()}"
         self._inbox(channel)
         if self.is_redis:
             await self._ensure_reader()
@@ -317,8 +331,10 @@ class FanoutChannelLayer(BaseChannelLayer):
 
         The lean consumer loop (realtime.mailbox.ConsumerLoop) waits on one future for both
         its client and this layer; `fut` may be completed by someone else first (a client frame),
-        and is then skipped here. False when only `receive()` can wait (it first has to
-        subscribe, or restart the Redis reader): the caller uses that instead.
+        and is then skipped here. A delivery completes it one loop turn after it arrives, so the
+        caller need not yield again for client frames that arrived with it. False when only
+        `receive()` can wait (it first has to subscribe, or restart the Redis reader): the caller
+        uses that instead.
         """
         inbox = self._inboxes.get(channel)
         if inbox is None:

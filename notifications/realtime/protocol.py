@@ -8,8 +8,8 @@ replayed one or the unstored `NotificationRead`; consumers forward its text as i
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -58,9 +58,31 @@ def loads(text: str | bytes) -> Any:
         raise TooDeep("JSON nested too deeply.") from None
 
 
+_random_pool = bytearray()
+os.register_at_fork(after_in_child=_random_pool.clear)  # a forked worker never shares bytes
+
+
+def random_bytes(n: int) -> bytes:
+    """`n` bytes from the OS's CSPRNG, read 4 KiB at a time.
+
+    One `os.urandom` per socket (two for the socket id, one for the channel name) released and
+    re-took the GIL on the event loop at every handshake: behind a database thread that was a
+    wait of up to the GIL's switch interval each (issue 16). The bytes are as unguessable.
+    """
+    if len(_random_pool) < n:
+        _random_pool.extend(os.urandom(4096))
+    taken = bytes(_random_pool[:n])
+    del _random_pool[:n]
+    return taken
+
+
 def new_socket_id() -> str:
     """A socket id of the Pusher form "<int>.<int>" (unguessable; used for toOthers)."""
-    return f"{secrets.randbelow(10**9) + 1}.{secrets.randbelow(10**9) + 1}"
+    raw = random_bytes(16)
+    # 64 random bits per part: the modulo's bias (< 2**-34) is negligible
+    first = int.from_bytes(raw[:8], "big") % 10**9 + 1
+    second = int.from_bytes(raw[8:], "big") % 10**9 + 1
+    return f"{first}.{second}"
 
 
 def clean_socket_id(value: str | None) -> str | None:

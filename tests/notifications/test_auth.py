@@ -167,3 +167,89 @@ async def test_session_socket_has_no_expiry_timer(staff):
     comm, _ = await connect_user(staff)
     assert await comm.receive_nothing(1.2)
     await comm.disconnect()
+
+
+# -- batched handshakes (realtime.batch): one thread hop for concurrent handshakes ----------
+
+
+async def _welcomed(comm) -> bool:
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    message = await comm.receive_output(5)
+    if message["type"] == "websocket.close":
+        return False
+    assert '"welcome"' in message["text"]
+    await comm.disconnect()
+    return True
+
+
+async def test_concurrent_handshakes_are_authenticated_in_one_batch_each_on_its_own(
+    staff, tenant_admin
+):
+    import asyncio
+
+    from notifications.realtime import auth
+
+    good = await access_token(tenant_admin)
+    suspended = await access_token(staff)
+    await database_sync_to_async(account_services.user_suspend)(
+        user=staff, reason="Unpaid", by=tenant_admin
+    )
+    batches: list[int] = []
+    real = auth.authenticate_many
+
+    def counting(credentials):
+        batches.append(len(credentials))
+        return real(credentials)
+
+    auth.authenticate_many = counting
+    try:
+        comms = [communicator(token=good) for _ in range(6)]
+        comms += [communicator(token=suspended) for _ in range(3)]
+        comms += [communicator(token="garbage"), communicator(cookie="no-such-session")]
+        results = await asyncio.gather(*(_welcomed(c) for c in comms))
+    finally:
+        auth.authenticate_many = real
+    assert results == [True] * 6 + [False] * 5
+    assert sum(batches) == len(comms)
+    assert len(batches) < len(comms)  # handshakes shared a thread hop
+
+
+async def test_a_verified_token_is_refused_once_its_user_is_suspended(staff, tenant_admin):
+    token = await access_token(staff)
+    assert await _welcomed(communicator(token=token))  # verified (and cached) once
+    await database_sync_to_async(account_services.user_suspend)(
+        user=staff, reason="Unpaid", by=tenant_admin
+    )
+    message = await assert_refused(communicator(token=token), 4403)
+    assert "suspended" in message["reason"]
+
+
+async def test_a_verified_token_is_refused_after_a_password_change(staff):
+    token = await access_token(staff)
+    assert await _welcomed(communicator(token=token))
+
+    def change() -> None:
+        staff.set_password("a-brand-new-password-1")
+        staff.save(update_fields=["password"])
+
+    await database_sync_to_async(change)()
+    await assert_refused(communicator(token=token), 4401)
+
+
+async def test_a_verified_token_is_refused_once_it_expires(staff):
+    import asyncio
+
+    token = await database_sync_to_async(AccessToken.for_user)(staff)
+    token.set_exp(lifetime=timedelta(seconds=2))  # whole seconds: 1-2 s from now
+    assert await _welcomed(communicator(token=str(token)))
+    await asyncio.sleep(2.1)
+    await assert_refused(communicator(token=str(token)), 4401)
+
+
+async def test_socket_ids_and_channel_names_are_distinct():
+    from notifications.realtime.protocol import SOCKET_ID_RE, new_socket_id
+
+    ids = {new_socket_id() for _ in range(5000)}
+    assert len(ids) == 5000
+    assert all(SOCKET_ID_RE.match(i) for i in ids)

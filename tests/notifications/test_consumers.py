@@ -251,3 +251,24 @@ def test_protocol_doc_lists_every_error_and_close_code():
     for name in dir(protocol):
         if name.startswith("CLOSE_"):
             assert f"**{getattr(protocol, name)}**" in doc, name
+
+
+@pytest.mark.parametrize("via", ["session", "header"])
+async def test_a_socket_keeps_its_instance_dict_small(via, staff, monkeypatch):
+    """Under 30 instance attributes CPython shares the dict's keys between the sockets
+    (280 instead of 1,584 bytes each; issue 16's memory per socket)."""
+    from notifications.realtime.consumers import NotificationConsumer
+
+    seen = []
+    real = NotificationConsumer.connect
+
+    async def capture(self):
+        await real(self)
+        seen.append(self)
+
+    monkeypatch.setattr(NotificationConsumer, "connect", capture)
+    comm, _ = await connect_user(staff, via=via)
+    await comm.send_json_to({"action": "ping"})
+    assert await comm.receive_json_from() == {"type": "pong"}
+    assert len(vars(seen[0])) < 30, sorted(vars(seen[0]))
+    await comm.disconnect()

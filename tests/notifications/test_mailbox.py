@@ -60,3 +60,41 @@ async def test_client_frames_and_layer_messages_all_arrive_in_order(layer):
     await layer.group_send("room", {"type": "room.event", "n": 4})
     assert await comm.receive_from(timeout=3) == "event:4"
     await comm.disconnect()
+
+
+async def test_the_freezer_freezes_after_a_burst_of_sockets_and_thaws_after_churn():
+    import asyncio
+    import gc
+    import weakref
+
+    from notifications.realtime.mailbox import SocketFreezer
+
+    loop = asyncio.get_running_loop()
+    freezer = SocketFreezer()
+    freezer.enabled, freezer.settle, freezer.min_sockets = True, 0.05, 10
+    gc.unfreeze()  # (an earlier test may have frozen the process)
+    try:
+        for _ in range(5):
+            freezer.socket_opened(loop)
+        await asyncio.sleep(0.15)
+        assert gc.get_freeze_count() == 0  # too few sockets: no collection
+        for _ in range(20):
+            freezer.socket_opened(loop)
+        await asyncio.sleep(0.15)
+        assert gc.get_freeze_count() > 0
+        assert (freezer.frozen, freezer.opened_since) == (25, 0)
+        # A closed socket's cycle, frozen: not collected until enough sockets have closed.
+        node = SocketFreezer()
+        node.cycle = node  # type: ignore[attr-defined]
+        ref = weakref.ref(node)
+        gc.freeze()
+        del node
+        gc.collect()
+        assert ref() is not None
+        for _ in range(25):
+            freezer.socket_closed(loop)
+        await asyncio.sleep(0.15)
+        assert (freezer.frozen, freezer.closed_since) == (0, 0)  # thawed, collected, refrozen
+        assert ref() is None
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,75 @@
+"""Many sockets' questions to the database in one thread hop: `ThreadBatch`.
+
+At a burst of handshakes every socket used to make its own `database_sync_to_async` hop (to
+authenticate, to find its resume point): a thread switch, a worker thread holding the GIL
+against the event loop, a connection check, per socket (issue 16: about half of the
+handshake's server CPU). A `ThreadBatch` runs the first question at once; the questions that
+arrive while it is in the thread wait for the next run and go together. Every question is
+answered by a run that started after it was asked, so the answer is as fresh as its own hop's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+
+class ThreadBatch:
+    """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM)."""
+
+    def __init__(self, many: Callable[[list[Any]], list[Any]]) -> None:
+        self.many = many
+        self.waiting: list[tuple[Any, asyncio.Future]] = []
+        self.running = False
+        self._task: asyncio.Task | None = None
+
+    async def ask(self, arg: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.waiting.append((arg, fut))
+        if not self.running:
+            self.running = True
+            self._task = loop.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        batch: list[tuple[Any, asyncio.Future]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    answers = await database_sync_to_async(self.many)([arg for arg, _ in batch])
+                except Exception as exc:  # e.g. the database is away: every caller gets it
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                else:
+                    for (_, fut), answer in zip(batch, answers, strict=True):
+                        if not fut.done():
+                            fut.set_result(answer)
+                batch = []
+        finally:  # cancelled (the loop is closing): nobody waits forever
+            self.running = False
+            for _, fut in batch + self.waiting:
+                if not fut.done():
+                    fut.cancel()
+            self.waiting = []
+
+
+_batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def thread_batch(many: Callable[[list[Any]], list[Any]]) -> ThreadBatch:
+    """The running event loop's batch of `many` (one per loop: tests run several loops)."""
+    loop = asyncio.get_running_loop()
+    per_loop = _batches.get(loop)
+    if per_loop is None:
+        per_loop = _batches[loop] = {}
+    found = per_loop.get(many)
+    if found is None:
+        found = per_loop[many] = ThreadBatch(many)
+    return found
