@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 
 from notifications.events import relay as publisher
 from notifications.models import StoredEvent
+from notifications.realtime.connections import config_problems, host_spec
 from notifications.realtime.groups import tenant_scope
 from notifications.realtime.presence import RedisPresenceStore
 from tenants import services as tenants
@@ -560,3 +561,43 @@ async def test_the_layer_follows_a_sentinel_failover_and_no_event_is_lost(
         assert logged(server, "resubscribed to Redis")
     finally:
         server.stop()
+
+
+async def test_the_layer_reaches_tls_sentinels_and_a_tls_master(
+    settings, tmp_path, prefix, tenant, tenant_admin
+):
+    """REDIS_SENTINEL_TLS: the sentinel serves TLS only (its tls-port), as does the master;
+    the server and this process find the master through it and events flow."""
+    require_program("redis-server")
+    require_program("openssl")
+    files = make_tls_files(tmp_path / "tls")
+    master = RedisServer(tmp_path / "master", tls=files).start()
+    sentinel = RedisServer(tmp_path / "sentinel", tls=files, sentinel_of=master).start()
+    values = {
+        "REDIS_URL": "rediss://mymaster/0",
+        "REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+        "REDIS_SENTINEL_TLS": "true",
+        "REDIS_TLS_CA_CERTS": str(files.ca),
+    }
+    assert config_problems(values) == []
+    use_layer(settings, host_spec(values), prefix)
+    server = start_server(prefix, **values)
+    try:
+        assert master_port(sentinel) == master.port  # over TLS
+        (socket,) = await open_sockets(server, tenant_admin, count=1)
+        for i in range(5):
+            tenant = await update(tenant, f"S{i}")
+        stored = set(await run(lambda: list(StoredEvent.objects.values_list("id", flat=True)))())
+        await until(lambda: stored <= set(socket.ids), 30, "every event via TLS sentinels")
+        await socket.ws.close()
+        socket.task.cancel()
+    finally:
+        server.stop()
+        # the sentinel speaks TLS only: a plain connection gets nowhere
+        plain = redis.Redis(port=sentinel.port, socket_timeout=3, socket_connect_timeout=3)
+        with pytest.raises(redis.RedisError):
+            plain.ping()
+        plain.close()
+        sentinel.stop()
+        master.stop()
