@@ -9,9 +9,11 @@ reached this process: Redis pub/sub keeps nothing. The layer then tells every lo
    layer was away was lost, and a revoked socket must not be sent a replay;
 2. replay, with the `resume` code (notifications/replay.py: the socket's groups that the user
    may still see, current role, commit order, `NOTIFICATIONS_REPLAY_LIMIT`), the events after
-   the last one that reached the socket, skipping ids that arrive live meanwhile and, for a
-   lease, live copies of what was replayed (a row claimed before the query may still be in
-   flight);
+   the last one that reached the socket, each once: skipped are ids the process received
+   before the gap (the layer's `recent_event_ids`: publishers send out of position order, so
+   the window after the last id can hold events already delivered), ids that arrive live from
+   the notice on, and, for a lease, live copies of what was replayed (a row claimed before the
+   query may still be in flight). Pusher clients do not deduplicate, so the server must;
 3. re-sync presence (`_gap_presence`): membership changes announced during the gap were lost.
 
 A gap larger than the replay limit, or an unreadable store, gets `_gap_resync()` instead (the
@@ -116,26 +118,27 @@ class GapReplay:
                 self._gap_next = self._seen_up_to
             return
         self._gap_next = self._seen_up_to
+        # From now: an event that comes live before the task runs must not be replayed too.
+        self._gap_live = set()
         self._gap_task = asyncio.create_task(self._gap_loop())
 
     # -- internals -------------------------------------------------------------------------
 
     async def _gap_loop(self) -> None:
-        while self._gap_next is not False and not self._closed:
-            since, self._gap_next = self._gap_next, False
-            self._gap_live = set()
-            try:
+        try:
+            while self._gap_next is not False and not self._closed:
+                since, self._gap_next = self._gap_next, False
                 if not await self._guard_check():  # type: ignore[attr-defined]
                     return  # revoked while the layer was away: closed now
                 if self._gap_started:
                     await self._gap_replay(since)
-            finally:
-                self._gap_live = None
-            if not self._closed:
-                try:
-                    await self._gap_presence()
-                except Exception:  # presence is best effort
-                    logger.warning("presence re-sync after a gap failed", exc_info=True)
+                if not self._closed:
+                    try:
+                        await self._gap_presence()
+                    except Exception:  # presence is best effort
+                        logger.warning("presence re-sync after a gap failed", exc_info=True)
+        finally:
+            self._gap_live = None
 
     async def _gap_replay(self, since: int | None) -> None:
         if since is None:  # nothing to start from (no event stored yet?): reload the lists
@@ -155,11 +158,12 @@ class GapReplay:
             await self._gap_resync()
             return
         live = self._gap_live or set()
+        received = getattr(self.channel_layer, "recent_event_ids", {})  # type: ignore[attr-defined]
         replayed = self._replayed if self._replayed is not None else set()
         for event_id, text in zip(result.ids, result.frames, strict=True):
             if self._closed:
                 return
-            if event_id in live or event_id in replayed:
+            if event_id in live or event_id in replayed or event_id in received:
                 continue
             replayed.add(event_id)
             await self._gap_send(text)
