@@ -276,7 +276,8 @@ class RedisServer:
     restarted on the same port; `dir`: its working directory (and config file: Sentinel
     rewrites the config of the servers it reconfigures). `tls`: serve TLS only, on its port.
     `replica_of`: start as a replica of that server. `sentinel_of`: run as a Sentinel
-    monitoring that server as master `master_name` (quorum 1, down after 1 s)."""
+    monitoring that server as master `master_name` (quorum 1, down after 1 s); with `tls`, a
+    Sentinel on a TLS port that reaches its (TLS) master over TLS."""
 
     def __init__(
         self,
@@ -322,6 +323,7 @@ class RedisServer:
                 f"tls-key-file {self.tls.key}",
                 f"tls-ca-cert-file {self.tls.ca}",
                 "tls-auth-clients no",
+                "tls-replication yes",  # a replica's or a sentinel's links to the master too
             ]
         if self.replica_of is not None:
             lines.append(f"replicaof 127.0.0.1 {self.replica_of.port}")

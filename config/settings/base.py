@@ -220,6 +220,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_SENTINELS = env_list("REDIS_SENTINELS", [])
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "")
 REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
+# TLS to the sentinels themselves (true/false; the REDIS_TLS_* files); the text is checked.
+REDIS_SENTINEL_TLS = os.environ.get("REDIS_SENTINEL_TLS", "")
 REDIS_TLS_CA_CERTS = os.environ.get("REDIS_TLS_CA_CERTS", "")
 REDIS_TLS_CERTFILE = os.environ.get("REDIS_TLS_CERTFILE", "")
 REDIS_TLS_KEYFILE = os.environ.get("REDIS_TLS_KEYFILE", "")

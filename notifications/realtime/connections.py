@@ -10,7 +10,8 @@ The channel layer (layers.py), the presence store (presence/redis.py) and the Dj
 * ``{"master_name": "mymaster", "sentinels": [("host", 26379), ...], "sentinel_kwargs": {...},
   **kwargs}``: whichever server the sentinels name as that master, asked again on every new
   connection, so clients follow a failover; ``kwargs`` (``db``, ``password``, ``ssl=True``,
-  ``ssl_*``) apply to the master connections, ``sentinel_kwargs`` to the sentinels.
+  ``ssl_*``) apply to the master connections, ``sentinel_kwargs`` to the sentinels (TLS to
+  the sentinels themselves: ``ssl=True`` and ``ssl_*`` there).
 
 `host_spec()` builds the spec from the operator's settings (REDIS_URL, REDIS_SENTINELS,
 REDIS_SENTINEL_MASTER, REDIS_TLS_*; config/settings/base.py reads them from the environment)
@@ -35,6 +36,7 @@ SETTING_NAMES = (
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_MASTER",
     "REDIS_SENTINEL_PASSWORD",
+    "REDIS_SENTINEL_TLS",
     "REDIS_TLS_CA_CERTS",
     "REDIS_TLS_CERTFILE",
     "REDIS_TLS_KEYFILE",
@@ -45,6 +47,8 @@ SETTING_NAMES = (
 SCHEMES = ("redis", "rediss", "unix")
 TLS_KEYS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname", "ssl_cert_reqs")
 DEFAULT_SENTINEL_PORT = 26379
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True}
+FLAG_VALUES |= {"": False, "0": False, "false": False, "no": False, "off": False}
 
 
 def _keepalive_options() -> dict[int, int]:
@@ -165,6 +169,16 @@ def parse_sentinels(value: str | list[str] | tuple) -> list[tuple[str, int]]:
     return found
 
 
+def parse_flag(name: str, value: Any) -> bool:
+    """An on/off setting: a bool, or its environment text (1/true/yes/on, 0/false/no/off)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    flag = FLAG_VALUES.get(str(value).strip().lower())
+    if flag is None:
+        raise ValueError(f"{name}={value!r} is not true or false.")
+    return flag
+
+
 def _tls_options(values: dict[str, Any]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for name, key in (
@@ -183,8 +197,9 @@ def host_spec(values: dict[str, Any]) -> dict[str, Any] | None:
     """The host spec the operator's settings describe (`SETTING_NAMES` → value), else None.
 
     ``REDIS_SENTINELS`` + ``REDIS_SENTINEL_MASTER``: Sentinel; then ``REDIS_URL`` is optional
-    and gives only the master's database, credentials and ``rediss://`` (its host is not used).
-    Otherwise ``REDIS_URL`` is the server. TLS options apply to ``rediss://`` only.
+    and gives only the master's database, credentials and ``rediss://`` (its host is not used);
+    ``REDIS_SENTINEL_TLS`` speaks TLS to the sentinels too (the same ``REDIS_TLS_*`` files).
+    Otherwise ``REDIS_URL`` is the server. TLS options apply to ``rediss://`` and TLS sentinels.
     """
     url = values.get("REDIS_URL") or ""
     sentinels = values.get("REDIS_SENTINELS") or []
@@ -194,8 +209,13 @@ def host_spec(values: dict[str, Any]) -> dict[str, Any] | None:
             "master_name": values.get("REDIS_SENTINEL_MASTER") or "",
             "sentinels": parse_sentinels(sentinels),
         }
+        sentinel_kwargs: dict[str, Any] = {}
         if values.get("REDIS_SENTINEL_PASSWORD"):
-            spec["sentinel_kwargs"] = {"password": values["REDIS_SENTINEL_PASSWORD"]}
+            sentinel_kwargs["password"] = values["REDIS_SENTINEL_PASSWORD"]
+        if parse_flag("REDIS_SENTINEL_TLS", values.get("REDIS_SENTINEL_TLS")):
+            sentinel_kwargs.update(ssl=True, **tls)
+        if sentinel_kwargs:
+            spec["sentinel_kwargs"] = sentinel_kwargs
         if url:
             parts = urlsplit(url)
             path = parts.path.lstrip("/")
@@ -239,10 +259,18 @@ def config_problems(values: dict[str, Any]) -> list[str]:
     tls_given = [n for n in tls_names if values.get(n)]
     if not values.get("REDIS_TLS_CHECK_HOSTNAME", True):
         tls_given.append("REDIS_TLS_CHECK_HOSTNAME")
-    if tls_given and scheme != "rediss":
+    try:
+        sentinel_tls = parse_flag("REDIS_SENTINEL_TLS", values.get("REDIS_SENTINEL_TLS"))
+    except ValueError as exc:
+        problems.append(str(exc))
+        sentinel_tls = False
+    if sentinel_tls and not sentinels:
+        problems.append("REDIS_SENTINEL_TLS is on but REDIS_SENTINELS is not set.")
+    if tls_given and scheme != "rediss" and not (sentinel_tls and sentinels):
         problems.append(
-            f"{', '.join(tls_given)} set but REDIS_URL is not rediss:// (TLS options would be "
-            "ignored, or refused by redis-py)."
+            f"{', '.join(tls_given)} set but REDIS_URL is not rediss:// and the sentinels are "
+            "not TLS (REDIS_SENTINEL_TLS): the TLS options would be ignored, or refused by "
+            "redis-py."
         )
     for name in tls_names:
         path = values.get(name)

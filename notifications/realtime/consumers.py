@@ -22,7 +22,7 @@ from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
 from notifications.realtime.auth import SocketAuth
-from notifications.realtime.batch import thread_batch
+from notifications.realtime.gap import GapReplay
 from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     SYSTEM_ADMIN_GROUP,
@@ -50,19 +50,13 @@ from notifications.realtime.protocol import (
     new_socket_id,
 )
 from notifications.realtime.revocation import SocketGuard
-from notifications.replay import Replay, missed_events, newest_event_id
+from notifications.replay import Replay, missed_events
 
 logger = logging.getLogger(__name__)
 
 
-def _newest_event_ids(asked: list[None]) -> list[int | None]:
-    """`newest_event_id` for sockets that have all joined their groups (one query)."""
-    newest = newest_event_id()
-    return [newest] * len(asked)
-
-
 class NotificationConsumer(
-    Metered, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+    Metered, GapReplay, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
 ):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
@@ -108,15 +102,7 @@ class NotificationConsumer(
         for group in self.channels + internal:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups = self.channels + internal  # discarded by Channels on disconnect
-        # Where a replay after a lost Redis subscription starts (notify_resubscribed): the
-        # last event that reached this socket; until one does, an event this process had
-        # received before the socket joined (or, in a process that has seen none, the newest
-        # published one), so nothing sent after the join can be missed.
-        self._seen_up_to: int | None = getattr(self.channel_layer, "last_event_id", None)
-        if self._seen_up_to is None and getattr(self.channel_layer, "is_redis", False):
-            # (none published yet: every stored event is one this socket may miss)
-            # (sockets connecting together share the query: notifications.realtime.batch)
-            self._seen_up_to = await thread_batch(_newest_event_ids).ask(None) or 0
+        await self._gap_begin()  # where a replay after a lost subscription starts (gap.py)
         await self._send_frame(
             {
                 "type": "welcome",
@@ -158,6 +144,7 @@ class NotificationConsumer(
         for task in getattr(self, "_timers", []):
             task.cancel()
         self._guard_stop()
+        self._gap_stop()
         await self._presence_leave_all()
 
     # -- channel-layer messages (the hot path) -------------------------------------------------
@@ -166,15 +153,8 @@ class NotificationConsumer(
         """Forward an event's pre-serialized frame unless its audience excludes this socket."""
         if self._closed:
             return
-        event_id = message.get("id")
-        self._seen_up_to = event_id
-        if self._gap_live is not None:
-            self._gap_live.add(event_id)
-        if self._replayed is not None:
-            if asyncio.get_running_loop().time() > self._replayed_until:
-                self._replayed = None
-            elif event_id in self._replayed:
-                return  # a gap replay already sent it
+        if self._gap_seen(message.get("id")):
+            return  # a gap replay already sent it
         if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
         if self.muted and self._channel_of(message) in self.muted:
@@ -184,62 +164,26 @@ class NotificationConsumer(
         await self.base_send({"type": "websocket.send", "text": message["text"]})
         self.meter.frames.n += 1
 
-    async def notify_resubscribed(self, message: dict) -> None:
-        """The layer's Redis subscription was lost and is back: events published meanwhile never
-        reached this process, so replay them from the store (the `resume` code), from the last
-        event that reached this socket before the gap, skipping ids that arrive live meanwhile.
-        Not charged to the client's replay budget: the gap was the server's."""
-        if self._closed:
-            return
-        if self._gap_task is not None and not self._gap_task.done():
-            if self._gap_next is False:
-                self._gap_next = self._seen_up_to
-            return
-        self._gap_next = self._seen_up_to
-        self._gap_task = asyncio.create_task(self._gap_replay_loop())
-        self._timers = [t for t in self._timers if not t.done()] + [self._gap_task]
+    # GapReplay (gap.py): what a replay after a lost Redis subscription covers and sends.
 
-    async def _gap_replay_loop(self) -> None:
-        while self._gap_next is not False and not self._closed:
-            since, self._gap_next = self._gap_next, False
-            self._gap_live = set()
-            try:
-                await self._replay_gap(since)
-            finally:
-                self._gap_live = None
+    def _gap_user_id(self) -> int | None:
+        return self.auth.user.pk
 
-    async def _replay_gap(self, since: int | None) -> None:
-        if since is None:  # nothing to start from (no event stored yet?): reload the lists
-            await self._send_frame({"type": "resync"})
-            return
-        channels = [c for c in self.channels if c not in self.muted]
-        try:
-            result = await database_sync_to_async(missed_events)(
-                user_id=self.auth.user.pk,
-                last_id=since,
-                channels=channels,
-                exclude=self.socket_id,
-            )
-        except Exception:  # the database is away too: the client reloads its lists instead
-            logger.warning("replay after a lost subscription failed", exc_info=True)
-            result = Replay(resync=True)
-        if result.resync:
-            await self._send_frame({"type": "resync"})
-            return
-        live = self._gap_live or set()
-        replayed = self._replayed if self._replayed is not None else set()
-        for event_id, text in zip(result.ids, result.frames, strict=True):
-            if self._closed:
-                return
-            if event_id in live or event_id in replayed:
-                continue
-            replayed.add(event_id)
-            await self.send(text_data=text)
-        # A row claimed before the query may still be in flight and arrive live: not twice.
-        self._replayed = replayed
-        self._replayed_until = (
-            asyncio.get_running_loop().time() + conf.LEASE_SECONDS + conf.SEND_TIMEOUT_SECONDS
-        )
+    def _gap_channels(self) -> list[str]:
+        return [c for c in self.channels if c not in self.muted]
+
+    async def _gap_send(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _gap_resync(self) -> None:
+        await self._send_frame({"type": "resync"})
+
+    async def _gap_presence(self) -> None:
+        """The lists this socket watches, again: changes announced during the gap were lost."""
+        watched = list(self.watching.values()) + [SYSTEM_ADMIN_GROUP] * self.watching_system
+        for channel in watched:
+            await self._watch_presence({"channel": channel})
+        await self._send_viewers()
 
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")

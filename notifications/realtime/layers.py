@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
 HEALTH_CHECK_TOKEN = b"fanout-layer-health"
+#: How many of the newest event ids this process received it remembers (`recent_event_ids`).
+RECENT_EVENT_IDS = 4096
 
 
 class LayerUnavailable(ConnectionError):
@@ -144,6 +146,10 @@ class FanoutChannelLayer(BaseChannelLayer):
         #: The id of the newest event (notify.event) this process received from Redis: a socket
         #: that joins now can have missed nothing before it (consumers' replay after a gap).
         self.last_event_id: int | None = None
+        #: The ids of the last RECENT_EVENT_IDS events received (oldest first): a replay after
+        #: a gap skips them, since its sockets got them live (publishers send out of position
+        #: order, so a replay from the last id can include some: gap.py).
+        self.recent_event_ids: dict[int, None] = {}
         # This process's identity inside channel names: "specific.<client_id>!<random>".
         self.client_id = secrets.token_hex(8)
         self._inboxes: dict[str, _Inbox] = {}
@@ -702,6 +708,10 @@ class FanoutChannelLayer(BaseChannelLayer):
         if kind == "g":
             if message.get("type") == "notify.event" and isinstance(message.get("id"), int):
                 self.last_event_id = message["id"]
+                recent = self.recent_event_ids
+                recent[message["id"]] = None
+                if len(recent) > RECENT_EVENT_IDS:
+                    del recent[next(iter(recent))]
             self._fan_out(name, message)
             return
         loop = asyncio.get_running_loop()

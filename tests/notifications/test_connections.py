@@ -51,6 +51,22 @@ def test_sentinel_takes_the_master_name_and_only_credentials_and_db_from_the_url
     }
 
 
+def test_sentinel_tls_uses_the_tls_files_for_the_sentinels_and_may_leave_the_master_plain():
+    values = {
+        "REDIS_SENTINELS": "s1:26380",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+        "REDIS_SENTINEL_TLS": "true",
+        "REDIS_TLS_CA_CERTS": __file__,
+    }
+    assert config_problems(values) == []
+    assert host_spec(values) == {
+        "master_name": "mymaster",
+        "sentinels": [("s1", 26380)],
+        "sentinel_kwargs": {"ssl": True, "ssl_ca_certs": __file__},
+    }
+    assert "sentinel_kwargs" not in host_spec({**values, "REDIS_SENTINEL_TLS": "off"})
+
+
 @pytest.mark.parametrize(
     ("values", "says"),
     [
@@ -62,6 +78,11 @@ def test_sentinel_takes_the_master_name_and_only_credentials_and_db_from_the_url
         ({"REDIS_URL": "rediss://r/0", "REDIS_TLS_CA_CERTS": "/no/such.pem"}, "no such file"),
         ({"REDIS_URL": "rediss://r/0", "REDIS_TLS_CERTFILE": __file__}, "go together"),
         ({"REDIS_URL": "redis://r/0", "REDIS_HEALTH_CHECK_SECONDS": "0"}, "positive"),
+        (
+            {"REDIS_SENTINELS": "s", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_TLS": "maybe"},
+            "not true or false",
+        ),
+        ({"REDIS_URL": "redis://r/0", "REDIS_SENTINEL_TLS": "true"}, "REDIS_SENTINELS is not"),
     ],
 )
 def test_a_combination_that_cannot_work_is_named(values, says):

@@ -3,23 +3,30 @@ real redis-server processes started here, with sockets on a real server process 
 
 Each disruption hits in the middle of a burst of events committed through the services (so the
 real outbox and publishers carry them: this process's publisher, which sends straight to Redis,
-and the server's publisher); afterwards every event must reach every socket. The layer of the
-server tells its consumers when it resubscribed after a gap, and they replay from the store.
+and the server's publisher); afterwards every event must reach every socket, /ws/notifications/
+and Pusher alike. The layer of the server tells its consumers when it resubscribed after a gap,
+and they re-check their rights, replay from the store and re-sync presence
+(notifications/realtime/gap.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from notifications.events import relay as publisher
 from notifications.models import StoredEvent
+from notifications.realtime.connections import config_problems, host_spec
 from notifications.realtime.groups import tenant_scope
 from notifications.realtime.presence import RedisPresenceStore
 from tenants import services as tenants
@@ -108,6 +115,77 @@ class Socket:
                 self.ids.append(int(frame["id"]))
 
 
+def broadcasting_auth(server: Uvicorn, token: str, socket_id: str, channel: str) -> dict:
+    """POST the server's /broadcasting/auth as Echo's authorizer does (bearer token)."""
+    body = urllib.parse.urlencode({"socket_id": socket_id, "channel_name": channel}).encode()
+    request = urllib.request.Request(
+        f"{server.http}/broadcasting/auth",
+        data=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our server)
+        return json.loads(response.read())
+
+
+class PusherSocket:
+    """A pusher-js-like client of the server's /app/<key>: its event ids, presence members
+    (from subscription_succeeded, member_added and member_removed) and close code."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        self.ids: list[int] = []
+        self.members: dict[str, set[str]] = {}
+        self.closed: int | None = None
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    async def open(cls, server: Uvicorn, user, channels: list[str]) -> PusherSocket:
+        key = django_settings.PUSHER_APP_KEY
+        ws = await connect(f"ws://127.0.0.1:{server.port}/app/{key}?protocol=7&client=js")
+        frame = await recv_json(ws, 10)
+        assert frame["event"] == "pusher:connection_established", frame
+        socket_id = json.loads(frame["data"])["socket_id"]
+        token = await jwt_for(user)
+        self = cls(ws)
+        for channel in channels:
+            auth = await asyncio.to_thread(broadcasting_auth, server, token, socket_id, channel)
+            await ws.send(
+                json.dumps({"event": "pusher:subscribe", "data": {"channel": channel, **auth}})
+            )
+            while (frame := await recv_json(ws, 10))["event"] != (
+                "pusher_internal:subscription_succeeded"
+            ):
+                self._take(frame)
+            data = json.loads(frame["data"])
+            if "presence" in data:
+                self.members[channel] = set(data["presence"]["ids"])
+        self.task = asyncio.create_task(self._read())
+        return self
+
+    def _take(self, frame: dict) -> None:
+        event = frame["event"]
+        assert event != "hotspot:resync", "the server gave up replaying"
+        if event == "pusher_internal:member_added":
+            self.members[frame["channel"]].add(json.loads(frame["data"])["user_id"])
+        elif event == "pusher_internal:member_removed":
+            self.members[frame["channel"]].discard(json.loads(frame["data"])["user_id"])
+        elif not event.startswith("pusher"):
+            self.ids.append(int(json.loads(frame["data"])["id"]))
+
+    async def _read(self) -> None:
+        try:
+            async for text in self.ws:
+                self._take(json.loads(text))
+        except ConnectionClosed:
+            pass
+        self.closed = self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self.task is not None:
+            self.task.cancel()
+
+
 async def open_sockets(server: Uvicorn, user, count: int = 2) -> list[Socket]:
     sockets = []
     for _ in range(count):
@@ -173,7 +251,9 @@ async def published_soon(event_id: int, timeout: float = 10) -> bool:
     return False
 
 
-async def every_event_arrives(sockets: list[Socket], timeout: float = 90) -> set[int]:
+async def every_event_arrives(sockets: list, timeout: float = 90) -> set[int]:
+    """Every stored event at every socket (/ws/notifications/ or Pusher), each once at the
+    Pusher ones (their replay is deduplicated on the server)."""
     stored = set(await run(lambda: list(StoredEvent.objects.values_list("id", flat=True)))())
     assert len(stored) >= BURST + 1  # the warm-up event and the burst
 
@@ -185,6 +265,10 @@ async def every_event_arrives(sockets: list[Socket], timeout: float = 90) -> set
     except TimeoutError:
         missing = [sorted(stored - set(s.ids)) for s in sockets]
         raise AssertionError(f"events never reached the sockets: {missing}") from None
+    for s in sockets:
+        if isinstance(s, PusherSocket):
+            twice = sorted({i for i in s.ids if s.ids.count(i) > 1})
+            assert not twice, f"events sent twice to a Pusher socket: {twice}"
     return stored
 
 
@@ -195,9 +279,11 @@ async def scenario(
     disrupt: Callable[[], None],
     recover: Callable[[], None] | None = None,
 ) -> None:
-    """Sockets, a warm-up event (subscriptions are live), the burst with its disruption, and
-    then every event at every socket."""
-    sockets = await open_sockets(server, tenant_admin)
+    """Sockets (two /ws/notifications/, one Pusher on private-tenant.<id>), a warm-up event
+    (subscriptions are live), the burst with its disruption, and then every event at every
+    socket."""
+    sockets: list = await open_sockets(server, tenant_admin)
+    sockets.append(await PusherSocket.open(server, tenant_admin, [f"private-tenant.{tenant.pk}"]))
     publisher.ensure_started()  # this process publishes too, straight to Redis
     try:
         tenant = await update(tenant, "Acme")
@@ -207,6 +293,9 @@ async def scenario(
     finally:
         await publisher.stop()
         for s in sockets:
+            if isinstance(s, PusherSocket):
+                await s.close()
+                continue
             await s.ws.close()
             s.task.cancel()
 
@@ -218,65 +307,153 @@ def logged(server: Uvicorn, text: str) -> bool:
 # -- a dead subscription, a paused server, a restart -------------------------------------------
 
 
-async def test_killed_subscription_connections_lose_no_event(
-    settings, own_redis, proxy, prefix, tenant, tenant_admin
-):
-    use_layer(settings, {"address": own_redis.url}, prefix)
-    server = start_server(prefix, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+def kill_subscriptions(server: Uvicorn, own_redis: RedisServer, proxy: TcpProxy) -> None:
+    """CLIENT KILL TYPE pubsub: the subscription connections are cut by Redis."""
+    proxy.refuse()
     admin = own_redis.client()
     try:
-
-        def kill_subscriptions() -> None:
-            proxy.refuse()
-            assert admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
-
-        await scenario(server, tenant, tenant_admin, kill_subscriptions, proxy.start)
-        assert logged(server, "resubscribed to Redis")
+        assert admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub") >= 1
     finally:
         admin.close()
-        server.stop()
 
 
-async def test_a_paused_redis_is_found_dead_by_the_health_check_and_no_event_is_lost(
-    settings, own_redis, proxy, prefix, tenant, tenant_admin
-):
-    use_layer(settings, {"address": own_redis.url}, prefix)
-    server = start_server(prefix, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+def pause(server: Uvicorn, own_redis: RedisServer, proxy: TcpProxy) -> None:
+    """CLIENT PAUSE longer than twice the health check: the connection stays open but answers
+    nothing, as behind a NAT that dropped the flow or a hung managed Redis."""
+    proxy.refuse()
     admin = own_redis.client()
     try:
-
-        def pause() -> None:
-            # Longer than twice the health check: the connection stays open but answers
-            # nothing, as behind a NAT that dropped the flow or a hung managed Redis.
-            proxy.refuse()
-            seconds = float(HEALTH_CHECK_SECONDS) * 2 + 2
-            admin.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
-            wait_until(lambda: logged(server, "no answer to PING"), 30, "the health check")
-            admin.ping()  # answered once the pause is over
-
-        await scenario(server, tenant, tenant_admin, pause, proxy.start)
-        assert logged(server, "resubscribed to Redis")
+        seconds = float(HEALTH_CHECK_SECONDS) * 2 + 2
+        admin.execute_command("CLIENT", "PAUSE", int(seconds * 1000), "ALL")
+        wait_until(lambda: logged(server, "no answer to PING"), 30, "the health check")
+        admin.ping()  # answered once the pause is over
     finally:
         admin.close()
-        server.stop()
 
 
-async def test_a_redis_restart_mid_burst_loses_no_event(
-    settings, own_redis, proxy, prefix, tenant, tenant_admin
+def restart(server: Uvicorn, own_redis: RedisServer, proxy: TcpProxy) -> None:
+    """The Redis server restarts (nothing kept: no persistence)."""
+    proxy.refuse()
+    own_redis.stop()
+    own_redis.start()
+
+
+@pytest.mark.parametrize(
+    "disruption", [kill_subscriptions, pause, restart], ids=lambda f: f.__name__
+)
+async def test_a_lost_subscription_mid_burst_loses_no_event(
+    disruption, settings, own_redis, proxy, prefix, tenant, tenant_admin
 ):
+    """The server's subscription dies mid-burst (killed, found dead by the health check, or
+    the server restarted) while GAP events go out: its sockets get every event after."""
     use_layer(settings, {"address": own_redis.url}, prefix)
     server = start_server(prefix, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
     try:
-
-        def restart() -> None:
-            proxy.refuse()
-            own_redis.stop()
-            own_redis.start()
-
-        await scenario(server, tenant, tenant_admin, restart, proxy.start)
+        await scenario(
+            server, tenant, tenant_admin, lambda: disruption(server, own_redis, proxy), proxy.start
+        )
         assert logged(server, "resubscribed to Redis")
     finally:
         server.stop()
+
+
+# -- rights and presence lost in a gap --------------------------------------------------------
+
+
+async def test_after_a_gap_revoked_sockets_close_and_presence_is_re_synced(
+    settings, own_redis, proxy, prefix, tenant, tenant_admin, staff
+):
+    """While server A is cut off from Redis, a staff member is suspended (the close message is
+    lost to A) and people come and go on server B (their presence news is lost to A). Once A
+    has resubscribed: the staff's sockets close at once (the periodic re-check is an hour
+    away), the admin's Pusher presence channel gets the member_removed / member_added it
+    missed, and the admin's /ws/notifications/ presence list is sent again."""
+    from accounts.services import user_suspend
+    from tests.factories import TenantStaffFactory
+
+    leaver, comer = await run(
+        lambda: [TenantStaffFactory(tenant=tenant, username=f"p{i}") for i in (1, 2)]
+    )()
+    use_layer(settings, {"address": own_redis.url}, prefix)
+    a = start_server(
+        prefix,
+        REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+        NOTIFICATIONS_WS_RECHECK_SECONDS="3600",
+    )
+    b = start_server(prefix, REDIS_URL=own_redis.url)
+    scope = tenant_scope(tenant.pk)
+    store = RedisPresenceStore({"address": own_redis.url}, settings.NOTIFICATIONS_PRESENCE_PREFIX)
+
+    def online() -> set[int]:
+        return {m["id"] for m in store.members(scope)}
+
+    sockets = []
+    try:
+        leaving = await open_sockets(b, leaver, count=1)
+        sockets += leaving
+        await until(lambda: leaver.pk in online(), 30, "the leaver online")
+        presence = f"presence-tenant.{tenant.pk}"
+        watcher = await PusherSocket.open(a, tenant_admin, [presence])
+        sockets.append(watcher)
+        assert str(leaver.pk) in watcher.members[presence]
+        (admin_ws,) = await open_sockets(a, tenant_admin, count=1)
+        sockets.append(admin_ws)
+        lists: list[set[int]] = []
+        admin_ws.task.cancel()  # read its presence lists here instead
+        await admin_ws.ws.send(json.dumps({"action": "presence", "channel": f"tenant.{tenant.pk}"}))
+        staff_pusher = await PusherSocket.open(a, staff, [f"private-tenant.{tenant.pk}"])
+        (staff_ws,) = await open_sockets(a, staff, count=1)
+        sockets += [staff_pusher, staff_ws]
+        staff_ws.task.cancel()
+
+        async def read_lists() -> None:
+            async for text in admin_ws.ws:
+                frame = json.loads(text)
+                if frame["type"] == "presence":
+                    lists.append({m["id"] for m in frame["members"]})
+
+        reader = asyncio.create_task(read_lists())
+        await until(lambda: lists, 30, "the admin's first presence list")
+
+        proxy.stop()  # A's connections to Redis are cut (subscription and all)
+        await until(lambda: logged(a, "lost the Redis subscription"), 30, "A to notice")
+        await leaving[0].ws.close()
+        await open_sockets(b, comer, count=1)
+        await until(
+            lambda: leaver.pk not in online() and comer.pk in online(), 30, "B's presence news"
+        )
+        await run(user_suspend)(user=staff, by=tenant_admin, reason="gap")
+        seen_lists = len(lists)
+        proxy.start()
+
+        await until(lambda: logged(a, "resubscribed to Redis"), 60, "A to resubscribe")
+        await until(lambda: staff_pusher.closed is not None, 30, "the staff's Pusher socket closed")
+        assert staff_pusher.closed == 4009
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(30):
+                while True:
+                    await staff_ws.ws.recv()
+        members = watcher.members[presence]
+        await until(
+            lambda: str(comer.pk) in members and str(leaver.pk) not in members,
+            30,
+            "the Pusher presence channel re-synced",
+        )
+        await until(
+            lambda: any(comer.pk in m and leaver.pk not in m for m in lists[seen_lists:]),
+            30,
+            "the /ws/notifications/ presence list sent again",
+        )
+        reader.cancel()
+    finally:
+        for s in sockets:
+            if isinstance(s, PusherSocket):
+                await s.close()
+            else:
+                await s.ws.close()
+                s.task.cancel()
+        a.stop()
+        b.stop()
 
 
 # -- TLS ---------------------------------------------------------------------------------------
@@ -384,3 +561,43 @@ async def test_the_layer_follows_a_sentinel_failover_and_no_event_is_lost(
         assert logged(server, "resubscribed to Redis")
     finally:
         server.stop()
+
+
+async def test_the_layer_reaches_tls_sentinels_and_a_tls_master(
+    settings, tmp_path, prefix, tenant, tenant_admin
+):
+    """REDIS_SENTINEL_TLS: the sentinel serves TLS only (its tls-port), as does the master;
+    the server and this process find the master through it and events flow."""
+    require_program("redis-server")
+    require_program("openssl")
+    files = make_tls_files(tmp_path / "tls")
+    master = RedisServer(tmp_path / "master", tls=files).start()
+    sentinel = RedisServer(tmp_path / "sentinel", tls=files, sentinel_of=master).start()
+    values = {
+        "REDIS_URL": "rediss://mymaster/0",
+        "REDIS_SENTINELS": f"127.0.0.1:{sentinel.port}",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+        "REDIS_SENTINEL_TLS": "true",
+        "REDIS_TLS_CA_CERTS": str(files.ca),
+    }
+    assert config_problems(values) == []
+    use_layer(settings, host_spec(values), prefix)
+    server = start_server(prefix, **values)
+    try:
+        assert master_port(sentinel) == master.port  # over TLS
+        (socket,) = await open_sockets(server, tenant_admin, count=1)
+        for i in range(5):
+            tenant = await update(tenant, f"S{i}")
+        stored = set(await run(lambda: list(StoredEvent.objects.values_list("id", flat=True)))())
+        await until(lambda: stored <= set(socket.ids), 30, "every event via TLS sentinels")
+        await socket.ws.close()
+        socket.task.cancel()
+    finally:
+        server.stop()
+        # the sentinel speaks TLS only: a plain connection gets nowhere
+        plain = redis.Redis(port=sentinel.port, socket_timeout=3, socket_connect_timeout=3)
+        with pytest.raises(redis.RedisError):
+            plain.ping()
+        plain.close()
+        sentinel.stop()
+        master.stop()

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from config import request_log as log_context
 from notifications.realtime.access import delivers
+from notifications.realtime.gap import GapReplay
 from notifications.realtime.groups import (
     is_pusher_presence,
     presence_group,
@@ -53,6 +54,8 @@ CHANNELS_HINT = (
 MAX_CHANNEL_DATA_BYTES = 4096  # a presence member's signed channel_data
 CLIENT_EVENT_RE = re.compile(r"^client-[A-Za-z0-9_\-=@,.;]{1,193}$")  # Pusher: names <= 200
 CLIENT_EVENT_RATE = 10  # client events per second per connection (Pusher's documented limit)
+#: Sent on each subscribed channel when a gap is too long to replay (docs/pusher.md)
+RESYNC_EVENT = "hotspot:resync"
 
 # Pusher error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/)
 ERR_APP_KEY = 4001  # application does not exist: close, do not reconnect
@@ -91,7 +94,7 @@ def _frame(event: str, data: Any, channel: str | None = None) -> str:
 
 
 class PusherConsumer(
-    Metered, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+    Metered, GapReplay, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
 ):
     """`/app/<key>`: the Pusher protocol 7 face of the event stream (docs/pusher.md)."""
 
@@ -136,6 +139,7 @@ class PusherConsumer(
     async def disconnect(self, code: int) -> None:
         self._closed = True
         self._guard_stop()
+        self._gap_stop()
         # As a /ws/notifications/ tab: a closed page's entry lingers, so a multi-page app whose
         # next page reconnects does not blink offline for the others.
         await self._leave_all_presence(linger=presence_grace())
@@ -148,24 +152,68 @@ class PusherConsumer(
         A tenant event goes to `private-tenant.<id>` and to `presence-tenant.<id>`, once on each
         that this socket subscribed to.
         """
-        if self._closed or not self.subscribed:
+        if self._closed or self._gap_seen(message.get("id")):
+            return  # (or a gap replay already sent it)
+        if not self.subscribed:
             return
         if not delivers(message, role=self.role, socket_id=self.socket_id):
             return
-        text = message["text"]
+        for frame in self._pusher_frames(message["text"]):
+            await self._send(frame)
+
+    def _pusher_frames(self, text: str) -> list[str]:
+        """A stored event frame as Pusher events, one per subscribed channel of its group."""
         try:
             frame = json.loads(text)
             channels = self.subscribed.get(frame["channel"])
             name = frame["event"]
         except (ValueError, KeyError, TypeError):
             logger.warning("dropping a malformed event frame")
-            return
-        for channel in channels or ():
-            await self._send(_frame(name, text, channel))
+            return []
+        return [_frame(name, text, channel) for channel in channels or ()]
 
-    async def notify_resubscribed(self, message: dict) -> None:
-        """The layer's Redis subscription was lost and is back. The Pusher protocol has no
-        replay: events published during the gap are not re-sent here (docs/pusher.md)."""
+    # GapReplay (notifications/realtime/gap.py): after a lost Redis subscription the socket
+    # replays, as Pusher events of its subscribed channels, what it missed; re-syncs presence.
+
+    def _gap_user_id(self) -> int | None:
+        return next(iter(self.grants), None)  # one person per socket (_grant)
+
+    def _gap_channels(self) -> list[str]:
+        return list(self.subscribed)
+
+    async def _gap_send(self, text: str) -> None:
+        for frame in self._pusher_frames(text):
+            await self._send(frame)
+
+    async def _gap_resync(self) -> None:
+        """More was missed than a replay sends: `hotspot:resync` on each subscribed channel
+        (docs/pusher.md), the Pusher face of /ws/notifications/'s `resync` (reload lists)."""
+        for channel in self.channels:
+            await self._send(_frame(RESYNC_EVENT, {}, channel))
+
+    async def _gap_presence(self) -> None:
+        """Tell each presence channel the members who came or went while the layer was away
+        (their member_added / member_removed were lost), as the differences from what it knows."""
+        track = tracker(self.channel_layer)
+        for channel, sub in list(self.presence.items()):
+            members = {str(m.get("id")): m for m in await track.members(sub.scope)}
+            if self._closed or self.presence.get(channel) is not sub:
+                continue
+            for user_id, info in members.items():
+                if user_id not in sub.known and user_id != sub.me:
+                    sub.known.add(user_id)
+                    await self._send(
+                        _frame(
+                            "pusher_internal:member_added",
+                            {"user_id": user_id, "user_info": info},
+                            channel,
+                        )
+                    )
+            for user_id in sorted(sub.known - set(members) - {sub.me}):
+                sub.known.discard(user_id)
+                await self._send(
+                    _frame("pusher_internal:member_removed", {"user_id": user_id}, channel)
+                )
 
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")
@@ -324,6 +372,7 @@ class PusherConsumer(
                 return
         if channel in self.presence:  # subscribing again (another member?): leave first
             await self._leave_presence(channel)
+        await self._gap_begin()  # before the join: where a replay after a gap starts
         await self._group_add(group)
         if settings.PUSHER_CLIENT_EVENTS:
             await self._group_add(pusher_client_group(channel))
@@ -476,5 +525,6 @@ class PusherConsumer(
         await self._error(code, message)
         self._closed = True
         self._guard_stop()
+        self._gap_stop()
         await self.close(code=code, reason=message.encode()[:123].decode("utf-8", "ignore"))
         await self._leave_all_presence()
