@@ -3,8 +3,9 @@
 The outbox (events/outbox.py) claims, numbers and settles the stored events; this module sends
 them and runs the loop.
 
-Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
-`ensure_started()`), which drains the outbox in batches: one claim, the sends, one settle, again
+Each server process runs one `Publisher` (an asyncio task started by `ensure_started()`: on an
+event loop of its own, on a thread, with a cross-process layer; on the server's loop with the
+in-memory one), which drains the outbox in batches: one claim, the sends, one settle, again
 while there is a backlog. It is woken at once by a commit in its own process (`wake()`, which is
 all a request does after its commit: publishing is not the request's work), by a commit in a
 process that has no publisher (a `manage.py shell`, `fire_event`: LISTEN/NOTIFY on PostgreSQL,
@@ -467,9 +468,12 @@ def _start_thread_loop() -> asyncio.AbstractEventLoop:
 def ensure_started() -> Publisher | None:
     """Start this process's publisher once; safe to call any number of times, from anywhere.
 
-    Called on the server's event loop it runs there (required for the in-memory layer, whose
-    queues belong to that loop). Called with no running loop it runs on a daemon thread, which
-    is only useful with a cross-process layer; with the in-memory layer it then does nothing.
+    With a cross-process layer (Redis) it runs on an event loop of its own, on a daemon thread,
+    even when called on the server's loop: there its sends and claims would wait behind the
+    fan-out of everything already received (a server seconds behind on a busy tenant timed
+    its sends out after 2 s, and their retries reached the sockets twice). With the in-memory
+    layer it must run on the server's loop (the queues belong to it), so called with no
+    running loop it does nothing.
     """
     global _publisher, _warned_no_loop
     loop = _running_loop()
@@ -480,8 +484,9 @@ def ensure_started() -> Publisher | None:
             return current
         if current is not None:  # its loop is gone (a test's loop, a reloaded server)
             current.discard()
-        if loop is None:
-            if not layer_crosses_processes():
+        crosses = layer_crosses_processes()
+        if loop is None or crosses:
+            if not crosses:
                 if not _warned_no_loop:
                     logger.warning(
                         "notifications publisher not started: the in-memory layer needs the "
