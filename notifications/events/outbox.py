@@ -68,11 +68,7 @@ def retry_delay(attempts: int) -> timedelta:
 # --- claim / settle (sync, database) -------------------------------------------------------
 
 
-class ClaimBusy(Exception):
-    """Another process holds the claim lock (`claim(skip_if_busy=True)`): nothing was claimed."""
-
-
-def _lock_claims(*, skip_if_busy: bool = False) -> None:
+def _lock_claims() -> None:
     """Serialize claims across processes (SQLite's IMMEDIATE transactions already are).
 
     The claim commits durably (it assigns the replay positions clients resume from: a
@@ -82,12 +78,7 @@ def _lock_claims(*, skip_if_busy: bool = False) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            if not skip_if_busy:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-                return
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-            if not cursor.fetchone()[0]:
-                raise ClaimBusy
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
 
 
 def _assign_positions(limit: int = 1000) -> None:
@@ -139,21 +130,13 @@ def _claimable(now: Any) -> Any:
 
 
 def claim(
-    *,
-    ids: Iterable[int] | None = None,
-    limit: int = 100,
-    check_first: bool = True,
-    skip_if_busy: bool = False,
+    *, ids: Iterable[int] | None = None, limit: int = 100, check_first: bool = True
 ) -> list[StoredEvent]:
     """Lease up to `limit` unpublished events (only `ids` if given) to this caller.
 
     Returns them in position order with their targets loaded. A cheap unlocked check comes
     first, so an idle poll costs one indexed query and no lock (`check_first=False` skips it
-    when a commit said there is work). `skip_if_busy` (PostgreSQL): raise ClaimBusy rather
-    than queue behind another process's claim; the publisher tries again a moment later, when
-    the holder's claim has taken what was committed before it, so publishers woken together
-    do not each wait their turn on the lock for a claim of a few rows (issue 16: the lock was
-    the publishers' bottleneck at ~300 claims/s).
+    when a commit said there is work).
     """
     ids = list(ids) if ids is not None else None
     if check_first:
@@ -163,7 +146,7 @@ def claim(
         if not queryset.exists():
             return []
     if connection.vendor == "postgresql":
-        return _claim_postgresql(ids, limit, skip_if_busy)
+        return _claim_postgresql(ids, limit)
     rows = _claim_orm(ids, limit)
     if rows:
         # Targets never change once stored: read them after the lock is released.
@@ -252,9 +235,7 @@ FROM updated WHERE claimed_now ORDER BY position
 """
 
 
-def _claim_postgresql(
-    ids: list[int] | None, limit: int, skip_if_busy: bool = False
-) -> list[StoredEvent]:
+def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
     now = timezone.now()
     sql = _CLAIM_SQL.format(
         events=StoredEvent._meta.db_table,
@@ -270,7 +251,7 @@ def _claim_postgresql(
         "ids": ids,
     }
     with transaction.atomic():
-        _lock_claims(skip_if_busy=skip_if_busy)
+        _lock_claims()
         rows = list(StoredEvent.objects.raw(sql, params))
     for row in rows:  # the targets came with the rows, as prefetch_related would give them
         listed = row.target_list

@@ -39,7 +39,7 @@ from django.db import DatabaseError, connection
 from config import request_log as log_context
 from config.metrics import observe_published
 from notifications.conf import notification_settings as conf
-from notifications.events.outbox import WAKE_CHANNEL, ClaimBusy, claim, settle
+from notifications.events.outbox import WAKE_CHANNEL, claim, settle
 from notifications.models import StoredEvent
 from notifications.realtime.protocol import event_frame, event_message
 
@@ -258,14 +258,11 @@ async def publish_pending(
     limit: int = BATCH,
     run_db: DbRunner | None = None,
     check_first: bool = True,
-    skip_if_busy: bool = False,
 ) -> int:
-    """Claim and send what is unpublished; returns how many were sent. For tests and the loop.
-
-    With `skip_if_busy` it raises outbox.ClaimBusy when another process is claiming."""
+    """Claim and send what is unpublished; returns how many were sent. For tests and the loop."""
     run_db = run_db or (lambda fn, *a, **kw: database_sync_to_async(fn)(*a, **kw))
     until = time.monotonic() + conf.LEASE_SECONDS / 2
-    rows = await run_db(claim, limit=limit, check_first=check_first, skip_if_busy=skip_if_busy)
+    rows = await run_db(claim, limit=limit, check_first=check_first)
     if not rows:
         return 0
     sent, failed, unsent = await _send(rows, layer, until)
@@ -388,18 +385,11 @@ class Publisher:
             self._wake.clear()
             try:
                 # Woken by a commit (or draining a backlog): there is work, skip the check.
-                sent = await publish_pending(
-                    run_db=self.run_db, check_first=not woken, skip_if_busy=woken
-                )
+                sent = await publish_pending(run_db=self.run_db, check_first=not woken)
                 if sent:
                     failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
                 raise
-            except ClaimBusy:
-                # Another process is claiming: what it does not take, the next try (after
-                # CLAIM_GAP) does.
-                woken, backlog = True, False
-                continue
             except Exception as exc:
                 failures += 1
                 sent = 0

@@ -86,24 +86,6 @@ def test_concurrent_claims_never_share_a_row():
     assert set(flat) == {row.id for row in rows}
 
 
-@pytest.mark.postgres
-def test_a_woken_claim_does_not_queue_behind_another_process_claim():
-    """`skip_if_busy`: while another connection holds the claim lock the claim raises
-    ClaimBusy and leases nothing; once the lock is free it claims the row (a poll waits)."""
-    import psycopg
-
-    from notifications.events.relay import _conninfo
-
-    [stored] = fire()
-    with psycopg.connect(_conninfo()) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [outbox.ADVISORY_LOCK_KEY])
-        with pytest.raises(outbox.ClaimBusy):
-            outbox.claim(skip_if_busy=True)
-        assert StoredEvent.objects.get(pk=stored.pk).lease_until is None
-        other.rollback()
-    assert [row.id for row in outbox.claim(skip_if_busy=True)] == [stored.id]
-
-
 def test_failed_sends_back_off_then_retry():
     [stored] = fire()
     [row] = outbox.claim()
