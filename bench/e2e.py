@@ -210,7 +210,11 @@ async def client_main(args) -> None:
     await asyncio.gather(*(open_one(t, tok) for t, tok in plan))
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     print("READY " + json.dumps(held), flush=True)
-    await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
+    while True:  # "count": print the deliveries so far (the drain's progress); "stop"
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if line.strip() != "count":
+            break
+        print(f"COUNT {sum(receipts.count.values())}", flush=True)
     cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
     for proto in protos:
         proto.stopping = True
@@ -370,6 +374,30 @@ def outbox_pending(env: dict) -> int:
     return int(done.stdout.strip() or -1)
 
 
+def publish_lag(env: dict, ids: list[int]) -> dict:
+    """Commit → published (the outbox's share of the latency): p50/p99 ms of
+    published_at - occurred_at over the shape's events, and how many stayed unpublished."""
+    if not ids:
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "unpublished": 0}
+    code = (
+        "import json, django; django.setup()\n"
+        "from notifications.models import StoredEvent\n"
+        f"rows = StoredEvent.objects.filter(pk__gte={min(ids)}, pk__lte={max(ids)})\n"
+        "print(json.dumps([(r.published_at - r.occurred_at).total_seconds()\n"
+        "    if r.published_at else None for r in rows.only('occurred_at', 'published_at')]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    lags = json.loads(done.stdout.strip() or "[]")
+    sent = [x for x in lags if x is not None]
+    return {
+        "p50_ms": round(pct(sent, 0.5) * 1000, 1),
+        "p99_ms": round(pct(sent, 0.99) * 1000, 1),
+        "unpublished": len(lags) - len(sent),
+    }
+
+
 def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, args, env, server):
     """One shape: clients connect, emitters commit for `duration`, then the figures."""
     scratch = Path(tempfile.mkdtemp(prefix="e2e-shape-"))
@@ -421,18 +449,34 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     deadline = time.monotonic() + 30
     while outbox_pending(env) > 0 and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.5)  # the last frames in flight
+    events, emit_cpu = [], []
+    for e in range(args.emitters):
+        data = json.loads((scratch / f"emitter{e}.json").read_text())
+        events += data["events"]
+        emit_cpu.append(data["cpu_share"])
+    # The drain: until every socket has every event, or the deliveries stop moving for
+    # `--drain-idle` seconds (what is missing then is lost, not late).
+    expected = sum(held[tenant] for _, tenant, *_ in events)
+    delivered, moved, drain_start = -1, time.monotonic(), time.monotonic()
+    while time.monotonic() - drain_start < 120:
+        total = 0
+        for proc in clients:
+            proc.stdin.write("count\n")
+            proc.stdin.flush()
+            total += int(proc.stdout.readline().split()[1])
+        if total != delivered:
+            delivered, moved = total, time.monotonic()
+        if total >= expected or time.monotonic() - moved > args.drain_idle:
+            break
+        time.sleep(0.2)
+    drain_s = time.monotonic() - drain_start
+    lag = publish_lag(env, [ev[0] for ev in events])
     for proc in clients:
         proc.stdin.write("stop\n")
         proc.stdin.flush()
     for proc in clients:
         proc.wait(60)
 
-    events, emit_cpu = [], []
-    for e in range(args.emitters):
-        data = json.loads((scratch / f"emitter{e}.json").read_text())
-        events += data["events"]
-        emit_cpu.append(data["cpu_share"])
     count, first, last = Counter(), {}, {}
     duplicates, closed, client_cpu = 0, Counter(), []
     for k in range(args.clients):
@@ -481,6 +525,10 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         "after_commit_p99_ms": round(pct(after_commit, 0.99) * 1000, 3),
         "after_commit_max_ms": round(max(after_commit, default=float("nan")) * 1000, 3),
         "emit_call_p50_ms": round(pct(call, 0.5) * 1000, 2),
+        "published_p50_ms": lag["p50_ms"],
+        "published_p99_ms": lag["p99_ms"],
+        "unpublished": lag["unpublished"],
+        "drain_s": round(drain_s, 1),
         "lost": lost,
         "duplicates": duplicates,
         "closed": dict(closed),
@@ -502,6 +550,9 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         f"{'':<13} after commit (on_commit hooks) p50/p99/max {row['after_commit_p50_ms']}/"
         f"{row['after_commit_p99_ms']}/{row['after_commit_max_ms']} ms; broadcast+commit p50 "
         f"{row['emit_call_p50_ms']} ms\n"
+        f"{'':<13} commit→published p50/p99 {row['published_p50_ms']}/"
+        f"{row['published_p99_ms']} ms; unpublished {row['unpublished']}; "
+        f"drain {row['drain_s']} s\n"
         f"{'':<13} lost {lost}  duplicates {duplicates}  closed {dict(closed) or '-'}\n"
         f"{'':<13} DB waits over {row['db_samples']} samples: {row['db_waits'] or '-'}\n"
         f"{'':<13} CPU (share of one core): clients {row['cpu_share']['clients']}, emitters "
@@ -594,12 +645,15 @@ def main(args) -> dict:
             [busy, by_tenant[busy][s % len(by_tenant[busy])]] for s in range(args.busy_sockets)
         ]
         shapes = {}
-        shapes["multi_tenant"] = run_shape(
-            "multi-tenant", multi_plan, tenant_ids, args.multi_rate, args, env, server
-        )
-        shapes["busy_tenant"] = run_shape(
-            "busy tenant", busy_plan, [busy], args.busy_rate, args, env, server
-        )
+        wanted = {name.strip() for name in args.shapes.split(",")}
+        if "multi" in wanted:
+            shapes["multi_tenant"] = run_shape(
+                "multi-tenant", multi_plan, tenant_ids, args.multi_rate, args, env, server
+            )
+        if "busy" in wanted:
+            shapes["busy_tenant"] = run_shape(
+                "busy tenant", busy_plan, [busy], args.busy_rate, args, env, server
+            )
     finally:
         if server_proc is not None and server_proc.poll() is None:
             server_proc.terminate()
@@ -619,7 +673,15 @@ def main(args) -> dict:
                 client.delete(key)
             client.close()
 
-    m, b = shapes["multi_tenant"], shapes["busy_tenant"]
+    none = {
+        "events_per_s": None,
+        "p99_ms": None,
+        "deliveries_per_s": None,
+        "after_commit_p99_ms": 0.0,
+        "lost": 0,
+        "duplicates": 0,
+    }
+    m, b = shapes.get("multi_tenant", none), shapes.get("busy_tenant", none)
     summary = {
         "multi_tenant_events_per_s": m["events_per_s"],
         "multi_tenant_p99_ms": m["p99_ms"],
@@ -668,6 +730,15 @@ def parse_args(argv: list[str] | None = None):
         "--threads", type=int, default=4, help="committing threads per emitter (request threads)"
     )
     parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--drain-idle",
+        type=float,
+        default=5.0,
+        help="after emitting, stop waiting once no delivery arrived for this many seconds",
+    )
+    parser.add_argument(
+        "--shapes", default="multi,busy", help="which shapes to run (multi, busy, or both)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (PostgreSQL)")
     parser.add_argument(
         "--emitters-notify",

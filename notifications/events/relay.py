@@ -3,8 +3,9 @@
 The outbox (events/outbox.py) claims, numbers and settles the stored events; this module sends
 them and runs the loop.
 
-Each server process runs one `Publisher` (an asyncio task on the server's event loop, started by
-`ensure_started()`), which drains the outbox in batches: one claim, the sends, one settle, again
+Each server process runs one `Publisher` (an asyncio task started by `ensure_started()`: on an
+event loop of its own, on a thread, with a cross-process layer; on the server's loop with the
+in-memory one), which drains the outbox in batches: one claim, the sends, one settle, again
 while there is a backlog. It is woken at once by a commit in its own process (`wake()`, which is
 all a request does after its commit: publishing is not the request's work), by a commit in a
 process that has no publisher (a `manage.py shell`, `fire_event`: LISTEN/NOTIFY on PostgreSQL,
@@ -139,6 +140,10 @@ async def send_events(
     return sent, failed
 
 
+#: group messages at most per pipelined send (one round trip to the layer)
+PIPELINE = 500
+
+
 async def _send(
     rows: list[StoredEvent], layer: Any = None, until: float | None = None
 ) -> tuple[list[int], list[StoredEvent], list[StoredEvent]]:
@@ -147,8 +152,64 @@ async def _send(
     A batch is leased for LEASE_SECONDS; a publisher whose sends crawl (its event loop busy
     fanning the previous events out) gives back the tail before the lease runs out, rather
     than letting another process claim it and send it a second time.
+
+    A layer with `group_send_many` (notifications.realtime.layers) gets the events in chunks
+    of up to `PIPELINE` group messages, each one round trip to Redis: one await per chunk,
+    not per event, so a publisher on a busy event loop (a server's, fanning out) or in a
+    process whose request threads hold the GIL is not paced by its loop's turns. A chunk the
+    layer rejects before sending (a bad group name) is sent again one event at a time.
     """
     layer = layer if layer is not None else get_channel_layer()
+    many = getattr(layer, "group_send_many", None)
+    if many is None:
+        return await _send_each(rows, layer, until)
+    sent: list[int] = []
+    failed: list[StoredEvent] = []
+    start = 0
+    while start < len(rows):
+        if until is not None and start and time.monotonic() > until:
+            log_context.event_id.set(None)
+            return sent, failed, rows[start:]
+        end, count = start, 0
+        while end < len(rows) and (end == start or count < PIPELINE):
+            count += len(rows[end].targets.all())
+            end += 1
+        chunk = rows[start:end]
+        log_context.event_id.set(chunk[0].id)  # the chunk's first, on its lines
+        try:
+            messages = [message for row in chunk for message in layer_messages(row)]
+            async with asyncio.timeout(send_timeout()):
+                await many(messages)
+        except Exception as exc:
+            if not layer_is_down(exc):  # rejected before anything was sent
+                chunk_sent, chunk_failed, _ = await _send_each(chunk, layer)
+                sent += chunk_sent
+                failed += chunk_failed
+                start = end
+                continue
+            log = logger.warning if chunk[0].publish_attempts <= 1 else logger.debug
+            log(
+                "channel layer unavailable for event %s (%s: %s); %d event(s) will be retried",
+                chunk[0].id,
+                type(exc).__name__,
+                exc,
+                len(rows) - start,
+            )
+            log_context.event_id.set(None)
+            return sent, failed + rows[start:], []
+        now = time.time()
+        for row in chunk:
+            sent.append(row.id)
+            observe_published(row.name, now - row.occurred_at.timestamp())
+        start = end
+    log_context.event_id.set(None)
+    return sent, failed, []
+
+
+async def _send_each(
+    rows: list[StoredEvent], layer: Any, until: float | None = None
+) -> tuple[list[int], list[StoredEvent], list[StoredEvent]]:
+    """`_send` one group_send at a time (any Channels layer; isolates a rejected event)."""
     sent: list[int] = []
     failed: list[StoredEvent] = []
     for index, row in enumerate(rows):
@@ -186,6 +247,9 @@ DbRunner = Callable[..., Awaitable[Any]]
 
 #: events per claim: one claim and one settle statement per batch
 BATCH = 100
+#: a woken publisher claims at most this often (seconds): the longest a commit waits for
+#: the batch it joins
+CLAIM_GAP = 0.02
 
 
 async def publish_pending(
@@ -308,7 +372,16 @@ class Publisher:
         assert self._wake is not None
         failures = 0
         woken = False
+        clock = asyncio.get_running_loop().time
+        last_claim = -CLAIM_GAP
+        backlog = False
         while True:
+            if woken and not backlog:
+                # Commits that come while this waits ride along in the same claim: under load
+                # one claim per CLAIM_GAP instead of one per commit (each is a lock, a durable
+                # commit and a settle); an idle publisher claims at once.
+                await asyncio.sleep(max(0.0, last_claim + CLAIM_GAP - clock()))
+            last_claim = clock()
             self._wake.clear()
             try:
                 # Woken by a commit (or draining a backlog): there is work, skip the check.
@@ -322,9 +395,10 @@ class Publisher:
                 sent = 0
                 if failures == 1 or failures % 50 == 0:
                     logger.warning("notifications publisher: %s (attempt %d)", exc, failures)
-            if sent >= BATCH:
+            backlog = sent >= BATCH
+            if backlog:
                 woken = True
-                continue  # a backlog: keep draining
+                continue  # a backlog: keep draining, no pause
             woken = False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
@@ -394,9 +468,12 @@ def _start_thread_loop() -> asyncio.AbstractEventLoop:
 def ensure_started() -> Publisher | None:
     """Start this process's publisher once; safe to call any number of times, from anywhere.
 
-    Called on the server's event loop it runs there (required for the in-memory layer, whose
-    queues belong to that loop). Called with no running loop it runs on a daemon thread, which
-    is only useful with a cross-process layer; with the in-memory layer it then does nothing.
+    With a cross-process layer (Redis) it runs on an event loop of its own, on a daemon thread,
+    even when called on the server's loop: there its sends and claims would wait behind the
+    fan-out of everything already received (a server seconds behind on a busy tenant timed
+    its sends out after 2 s, and their retries reached the sockets twice). With the in-memory
+    layer it must run on the server's loop (the queues belong to it), so called with no
+    running loop it does nothing.
     """
     global _publisher, _warned_no_loop
     loop = _running_loop()
@@ -407,8 +484,9 @@ def ensure_started() -> Publisher | None:
             return current
         if current is not None:  # its loop is gone (a test's loop, a reloaded server)
             current.discard()
-        if loop is None:
-            if not layer_crosses_processes():
+        crosses = layer_crosses_processes()
+        if loop is None or crosses:
+            if not crosses:
                 if not _warned_no_loop:
                     logger.warning(
                         "notifications publisher not started: the in-memory layer needs the "

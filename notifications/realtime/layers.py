@@ -440,6 +440,23 @@ class FanoutChannelLayer(BaseChannelLayer):
         else:
             self._fan_out(group, copy.deepcopy(message))
 
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        """`group_send` each (group, message) in order; in Redis mode one pipelined round trip.
+
+        Every group name is checked and every message serialized before anything is sent, so
+        a ValueError/TypeError means nothing went out (the outbox publisher then retries the
+        batch one event at a time, to isolate the bad one). A connection failure may leave a
+        prefix of the messages sent: the caller retries them all (at-least-once).
+        """
+        for group, message in messages:
+            assert isinstance(message, dict), "message is not a dict"
+            self.require_valid_group_name(group)
+        if self.is_redis:
+            await self._publish_many([(self._group_key(g), m) for g, m in messages])
+        else:
+            for group, message in messages:
+                self._fan_out(group, copy.deepcopy(message))
+
     # ------------------------------------------------------------------ flush / close
 
     async def flush(self) -> None:
@@ -503,6 +520,30 @@ class FanoutChannelLayer(BaseChannelLayer):
             await client.connection_pool.disconnect()
             try:
                 await client.publish(key, data)
+            except (RedisError, OSError) as exc:
+                raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
+
+    async def _publish_many(self, items: list[tuple[str, dict]]) -> None:
+        """PUBLISH each (key, message) in order over one pipelined round trip (no MULTI)."""
+        from redis.exceptions import RedisError
+
+        if self._resubscribing():
+            raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
+        packed = [(key, msgpack.packb(message, use_bin_type=True)) for key, message in items]
+        client = self._publisher()
+
+        async def attempt() -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                for key, data in packed:
+                    pipe.publish(key, data)
+                await pipe.execute()
+
+        try:
+            await attempt()
+        except (RedisError, OSError):
+            await client.connection_pool.disconnect()
+            try:
+                await attempt()
             except (RedisError, OSError) as exc:
                 raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
 

@@ -116,6 +116,51 @@ async def test_savepoint_rollback_drops_only_its_events(tenant, listen, deliver)
     assert [name for name, _ in await listener.events()] == ["TenantUpdated"]
 
 
+@pytest.mark.postgres
+async def test_a_failed_broadcast_fails_the_callers_transaction(tenant, listen, deliver):
+    """No savepoint of its own (one statement on PostgreSQL): a change never commits without
+    its event, even if the caller swallows the error."""
+    from django.db import DatabaseError
+
+    from notifications.events.catalog import Target
+
+    listener = await listen(f"tenant.{tenant.pk}")
+
+    def change_then_bad_event():
+        with transaction.atomic():
+            tenants.tenant_update(tenant=tenant, data={"name": "Not kept"}, by=None)
+            event = SystemAlert.create(tenant=tenant, message="x")
+            event.targets = [Target("g" * 150)]  # longer than EventTarget.group allows
+            with pytest.raises(DatabaseError):
+                broadcast(event)
+
+    await run(change_then_bad_event)()
+    await deliver()
+    assert await listener.collect() == []
+    assert await run(StoredEvent.objects.count)() == 0
+    await run(tenant.refresh_from_db)()
+    assert tenant.name == "Acme WiFi"
+
+
+async def test_the_stored_row_holds_the_event_and_its_targets(staff):
+    """What broadcast() writes (one statement on PostgreSQL, the ORM elsewhere) reads back
+    as the event: texts, translations, payload, targets with their roles."""
+    event = UserCreated.from_user(staff)
+    stored = await run(lambda: broadcast(event, exclude="12.34"))()
+
+    def read():
+        row = StoredEvent.objects.get(pk=stored.pk)
+        return row, [(t.group, t.roles) for t in row.targets.order_by("id")]
+
+    row, targets = await run(read)()
+    assert (row.name, row.title, row.message) == (event.name, event.title, event.message)
+    assert row.translations == event.translations and set(row.translations) == {"sw", "fr"}
+    assert row.data == event.data and row.exclude_socket_id == "12.34"
+    assert row.occurred_at == event.occurred_at and row.uuid == stored.uuid
+    assert row.position is None and row.published_at is None and row.publish_attempts == 0
+    assert targets == [(t.group, list(t.roles) if t.roles else None) for t in event.targets]
+
+
 @pytest.fixture
 def redis_layer(settings, redis_url):
     """The product's Redis layer, whatever REDIS_URL this pass has (its own key prefix)."""

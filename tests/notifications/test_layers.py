@@ -114,6 +114,40 @@ async def test_group_send_reaches_every_member_once_and_discard_stops_it(make_la
         await layer.flush()
 
 
+async def test_group_send_many_delivers_in_order_to_each_group(make_layer):
+    """The outbox publisher's batch send: one pipelined round trip in Redis mode, the same
+    order and the same members as one group_send after the other."""
+    layer = make_layer()
+    try:
+        a, b = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("tenant.1", a)
+        await layer.group_add("tenant.2", b)
+        await layer.group_add("tenant.2", a)
+        await layer.group_send_many(
+            [("tenant.1", dict(EVENT, id=1)), ("tenant.2", dict(EVENT, id=2))]
+            + [("tenant.1", dict(EVENT, id=n)) for n in range(3, 40)]
+        )
+        assert [(await _receive(layer, a))["id"] for _ in range(39)] == list(range(1, 40))
+        assert (await _receive(layer, b))["id"] == 2
+        await _nothing_for(layer, b)
+    finally:
+        await layer.flush()
+
+
+async def test_group_send_many_checks_every_group_before_sending_any(make_layer):
+    """A bad group name anywhere in the batch sends nothing (the publisher then retries the
+    batch one event at a time to isolate it)."""
+    layer = make_layer()
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("tenant.1", channel)
+        with pytest.raises((TypeError, ValueError)):
+            await layer.group_send_many([("tenant.1", EVENT), ("not a valid group!", EVENT)])
+        await _nothing_for(layer, channel)
+    finally:
+        await layer.flush()
+
+
 async def test_group_send_to_an_empty_group_is_fine(make_layer):
     layer = make_layer()
     try:
@@ -359,6 +393,16 @@ async def test_redis_restart_refuses_sends_while_down_then_resubscribes(spare_re
         # The refused event was never delivered: the caller still holds it, nothing is doubled.
         for channel in channels:
             await _nothing_for(layer, channel)
+    finally:
+        await layer.flush()
+
+
+async def test_group_send_many_with_redis_down_raises_layer_unavailable(spare_redis):
+    spare_redis.stop()
+    layer = FanoutChannelLayer(hosts=[spare_redis.url], prefix="down-many")
+    try:
+        with pytest.raises(LayerUnavailable):
+            await layer.group_send_many([("tenant.1", EVENT), ("tenant.2", EVENT)])
     finally:
         await layer.flush()
 

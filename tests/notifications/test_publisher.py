@@ -285,12 +285,15 @@ async def test_an_event_the_layer_rejects_does_not_hold_up_the_others(listen):
     assert bad.published_at is None and bad.lease_until is not None  # backing off, not lost
 
 
-async def test_a_crawling_publisher_gives_back_its_unsent_tail_before_its_lease_ends(listen):
+async def test_a_crawling_publisher_gives_back_its_unsent_tail_before_its_lease_ends(
+    listen, monkeypatch
+):
     """Sends that crawl past half the lease stop: the tail goes back at once (no back-off), so
     no other process claims it when the lease runs out while this one is still sending it."""
     listener = await listen("system.admin")
     stored = await run(fire)(3)
     rows = await run(outbox.claim)()
+    monkeypatch.setattr(publisher, "PIPELINE", 1)  # one event per round trip, as a crawl
     sent, failed, unsent = await publisher._send(rows, until=time.monotonic() - 1)
     assert (sent, failed) == ([stored[0].id], [])  # the first is always sent: progress
     await run(outbox.settle)(sent, failed, unsent)
