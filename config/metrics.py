@@ -111,7 +111,8 @@ RESUMES = Counter(
 )
 REPLAYED_EVENTS = Counter(
     "hotspot_socket_replayed_events_total",
-    "Stored events sent again to sockets that resumed, by endpoint.",
+    "Stored events sent again to sockets, by endpoint: resumes, and the replay after a worker's "
+    "lost Redis subscription.",
     ["endpoint"],
 )
 EVENTS_PUBLISHED = Counter(
@@ -286,6 +287,11 @@ class SocketMeter:
 
     def resumed(self, outcome: str, replayed: int = 0) -> None:
         RESUMES.labels(self.endpoint, outcome).inc()
+        if replayed:
+            REPLAYED_EVENTS.labels(self.endpoint).inc(replayed)
+
+    def gap_replayed(self, replayed: int) -> None:
+        """Events a socket was sent again after its worker's Redis subscription came back."""
         if replayed:
             REPLAYED_EVENTS.labels(self.endpoint).inc(replayed)
 

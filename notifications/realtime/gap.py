@@ -168,13 +168,18 @@ class GapReplay:
         live = self._gap_live or set()
         received = getattr(self.channel_layer, "recent_event_ids", {})  # type: ignore[attr-defined]
         replayed = self._replayed if self._replayed is not None else set()
+        sent = 0
         for event_id, text in zip(result.ids, result.frames, strict=True):
             if self._closed:
-                return
+                break
             if event_id in live or event_id in replayed or event_id in received:
                 continue
             replayed.add(event_id)
             await self._gap_send(text)
+            sent += 1
+        self.meter.gap_replayed(sent)  # type: ignore[attr-defined]
+        if self._closed:
+            return
         # A row claimed before the query may still be in flight and arrive live: not twice.
         self._replayed = replayed
         self._replayed_until = (

@@ -4,11 +4,13 @@ servers, with /ws/notifications/, revocation and presence: test_redis_failover.p
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from channels.db import database_sync_to_async
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from tests.notifications.test_replay import _stored
 from tests.notifications.wsutil import committed_db, drain, event_message, group_send
@@ -34,6 +36,11 @@ async def live(tenant, event_id: int) -> None:
     await group_send(group, event_message(group, event_id))
 
 
+def replayed_count() -> float:
+    labels = {"endpoint": "pusher"}
+    return REGISTRY.get_sample_value("hotspot_socket_replayed_events_total", labels) or 0.0
+
+
 def ids_of(frames: list[dict], channel: str) -> list[int]:
     assert all(f["channel"] == channel for f in frames), frames
     return [int(json.loads(f["data"])["id"]) for f in frames]
@@ -47,9 +54,15 @@ async def test_a_pusher_socket_replays_the_gap_in_order_and_once(tenant_admin, t
     # published while the layer was away (never reached this process), in commit order
     late_id_first = await stored(tenant, position=3, message="second")
     early = await stored(tenant, position=2, message="first")
+    counted = replayed_count()
     await group_send(f"tenant.{tenant.pk}", {"type": "notify.resubscribed"})
     frames = [await comm.receive_json_from(timeout=3) for _ in range(2)]
     assert ids_of(frames, channel) == [early.id, late_id_first.id]
+    for _ in range(300):  # the counter moves once the replay's loop ends
+        if replayed_count() - counted >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert replayed_count() - counted == 2  # the operator sees the gap's replay
     assert [json.loads(f["data"])["message"] for f in frames] == ["first", "second"]
     # a copy still in flight arrives live: not twice; new events flow as before
     await live(tenant, late_id_first.id)
