@@ -18,6 +18,7 @@ import itertools
 import logging
 import random
 import time
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from types import SimpleNamespace
@@ -233,7 +234,9 @@ class Rechecker:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.heap: list[tuple[float, int, SocketGuard]] = []
+        # Weak: a closed socket's entry stays in the heap until it is due (lazy deletion), and
+        # must not keep the consumer (~30 KiB) alive for up to 1.5 re-check intervals meanwhile.
+        self.heap: list[tuple[float, int, weakref.ref[SocketGuard]]] = []
         self.seq = itertools.count()
         self.task: asyncio.Task | None = None
         self.wake: asyncio.Future | None = None
@@ -254,11 +257,16 @@ class Rechecker:
             if self.task is not None and not self.task.done():
                 self.task.cancel()
             self.task = None
+        elif len(self.heap) > 2 * self.live + 1024:
+            # Under churn most entries are closed sockets': drop them so the heap stays
+            # proportional to the open sockets (a wake-up is spurious at worst).
+            self.heap[:] = [item for item in self.heap if _entry_live(item)]
+            heapq.heapify(self.heap)
 
     def _push(self, guard: SocketGuard, delay: float) -> int:
         entry = next(self.seq)
         due = self.loop.time() + delay
-        heapq.heappush(self.heap, (due, entry, guard))
+        heapq.heappush(self.heap, (due, entry, weakref.ref(guard)))
         if self.task is None or self.task.done():
             self.task = self.loop.create_task(self._run(), name="socket-recheck")
         elif self.heap[0][1] == entry and self.wake is not None and not self.wake.done():
@@ -281,9 +289,12 @@ class Rechecker:
             horizon = now + min(1.0, conf.WS_RECHECK_SECONDS / 10)
             batch: list[tuple[SocketGuard, Credentials]] = []
             while heap and heap[0][0] <= horizon and len(batch) < self.BATCH_MAX:
-                _, entry, guard = heapq.heappop(heap)
+                _, entry, ref = heapq.heappop(heap)
+                guard = ref()
+                if guard is None or guard._guard_entry != entry:
+                    continue  # closed (and maybe collected) since
                 creds = guard._guard_creds
-                if guard._guard_entry == entry and creds is not None:
+                if creds is not None:
                     batch.append((guard, creds))
             if not batch:
                 continue
@@ -303,6 +314,11 @@ class Rechecker:
                 task = self.loop.create_task(guard._revoke(*verdict))
                 self.revoking.add(task)
                 task.add_done_callback(self.revoking.discard)
+
+
+def _entry_live(item: tuple[float, int, weakref.ref[SocketGuard]]) -> bool:
+    guard = item[2]()
+    return guard is not None and guard._guard_entry == item[1]
 
 
 def _wake(fut: asyncio.Future) -> None:

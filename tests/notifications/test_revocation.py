@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
@@ -272,3 +274,39 @@ async def test_still_allowed_many_answers_once_per_credentials(staff):
     one, many, answers = await database_sync_to_async(check)()
     assert many <= 2 * one  # one socket's worth per distinct credentials, not a hundred
     assert answers == [None] * 100 + [(4409, "Account changed; reconnect.")]
+
+
+async def test_a_closed_socket_is_not_kept_alive_by_the_recheck_queue(settings):
+    """Under connection churn the re-check heap holds closed sockets' entries until they are due
+    (up to 1.5 intervals): it must not hold the consumers themselves (~30 KiB each; the churn
+    soak in test_faults.py grew by that per closed socket), and stays proportional to the open
+    sockets."""
+    import gc
+    import weakref
+
+    from notifications.realtime.revocation import Rechecker, SocketGuard
+
+    settings.NOTIFICATIONS_WS_RECHECK_SECONDS = 3600
+    rechecker = Rechecker(asyncio.get_running_loop())
+
+    def guarded() -> SocketGuard:
+        guard = SocketGuard()
+        guard._guard_rechecker = rechecker
+        guard._guard_entry = rechecker.add(guard, 3600)
+        return guard
+
+    still_open = [guarded() for _ in range(5)]
+    closed = guarded()
+    closed._guard_stop()
+    gone = weakref.ref(closed)
+    del closed
+    gc.collect()
+    assert gone() is None
+    for _ in range(3000):  # churn: open and close, five stay open throughout
+        guarded()._guard_stop()
+    assert rechecker.live == 5
+    assert len(rechecker.heap) <= 2 * 5 + 1024 + 1
+    assert all(g._guard_entry is not None for g in still_open)
+    for guard in still_open:
+        guard._guard_stop()
+    assert rechecker.heap == [] and rechecker.task is None
