@@ -201,19 +201,20 @@ class PusherConsumer(
                 continue
             for user_id, info in members.items():
                 if user_id not in sub.known and user_id != sub.me:
-                    sub.known.add(user_id)
-                    await self._send(
-                        _frame(
-                            "pusher_internal:member_added",
-                            {"user_id": user_id, "user_info": info},
-                            channel,
-                        )
-                    )
+                    await self._member_added(sub, channel, user_id, info)
             for user_id in sorted(sub.known - set(members) - {sub.me}):
-                sub.known.discard(user_id)
-                await self._send(
-                    _frame("pusher_internal:member_removed", {"user_id": user_id}, channel)
-                )
+                await self._member_removed(sub, channel, user_id)
+
+    async def _member_added(
+        self, sub: _PresenceSubscription, channel: str, user_id: str, info: dict
+    ) -> None:
+        sub.known.add(user_id)
+        payload = {"user_id": user_id, "user_info": info}
+        await self._send(_frame("pusher_internal:member_added", payload, channel))
+
+    async def _member_removed(self, sub: _PresenceSubscription, channel: str, user_id: str) -> None:
+        sub.known.discard(user_id)
+        await self._send(_frame("pusher_internal:member_removed", {"user_id": user_id}, channel))
 
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")
@@ -246,24 +247,12 @@ class PusherConsumer(
                 continue
             for info in message.get("added", ()):
                 user_id = str(info.get("id"))
-                if user_id in sub.known:
-                    continue
-                sub.known.add(user_id)
-                await self._send(
-                    _frame(
-                        "pusher_internal:member_added",
-                        {"user_id": user_id, "user_info": info},
-                        channel,
-                    )
-                )
+                if user_id not in sub.known:
+                    await self._member_added(sub, channel, user_id, info)
             for person in message.get("removed", ()):
                 user_id = str(person)
-                if user_id == sub.me or user_id not in sub.known:
-                    continue
-                sub.known.discard(user_id)
-                await self._send(
-                    _frame("pusher_internal:member_removed", {"user_id": user_id}, channel)
-                )
+                if user_id != sub.me and user_id in sub.known:
+                    await self._member_removed(sub, channel, user_id)
 
     async def pusher_client_event(self, message: dict) -> None:
         """Another socket's client event on a channel this socket subscribed to."""
