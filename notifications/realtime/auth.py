@@ -183,8 +183,9 @@ def _users_by_token(tokens: dict[str, Any]) -> dict[str, Any]:
 def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
     """Authenticate the handshakes that arrived together (sync: one thread hop for all).
 
-    Each distinct token and session is checked once, every account read in one query, at the
-    moment of the call: a right revoked before it is refused exactly as one at a time would be.
+    Each distinct token and session is checked once, the tokens' accounts read in one query
+    (sessions still one lookup each), at the moment of the call: a right revoked before it is
+    refused exactly as one at a time would be.
     """
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.settings import api_settings
@@ -237,7 +238,7 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
 
 
 class SocketAuthMiddleware:
-    """Puts `socket_auth` and `user` in every WebSocket scope (and `session`, from a cookie).
+    """Puts `socket_auth` and `user` in every WebSocket scope (no `session`: nothing reads it).
 
     Replaces Channels' cookie and session middleware on sockets: they wrapped every send of
     every socket (a session save check per frame that never saves on a WebSocket) and parsed
