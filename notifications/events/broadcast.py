@@ -119,7 +119,9 @@ def _event_fields() -> list[Any]:
 def _insert_postgresql(stored: StoredEvent, targets: list[EventTarget], *, notify: bool) -> None:
     """INSERT the event and its targets (and NOTIFY the publishers) in one statement."""
     params: list[Any] = [
-        f.get_db_prep_save(getattr(stored, f.attname), connection) for f in _event_fields()
+        # pre_save, as Model.save does: a field with auto_now(_add) gets its value here too
+        f.get_db_prep_save(f.pre_save(stored, True), connection)
+        for f in _event_fields()
     ]
     roles = EventTarget._meta.get_field("roles")
     for target in targets:
