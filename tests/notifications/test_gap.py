@@ -31,6 +31,15 @@ async def subscribed(user, tenant):
     return comm, channel
 
 
+async def live_after_one_event(user, tenant):
+    """A subscribed Pusher socket that has received one live event (where a gap starts)."""
+    comm, channel = await subscribed(user, tenant)
+    seen = await stored(tenant, position=1)
+    await live(tenant, seen.id)
+    assert ids_of([await comm.receive_json_from(timeout=3)], channel) == [seen.id]
+    return comm, channel
+
+
 async def live(tenant, event_id: int) -> None:
     group = f"tenant.{tenant.pk}"
     await group_send(group, event_message(group, event_id))
@@ -47,10 +56,7 @@ def ids_of(frames: list[dict], channel: str) -> list[int]:
 
 
 async def test_a_pusher_socket_replays_the_gap_in_order_and_once(tenant_admin, tenant):
-    comm, channel = await subscribed(tenant_admin, tenant)
-    seen = await stored(tenant, position=1)
-    await live(tenant, seen.id)
-    assert ids_of([await comm.receive_json_from(timeout=3)], channel) == [seen.id]
+    comm, channel = await live_after_one_event(tenant_admin, tenant)
     # published while the layer was away (never reached this process), in commit order
     late_id_first = await stored(tenant, position=3, message="second")
     early = await stored(tenant, position=2, message="first")
@@ -73,10 +79,7 @@ async def test_a_pusher_socket_replays_the_gap_in_order_and_once(tenant_admin, t
 
 
 async def test_a_gap_too_long_to_replay_says_hotspot_resync(tenant_admin, tenant):
-    comm, channel = await subscribed(tenant_admin, tenant)
-    seen = await stored(tenant, position=1)
-    await live(tenant, seen.id)
-    await comm.receive_json_from(timeout=3)
+    comm, channel = await live_after_one_event(tenant_admin, tenant)
     for position in (2, 3):
         await stored(tenant, position=position)
     with override_settings(NOTIFICATIONS_REPLAY_LIMIT=1):
@@ -87,10 +90,7 @@ async def test_a_gap_too_long_to_replay_says_hotspot_resync(tenant_admin, tenant
 
 
 async def test_a_socket_revoked_during_the_gap_is_closed_and_replayed_nothing(staff, tenant):
-    comm, _ = await subscribed(staff, tenant)
-    seen = await stored(tenant, position=1)
-    await live(tenant, seen.id)
-    await comm.receive_json_from(timeout=3)
+    comm, _ = await live_after_one_event(staff, tenant)
     await stored(tenant, position=2)
     # deactivated with no close message (as if it was lost in the gap): the re-check finds out
     deactivate = staff.__class__.objects.filter(pk=staff.pk).update
