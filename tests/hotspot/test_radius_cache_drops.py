@@ -172,6 +172,7 @@ def drops(result: str) -> float:
 
 def test_a_users_keys_go_in_one_packet(standin, world):
     services.hotspot_user_disable(hotspot_user=world["user"], by=None)
+    wait_for(lambda: standin.packets, 10, "the drop to arrive")
     assert [sorted(keys) for keys in standin.packets] == [keys_of(world)]
 
 
@@ -182,14 +183,15 @@ def test_a_silent_listener_costs_the_change_only_the_wait_and_gets_the_drop_late
     RADIUS_CACHE_DROP_WAIT; the sender keeps trying, and once the listener answers again the
     drop is delivered, the failure logged and counted."""
     settings.RADIUS_CACHE_DROP_WAIT = 0.2
-    # the old blocking exchange would have held the disable up for these: 2 s
-    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 1.0, 2
+    # the old blocking exchange would have held the disable up for these: 6 s
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 2.0, 3
     standin.answering = False
     unanswered, late = drops("unanswered"), drops("late")
     started = time.monotonic()
     services.hotspot_user_disable(hotspot_user=world["user"], by=None)
     took = time.monotonic() - started
-    assert took < 0.2 + 0.5, f"the disable waited {took:.2f}s for a silent cache listener"
+    # the wait, with room for a busy machine's transaction; far from the old 6 s
+    assert took < 0.2 + 2.5, f"the disable waited {took:.2f}s for a silent cache listener"
     assert standin.keys == [] and standin.ignored >= 1
     wait_for(lambda: drops("unanswered") > unanswered, 10, "the sender to give up a try")
     assert "did not confirm" in caplog.text
@@ -200,7 +202,7 @@ def test_a_silent_listener_costs_the_change_only_the_wait_and_gets_the_drop_late
 
 def test_one_commit_waits_once_for_all_its_drops(standin, world, settings):
     """A sweep changing many users in one transaction shares one wait, not one each."""
-    settings.RADIUS_CACHE_DROP_WAIT = 0.2
+    settings.RADIUS_CACHE_DROP_WAIT = 0.5
     users = [world["user"]] + [
         HotspotUserFactory(package=world["user"].package, username=f"u{i}") for i in range(5)
     ]
@@ -210,7 +212,7 @@ def test_one_commit_waits_once_for_all_its_drops(standin, world, settings):
         for user in users:
             HotspotUser.objects.get(pk=user.pk).save()  # an admin-style edit of each
     took = time.monotonic() - started
-    assert took < 0.2 + 0.4, f"six drops in one commit waited {took:.2f}s"  # not 6 x 0.2
+    assert took < 0.5 + 1.5, f"six drops in one commit waited {took:.2f}s"  # not 6 x 0.5 = 3 s
     standin.answering = True
     wait_for(lambda: len(set(standin.keys)) == 2 * len(users), 15, "every drop delivered")
 
