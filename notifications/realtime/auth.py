@@ -8,7 +8,6 @@ consumer can accept-then-close with a code the client sees (4401/4403). Authoriz
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
@@ -136,6 +135,7 @@ def _verified(raw: str) -> Any:
     """
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.tokens import AccessToken
+    from rest_framework_simplejwt.utils import aware_utcnow
 
     token = _verified_tokens.get(raw)
     if token is None:
@@ -143,9 +143,14 @@ def _verified(raw: str) -> Any:
         if len(_verified_tokens) >= _VERIFIED_MAX:
             _verified_tokens.clear()
         _verified_tokens[raw] = token
-    elif float(token["exp"]) <= time.time():
-        del _verified_tokens[raw]
-        raise TokenError("Token is expired")
+    else:
+        try:
+            # as AccessToken(raw) does, with simplejwt's LEEWAY, at the time of this use (a
+            # token's own current_time is the moment it was first verified)
+            token.check_exp(current_time=aware_utcnow())
+        except TokenError:
+            _verified_tokens.pop(raw, None)
+            raise
     return token
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,7 @@ def loads(text: str | bytes) -> Any:
 
 
 _random_pool = bytearray()
+_random_lock = threading.Lock()
 os.register_at_fork(after_in_child=_random_pool.clear)  # a forked worker never shares bytes
 
 
@@ -69,10 +71,11 @@ def random_bytes(n: int) -> bytes:
     re-took the GIL on the event loop at every handshake: behind a database thread that was a
     wait of up to the GIL's switch interval each (issue 16). The bytes are as unguessable.
     """
-    if len(_random_pool) < n:
-        _random_pool.extend(os.urandom(4096))
-    taken = bytes(_random_pool[:n])
-    del _random_pool[:n]
+    with _random_lock:  # request threads take ids too (async_to_sync): never the same bytes
+        if len(_random_pool) < n:
+            _random_pool.extend(os.urandom(4096))
+        taken = bytes(_random_pool[:n])
+        del _random_pool[:n]
     return taken
 
 
