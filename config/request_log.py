@@ -21,6 +21,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, ResolverMatch, resolve
 from django.utils.decorators import sync_and_async_middleware
 from django.utils.functional import empty
 
@@ -42,15 +43,32 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SECRET_URL_KWARGS = frozenset({"secret", "token"})
 
 
-def logged_path(request: HttpRequest) -> str:
-    """The request's path as logs show it: the segments that are credentials become "…"."""
-    path = request.path
-    match = getattr(request, "resolver_match", None)
-    hidden = {
+def _secret_kwargs(match: ResolverMatch | None) -> set[str]:
+    return {
         str(value)
         for name, value in (match.kwargs if match else {}).items()
         if name in SECRET_URL_KWARGS and value
     }
+
+
+def _nearest_match(path: str) -> ResolverMatch | None:
+    """For a path that resolved to nothing (a missing slash redirected, extra segments 404'd):
+    the URL it was meant for, found in the URLconf itself (the path with a slash, then each
+    shorter prefix), so its credentials are hidden like a resolved request's."""
+    parts = path.rstrip("/").split("/")
+    for end in range(len(parts), 1, -1):
+        try:
+            return resolve("/".join(parts[:end]) + "/")
+        except Resolver404:
+            continue
+    return None
+
+
+def logged_path(request: HttpRequest) -> str:
+    """The request's path as logs show it: the segments that are credentials become "…"."""
+    path = request.path
+    match = getattr(request, "resolver_match", None)
+    hidden = _secret_kwargs(match) if match else _secret_kwargs(_nearest_match(path))
     if not hidden:
         return path
     return "/".join("…" if part in hidden else part for part in path.split("/"))

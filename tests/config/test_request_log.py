@@ -110,6 +110,23 @@ def test_secrets_in_the_path_are_not_logged(client, caplog, path, secret):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/payments/stk/callback/{s}",  # no slash: redirected, nothing resolved
+        "/payments/stk/callback/{s}/extra/",  # a 404 no pattern matches
+    ],
+)
+def test_a_secret_in_a_path_that_resolves_to_nothing_is_not_logged(client, caplog, path):
+    secret = "cb-secret-0123456789abcdef"
+    with caplog.at_level(logging.INFO, logger="config.requests"):
+        client.get(path.format(s=secret))
+    (line,) = request_lines(caplog)
+    assert secret not in line.getMessage() and secret not in line.path
+    assert line.path == path.format(s="…")
+
+
+@pytest.mark.django_db
 def test_djangos_not_found_line_hides_the_secret_too(client, caplog):
     from config.request_log import ContextFilter
 
