@@ -526,7 +526,11 @@ async def stop() -> None:
         await publisher.stop()
     elif publisher.loop is not None and publisher.loop.is_running():  # its own thread's loop
         loop = publisher.loop
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(publisher.stop(), loop))
+        stopping = asyncio.run_coroutine_threadsafe(publisher.stop(), loop)
+        try:  # a database call stuck in its thread must not hold the server's shutdown
+            await asyncio.wait_for(asyncio.wrap_future(stopping), timeout=10)
+        except TimeoutError:
+            logger.warning("the publisher did not stop within 10 s; leaving it")
         if publisher.owns_loop:
             loop.call_soon_threadsafe(loop.stop)  # ends the thread started for it
     else:
