@@ -64,12 +64,7 @@ class NotificationConsumer(
 
     # Rarely changed state: class-level defaults, set on the instance only when it changes. A
     # consumer with 30 or more instance attributes loses CPython's shared-key dict (280 ->
-    # 1,584 bytes per socket; issue 16's memory goal).
-    _gap_live: set[int] | None = None  # ids that came live during a gap replay
-    _gap_task: asyncio.Task | None = None
-    _gap_next: int | None | bool = False  # a further notice's start (False: none)
-    _replayed: set[int] | None = None  # ids a gap replay sent, not to be sent again
-    _replayed_until = 0.0
+    # 1,584 bytes per socket; issue 16's memory goal). (GapReplay declares its own so.)
     _replay_budget: ReplayBudget | None = None  # made on the first resume
     _resume_next: tuple[int, str | None] | None = None  # coalesced: the latest only
     _resume_last: tuple[int, str | None] | None = None
