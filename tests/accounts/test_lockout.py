@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from accounts import signals
 from accounts.models import User
 from accounts.services import login_block_reason
+from tests.concurrency import run_concurrently
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -168,10 +169,6 @@ def test_failures_do_not_touch_an_admin_suspension(tenant_admin, staff):
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_failures_are_all_counted_and_lock_once():
     """A burst of parallel guesses must not slip past the limit through lost updates."""
-    import threading
-
-    from django.db import connection
-
     from tests.factories import TenantFactory, TenantStaffFactory
 
     TenantStaffFactory(tenant=TenantFactory(slug="acme"), username="target")
@@ -181,22 +178,12 @@ def test_simultaneous_failures_are_all_counted_and_lock_once():
         started.append(kwargs)
 
     signals.sign_in_locked.connect(on_locked)
-    barrier = threading.Barrier(8)
-
-    def guess():
-        try:
-            barrier.wait(timeout=10)
-            authenticate(None, username="target", password="wrong")
-        finally:
-            connection.close()
-
     try:
-        threads = [threading.Thread(target=guess) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        answers = run_concurrently(
+            lambda _: authenticate(None, username="target", password="wrong"), 8
+        )
     finally:
         signals.sign_in_locked.disconnect(on_locked)
+    assert answers == [None] * 8
     assert len(started) == 1 and started[0]["username"] == "target"
     assert authenticate(None, username="target", password=DEFAULT_PASSWORD) is None

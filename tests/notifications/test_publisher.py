@@ -7,7 +7,6 @@ import asyncio
 import copy
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from notifications.events import relay as publisher
 from notifications.events.broadcast import broadcast
 from notifications.events.catalog import SystemNotification
 from notifications.models import EventTarget, StoredEvent
+from tests.concurrency import run_concurrently
 from tests.notifications.conftest import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,17 +70,7 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out():
 def test_concurrent_claims_never_share_a_row():
     """Eight claimers at once (as eight server processes would): each row goes to one."""
     rows = fire(40)
-    barrier = threading.Barrier(8)
-
-    def claimer():
-        barrier.wait()
-        try:
-            return [row.id for row in outbox.claim(limit=10)]
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(8) as pool:
-        claimed = [ids for ids in pool.map(lambda _: claimer(), range(8))]
+    claimed = run_concurrently(lambda _: [row.id for row in outbox.claim(limit=10)], 8)
     flat = [i for ids in claimed for i in ids]
     assert len(flat) == len(set(flat)) == 40
     assert set(flat) == {row.id for row in rows}

@@ -9,6 +9,7 @@ import pytest
 
 from hotspot.models import HotspotUser
 from payments.api import signature_for
+from tests.concurrency import run_concurrently
 from tests.factories import PackageFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -264,32 +265,19 @@ def test_every_call_is_logged_with_its_reference(api_client, payment, tenant, ca
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_repeats_settle_once(tenant):
     """Providers retry fast: simultaneous identical callbacks provision exactly one hotspot user."""
-    import threading
-
-    from django.db import connection
     from django.test import Client
 
     package = PackageFactory(tenant=tenant, price=Decimal("50.00"))
     payment = PaymentFactory(package=package, provider_reference="PAYRACE0001")
     raw = json.dumps(completed(payment)).encode()
     signature = signature_for(tenant.payment_secret, raw)
-    barrier = threading.Barrier(4)
-    answers = []
 
-    def call():
-        try:
-            barrier.wait()
-            response = Client().post(
-                URL, data=raw, content_type="application/json", HTTP_X_SIGNATURE=signature
-            )
-            answers.append((response.status_code, response.json()["duplicate"]))
-        finally:
-            connection.close()
+    def call(_: int) -> tuple[int, bool]:
+        response = Client().post(
+            URL, data=raw, content_type="application/json", HTTP_X_SIGNATURE=signature
+        )
+        return response.status_code, response.json()["duplicate"]
 
-    threads = [threading.Thread(target=call) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = run_concurrently(call, 4)
     assert sorted(answers) == [(200, False), (200, True), (200, True), (200, True)]
     assert HotspotUser.objects.filter(payment=payment).count() == 1

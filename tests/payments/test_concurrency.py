@@ -3,14 +3,12 @@
 Needs real row locks (SELECT ... FOR UPDATE), so it runs in the PostgreSQL pass.
 """
 
-import threading
-
 import pytest
-from django.db import connection
 
 from hotspot.models import HotspotUser
 from payments.models import Payment
 from payments.services import payment_record_callback
+from tests.concurrency import run_concurrently
 from tests.factories import PackageFactory, PaymentFactory, TenantFactory
 
 
@@ -19,28 +17,13 @@ from tests.factories import PackageFactory, PaymentFactory, TenantFactory
 def test_racing_duplicate_callbacks_complete_once():
     package = PackageFactory(tenant=TenantFactory(slug="acme"))
     PaymentFactory(package=package, provider_reference="RACE1")
-    barrier = threading.Barrier(4)
-    results, errors = [], []
 
-    def deliver():
-        try:
-            barrier.wait(timeout=10)
-            results.append(
-                payment_record_callback(
-                    provider_reference="RACE1", succeeded=True, amount="50", raw={"n": 1}
-                )
-            )
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
+    def deliver(_: int):
+        return payment_record_callback(
+            provider_reference="RACE1", succeeded=True, amount="50", raw={"n": 1}
+        )
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert errors == []
+    results = run_concurrently(deliver, 4)
     assert sorted(r.duplicate for r in results) == [False, True, True, True]
     assert len({r.hotspot_user.pk for r in results}) == 1
     assert HotspotUser.objects.count() == 1

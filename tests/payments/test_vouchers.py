@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
 
 from config.errors import PermissionDenied
 from hotspot.models import HotspotUser
@@ -16,6 +14,7 @@ from notifications.models import StoredEvent
 from payments import vouchers
 from payments.models import Voucher
 from tenants.models import Tenant
+from tests.concurrency import run_concurrently
 from tests.factories import PackageFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,24 +105,15 @@ def test_guessing_is_rate_limited_per_client_address(settings, tenant, batch):
 def test_two_phones_redeeming_one_code_at_once_get_one_login(tenant, package):
     batch = vouchers.voucher_batch_create(tenant=tenant, package=package, count=1, by=None)
     code = code_of(batch)
-    barrier = threading.Barrier(4)
-    outcomes: list[str] = []
 
-    def phone(n: int) -> None:
+    def phone(n: int) -> str:
         try:
-            barrier.wait(10)
             vouchers.voucher_redeem(tenant=tenant, code=code, client_ip=f"10.1.1.{n}")
-            outcomes.append("ok")
         except vouchers.VoucherRefused as exc:
-            outcomes.append(exc.message)
-        finally:
-            connections.close_all()
+            return exc.message
+        return "ok"
 
-    threads = [threading.Thread(target=phone, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    outcomes = run_concurrently(phone, 4)
     assert sorted(outcomes) == ["That voucher has already been used."] * 3 + ["ok"]
     assert HotspotUser.objects.count() == 1
 
@@ -254,26 +244,17 @@ def test_guesses_sent_at_once_get_no_more_tries_than_the_limit(settings, tenant,
     used to pass the count check together and all be tried."""
     settings.PORTAL_VOUCHER_ATTEMPTS = 3
     vouchers.voucher_batch_create(tenant=tenant, package=package, count=1, by=None)
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
 
-    def guess(n: int) -> None:
+    def guess(n: int) -> str:
         try:
-            barrier.wait(10)
             vouchers.voucher_redeem(tenant=tenant, code=f"WRONG{n}", client_ip="10.7.7.7")
         except vouchers.VoucherGuessing:
-            outcomes.append("limited")
+            return "limited"
         except vouchers.VoucherRefused:
-            outcomes.append("tried")
-        finally:
-            connections.close_all()
+            return "tried"
+        return "redeemed"
 
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert sorted(outcomes) == ["limited"] * 5 + ["tried"] * 3
+    assert sorted(run_concurrently(guess, 8)) == ["limited"] * 5 + ["tried"] * 3
 
 
 def test_a_redeemed_code_does_not_use_up_the_addresss_tries(settings, tenant, package):

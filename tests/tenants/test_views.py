@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
 from payments.models import Payment
 from tenants.models import Tenant
+from tests.concurrency import run_concurrently
 from tests.factories import HotspotUserFactory, PaymentFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,19 +104,7 @@ def test_register_taken_admin_username_rolls_back_the_tenant(client, tenant_admi
 @pytest.mark.django_db(transaction=True)
 def test_register_two_concurrent_posts_create_one_tenant():
     """Two requests racing (a double click that reached the server twice)."""
-    results = []
-
-    def post():
-        try:
-            results.append(Client().post("/register/", REGISTRATION).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_concurrently(lambda _: Client().post("/register/", REGISTRATION).status_code, 2)
     assert Tenant.objects.filter(name="Delta Hotspots").count() == 1
     assert sorted(results) == [302, 302]
 
