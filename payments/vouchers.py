@@ -37,6 +37,16 @@ class VoucherRefused(DomainError):
     code = "voucher_refused"
 
 
+class VoucherSpent(VoucherRefused):
+    """A real code of this tenant that can no longer be redeemed (used or disabled).
+
+    Not a guess: the try is given back. Phones behind one NAT share an address, and one
+    phone retrying the code it already redeemed must not use up the others' tries. A guesser
+    gains nothing from it: finding a spent code is as unlikely as finding an unused one, and
+    sending a known spent code again tries no new code.
+    """
+
+
 class VoucherGuessing(DomainError):
     code = "rate_limited"
 
@@ -110,10 +120,11 @@ def voucher_redeem(
 ) -> Voucher:
     """Redeem `code` at `tenant`'s portal: its hotspot user, exactly once.
 
-    Unknown, other tenant's, used or disabled codes are refused with a clear reason; failed
-    attempts are counted per client address and refused beyond PORTAL_VOUCHER_ATTEMPTS. The
-    try is counted before the code is looked at (guesses sent at once cannot all pass a check
-    made before any of them failed) and given back unless the code was refused.
+    Unknown, other tenant's, used or disabled codes are refused with a clear reason; codes
+    refused as unknown (guesses) are counted per client address and refused beyond
+    PORTAL_VOUCHER_ATTEMPTS. The try is counted before the code is looked at (guesses sent at
+    once cannot all pass a check made before any of them failed) and given back unless the
+    code was unknown (a used or disabled code is not a guess: VoucherSpent).
     """
     window = settings.PORTAL_STK_LIMIT_WINDOW_SECONDS
     key = _guess_key(client_ip)
@@ -124,6 +135,9 @@ def voucher_redeem(
         )
     try:
         voucher = _redeem(tenant=tenant, code=normalize_code(code), handoff=handoff or {})
+    except VoucherSpent:
+        _give_back(key)
+        raise
     except VoucherRefused:
         raise  # a wrong code: the try stays counted
     except BaseException:
@@ -143,13 +157,13 @@ def _redeem(*, tenant: Tenant, code: str, handoff: dict[str, str]) -> Voucher:
     if not code or voucher is None:  # unknown, or another tenant's: the same answer
         raise VoucherRefused(_("That voucher code is not valid here. Check it and try again."))
     if voucher.status == Voucher.Status.DISABLED:
-        raise VoucherRefused(_("That voucher has been disabled. Ask the attendant."))
+        raise VoucherSpent(_("That voucher has been disabled. Ask the attendant."))
     # The one claim: a conditional UPDATE, so two phones redeeming at once cannot both win.
     claimed = Voucher.objects.filter(pk=voucher.pk, status=Voucher.Status.UNUSED).update(
         status=Voucher.Status.USED, used_at=timezone.now(), handoff=handoff
     )
     if claimed != 1:
-        raise VoucherRefused(_("That voucher has already been used."))
+        raise VoucherSpent(_("That voucher has already been used."))
     hotspot_user: HotspotUser = hotspot_user_create(tenant=tenant, package=voucher.package, by=None)
     Voucher.objects.filter(pk=voucher.pk).update(hotspot_user=hotspot_user)
     voucher.refresh_from_db()

@@ -424,7 +424,8 @@ PORTAL_STK_LIMIT_PER_PHONE = int(os.environ.get("PORTAL_STK_LIMIT_PER_PHONE", "3
 PORTAL_STK_LIMIT_PER_IP = int(os.environ.get("PORTAL_STK_LIMIT_PER_IP", "10"))
 PORTAL_STK_LIMIT_WINDOW_SECONDS = int(os.environ.get("PORTAL_STK_LIMIT_WINDOW_SECONDS", "900"))
 
-# Wrong voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS.
+# Unknown voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS (used or
+# disabled codes do not count: payments/vouchers.py, VoucherSpent).
 PORTAL_VOUCHER_ATTEMPTS = int(os.environ.get("PORTAL_VOUCHER_ATTEMPTS", "10"))
 
 # Customers get their WiFi login by SMS (payments/sms.py): a backend chosen like EMAIL_BACKEND.

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from config.errors import PermissionDenied
 from hotspot.models import HotspotUser
@@ -173,6 +174,34 @@ def test_redeeming_on_the_portal_shows_the_login(client, tenant, batch):
     again = client.post("/portal/acme/redeem/", {"code": code_of(batch)})
     assert again.status_code == 400
     assert re.search(r'id="code-error">[^<]*already been used', again.content.decode())
+
+
+def test_a_phone_retrying_its_used_code_does_not_lock_out_phones_behind_the_same_nat(
+    settings, tenant, package
+):
+    """One address, many phones: only unknown codes count against the address's tries."""
+    settings.PORTAL_VOUCHER_ATTEMPTS = 2
+    batch = vouchers.voucher_batch_create(tenant=tenant, package=package, count=2, by=None)
+    first, second = Client(REMOTE_ADDR="10.5.5.5"), Client(REMOTE_ADDR="10.5.5.5")
+    assert first.post("/portal/acme/redeem/", {"code": code_of(batch, 0)}).status_code == 302
+    for _ in range(4):  # the first phone's owner presses "Redeem" again and again
+        again = first.post("/portal/acme/redeem/", {"code": code_of(batch, 0)})
+        assert again.status_code == 400 and "already been used" in again.content.decode()
+    assert second.post("/portal/acme/redeem/", {"code": code_of(batch, 1)}).status_code == 302
+    for _ in range(2):  # guesses still count, per address
+        assert second.post("/portal/acme/redeem/", {"code": "WRONG"}).status_code == 400
+    assert second.post("/portal/acme/redeem/", {"code": "WRONG"}).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="10.5.5.6").post("/portal/acme/redeem/", {"code": "WRONG"})
+    assert elsewhere.status_code == 400
+
+
+def test_a_disabled_code_tried_again_keeps_saying_disabled(settings, tenant, batch, tenant_admin):
+    settings.PORTAL_VOUCHER_ATTEMPTS = 1
+    vouchers.voucher_disable(voucher=batch.vouchers.order_by("pk").first(), by=tenant_admin)
+    for _ in range(3):
+        with pytest.raises(vouchers.VoucherRefused, match="disabled"):
+            vouchers.voucher_redeem(tenant=tenant, code=code_of(batch), client_ip="10.4.4.4")
+    assert vouchers.voucher_redeem(tenant=tenant, code=code_of(batch, 1), client_ip="10.4.4.4")
 
 
 def test_an_admin_disables_a_lost_voucher_on_the_vouchers_page(client, tenant, tenant_admin, batch):
