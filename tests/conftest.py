@@ -113,6 +113,18 @@ def redis_url() -> str:
 
 
 @pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own (tests/liveserver.py), which it may stop and restart:
+    Redis really going away, never the shared server."""
+    from tests.liveserver import RedisServer
+
+    require_program("redis-server")
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def tenant(db):
     return TenantFactory(name="Acme WiFi", slug="acme")
 

@@ -12,7 +12,7 @@ from config.request_log import ContextFilter, logging_config
 from notifications.events import catalog, relay
 from notifications.events.broadcast import broadcast
 from notifications.models import StoredEvent
-from notifications.realtime.layers import LayerUnavailable
+from notifications.realtime.layers import FanoutChannelLayer
 from tests.notifications.wsutil import committed_db, connect_user
 
 pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
@@ -53,12 +53,8 @@ async def test_a_sockets_lines_carry_its_socket_id_and_tenant(records, staff):
     assert opened[0].tenant_id == staff.tenant_id
 
 
-class DownLayer:
-    async def group_send(self, group: str, message: dict) -> None:
-        raise LayerUnavailable("Redis is away")
-
-
-async def test_a_publishers_lines_carry_the_event_id(records, staff):
+async def test_a_publishers_lines_carry_the_event_id(records, staff, own_redis):
+    """Redis really going away under the production layer: the warning names the event."""
     from channels.db import database_sync_to_async
 
     @database_sync_to_async
@@ -69,10 +65,18 @@ async def test_a_publishers_lines_carry_the_event_id(records, staff):
         return row
 
     row = await stored()
-    sent, failed = await relay.send_events([row], layer=DownLayer())
+    layer = FanoutChannelLayer(hosts=[own_redis.url], prefix="log-context")
+    try:
+        assert await relay.send_events([row], layer=layer) == ([row.id], [])  # Redis is up
+        assert not [r for r in records.records if "unavailable for event" in r.getMessage()]
+        own_redis.stop()
+        sent, failed = await relay.send_events([row], layer=layer)
+    finally:
+        await layer.close()
     assert sent == [] and failed == [row]
     down = [r for r in records.records if "unavailable for event" in r.getMessage()]
     assert down and down[0].event_id == row.id
+    assert "Redis unreachable" in down[0].getMessage()
     later = logging.LogRecord("notifications", logging.INFO, __file__, 1, "after", None, None)
     ContextFilter().filter(later)
     assert later.event_id is None  # not left on the publisher's next lines

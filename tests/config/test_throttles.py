@@ -16,9 +16,7 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from payments.api import signature_for
-from tests.conftest import require_program
 from tests.factories import DEFAULT_PASSWORD, PackageFactory, PaymentFactory
-from tests.liveserver import RedisServer
 
 pytestmark = pytest.mark.django_db
 
@@ -71,15 +69,6 @@ def test_registration_is_throttled_per_address(db, signal_log):
     assert not Tenant.objects.filter(slug="flood-2").exists()
     assert register(3, address="198.51.100.6").status_code == 302
     assert Tenant.objects.filter(slug__startswith="flood-").count() == 3
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own; `.stop()` takes it down mid-test."""
-    require_program("redis-server")
-    server = RedisServer(dir=tmp_path).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

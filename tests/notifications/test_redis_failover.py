@@ -70,14 +70,6 @@ def use_layer(settings, host: dict, prefix: str) -> None:
 
 
 @pytest.fixture
-def own_redis(tmp_path) -> Iterator[RedisServer]:
-    require_program("redis-server")
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def proxy(own_redis) -> Iterator[TcpProxy]:
     """The server's way to the Redis (this process connects directly): refuse() holds the
     server's reconnection back while events go out, so a gap is certain, not a race."""
