@@ -62,11 +62,8 @@ logger = logging.getLogger(__name__)
 METRICS_PATH = "/metrics"
 SAMPLE_SECONDS = 2.0
 
-# prometheus_client writes each metric's file into PROMETHEUS_MULTIPROC_DIR as it is declared
-# (below, at import): a process started before anyone created the directory (a build step's
-# collectstatic, a fresh tmpfs) must not fail on it.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+# prometheus_client opens its files in PROMETHEUS_MULTIPROC_DIR as the metrics below are
+# declared (at import): the directory is created, if missing, by config.apps (ready()).
 
 # --- HTTP ------------------------------------------------------------------------------------
 

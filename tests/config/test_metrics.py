@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -486,3 +488,29 @@ def test_a_forged_forwarded_for_does_not_open_metrics_to_a_direct_caller(client,
     assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200  # the scraper
     local = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "127.0.0.1"}
     assert client.get("/metrics", **local).status_code == 200  # curl on the host, via nginx
+
+
+def test_a_process_started_before_the_multiprocess_dir_exists_creates_it(tmp_path):
+    """The image's collectstatic runs before anything made /tmp/prometheus (it used to fail)."""
+    missing = tmp_path / "not" / "yet"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "PROMETHEUS_MULTIPROC_DIR": str(missing),
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--dry-run", "--noinput"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert missing.is_dir()
+
+
+def test_the_config_apps_ready_creates_the_multiprocess_dir(tmp_path, monkeypatch):
+    from django.apps import apps
+
+    missing = tmp_path / "fresh-tmpfs"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(missing))
+    apps.get_app_config("config").ready()
+    assert missing.is_dir()
