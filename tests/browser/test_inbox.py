@@ -13,7 +13,7 @@ def wait_bell(page, count: int) -> None:
     wait_for(
         page,
         f"document.getElementById('notification-unread').dataset.count === '{count}'",
-        timeout=5000,
+        timeout=20_000,
     )
 
 

@@ -63,7 +63,7 @@ def test_registration_shows_progress_then_pending_approval(new_page, server):
     assert out.strip().splitlines()[-1] == "1"
     # The system admins hear about it at once.
     toast = system_admin.locator('#toast-stack [data-event="TenantRegistered"]').first
-    toast.wait_for(state="visible", timeout=5000)
+    toast.wait_for(state="visible", timeout=20_000)
     assert "Zeta Spots" in toast.inner_text()
     # Phone width: no horizontal scrolling.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

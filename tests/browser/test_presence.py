@@ -67,7 +67,7 @@ def test_dashboard_online_list_follows_a_colleague_signing_in_and_leaving(new_pa
     assert row.count() == 0
 
     guest = new_page(GUEST)
-    row.wait_for(state="attached", timeout=5000)
+    row.wait_for(state="attached", timeout=20_000)
     assert XSS in row.inner_text()  # the name is text, never markup
     assert admin.locator("#online-now img").count() == 0
     wait_text(admin, "#online-count", 2)
@@ -106,10 +106,10 @@ def test_edit_page_names_the_other_admin_editing_the_same_user(new_page, server,
     second = new_page("pres-admin2")
     second.goto(edit)
     wait_connected(second)
-    notice.wait_for(state="visible", timeout=5000)
+    notice.wait_for(state="visible", timeout=20_000)
     assert notice.inner_text() == "Second Watcher (pres-admin2) is also editing this user."
     theirs = second.locator("#viewers-notice")
-    theirs.wait_for(state="visible", timeout=5000)
+    theirs.wait_for(state="visible", timeout=20_000)
     assert theirs.inner_text() == "Pia Watcher (pres-admin) is also editing this user."
 
     second.context.close()
@@ -129,10 +129,10 @@ def test_django_admin_and_the_edit_page_see_each_other(new_page, server, people)
     tenant_admin.goto(f"{server.url}/users/{record}/edit/")
     wait_connected(tenant_admin)
 
-    in_admin.wait_for(state="visible", timeout=5000)
+    in_admin.wait_for(state="visible", timeout=20_000)
     assert in_admin.inner_text() == "Pia Watcher (pres-admin) is also editing this user."
     on_page = tenant_admin.locator("#viewers-notice")
-    on_page.wait_for(state="visible", timeout=5000)
+    on_page.wait_for(state="visible", timeout=20_000)
     assert on_page.inner_text() == "System Admin (sysadmin) is also editing this user."
     tenant_admin.context.close()
     in_admin.wait_for(state="hidden", timeout=10_000)

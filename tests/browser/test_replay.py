@@ -22,7 +22,7 @@ def test_a_page_skips_replayed_events_listed_in_seen_ids(new_page, server):
             "(m) => [...document.querySelectorAll('#toast-stack .app-toast')]"
             ".some((t) => t.innerText.includes(m))",
             arg=message,
-            timeout=5000,
+            timeout=20_000,
         )
         ids[name] = watcher.evaluate("window.notifications.lastEventId")
 
@@ -47,7 +47,7 @@ def test_a_page_skips_replayed_events_listed_in_seen_ids(new_page, server):
         "(m) => [...document.querySelectorAll('#toast-stack .app-toast')]"
         ".some((t) => t.innerText.includes(m))",
         arg="seen-ids new",
-        timeout=5000,
+        timeout=20_000,
     )
     replayed = [t for t in page.frames_seen if "recv" in t and f'"id":{ids["held"]},' in t]
     assert replayed, "the server replayed the held event"
