@@ -405,6 +405,9 @@ RADIUS_CACHE_RETRIES = env_number("RADIUS_CACHE_RETRIES", "3", int)
 # confirm its drops before it returns: confirmed within it, the very next login is answered
 # from the new state; past it the drop is still delivered, later (docs/radius.md, "The cache").
 RADIUS_CACHE_DROP_WAIT = env_number("RADIUS_CACHE_DROP_WAIT", "0.25")
+# Drops at most waiting for one cache listener (one per change): past it, new drops are
+# discarded (logged, counted) rather than held in memory for a listener gone for good.
+RADIUS_CACHE_QUEUE_MAX = env_number("RADIUS_CACHE_QUEUE_MAX", "10000", int)
 
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a

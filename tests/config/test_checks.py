@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"RADIUS_CACHE_RETRIES": 0}, "hotspot.E005"),
         ({"RADIUS_CACHE_DROP_WAIT": -1}, "hotspot.E006"),
         ({"RADIUS_CACHE_DROP_WAIT": 5}, "hotspot.E006"),
+        ({"RADIUS_CACHE_QUEUE_MAX": 0}, "hotspot.E007"),
     ],
 )
 def test_bad_radius_cache_timings_stop_the_start(overrides, check_id):
