@@ -576,10 +576,58 @@ def collect() -> Iterator[list[str]]:
         _collecting.reset(token)
 
 
-def user_keys(tenant_id: int, usernames: Iterable[str]) -> list[str]:
+#: changes whenever any router is saved or deleted: a tenant's cached router ids name it
+ROUTERS_VERSION = "radius_cache:routers"
+#: how long a tenant's router ids stay in the cache unread (a lost version bump lasts no longer)
+ROUTERS_CACHE_SECONDS = 300
+
+
+def tenant_routers(tenant_id: int) -> list[int]:
+    """The tenant's router ids, from the shared cache while no router changed: a hotspot user's
+    save asks no query. The version is read before the query, so a list read before a router
+    change is stored under the old version and never used after it."""
+    from django.core.cache import cache
+
     from .models import Router
 
+    key = f"{ROUTERS_VERSION}:{tenant_id}"
+    try:
+        found = cache.get_many([ROUTERS_VERSION, key])
+        version = found.get(ROUTERS_VERSION)
+        if version is None:
+            cache.add(ROUTERS_VERSION, secrets.token_hex(8), None)
+            version = cache.get(ROUTERS_VERSION)
+    except Exception:  # the cache's Redis down: the query still answers
+        log.warning("Router ids not cached for the RADIUS cache drops", exc_info=True)
+        found, version = {}, None
+    cached = found.get(key)
+    if version is not None and cached is not None and cached[0] == version:
+        return list(cached[1])
     routers = list(Router.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
+    if version is not None:
+        with contextlib.suppress(Exception):
+            cache.set(key, (version, routers), ROUTERS_CACHE_SECONDS)
+    return routers
+
+
+def _routers_changed() -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.set(ROUTERS_VERSION, secrets.token_hex(8), None)
+    except Exception:
+        log.warning("Could not mark the cached router ids stale", exc_info=True)
+
+
+def _router_changed(sender, instance, **kwargs) -> None:  # noqa: ANN001
+    # now (a rolled-back test or transaction never commits) and after the commit (a list read
+    # meanwhile, before the commit, is of the old routers)
+    _routers_changed()
+    transaction.on_commit(_routers_changed)
+
+
+def user_keys(tenant_id: int, usernames: Iterable[str]) -> list[str]:
+    routers = tenant_routers(tenant_id)
     return [f"{router}:{name}" for name in dict.fromkeys(usernames) for router in routers]
 
 
@@ -690,6 +738,8 @@ def connect() -> None:
     post_init.connect(_remember, sender=HotspotUser, dispatch_uid="radius_cache_init")
     post_save.connect(_user_saved, sender=HotspotUser, dispatch_uid="radius_cache_user")
     post_delete.connect(_user_deleted, sender=HotspotUser, dispatch_uid="radius_cache_user_del")
+    post_save.connect(_router_changed, sender=Router, dispatch_uid="radius_cache_routers")
+    post_delete.connect(_router_changed, sender=Router, dispatch_uid="radius_cache_routers_del")
     for model in (Tenant, Package, Router):
         uid = f"radius_cache_{model.__name__}"
         post_save.connect(_changed, sender=model, dispatch_uid=uid)

@@ -16,7 +16,7 @@ from django.db import transaction
 from prometheus_client import REGISTRY
 
 from hotspot import radius, radius_cache, services
-from hotspot.models import MB, HotspotUser
+from hotspot.models import MB, HotspotUser, Router
 from tenants import services as tenant_services
 from tests.factories import HotspotUserFactory, PackageFactory, RouterFactory, TenantFactory
 from tests.hotspot.radius_harness import wait_for
@@ -318,6 +318,24 @@ def test_changes_do_not_wait_for_a_listener_that_stopped_answering(standin, worl
     user.username = "dora"
     user.save()  # healthy again: waits for the confirmation
     assert set(keys_of(world, "dora")) <= set(standin.keys)
+
+
+def test_a_users_save_asks_no_query_for_its_routers(standin, world, django_assert_num_queries):
+    """The tenant's router ids come from the cache; a router added anywhere is in the next
+    drop."""
+    user = HotspotUser.objects.get(pk=world["user"].pk)
+    user.save()  # the router ids are cached now
+    with django_assert_num_queries(1):  # the UPDATE alone
+        user.save()
+    added = RouterFactory(tenant=world["tenant"])  # (in any process: the cache is shared)
+    user.password = "new"
+    user.save()
+    assert f"{added.pk}:dee" in standin.keys
+    Router.objects.filter(pk=added.pk).delete()
+    before = len(standin.keys)
+    user.password = "newer"
+    user.save()
+    assert sorted(standin.keys[before:]) == keys_of(world)  # not the removed one's key
 
 
 def test_a_forked_child_closes_the_parents_sender_sockets(standin):
