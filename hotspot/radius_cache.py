@@ -398,18 +398,23 @@ class Sender:
         held = peer.generation_out()
         keep: list[Drop] = []
         drops: list[Drop] = []
+        expired: list[Drop] = []
         for drop in peer.waiting:
             if now - drop.queued > give_up:
-                log.error(
-                    "FreeRADIUS cache at %s never confirmed a drop (%d key(s)); its entries "
-                    "have lapsed by now (RADIUS_CACHE_TTL)", peer.server, len(drop.keys),
-                )  # fmt: skip
-                self._finish(peer, drop, "expired")
+                expired.append(drop)
             elif drop.generation and held:
                 keep.append(drop)
             else:
                 drops.append(drop)
         peer.waiting = keep
+        if expired:  # one line for a backlog, not one per drop
+            log.error(
+                "FreeRADIUS cache at %s never confirmed %d drop(s) (%d key(s)); their entries "
+                "have lapsed by now (RADIUS_CACHE_TTL)",
+                peer.server, len(expired), sum(len(d.keys) for d in expired),
+            )  # fmt: skip
+            for drop in expired:
+                self._finish(peer, drop, "expired")
         if not drops:
             return
         newest = max((d for d in drops if d.generation), key=lambda d: d.number, default=None)
