@@ -78,7 +78,8 @@ RADIUS_DROP_WAIT_MAX = 2.0
 @checks.register()
 def radius_cache_timing(app_configs: Any = None, **kwargs: Any) -> list:
     """The cache drops' timings (hotspot/radius_cache.py): a zero timeout or no try would send
-    no drop at all, a negative wait none confirmed, a long one holds every change's request."""
+    no drop at all, a negative wait none confirmed, a long one holds every change's request, a
+    queue of none discards every drop."""
     errors = []
     if settings.RADIUS_CACHE_TIMEOUT <= 0 or settings.RADIUS_CACHE_RETRIES < 1:
         errors.append(
@@ -96,6 +97,15 @@ def radius_cache_timing(app_configs: Any = None, **kwargs: Any) -> list:
                 f"and {RADIUS_DROP_WAIT_MAX:g} seconds.",
                 hint="Default 0.25: a healthy FreeRADIUS on loopback confirms in milliseconds.",
                 id="hotspot.E006",
+            )
+        )
+    if settings.RADIUS_CACHE_QUEUE_MAX < 1:
+        errors.append(
+            checks.Error(
+                f"RADIUS_CACHE_QUEUE_MAX={settings.RADIUS_CACHE_QUEUE_MAX!r}: every drop would "
+                "be discarded.",
+                hint="At least 1 drop per cache listener (default 10000).",
+                id="hotspot.E007",
             )
         )
     return errors

@@ -155,7 +155,7 @@ RADIUS_REQUESTS = Counter(
 RADIUS_CACHE_DROPS = Counter(
     "hotspot_radius_cache_drops_total",
     "Drops of FreeRADIUS's cached answers sent to each cache listener, by result (confirmed, "
-    "late, unanswered, expired, refused).",
+    "late, unanswered, expired, refused, discarded).",
     ["result"],
 )
 STK_PUSHES = Counter(

@@ -15,9 +15,10 @@ the entries it names have lapsed on their own. The committing thread only hands 
 and waits for the confirmation at most RADIUS_CACHE_DROP_WAIT for all the drops of one commit
 together: on a healthy loopback the confirmation comes in a millisecond or two, so the very next
 login is refused; a listener that does not answer costs the request that bound and no more
-(the drop is delivered later, logged and counted, hotspot_radius_cache_drops_total). A thread,
-not the notifications publisher's loop: domain apps never import notifications, and a shell or
-a management command has no publisher but must drop too.
+(the drop is delivered later, logged and counted, hotspot_radius_cache_drops_total), and once
+a packet to it went unanswered for RADIUS_CACHE_TIMEOUT no change waits for it until it
+answers. A thread, not the notifications publisher's loop: domain apps never import
+notifications, and a shell or a management command has no publisher but must drop too.
 
 From inside an accounting call (FreeRADIUS is waiting on us, so a packet back to it could wait
 for a thread it holds) the keys ride on the accounting answer instead (:func:`collect`), and go
@@ -31,6 +32,7 @@ FreeRADIUS for a TTL.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import hashlib
@@ -143,19 +145,38 @@ class Drop:
 
     _numbers = itertools.count()
 
-    def __init__(self, keys: list[str], generation: str | None, servers: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        generation: str | None,
+        servers: tuple[str, ...],
+        unwaited: Iterable[str] = (),
+    ) -> None:
         self.keys, self.generation = keys, generation
         self.number = next(self._numbers)  # generations reach a server in this order
         self.queued = time.monotonic()
-        self.left = set(servers)  # servers that have not confirmed yet
-        self.done = threading.Event()
+        self.left = set(servers)  # servers that have not finished it yet
+        # servers not answering when it was handed over: sent to, but nobody waits for them
+        self.unwaited = self.left & set(unwaited)
+        self.done = threading.Event()  # every server finished it
+        self.waited = threading.Event()  # every server worth waiting for finished it
+        if not self.left - self.unwaited:
+            self.waited.set()
         self.abandoned = False  # its caller stopped waiting: a later confirmation is "late"
 
     def wait(self, seconds: float) -> bool:
-        if not self.done.wait(max(0.0, seconds)):
+        """True when every server has finished it (a server not answering is not waited for)."""
+        self.waited.wait(max(0.0, seconds))
+        if not self.done.is_set():
             self.abandoned = True
-            return self.done.is_set()
-        return True
+        return self.done.is_set()
+
+    def skip(self, server: str) -> None:
+        """`server` stopped answering: whoever waits for this drop stops waiting for it."""
+        if server in self.left:
+            self.unwaited.add(server)
+            if not self.left - self.unwaited:
+                self.waited.set()
 
     def finish(self, server: str, result: str) -> None:
         if server not in self.left:
@@ -164,6 +185,8 @@ class Drop:
         if result == "confirmed" and self.abandoned:
             result = "late"
         observe_radius_cache_drop(result)
+        if not self.left - self.unwaited:
+            self.waited.set()
         if not self.left:
             self.done.set()
 
@@ -172,18 +195,27 @@ class _Batch:
     """The drops flushed to one server at once; confirmed when all its packets are."""
 
     def __init__(self, drops: list[Drop]) -> None:
-        self.drops, self.packets, self.failed = drops, 0, False
+        self.drops = drops
+        self.packets: list[_Packet] = []
+        self.outstanding = 0  # packets not confirmed yet
+        self.failed = False
 
 
 class _Packet:
-    def __init__(self, ident: int, data: bytes, authenticator: bytes, batch: _Batch) -> None:
-        self.ident, self.data, self.authenticator, self.batch = ident, data, authenticator, batch
-        self.generation = False  # carries the batch's generation (its first packet)
+    def __init__(self, attributes: bytes, batch: _Batch, generation: bool) -> None:
+        self.attributes, self.batch = attributes, batch
+        self.generation = generation  # carries the batch's generation (its first packet)
+        self.ident, self.data, self.authenticator = -1, b"", b""  # given when it goes out
         self.tries, self.sent_at = 0, 0.0
 
 
+#: a RADIUS Identifier is one byte: at most this many packets in flight to one server
+IDENTS = 256
+
+
 class _Peer:
-    """One cache listener: its socket, the packets in flight, the drops waiting to be sent."""
+    """One cache listener: its socket, the packets in flight or waiting for an identifier, the
+    drops waiting to be sent."""
 
     def __init__(self, server: str) -> None:
         self.server = server
@@ -191,36 +223,49 @@ class _Peer:
         self.sock.setblocking(False)
         self.connected = False
         self.inflight: dict[int, _Packet] = {}
+        self.unsent: collections.deque[_Packet] = collections.deque()  # no identifier free
         self.waiting: list[Drop] = []
+        self.pending = 0  # drops this server has not finished (waiting or in a batch)
+        self.overflowing = False  # discarding drops (RADIUS_CACHE_QUEUE_MAX); logged once
         self.retry_at = 0.0
         self.failures = 0  # batches in a row nobody confirmed (0: healthy)
         self.generation_number = -1  # of the newest generation this server confirmed
-        self.next_ident = secrets.randbelow(256)
+        self.next_ident = secrets.randbelow(IDENTS)
 
     def generation_out(self) -> bool:
-        return any(packet.generation for packet in self.inflight.values())
+        return any(p.generation for p in itertools.chain(self.inflight.values(), self.unsent))
 
     def sendable(self) -> bool:
-        """Something waits that may go now (a generation waits for the one in flight)."""
+        """Something waits that may go now: not while a batch still waits for identifiers (it
+        goes first; what waits joins the next one), and a generation waits for the one out."""
+        if self.unsent or not self.waiting:
+            return False
         held = self.generation_out()
         return any(not (drop.generation and held) for drop in self.waiting)
 
     def ident(self) -> int | None:
-        for _ in range(256):
-            ident, self.next_ident = self.next_ident, (self.next_ident + 1) % 256
+        if len(self.inflight) >= IDENTS:
+            return None
+        while True:
+            ident, self.next_ident = self.next_ident, (self.next_ident + 1) % IDENTS
             if ident not in self.inflight:
                 return ident
-        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 class Sender:
     """This process's drops to FreeRADIUS, off the committing threads: one daemon thread.
 
     Started on first use (and again in a forked child, whose parent's thread did not follow).
-    Drops queued while a packet is out go together in the next one; a server that does not
-    answer gets each packet RADIUS_CACHE_RETRIES times RADIUS_CACHE_TIMEOUT apart, then the
-    batch waits (backing off up to BACKOFF_MAX) and is sent again, until RADIUS_CACHE_TTL +
-    the hold have passed since the change: by then no entry it names can be stale.
+    Drops queued while a batch waits for identifiers go together in the next one; a server
+    that does not answer gets each packet RADIUS_CACHE_RETRIES times RADIUS_CACHE_TIMEOUT
+    apart, then the batch waits (backing off up to BACKOFF_MAX) and is sent again, until
+    RADIUS_CACHE_TTL + the hold have passed since the change: by then no entry it names can be
+    stale. A server whose packet went unanswered for RADIUS_CACHE_TIMEOUT is *unhealthy*:
+    drops are still sent to it, but no commit waits for it, until it answers again.
     """
 
     BACKOFF_MAX = 5.0
@@ -232,9 +277,12 @@ class Sender:
         self.pid = 0
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        self.peers: dict[str, _Peer] = {}  # the thread's (closed in a forked child)
+        # servers not answering; replaced whole by the thread (read by committing threads)
+        self.unhealthy: frozenset[str] = frozenset()
 
     def put(self, keys: list[str], generation: str | None = None) -> Drop:
-        drop = Drop(keys, generation, tuple(settings.RADIUS_CACHE_SERVERS))
+        drop = Drop(keys, generation, tuple(settings.RADIUS_CACHE_SERVERS), self.unhealthy)
         if not drop.left:
             drop.done.set()
             return drop
@@ -245,7 +293,17 @@ class Sender:
         return drop
 
     def forked(self) -> None:
-        """In a forked child: the parent's thread did not follow, its locks may be held."""
+        """In a forked child: the parent's thread did not follow, its locks may be held; its
+        sockets are closed here (the child starts its own)."""
+        for sock in (self._wake_r, self._wake_w):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        for peer in list(self.peers.values()):
+            peer.close()
+        self._wake_r = self._wake_w = None
+        self.peers = {}
+        self.unhealthy = frozenset()
         self.lock = threading.Lock()
         self.queue = queue.SimpleQueue()
         self.thread, self.pid = None, 0
@@ -260,13 +318,13 @@ class Sender:
             self._wake_r.setblocking(False)
             self._wake_w.setblocking(False)
             self.pid = os.getpid()
+            self.peers = {}
             self.thread = threading.Thread(
-                target=self.run, args=(self._wake_r,), name="radius-cache", daemon=True
+                target=self.run, args=(self._wake_r, self.peers), name="radius-cache", daemon=True
             )
             self.thread.start()
 
-    def run(self, wake: socket.socket) -> None:
-        peers: dict[str, _Peer] = {}
+    def run(self, wake: socket.socket, peers: dict[str, _Peer]) -> None:
         selector = selectors.DefaultSelector()
         selector.register(wake, selectors.EVENT_READ)
         while True:
@@ -284,6 +342,7 @@ class Sender:
                         pass
             else:
                 self._receive(key.data)
+        limit = settings.RADIUS_CACHE_QUEUE_MAX
         while True:
             try:
                 drop = self.queue.get_nowait()
@@ -293,14 +352,38 @@ class Sender:
                 if server not in peers:
                     peers[server] = _Peer(server)
                     selector.register(peers[server].sock, selectors.EVENT_READ, peers[server])
-                peers[server].waiting.append(drop)
+                self._accept(peers[server], drop, limit)
         now = time.monotonic()
         for peer in peers.values():
             self._expire_retransmit(peer, now)
-            if peer.sendable() and now >= peer.retry_at:
+            self._pump(peer, now)
+            if now >= peer.retry_at and peer.sendable():
                 self._flush(peer, now)
 
+    def _accept(self, peer: _Peer, drop: Drop, limit: int) -> None:
+        """Queue `drop` for `peer`, unless RADIUS_CACHE_QUEUE_MAX drops already wait for it."""
+        if peer.pending >= limit:
+            if not peer.overflowing:
+                peer.overflowing = True
+                log.warning(
+                    "FreeRADIUS cache at %s has %d drops pending (RADIUS_CACHE_QUEUE_MAX); "
+                    "discarding new ones until it confirms again (their entries lapse within "
+                    "RADIUS_CACHE_TTL)", peer.server, peer.pending,
+                )  # fmt: skip
+            drop.finish(peer.server, "discarded")
+            return
+        peer.overflowing = False
+        peer.pending += 1
+        peer.waiting.append(drop)
+
+    def _finish(self, peer: _Peer, drop: Drop, result: str) -> None:
+        if peer.server in drop.left:
+            peer.pending -= 1
+            drop.finish(peer.server, result)
+
     def _timeout(self, peers: dict[str, _Peer]) -> float | None:
+        """Until the next retransmission or retry; never 0 for what cannot go (no identifier
+        free: an answer wakes the selector)."""
         due = [
             packet.sent_at + settings.RADIUS_CACHE_TIMEOUT
             for peer in peers.values()
@@ -309,44 +392,62 @@ class Sender:
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _flush(self, peer: _Peer, now: float) -> None:
-        """Send what waits: every key once, the newest generation (one generation packet in
-        flight at a time, so a server never goes back to an older one)."""
+        """Send what waits as one batch: every key once, the newest generation (one generation
+        packet out at a time, so a server never goes back to an older one). One pass."""
         give_up = settings.RADIUS_CACHE_TTL + HOLD_SECONDS
-        for drop in [d for d in peer.waiting if now - d.queued > give_up]:
-            peer.waiting.remove(drop)
+        held = peer.generation_out()
+        keep: list[Drop] = []
+        drops: list[Drop] = []
+        expired: list[Drop] = []
+        for drop in peer.waiting:
+            if now - drop.queued > give_up:
+                expired.append(drop)
+            elif drop.generation and held:
+                keep.append(drop)
+            else:
+                drops.append(drop)
+        peer.waiting = keep
+        if expired:  # one line for a backlog, not one per drop
             log.error(
-                "FreeRADIUS cache at %s never confirmed a drop (%d key(s)); its entries have "
-                "lapsed by now (RADIUS_CACHE_TTL)", peer.server, len(drop.keys),
+                "FreeRADIUS cache at %s never confirmed %d drop(s) (%d key(s)); their entries "
+                "have lapsed by now (RADIUS_CACHE_TTL)",
+                peer.server, len(expired), sum(len(d.keys) for d in expired),
             )  # fmt: skip
-            drop.finish(peer.server, "expired")
-        generation_out = peer.generation_out()
-        drops = [d for d in peer.waiting if not (d.generation and generation_out)]
+            for drop in expired:
+                self._finish(peer, drop, "expired")
         if not drops:
             return
-        peer.waiting = [d for d in peer.waiting if d not in drops]
         newest = max((d for d in drops if d.generation), key=lambda d: d.number, default=None)
         generation = None
         if newest is not None and newest.number > peer.generation_number:
             generation = newest.generation
         keys = list(dict.fromkeys(k for d in drops for k in d.keys))
-        batch = _Batch(drops)
         if not keys and generation is None:  # only generations already overtaken
             for drop in drops:
-                drop.finish(peer.server, "confirmed")
+                self._finish(peer, drop, "confirmed")
+            return
+        batch = _Batch(drops)
+        first = True
+        for attributes in _packets(keys, generation):
+            packet = _Packet(attributes, batch, generation=first and generation is not None)
+            first = False
+            batch.packets.append(packet)
+            peer.unsent.append(packet)
+        batch.outstanding = len(batch.packets)
+        self._pump(peer, now)
+
+    def _pump(self, peer: _Peer, now: float) -> None:
+        """Send the packets waiting for an identifier, as many as are free."""
+        if not peer.unsent:
             return
         secret = cache_secret().encode()
-        for attributes in _packets(keys, generation):
+        while peer.unsent:
             ident = peer.ident()
-            if ident is None:  # 256 packets out: wait for answers
-                peer.waiting[:0] = drops
-                batch.failed = True
+            if ident is None:  # IDENTS packets out: an answer frees one
                 return
-            data, authenticator = build_request(ident, attributes, secret)
-            packet = _Packet(ident, data, authenticator, batch)
-            packet.generation = generation is not None and attributes.startswith(
-                _vsa(GENERATION, generation)
-            )
-            batch.packets += 1
+            packet = peer.unsent.popleft()
+            packet.ident = ident
+            packet.data, packet.authenticator = build_request(ident, packet.attributes, secret)
             peer.inflight[ident] = packet
             if not self._transmit(peer, packet, now):
                 return
@@ -382,58 +483,84 @@ class Sender:
             if packet is None or not reply_ok(reply, packet.ident, packet.authenticator, secret):
                 continue
             del peer.inflight[packet.ident]
-            batch = packet.batch
-            batch.packets -= 1
-            if batch.failed or batch.packets:
-                continue
             if peer.failures:
                 log.warning("FreeRADIUS cache at %s confirms drops again", peer.server)
+            if peer.server in self.unhealthy:
+                log.info("FreeRADIUS cache at %s answers again; changes wait for it", peer.server)
+                self.unhealthy = self.unhealthy - {peer.server}
             peer.failures, peer.retry_at = 0, 0.0
+            batch = packet.batch
+            batch.outstanding -= 1
+            if batch.failed or batch.outstanding:
+                continue
             for drop in batch.drops:
                 if drop.generation and drop.number > peer.generation_number:
                     peer.generation_number = drop.number
-                drop.finish(peer.server, "confirmed")
-            if peer.waiting:  # generations held back while this one was out
-                self._flush(peer, time.monotonic())
+                self._finish(peer, drop, "confirmed")
 
     def _expire_retransmit(self, peer: _Peer, now: float) -> None:
         timeout, tries = settings.RADIUS_CACHE_TIMEOUT, max(1, settings.RADIUS_CACHE_RETRIES)
         for packet in list(peer.inflight.values()):
-            if now - packet.sent_at < timeout:
-                continue
+            if packet.batch.failed or now - packet.sent_at < timeout:
+                continue  # (failed: taken out with its batch earlier in this pass)
+            if peer.server not in self.unhealthy:
+                self._unhealthy(peer)
             if packet.tries < tries:
                 if not self._transmit(peer, packet, now):
                     return
                 continue
-            del peer.inflight[packet.ident]
-            batch = packet.batch
-            if batch.failed:
-                continue
-            batch.failed = True
-            peer.failures += 1
-            peer.retry_at = now + min(self.BACKOFF_MAX, timeout * 2**peer.failures)
-            log.warning(
-                "FreeRADIUS cache at %s did not confirm %d drop(s) after %d tries; sending "
-                "again in %.1f s (until then it may answer from the old entries)",
-                peer.server, len(batch.drops), tries, peer.retry_at - now,
-            )  # fmt: skip
-            for _ in batch.drops:
-                observe_radius_cache_drop("unanswered")
-            peer.waiting[:0] = [d for d in batch.drops if peer.server in d.left]
+            self._fail(peer, packet.batch, now, tries)
+
+    def _unhealthy(self, peer: _Peer) -> None:
+        """A packet went unanswered for RADIUS_CACHE_TIMEOUT: no change waits for this server
+        (its drops still go) until it answers again."""
+        log.info("FreeRADIUS cache at %s does not answer; changes do not wait for it", peer.server)
+        self.unhealthy = self.unhealthy | {peer.server}
+        packets = itertools.chain(peer.inflight.values(), peer.unsent)
+        for batch in {id(p.batch): p.batch for p in packets}.values():
+            for drop in batch.drops:
+                drop.skip(peer.server)
+        for drop in peer.waiting:
+            drop.skip(peer.server)
+
+    def _fail(self, peer: _Peer, batch: _Batch, now: float, tries: int) -> None:
+        """A packet of `batch` went unanswered every try: none of its packets is sent again;
+        its drops wait (backing off) and go in a new batch."""
+        batch.failed = True
+        for packet in batch.packets:
+            if peer.inflight.get(packet.ident) is packet:
+                del peer.inflight[packet.ident]
+        if any(packet.batch is batch for packet in peer.unsent):
+            peer.unsent = collections.deque(p for p in peer.unsent if p.batch is not batch)
+        peer.failures += 1
+        backoff = settings.RADIUS_CACHE_TIMEOUT * 2**peer.failures
+        peer.retry_at = now + min(self.BACKOFF_MAX, backoff)
+        again = [d for d in batch.drops if peer.server in d.left]
+        log.warning(
+            "FreeRADIUS cache at %s did not confirm %d drop(s) after %d tries; sending "
+            "again in %.1f s (until then it may answer from the old entries)",
+            peer.server, len(again), tries, peer.retry_at - now,
+        )  # fmt: skip
+        for _ in again:
+            observe_radius_cache_drop("unanswered")
+        peer.waiting[:0] = again
 
     def _refused(self, peer: _Peer) -> None:
         """Nothing listens there (no FreeRADIUS, e.g. `make run` without one): no cache to drop
         from; a FreeRADIUS that starts later starts empty."""
         log.info("No FreeRADIUS cache listens at %s", peer.server)
-        batches = {id(p.batch): p.batch for p in peer.inflight.values()}
+        packets = itertools.chain(peer.inflight.values(), peer.unsent)
+        batches = {id(p.batch): p.batch for p in packets}
         peer.inflight.clear()
+        peer.unsent.clear()
         drops = [d for b in batches.values() for d in b.drops] + peer.waiting
         peer.waiting = []
         for batch in batches.values():
             batch.failed = True
         for drop in drops:
-            drop.finish(peer.server, "refused")
+            self._finish(peer, drop, "refused")
         peer.failures, peer.retry_at = 0, 0.0
+        self.unhealthy = self.unhealthy - {peer.server}
 
 
 _sender = Sender()
@@ -454,10 +581,58 @@ def collect() -> Iterator[list[str]]:
         _collecting.reset(token)
 
 
-def user_keys(tenant_id: int, usernames: Iterable[str]) -> list[str]:
+#: changes whenever any router is saved or deleted: a tenant's cached router ids name it
+ROUTERS_VERSION = "radius_cache:routers"
+#: how long a tenant's router ids stay in the cache unread (a lost version bump lasts no longer)
+ROUTERS_CACHE_SECONDS = 300
+
+
+def tenant_routers(tenant_id: int) -> list[int]:
+    """The tenant's router ids, from the shared cache while no router changed: a hotspot user's
+    save asks no query. The version is read before the query, so a list read before a router
+    change is stored under the old version and never used after it."""
+    from django.core.cache import cache
+
     from .models import Router
 
+    key = f"{ROUTERS_VERSION}:{tenant_id}"
+    try:
+        found = cache.get_many([ROUTERS_VERSION, key])
+        version = found.get(ROUTERS_VERSION)
+        if version is None:
+            cache.add(ROUTERS_VERSION, secrets.token_hex(8), None)
+            version = cache.get(ROUTERS_VERSION)
+    except Exception:  # the cache's Redis down: the query still answers
+        log.warning("Router ids not cached for the RADIUS cache drops", exc_info=True)
+        found, version = {}, None
+    cached = found.get(key)
+    if version is not None and cached is not None and cached[0] == version:
+        return list(cached[1])
     routers = list(Router.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
+    if version is not None:
+        with contextlib.suppress(Exception):
+            cache.set(key, (version, routers), ROUTERS_CACHE_SECONDS)
+    return routers
+
+
+def _routers_changed() -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.set(ROUTERS_VERSION, secrets.token_hex(8), None)
+    except Exception:
+        log.warning("Could not mark the cached router ids stale", exc_info=True)
+
+
+def _router_changed(sender, instance, **kwargs) -> None:  # noqa: ANN001
+    # now (a rolled-back test or transaction never commits) and after the commit (a list read
+    # meanwhile, before the commit, is of the old routers)
+    _routers_changed()
+    transaction.on_commit(_routers_changed)
+
+
+def user_keys(tenant_id: int, usernames: Iterable[str]) -> list[str]:
+    routers = tenant_routers(tenant_id)
     return [f"{router}:{name}" for name in dict.fromkeys(usernames) for router in routers]
 
 
@@ -568,6 +743,8 @@ def connect() -> None:
     post_init.connect(_remember, sender=HotspotUser, dispatch_uid="radius_cache_init")
     post_save.connect(_user_saved, sender=HotspotUser, dispatch_uid="radius_cache_user")
     post_delete.connect(_user_deleted, sender=HotspotUser, dispatch_uid="radius_cache_user_del")
+    post_save.connect(_router_changed, sender=Router, dispatch_uid="radius_cache_routers")
+    post_delete.connect(_router_changed, sender=Router, dispatch_uid="radius_cache_routers_del")
     for model in (Tenant, Package, Router):
         uid = f"radius_cache_{model.__name__}"
         post_save.connect(_changed, sender=model, dispatch_uid=uid)

@@ -91,7 +91,7 @@ def clear_counters() -> None:
         backend.clear()
         return
     client = backend._cache.get_client(write=True)
-    for pattern in ("signin:*", "throttle_*"):
+    for pattern in ("signin:*", "throttle_*", "radius_cache:*"):
         keys = list(client.scan_iter(match=cache.make_key(pattern)))
         if keys:
             client.delete(*keys)

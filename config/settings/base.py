@@ -31,6 +31,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_number(name: str, default: str, kind: type[int] | type[float] = float) -> int | float:
+    """A number from the environment; a value that is none stops the start with its name (a
+    bare float() would end in a traceback naming no setting)."""
+    value = os.environ.get(name, "").strip() or default
+    try:
+        return kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name}={value!r} is not {what} (default {default}).") from None
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 PRODUCTION = False  # True in config.settings.production (config.checks)
@@ -365,35 +376,38 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 # "freeradius") to /radius/; without it every RADIUS endpoint refuses.
 RADIUS_API_TOKEN = os.environ.get("RADIUS_API_TOKEN", "")
 # Acct-Interim-Interval sent on every Access-Accept; a session silent for 3x this is stale.
-RADIUS_INTERIM_INTERVAL = int(os.environ.get("RADIUS_INTERIM_INTERVAL", "300"))
+RADIUS_INTERIM_INTERVAL = env_number("RADIUS_INTERIM_INTERVAL", "300", int)
 # How long FreeRADIUS caches a router (dynamic client): a change takes effect within this.
-RADIUS_CLIENT_LIFETIME = int(os.environ.get("RADIUS_CLIENT_LIFETIME", "60"))
+RADIUS_CLIENT_LIFETIME = env_number("RADIUS_CLIENT_LIFETIME", "60", int)
 # Seconds FreeRADIUS waits before sending an Access-Reject (slows password guessing).
-RADIUS_REJECT_DELAY = float(os.environ.get("RADIUS_REJECT_DELAY", "1"))
+RADIUS_REJECT_DELAY = env_number("RADIUS_REJECT_DELAY", "1")
 # Disconnect-Request (RFC 5176): seconds to wait for an answer, and how many tries.
-RADIUS_COA_TIMEOUT = float(os.environ.get("RADIUS_COA_TIMEOUT", "2"))
-RADIUS_COA_RETRIES = int(os.environ.get("RADIUS_COA_RETRIES", "3"))
+RADIUS_COA_TIMEOUT = env_number("RADIUS_COA_TIMEOUT", "2")
+RADIUS_COA_RETRIES = env_number("RADIUS_COA_RETRIES", "3", int)
 # A cut-off still "sent" this long after it was asked for is sent again (hotspot/coa.py).
-RADIUS_COA_RESEND_AFTER = float(os.environ.get("RADIUS_COA_RESEND_AFTER", "60"))
+RADIUS_COA_RESEND_AFTER = env_number("RADIUS_COA_RESEND_AFTER", "60")
 # A router not heard from for this long is reported ("not heard from") once.
-RADIUS_ROUTER_SILENT_AFTER = int(os.environ.get("RADIUS_ROUTER_SILENT_AFTER", "900"))
+RADIUS_ROUTER_SILENT_AFTER = env_number("RADIUS_ROUTER_SILENT_AFTER", "900", int)
 # Customers (their tenant) are told when this share of the data limit is used.
-RADIUS_DATA_WARNING_PERCENT = int(os.environ.get("RADIUS_DATA_WARNING_PERCENT", "80"))
+RADIUS_DATA_WARNING_PERCENT = env_number("RADIUS_DATA_WARNING_PERCENT", "80", int)
 # Seconds FreeRADIUS answers a repeated Access-Request from its own memory (rlm_cache) before
 # asking the platform again; every change drops the answers it affects at once, this is the
 # safety net (docs/radius.md). 0: no cache (`manage.py radius_config` writes none).
-RADIUS_CACHE_TTL = int(os.environ.get("RADIUS_CACHE_TTL", "30"))
+RADIUS_CACHE_TTL = env_number("RADIUS_CACHE_TTL", "30", int)
 # The FreeRADIUS cache listeners (host:port) the platform drops answers through; the port is
 # `radius_config --cache-port` (default 18120, on 127.0.0.1). Empty: none (no cache to drop).
 RADIUS_CACHE_SERVERS = env_list("RADIUS_CACHE_SERVERS", ["127.0.0.1:18120"])
 # Seconds the background sender waits for a cache listener to confirm a drop packet, and how
 # many tries before it backs off and sends the drop again later (hotspot/radius_cache.py).
-RADIUS_CACHE_TIMEOUT = float(os.environ.get("RADIUS_CACHE_TIMEOUT", "0.5"))
-RADIUS_CACHE_RETRIES = int(os.environ.get("RADIUS_CACHE_RETRIES", "3"))
+RADIUS_CACHE_TIMEOUT = env_number("RADIUS_CACHE_TIMEOUT", "0.5")
+RADIUS_CACHE_RETRIES = env_number("RADIUS_CACHE_RETRIES", "3", int)
 # Seconds a committed change (a request, an admin save) waits at most for every listener to
 # confirm its drops before it returns: confirmed within it, the very next login is answered
 # from the new state; past it the drop is still delivered, later (docs/radius.md, "The cache").
-RADIUS_CACHE_DROP_WAIT = float(os.environ.get("RADIUS_CACHE_DROP_WAIT", "0.25"))
+RADIUS_CACHE_DROP_WAIT = env_number("RADIUS_CACHE_DROP_WAIT", "0.25")
+# Drops at most waiting for one cache listener (one per change): past it, new drops are
+# discarded (logged, counted) rather than held in memory for a listener gone for good.
+RADIUS_CACHE_QUEUE_MAX = env_number("RADIUS_CACHE_QUEUE_MAX", "10000", int)
 
 # --- payments (docs/portal.md) ------------------------------------------------------------
 # The platform's public base URL: Daraja's CallBackURL is built from it (PUBLIC_URL + a

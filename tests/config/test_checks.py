@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ({"RADIUS_CACHE_RETRIES": 0}, "hotspot.E005"),
         ({"RADIUS_CACHE_DROP_WAIT": -1}, "hotspot.E006"),
         ({"RADIUS_CACHE_DROP_WAIT": 5}, "hotspot.E006"),
+        ({"RADIUS_CACHE_QUEUE_MAX": 0}, "hotspot.E007"),
     ],
 )
 def test_bad_radius_cache_timings_stop_the_start(overrides, check_id):
@@ -32,7 +36,7 @@ def test_every_radius_setting_has_its_row_and_default_in_docs_radius_md():
     settings_text = (ROOT / "config" / "settings" / "base.py").read_text()
     docs = (ROOT / "docs" / "radius.md").read_text()
     declared = re.findall(
-        r'^(RADIUS_\w+) = (?:\w+\()?(?:os\.environ\.get|env_list)\("\1", ([^)]*)\)',
+        r'^(RADIUS_\w+) = (?:\w+\()?(?:os\.environ\.get|env_list|env_number)\("\1", ([^)]*)\)',
         settings_text,
         re.M,
     )
@@ -42,3 +46,27 @@ def test_every_radius_setting_has_its_row_and_default_in_docs_radius_md():
         assert row, f"{name} has no row in docs/radius.md's settings table"
         for value in re.findall(r'"([^"]+)"', default):
             assert f"`{value}`" in row.group(1) or value in row.group(1), (name, value)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("RADIUS_CACHE_TIMEOUT", "half a second"),
+        ("RADIUS_CACHE_DROP_WAIT", "0,25"),
+        ("RADIUS_CACHE_RETRIES", "3.5"),
+    ],
+)
+def test_a_radius_number_that_is_none_stops_the_start_naming_the_setting(name, value):
+    """Not a bare ValueError from deep in the settings: the setting, its value, its default."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", name: value}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {name}={value!r} is not" in result.stderr, result.stderr
+    assert "ValueError" not in result.stderr

@@ -5,6 +5,7 @@ test_radius_cache.py."""
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import struct
 import threading
@@ -15,7 +16,7 @@ from django.db import transaction
 from prometheus_client import REGISTRY
 
 from hotspot import radius, radius_cache, services
-from hotspot.models import MB, HotspotUser
+from hotspot.models import MB, HotspotUser, Router
 from tenants import services as tenant_services
 from tests.factories import HotspotUserFactory, PackageFactory, RouterFactory, TenantFactory
 from tests.hotspot.radius_harness import wait_for
@@ -30,6 +31,8 @@ class CacheStandIn:
     def __init__(self) -> None:
         self.secret = radius_cache.cache_secret().encode()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # room for a full window of drop packets (256 x 4 kB) while this thread catches up
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
@@ -227,3 +230,144 @@ def test_generations_reach_a_server_in_order_even_after_an_outage(standin, setti
     standin.answering = True
     wait_for(lambda: "new-one" in standin.generations, 15, "the newer generation")
     assert standin.generations[-1] == "new-one", standin.generations
+
+
+def thread_cpu_seconds(thread: threading.Thread) -> float:
+    """User + system CPU time one thread has used (Linux /proc)."""
+    with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def many_keys(n: int = 30000) -> list[str]:
+    """More keys than 256 packets hold (~80 of these per packet): the identifiers run out."""
+    return [f"{i}:a-fairly-long-hotspot-username-{i:06d}" for i in range(n)]
+
+
+def test_a_backlog_beyond_the_identifiers_does_not_spin_the_sender(standin, settings):
+    """All 256 identifiers out to a silent listener: the sender sleeps until an answer or a
+    retransmission is due instead of trying to send the rest in a loop."""
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 5.0, 3
+    standin.answering = False
+    radius_cache.send(keys=many_keys(), wait=0)
+    wait_for(lambda: standin.ignored >= 256, 15, "the first 256 packets")
+    # against a thread that does spin, in the same window (a loaded machine gives both less)
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [None for _ in iter(stop.is_set, True)])
+    spinner.start()
+    sender = radius_cache._sender.thread
+    try:
+        cpu, reference = thread_cpu_seconds(sender), thread_cpu_seconds(spinner)
+        wait_for(lambda: thread_cpu_seconds(spinner) - reference >= 0.3, 30, "the spinner's CPU")
+        used = thread_cpu_seconds(sender) - cpu
+        spun = thread_cpu_seconds(spinner) - reference
+    finally:
+        stop.set()
+        spinner.join()
+    assert used < 0.25 * spun, f"the sender used {used:.2f}s of CPU, a spinner {spun:.2f}s"
+
+
+def test_a_drop_bigger_than_the_identifiers_is_confirmed_once(standin, settings):
+    """More packets than identifiers: the rest go as answers free identifiers; every key is
+    sent once and the drop finishes once, confirmed (it used to be sent forever)."""
+    settings.RADIUS_CACHE_TIMEOUT = 5.0  # a busy stand-in never causes a retransmission
+    keys = many_keys()
+    finished = drops("confirmed") + drops("late")
+    assert radius_cache.send(keys=keys, wait=30)
+    assert drops("confirmed") + drops("late") == finished + 1
+    assert len(standin.keys) == len(keys) and set(standin.keys) == set(keys)
+
+
+def test_a_failed_batch_is_not_retransmitted_and_each_drop_finishes_once(standin, settings):
+    """A batch given up after its tries sends none of its packets again until its drops go,
+    together, in a new batch after the back-off; once answered each drop finishes once."""
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 0.3, 2
+    standin.answering = False
+    unanswered, finished = drops("unanswered"), drops("confirmed") + drops("late")
+    radius_cache.send(keys=many_keys(), wait=0)  # a batch waiting for identifiers
+    radius_cache.send(keys=["1:late-comer"], wait=0)  # and one waiting behind it
+    wait_for(lambda: drops("unanswered") > unanswered, 15, "the batch to be given up")
+    # tries x the 256 packets out: nothing more went while the batch was failing
+    assert standin.ignored <= 2 * 256, standin.ignored
+    standin.answering = True
+    wait_for(lambda: drops("confirmed") + drops("late") >= finished + 2, 30, "both drops")
+    time.sleep(0.5)
+    assert drops("confirmed") + drops("late") == finished + 2
+
+
+def test_a_full_queue_discards_new_drops_with_a_warning(standin, settings, caplog):
+    """A listener that never answers: at RADIUS_CACHE_QUEUE_MAX drops pending for it, new
+    ones are discarded (logged once, counted) instead of piling up in memory."""
+    settings.RADIUS_CACHE_QUEUE_MAX = 5
+    standin.answering = False
+    discarded = drops("discarded")
+    for i in range(12):
+        radius_cache.send(keys=[f"1:user-{i}"], wait=0)
+    wait_for(lambda: drops("discarded") == discarded + 7, 10, "7 drops discarded")
+    assert caplog.text.count("RADIUS_CACHE_QUEUE_MAX") == 1
+
+
+def test_changes_do_not_wait_for_a_listener_that_stopped_answering(standin, world, settings):
+    """Once a packet went unanswered for RADIUS_CACHE_TIMEOUT the listener is unhealthy: a
+    change waits no longer for it (its drop still goes), until it answers again."""
+    settings.RADIUS_CACHE_DROP_WAIT = 30  # what a change would wait for a silent listener
+    settings.RADIUS_CACHE_TIMEOUT, settings.RADIUS_CACHE_RETRIES = 0.2, 3
+    standin.answering = False
+    user = world["user"]
+    started = time.monotonic()
+    user.password = "one"
+    user.save()  # waits only until its packet's timeout marks the listener unhealthy
+    user.password = "two"
+    user.save()  # does not wait at all
+    took = time.monotonic() - started
+    assert took < settings.RADIUS_CACHE_DROP_WAIT / 3, f"two saves took {took:.1f}s"
+    assert standin.ignored >= 2  # both sent all the same
+    standin.answering = True
+    wait_for(lambda: sorted(set(standin.keys)) == keys_of(world), 15, "the drops delivered")
+    user.username = "dora"
+    user.save()  # healthy again: waits for the confirmation
+    assert set(keys_of(world, "dora")) <= set(standin.keys)
+
+
+def test_a_users_save_asks_no_query_for_its_routers(standin, world, django_assert_num_queries):
+    """The tenant's router ids come from the cache; a router added anywhere is in the next
+    drop."""
+    user = HotspotUser.objects.get(pk=world["user"].pk)
+    user.save()  # the router ids are cached now
+    with django_assert_num_queries(1):  # the UPDATE alone
+        user.save()
+    added = RouterFactory(tenant=world["tenant"])  # (in any process: the cache is shared)
+    user.password = "new"
+    user.save()
+    assert f"{added.pk}:dee" in standin.keys
+    Router.objects.filter(pk=added.pk).delete()
+    before = len(standin.keys)
+    user.password = "newer"
+    user.save()
+    assert sorted(standin.keys[before:]) == keys_of(world)  # not the removed one's key
+
+
+def test_a_forked_child_closes_the_parents_sender_sockets(standin):
+    """The parent's sender sockets are of no use in a child (its thread did not follow): they
+    are closed, not leaked into every worker."""
+    assert radius_cache.send(keys=["1:forker"], wait=5)
+    sender = radius_cache._sender
+    fds = [sender._wake_r.fileno(), sender._wake_w.fileno()] + [
+        peer.sock.fileno() for peer in getattr(sender, "peers", {}).values()
+    ]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report which of the parent's descriptors are still open
+        still_open = []
+        for fd in fds:
+            try:
+                os.fstat(fd)
+                still_open.append(fd)
+            except OSError:
+                pass
+        os.write(write, repr(still_open).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as report:
+        assert report.read() == "[]", f"open in the child of {fds}"
