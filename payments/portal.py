@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views import View
@@ -232,6 +234,11 @@ class PortalView(View):
 def _render_pay(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
     """The pay page; its sign-in form posts to the router's login URL (link-login-only), so
     that origin is added to the page's CSP form-action (otherwise 'self' only)."""
+    credentials = context["state"].get("credentials")
+    if credentials:  # shown before (or without) portal.js: in the hotspot's zone, not in UTC
+        expires = datetime.fromisoformat(credentials["expires_at"])
+        local = timezone.localtime(expires, context["tenant"].tzinfo)
+        context = {**context, "expires_shown": f"{local:%Y-%m-%d %H:%M}"}
     response = render(request, "payments/portal_pay.html", context)
     login = context["handoff"].get("link-login-only")
     if login:  # validated by clean_handoff; only its origin (no user info) joins the policy

@@ -4,8 +4,9 @@ A tenant's people see times in the tenant's zone (Tenant.time_zone); system admi
 visitors keep TIME_ZONE. The API (/api/) keeps TIME_ZONE for everyone: its ISO times carry their
 offset anyway, and a bearer token is only read in the view, so a session and a token would
 otherwise get different offsets for the same record. The
-captive portal, which has no signed-in user, activates its tenant's zone itself
-(payments.portal).
+captive portal, which has no signed-in user, keeps TIME_ZONE too: its only time, the login's
+expiry, is written in its tenant's zone by payments.portal on the page and by the browser
+when it changes (portal_base.html's data-time-zone, static/js/portal.js).
 """
 
 from __future__ import annotations

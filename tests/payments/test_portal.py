@@ -165,6 +165,8 @@ def test_a_refused_push_shows_the_reason_and_a_way_to_try_again(client, shop, da
 
 
 def test_the_pay_page_and_status_json_follow_the_payment(client, shop, daraja):
+    Tenant.objects.filter(pk=shop.pk).update(time_zone="Pacific/Kiritimati")  # not TIME_ZONE
+    shop.refresh_from_db()
     daily = Package.objects.get(tenant=shop, name="Daily")
     buy(client, daily)
     payment = Payment.objects.get()
@@ -186,6 +188,9 @@ def test_the_pay_page_and_status_json_follow_the_payment(client, shop, daraja):
     assert 'data-state="completed"' in page
     assert f'id="hotspot-username">{user.username}<' in page
     assert f'id="hotspot-password">{user.password}<' in page
+    # Before portal.js rewrites it (or without it): the expiry in the hotspot's zone, not UTC's.
+    shown = f"{user.expires_at.astimezone(shop.tzinfo):%Y-%m-%d %H:%M}"
+    assert f'data-expires="{user.expires_at.isoformat()}">{shown}<' in page
 
 
 def test_a_cancelled_payment_says_so(client, shop, daraja):

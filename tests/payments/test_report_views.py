@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from payments import services
 from payments.models import Payment
+from tenants.models import Tenant
 from tenants.services import tenant_suspend
 from tests.factories import PackageFactory, PaymentFactory
 
@@ -105,6 +106,7 @@ def test_page_carries_the_data_for_the_charts_and_escapes_names(client, tenant, 
 
 
 def test_csv_bytes_have_iso_dates_two_decimals_currency_and_totals(client, tenant, tenant_admin):
+    Tenant.objects.filter(pk=tenant.pk).update(time_zone="Africa/Nairobi")  # its days, below
     package = PackageFactory(tenant=tenant, name="Siku · Día", price=Decimal("50"))
     # 23:30 in Nairobi on 30 Nov is 20:30 UTC; 00:30 on 1 Dec is 21:30 UTC on 30 Nov.
     paid(package, datetime(2026, 11, 30, 20, 30, tzinfo=UTC))
@@ -137,7 +139,7 @@ def test_json_counts_every_method_and_agrees_with_the_dashboard(client, tenant, 
     paid(package, timezone.now())
     services.payment_record_cash(tenant=tenant, package=package, by=tenant_admin)
     client.force_login(tenant_admin)
-    today = timezone.localdate().isoformat()
+    today = timezone.localdate(timezone=tenant.tzinfo).isoformat()  # the report's day
     data = client.get("/reports/", {"start": today, "end": today, "format": "json"}).json()
     assert data["totals"] == [
         {"currency": "KES", "sales": 2, "revenue": "80.00", "display": "KES 80.00"}
@@ -180,9 +182,9 @@ def test_default_range_is_the_last_30_local_days(client, tenant_admin):
     client.force_login(tenant_admin)
     data = client.get("/reports/", {"format": "json"}).json()
     end = date.fromisoformat(data["end"])
-    assert end == timezone.localdate()
+    assert end == timezone.localdate(timezone=tenant_admin.tenant.tzinfo)
     assert (end - date.fromisoformat(data["start"])).days == 29
-    assert data["timezone"] == "Africa/Nairobi"
+    assert data["timezone"] == tenant_admin.tenant.time_zone
 
 
 def test_rights_end_when_the_tenant_is_suspended(client, tenant, tenant_admin, system_admin):

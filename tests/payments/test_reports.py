@@ -118,7 +118,8 @@ def test_dashboard_revenue_today_agrees_with_the_report(tenant, tenant_admin):
     services.payment_record_cash(tenant=tenant, package=dear, by=tenant_admin)
     redeemed(tenant, dear, timezone.now())
     paid(cheap, timezone.now() - timedelta(days=3))  # not today
-    report = reports.report_build(user=tenant_admin, rng=reports.ReportRange.today())
+    today = reports.ReportRange.today(tz=reports.report_timezone(user=tenant_admin))  # as /reports/
+    report = reports.report_build(user=tenant_admin, rng=today)
     assert report["totals"]["KES"]["revenue"] == Decimal("209.00")
     assert dashboard_stats(user=tenant_admin)["revenue_today"] == "209.00"
 

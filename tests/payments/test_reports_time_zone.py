@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from payments.models import Payment
 from tests.factories import PackageFactory, PaymentFactory, TenantAdminFactory, TenantFactory
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.django_db
 
 AT_2330_UTC = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # 02:30 on Dec 1 in Nairobi (UTC+3)
 AT_2230_UTC = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)  # 23:30 on Nov 30 in Lagos (UTC+1)
+# UTC+14: its day starts ten hours before UTC's, so its "today" is often UTC's tomorrow.
+KIRITIMATI = "Pacific/Kiritimati"
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +90,26 @@ def test_a_system_admin_sees_one_tenant_in_its_zone_and_the_platform_in_time_zon
         "/system/reports/", {"start": "2026-11-30", "end": "2026-11-30", "format": "json"}
     ).json()
     assert platform["timezone"] == "UTC" and platform["totals"][0]["sales"] == 1
+
+
+def test_the_default_range_ends_on_the_tenants_today_just_after_its_midnight(client):
+    tenant = TenantFactory(time_zone=KIRITIMATI)
+    with time_machine.travel(datetime(2026, 12, 1, 10, 15, tzinfo=UTC), tick=False):  # 00:15, Dec 2
+        client.force_login(TenantAdminFactory(tenant=tenant))
+        data = client.get("/reports/", {"format": "json"}).json()
+    assert (data["start"], data["end"]) == ("2026-11-03", "2026-12-02")
+
+
+def test_the_last_day_of_the_default_range_holds_a_sale_of_2330_their_time(client):
+    package = PackageFactory(tenant=TenantFactory(time_zone=KIRITIMATI), price=Decimal("10.00"))
+    paid(package, datetime(2026, 11, 30, 9, 30, tzinfo=UTC))  # 23:30 on Nov 30 there
+    paid(package, datetime(2026, 11, 30, 10, 30, tzinfo=UTC))  # 00:30 on Dec 1 there
+    paid(package, datetime(2026, 12, 1, 9, 30, tzinfo=UTC))  # 23:30 on Dec 1 there
+    with time_machine.travel(datetime(2026, 12, 1, 9, 45, tzinfo=UTC), tick=False):  # 23:45 there
+        client.force_login(TenantAdminFactory(tenant=package.tenant))
+        rows = csv_rows(client, table="day")
+    assert rows[-3:] == [
+        ["2026-11-30", "1", "10.00", "KES"],
+        ["2026-12-01", "2", "20.00", "KES"],
+        ["Total", "3", "30.00", "KES"],
+    ]

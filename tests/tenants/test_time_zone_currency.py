@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
@@ -67,11 +68,12 @@ def test_new_tenants_start_with_time_zone_and_currency_settings(system_admin, se
     ],
 )
 def test_unknown_zone_or_currency_is_refused_and_changes_nothing(tenant, tenant_admin, data, field):
+    before = (tenant.time_zone, tenant.currency)  # TIME_ZONE's and CURRENCY's, whatever they are
     with pytest.raises(ValidationError) as caught:
         services.tenant_update(tenant=tenant, data=data, by=tenant_admin)
     assert field in caught.value.message_dict
     tenant.refresh_from_db()
-    assert (tenant.time_zone, tenant.currency) == ("Africa/Nairobi", "KES")
+    assert (tenant.time_zone, tenant.currency) == before
 
 
 def test_staff_cannot_change_the_currency(tenant, staff):
@@ -200,6 +202,26 @@ def test_the_dashboard_counts_the_tenants_day_in_its_currency(client, lagos):
     page = client.get("/").content.decode()
     assert "Revenue today (NGN)" in page
     assert client.get("/dashboard/stats/").json()["revenue_today"] == "1500.00"
+
+
+def test_the_dashboards_today_is_the_tenants_day_at_utc_plus_14(client, settings):
+    """At 23:45 their time, a +14 tenant's today began at 10:00 UTC the day before."""
+    settings.TIME_ZONE = "Africa/Nairobi"
+    package = PackageFactory(
+        tenant=TenantFactory(time_zone="Pacific/Kiritimati"), price=Decimal("10.00")
+    )
+    for at in (
+        datetime(2026, 11, 30, 9, 30, tzinfo=UTC),  # 23:30 on Nov 30 there: yesterday
+        datetime(2026, 11, 30, 10, 30, tzinfo=UTC),  # 00:30 on Dec 1 there
+        datetime(2026, 12, 1, 9, 30, tzinfo=UTC),  # 23:30 on Dec 1 there
+    ):
+        PaymentFactory(
+            package=package, status=Payment.Status.COMPLETED, completed_at=at, provider="daraja"
+        )
+    with time_machine.travel(datetime(2026, 12, 1, 9, 45, tzinfo=UTC), tick=False):
+        client.force_login(TenantAdminFactory(tenant=package.tenant))
+        stats = client.get("/dashboard/stats/").json()
+    assert (stats["payments_today"], stats["revenue_today"]) == (2, "20.00")
 
 
 @pytest.mark.parametrize(
