@@ -8,6 +8,7 @@ consumer can accept-then-close with a code the client sees (4401/4403). Authoriz
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
@@ -17,11 +18,14 @@ from urllib.parse import parse_qs
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.http.cookie import parse_cookie
 
 from notifications.realtime.access import policy_block_reason
 from notifications.realtime.batch import thread_batch
 from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,14 +165,19 @@ def _users_by_token(tokens: dict[str, Any]) -> dict[str, Any]:
     from rest_framework_simplejwt.settings import api_settings
     from rest_framework_simplejwt.utils import get_md5_hash_password
 
-    ids = {raw: t.get(api_settings.USER_ID_CLAIM) for raw, t in tokens.items()}
-    wanted = {i for i in ids.values() if i is not None}
     field = api_settings.USER_ID_FIELD
+    model = get_user_model()
+    id_field = model._meta.get_field(field)
+    ids: dict[str, Any] = {}
+    for raw, token in tokens.items():
+        try:  # a claim the column cannot hold ("abc", a list) is this token's refusal alone
+            ids[raw] = id_field.to_python(token.get(api_settings.USER_ID_CLAIM))
+        except (ValidationError, TypeError, ValueError):
+            ids[raw] = None
+    wanted = {i for i in ids.values() if i is not None}
     users = {
         str(getattr(u, field)): u
-        for u in get_user_model()
-        .objects.select_related("tenant")
-        .filter(**{f"{field}__in": wanted})
+        for u in model.objects.select_related("tenant").filter(**{f"{field}__in": wanted})
     }
     found: dict[str, Any] = {}
     for raw, user_id in ids.items():
@@ -190,7 +199,8 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
 
     Each distinct token and session is checked once, the tokens' accounts read in one query
     (sessions still one lookup each), at the moment of the call: a right revoked before it is
-    refused exactly as one at a time would be.
+    refused exactly as one at a time would be. A credential that cannot be checked (corrupt
+    session data, a claim of the wrong type) refuses its own sockets (4401), never the batch's.
     """
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.settings import api_settings
@@ -204,6 +214,9 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             try:
                 tokens[value] = _verified(value)
             except TokenError:
+                answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
+            except Exception:
+                logger.warning("a handshake's token could not be checked", exc_info=True)
                 answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
             else:
                 if api_settings.USER_ID_CLAIM not in tokens[value]:
@@ -222,7 +235,12 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             "token_claims": token_claims(token),
         }
         if user.pk not in checked:
-            checked[user.pk] = policy_block_reason(user)
+            try:
+                checked[user.pk] = policy_block_reason(user)
+            except Exception:
+                logger.warning("a handshake's account could not be checked", exc_info=True)
+                answers[("jwt", raw)] = _refused("Invalid or expired token.", "jwt")
+                continue
         reason = checked[user.pk]
         if reason:
             answers[("jwt", raw)] = SocketAuth(
@@ -238,7 +256,11 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             answers[cred] = _refused("Not signed in.", None)
         else:
             store = import_module(settings.SESSION_ENGINE).SessionStore
-            answers[cred] = user_from_session(store(key))
+            try:
+                answers[cred] = user_from_session(store(key))
+            except Exception:  # e.g. a user id the column cannot hold: this socket alone
+                logger.warning("a handshake's session could not be checked", exc_info=True)
+                answers[cred] = _refused("Not signed in.", None)
     return [answers[cred] for cred in credentials]
 
 

@@ -254,3 +254,65 @@ async def test_socket_ids_and_channel_names_are_distinct():
     ids = {new_socket_id() for _ in range(5000)}
     assert len(ids) == 5000
     assert all(SOCKET_ID_RE.match(i) for i in ids)
+
+
+async def _outcome(comm) -> int | str:
+    """ "welcome", or the close code the client saw."""
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    message = await comm.receive_output(5)
+    await comm.disconnect()
+    return "welcome" if message["type"] != "websocket.close" else message["code"]
+
+
+async def _in_one_batch(comms) -> list[int | str]:
+    """Every handshake's outcome, all of them authenticated by one `authenticate_many` call
+    (the batch is held until every handshake waits in it)."""
+    import asyncio
+
+    from notifications.realtime import auth
+    from notifications.realtime.batch import thread_batch
+
+    batch = thread_batch(auth.authenticate_many)
+    assert not batch.running
+    batch.running = True  # as while a run is in the thread: new questions wait for the next
+    outcomes = [asyncio.create_task(_outcome(c)) for c in comms]
+    for _ in range(500):
+        if len(batch.waiting) == len(comms):
+            break
+        await asyncio.sleep(0.01)
+    assert len(batch.waiting) == len(comms)
+    batch._task = asyncio.get_running_loop().create_task(batch._run())
+    return list(await asyncio.gather(*outcomes))
+
+
+@database_sync_to_async
+def _corrupt_session() -> str:
+    """A stored session whose user id the account table cannot hold (hand-edited, or left by
+    another user model): Django's get_user raises on it instead of answering anonymous."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store["_auth_user_id"] = "not-a-number"
+    store["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
+    store["_auth_user_hash"] = "x"
+    store.create()
+    return store.session_key
+
+
+@database_sync_to_async
+def _token_with_bad_user_claim(user) -> str:
+    token = AccessToken.for_user(user)
+    token["user_id"] = ["not", "an", "id"]  # validly signed, but no account can match it
+    return str(token)
+
+
+async def test_a_corrupt_credential_refuses_its_socket_alone_not_its_batch(staff, tenant_admin):
+    good_cookie = await session_cookie(staff)
+    good_token = await access_token(tenant_admin)
+    comms = [communicator(cookie=good_cookie), communicator(token=good_token)]
+    comms += [communicator(cookie=await _corrupt_session())]
+    comms += [communicator(token=await _token_with_bad_user_claim(staff))]
+    comms += [communicator(cookie=good_cookie)]
+    assert await _in_one_batch(comms) == ["welcome", "welcome", 4401, 4401, "welcome"]
