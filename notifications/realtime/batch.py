@@ -19,10 +19,18 @@ from channels.db import database_sync_to_async
 
 
 class ThreadBatch:
-    """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM)."""
+    """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM).
 
-    def __init__(self, many: Callable[[list[Any]], list[Any]]) -> None:
+    A run takes at most `max_size` questions (the rest wait for the next run): a storm of
+    10,000 handshakes must not hold the database thread for one long call while the sockets
+    already in need a hop of their own, and the first of them wait for the last one's query.
+    """
+
+    MAX_SIZE = 500
+
+    def __init__(self, many: Callable[[list[Any]], list[Any]], *, max_size: int = MAX_SIZE) -> None:
         self.many = many
+        self.max_size = max_size
         self.waiting: list[tuple[Any, asyncio.Future]] = []
         self.running = False
         self._task: asyncio.Task | None = None
@@ -40,7 +48,8 @@ class ThreadBatch:
         batch: list[tuple[Any, asyncio.Future]] = []
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, []
+                batch = self.waiting[: self.max_size]
+                self.waiting = self.waiting[self.max_size :]
                 try:
                     answers = await database_sync_to_async(self.many)([arg for arg, _ in batch])
                 except Exception as exc:  # e.g. the database is away: every caller gets it
