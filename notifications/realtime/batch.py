@@ -22,8 +22,8 @@ class ThreadBatch:
     """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM).
 
     A run takes at most `max_size` questions (the rest wait for the next run): a storm of
-    10,000 handshakes must not hold the database thread for one long call while the sockets
-    already in need a hop of their own, and the first of them wait for the last one's query.
+    10,000 handshakes is answered in runs of 500, so no one call holds the database thread for
+    long, and the first sockets are answered after their run's work, not after all 10,000's.
     """
 
     MAX_SIZE = 500
