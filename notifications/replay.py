@@ -67,6 +67,8 @@ class Replay:
     frames: list[str] = field(default_factory=list)
     resync: bool = False
     ids: list[int] = field(default_factory=list)  # the event id of each frame
+    # the socket id each frame's event excluded (toOthers), for a caller that filters itself
+    excluded: list[str | None] = field(default_factory=list)
 
 
 def _after(seen: dict[str, Any]) -> Q:
@@ -123,6 +125,7 @@ def missed_events(
         return Replay(resync=True)
     frames: list[str] = []
     ids: list[int] = []
+    excluded: list[str | None] = []
     for event in rows:
         if exclude is not None and event.exclude_socket_id == exclude:
             continue
@@ -130,8 +133,9 @@ def missed_events(
             if target.group in groups and (not target.roles or user.role in target.roles):
                 frames.append(relay.frame(event, target.group))
                 ids.append(event.id)
+                excluded.append(event.exclude_socket_id)
                 break  # one frame per event, whatever the number of its groups
-    return Replay(frames=frames, ids=ids)
+    return Replay(frames=frames, ids=ids, excluded=excluded)
 
 
 @dataclass

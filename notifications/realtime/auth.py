@@ -8,6 +8,7 @@ consumer can accept-then-close with a code the client sees (4401/4403). Authoriz
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from importlib import import_module
 from types import SimpleNamespace
@@ -17,11 +18,15 @@ from urllib.parse import parse_qs
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare
 
 from notifications.realtime.access import policy_block_reason
 from notifications.realtime.batch import thread_batch
 from notifications.realtime.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,16 +76,6 @@ def _checked(user: Any, **fields: Any) -> SocketAuth:
 def user_from_token(raw: str) -> SocketAuth:
     """Authenticate a simplejwt access token (sync: reads the user row)."""
     return authenticate_many([("jwt", raw)])[0]
-
-
-def user_from_session(session: Any) -> SocketAuth:
-    """Authenticate a Django session exactly as an HTTP request would (sync)."""
-    from django.contrib.auth import get_user
-
-    user = get_user(SimpleNamespace(session=session))
-    if not user.is_authenticated:
-        return _refused("Not signed in.", None)
-    return _checked(user, method="session", session_key=session.session_key)
 
 
 def bearer_token(scope: dict) -> str | None:
@@ -161,14 +156,19 @@ def _users_by_token(tokens: dict[str, Any]) -> dict[str, Any]:
     from rest_framework_simplejwt.settings import api_settings
     from rest_framework_simplejwt.utils import get_md5_hash_password
 
-    ids = {raw: t.get(api_settings.USER_ID_CLAIM) for raw, t in tokens.items()}
-    wanted = {i for i in ids.values() if i is not None}
     field = api_settings.USER_ID_FIELD
+    model = get_user_model()
+    id_field = model._meta.get_field(field)
+    ids: dict[str, Any] = {}
+    for raw, token in tokens.items():
+        try:  # a claim the column cannot hold ("abc", a list) is this token's refusal alone
+            ids[raw] = id_field.to_python(token.get(api_settings.USER_ID_CLAIM))
+        except (ValidationError, TypeError, ValueError):
+            ids[raw] = None
+    wanted = {i for i in ids.values() if i is not None}
     users = {
         str(getattr(u, field)): u
-        for u in get_user_model()
-        .objects.select_related("tenant")
-        .filter(**{f"{field}__in": wanted})
+        for u in model.objects.select_related("tenant").filter(**{f"{field}__in": wanted})
     }
     found: dict[str, Any] = {}
     for raw, user_id in ids.items():
@@ -188,9 +188,11 @@ def _users_by_token(tokens: dict[str, Any]) -> dict[str, Any]:
 def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
     """Authenticate the handshakes that arrived together (sync: one thread hop for all).
 
-    Each distinct token and session is checked once, the tokens' accounts read in one query
-    (sessions still one lookup each), at the moment of the call: a right revoked before it is
-    refused exactly as one at a time would be.
+    Each distinct token and session is checked once, at the moment of the call: a right revoked
+    before it is refused exactly as one at a time would be. The sessions are read in one query
+    (or one cache `get_many`), the tokens' accounts in one, the sessions' in another. A
+    credential that cannot be checked (corrupt session data, a claim of the wrong type)
+    refuses its own sockets (4401), never the batch's.
     """
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.settings import api_settings
@@ -204,6 +206,9 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             try:
                 tokens[value] = _verified(value)
             except TokenError:
+                answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
+            except Exception:
+                logger.warning("a handshake's token could not be checked", exc_info=True)
                 answers[("jwt", value)] = _refused("Invalid or expired token.", "jwt")
             else:
                 if api_settings.USER_ID_CLAIM not in tokens[value]:
@@ -222,7 +227,12 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             "token_claims": token_claims(token),
         }
         if user.pk not in checked:
-            checked[user.pk] = policy_block_reason(user)
+            try:
+                checked[user.pk] = policy_block_reason(user)
+            except Exception:
+                logger.warning("a handshake's account could not be checked", exc_info=True)
+                answers[("jwt", raw)] = _refused("Invalid or expired token.", "jwt")
+                continue
         reason = checked[user.pk]
         if reason:
             answers[("jwt", raw)] = SocketAuth(
@@ -230,16 +240,139 @@ def authenticate_many(credentials: list[Credential]) -> list[SocketAuth]:
             )
         else:
             answers[("jwt", raw)] = SocketAuth(user=user, **fields)
+    keys = {key for kind, key in credentials if kind == "session" and key is not None}
+    sessions = _load_sessions(keys) if keys else {}
+    session_users = _users_by_session(sessions) if sessions else {}
     for cred in credentials:
         if cred in answers:
             continue
         kind, key = cred
         if key is None:
             answers[cred] = _refused("Not signed in.", None)
-        else:
-            store = import_module(settings.SESSION_ENGINE).SessionStore
-            answers[cred] = user_from_session(store(key))
+            continue
+        try:
+            user = session_users[key]
+            if isinstance(user, Exception):
+                raise user
+            if not user.is_authenticated:
+                answers[cred] = _refused("Not signed in.", None)
+            else:
+                answers[cred] = _checked(
+                    user, method="session", session_key=sessions[key].session_key
+                )
+        except Exception:  # e.g. a user id the column cannot hold: this socket alone
+            logger.warning("a handshake's session could not be checked", exc_info=True)
+            answers[cred] = _refused("Not signed in.", None)
     return [answers[cred] for cred in credentials]
+
+
+def _load_sessions(keys: set[str]) -> dict[str, Any]:
+    """The SESSION_ENGINE's store of each key, loaded together (as each store's `load` would).
+
+    db: one query; cache: one `get_many`; cached_db: one `get_many`, then the misses in one
+    query (and cached, as its `load` does). Other engines load each store on first use.
+    """
+    from django.contrib.sessions.backends.cache import SessionStore as CacheStore
+    from django.contrib.sessions.backends.cached_db import SessionStore as CachedDbStore
+    from django.contrib.sessions.backends.db import SessionStore as DbStore
+    from django.core.cache import caches
+    from django.utils import timezone
+
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    stores = {key: store_class(key) for key in keys}
+    valid = {key for key, store in stores.items() if store.session_key is not None}
+    cached = issubclass(store_class, CacheStore | CachedDbStore)
+    if not cached and not issubclass(store_class, DbStore):
+        return stores
+    data: dict[str, dict] = {}
+    if cached:
+        cache = caches[settings.SESSION_CACHE_ALIAS]
+        by_cache_key = {stores[key].cache_key: key for key in valid}
+        try:
+            found = cache.get_many(list(by_cache_key))
+        except Exception:  # as the stores' `load`: an unreadable cache reads as a miss
+            logger.warning("session cache read failed", exc_info=True)
+            found = {}
+        data = {by_cache_key[k]: v for k, v in found.items() if v is not None}
+    if issubclass(store_class, DbStore):
+        rows = store_class.get_model_class().objects.filter(
+            session_key__in=valid - set(data), expire_date__gt=timezone.now()
+        )
+        for row in rows:
+            store = stores[row.session_key]
+            data[row.session_key] = store.decode(row.session_data)  # corrupt data: {}
+            if cached:
+                try:
+                    expiry = store.get_expiry_age(expiry=row.expire_date)
+                    cache.set(store.cache_key, data[row.session_key], expiry)
+                except Exception:
+                    logger.warning("session cache write failed", exc_info=True)
+    for key, store in stores.items():
+        if key not in data:
+            store._session_key = None  # as `load` does for a session that is gone
+        store._session_cache = data.get(key, {})
+    return stores
+
+
+def _users_by_session(sessions: dict[str, Any]) -> dict[str, Any]:
+    """The user each session signs in (AnonymousUser: none; an exception: this one failed), as
+    `django.contrib.auth.get_user` finds it, the ModelBackend accounts read in one query.
+
+    The rule is Django's (5.2): the session names a configured backend and an account it may
+    authenticate, whose session auth hash matches (a fallback secret's hash rotates it); a
+    mismatch flushes the session. Backends with their own `get_user` are asked one by one.
+    """
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user,
+        get_user_model,
+        load_backend,
+    )
+    from django.contrib.auth.backends import ModelBackend
+
+    model = get_user_model()
+    found: dict[str, Any] = {}
+    wanted: dict[str, tuple[Any, Any]] = {}  # session key → (backend, user pk)
+    for key, session in sessions.items():
+        try:
+            backend_path = session.get(BACKEND_SESSION_KEY)
+            if SESSION_KEY not in session or backend_path not in settings.AUTHENTICATION_BACKENDS:
+                found[key] = AnonymousUser()
+                continue
+            backend = load_backend(backend_path)
+            if type(backend).get_user is not ModelBackend.get_user:
+                found[key] = get_user(SimpleNamespace(session=session))
+                continue
+            wanted[key] = (backend, model._meta.pk.to_python(session[SESSION_KEY]))
+        except Exception as exc:
+            found[key] = exc
+    pks = {pk for _, pk in wanted.values()}
+    users = {u.pk: u for u in model._default_manager.select_related("tenant").filter(pk__in=pks)}
+    for key, (backend, pk) in wanted.items():
+        session, user = sessions[key], users.get(pk)
+        try:
+            if user is None or not backend.user_can_authenticate(user):
+                found[key] = AnonymousUser()
+                continue
+            session_hash = session.get(HASH_SESSION_KEY)
+            current = user.get_session_auth_hash()
+            if session_hash and constant_time_compare(session_hash, current):
+                found[key] = user
+            elif session_hash and any(
+                constant_time_compare(session_hash, fallback)
+                for fallback in user.get_session_auth_fallback_hash()
+            ):
+                session.cycle_key()
+                session[HASH_SESSION_KEY] = current
+                found[key] = user
+            else:
+                session.flush()
+                found[key] = AnonymousUser()
+        except Exception as exc:
+            found[key] = exc
+    return found
 
 
 class SocketAuthMiddleware:

@@ -12,17 +12,32 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 
 
 class ThreadBatch:
-    """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM)."""
+    """One event loop's batch of calls of `many(args_list) -> answers_list` (sync, ORM).
 
-    def __init__(self, many: Callable[[list[Any]], list[Any]]) -> None:
+    A run takes at most `max_size` questions (the rest wait for the next run): a storm of
+    10,000 handshakes is answered in runs of 500, so no one call holds the database thread for
+    long, and the first sockets are answered after their run's work, not after all 10,000's.
+    """
+
+    MAX_SIZE = 500
+
+    def __init__(
+        self,
+        many: Callable[[list[Any]], list[Any]],
+        *,
+        max_size: int = MAX_SIZE,
+        in_thread: Callable[[Callable], Callable[..., Awaitable[Any]]] = database_sync_to_async,
+    ) -> None:
         self.many = many
+        self.max_size = max_size
+        self.in_thread = in_thread  # how a run reaches its thread (default: the ORM's)
         self.waiting: list[tuple[Any, asyncio.Future]] = []
         self.running = False
         self._task: asyncio.Task | None = None
@@ -40,9 +55,10 @@ class ThreadBatch:
         batch: list[tuple[Any, asyncio.Future]] = []
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting, []
+                batch = self.waiting[: self.max_size]
+                self.waiting = self.waiting[self.max_size :]
                 try:
-                    answers = await database_sync_to_async(self.many)([arg for arg, _ in batch])
+                    answers = await self.in_thread(self.many)([arg for arg, _ in batch])
                 except Exception as exc:  # e.g. the database is away: every caller gets it
                     for _, fut in batch:
                         if not fut.done():
@@ -63,13 +79,14 @@ class ThreadBatch:
 _batches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def thread_batch(many: Callable[[list[Any]], list[Any]]) -> ThreadBatch:
-    """The running event loop's batch of `many` (one per loop: tests run several loops)."""
+def thread_batch(many: Callable[[list[Any]], list[Any]], **options: Any) -> ThreadBatch:
+    """The running event loop's batch of `many` (one per loop: tests run several loops);
+    `options` (ThreadBatch's) apply when the batch is made."""
     loop = asyncio.get_running_loop()
     per_loop = _batches.get(loop)
     if per_loop is None:
         per_loop = _batches[loop] = {}
     found = per_loop.get(many)
     if found is None:
-        found = per_loop[many] = ThreadBatch(many)
+        found = per_loop[many] = ThreadBatch(many, **options)
     return found

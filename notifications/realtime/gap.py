@@ -16,6 +16,10 @@ reached this process: Redis pub/sub keeps nothing. The layer then tells every lo
    query may still be in flight). Pusher clients do not deduplicate, so the server must;
 3. re-sync presence (`_gap_presence`): membership changes announced during the gap were lost.
 
+The notice reaches every socket of the process at once: the re-checks, the replays' reads and
+the presence reads of the sockets that ask together go in one thread hop per batch
+(notifications.realtime.batch), sockets with the same credentials or position sharing a read.
+
 A gap larger than the replay limit, or an unreadable store, gets `_gap_resync()` instead (the
 endpoint's "reload your lists" frame). Not charged to the client's replay budget
 (limits.ReplayBudget): the client did not ask for it, the server's gap caused it.
@@ -30,8 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
-
 from notifications.conf import notification_settings as conf
 from notifications.realtime.batch import thread_batch
 from notifications.replay import Replay, missed_events, newest_event_id
@@ -43,6 +45,41 @@ def _newest_event_ids(asked: list[None]) -> list[int | None]:
     """`newest_event_id` for sockets that have all joined their groups (one query)."""
     newest = newest_event_id()
     return [newest] * len(asked)
+
+
+GapAsk = tuple[int, int, tuple[str, ...], str]  # (user id, last id, channels, socket id)
+
+
+def _missed_many(asks: list[GapAsk]) -> list[Replay]:
+    """`missed_events` for the sockets replaying a gap together (one thread hop, not one each).
+
+    Sockets of one person that saw the same last event on the same groups (a person's tabs)
+    share one read; each then drops the events that excluded it (toOthers), as `exclude` would.
+    A failed read resyncs its own sockets only.
+    """
+    shared: dict[tuple[int, int, tuple[str, ...]], Replay] = {}
+    out: list[Replay] = []
+    for user_id, since, channels, socket_id in asks:
+        key = (user_id, since, channels)
+        if key not in shared:
+            try:
+                shared[key] = missed_events(user_id=user_id, last_id=since, channels=list(channels))
+            except Exception:
+                logger.warning("replay after a lost subscription failed", exc_info=True)
+                shared[key] = Replay(resync=True)
+        found = shared[key]
+        if socket_id not in found.excluded:
+            out.append(found)
+            continue
+        keep = [i for i, by in enumerate(found.excluded) if by != socket_id]
+        out.append(
+            Replay(
+                frames=[found.frames[i] for i in keep],
+                ids=[found.ids[i] for i in keep],
+                excluded=[found.excluded[i] for i in keep],
+            )
+        )
+    return out
 
 
 class GapReplay:
@@ -156,9 +193,8 @@ class GapReplay:
         if user_id is None or not channels:
             return
         try:
-            result = await database_sync_to_async(missed_events)(
-                user_id=user_id, last_id=since, channels=channels, exclude=self.socket_id
-            )
+            ask = (user_id, since, tuple(sorted(set(channels))), self.socket_id)
+            result = await thread_batch(_missed_many).ask(ask)
         except Exception:  # the database is away too: the client reloads its lists instead
             logger.warning("replay after a lost subscription failed", exc_info=True)
             result = Replay(resync=True)

@@ -43,7 +43,10 @@ class SocketFreezer:
     survivors to the permanent generation, which collections skip. Frozen objects are still
     freed by reference counting; only cycles among them wait: when more sockets have closed
     since the freeze than half of those frozen, `gc.unfreeze()` lets one collection reclaim
-    them before freezing again. Off unless the server enables it (config.asgi.tune_gc).
+    them before freezing again. CPython has one permanent generation, so that thaw includes
+    what config.asgi.tune_gc froze at start-up: the collection walks it once and the freeze
+    right after (same step, nothing runs between) puts it back. Never thawing would avoid that
+    walk but keep every closed socket's cycles forever. Off unless the server enables it.
     """
 
     enabled = False

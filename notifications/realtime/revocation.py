@@ -29,6 +29,7 @@ from django.db import transaction
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime.access import fresh_user
+from notifications.realtime.batch import thread_batch
 from notifications.realtime.groups import session_group, tenant_group, user_group
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
@@ -205,6 +206,10 @@ def still_allowed_many(
                 answers[key] = None
         out.append(answers[key])
     return out
+
+
+def _recheck_many_password_changed(batch: list[Credentials]) -> list[tuple[int, str] | None]:
+    return still_allowed_many(batch, password_changed=True)
 
 
 def _creds_key(creds: Credentials) -> Any:
@@ -412,10 +417,9 @@ class SocketGuard:
         creds = self._guard_creds
         if creds is None:
             return True
-        try:
-            verdict = await database_sync_to_async(still_allowed)(
-                creds, password_changed=password_changed
-            )
+        many = _recheck_many_password_changed if password_changed else still_allowed_many
+        try:  # sockets re-checking together (a gap, a password change) share one thread hop
+            verdict = await thread_batch(many).ask(creds)
         except Exception:  # a database hiccup must not drop healthy sockets
             logger.warning("socket re-check failed", exc_info=True)
             return True

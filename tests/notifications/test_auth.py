@@ -254,3 +254,147 @@ async def test_socket_ids_and_channel_names_are_distinct():
     ids = {new_socket_id() for _ in range(5000)}
     assert len(ids) == 5000
     assert all(SOCKET_ID_RE.match(i) for i in ids)
+
+
+async def _outcome(comm) -> int | str:
+    """ "welcome", or the close code the client saw."""
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    message = await comm.receive_output(5)
+    await comm.disconnect()
+    return "welcome" if message["type"] != "websocket.close" else message["code"]
+
+
+async def _in_one_batch(comms) -> list[int | str]:
+    """Every handshake's outcome, all of them authenticated by one `authenticate_many` call
+    (the batch is held until every handshake waits in it)."""
+    import asyncio
+
+    from notifications.realtime import auth
+    from notifications.realtime.batch import thread_batch
+
+    batch = thread_batch(auth.authenticate_many)
+    assert not batch.running
+    batch.running = True  # as while a run is in the thread: new questions wait for the next
+    outcomes = [asyncio.create_task(_outcome(c)) for c in comms]
+    for _ in range(500):
+        if len(batch.waiting) == len(comms):
+            break
+        await asyncio.sleep(0.01)
+    assert len(batch.waiting) == len(comms)
+    batch._task = asyncio.get_running_loop().create_task(batch._run())
+    return list(await asyncio.gather(*outcomes))
+
+
+@database_sync_to_async
+def _corrupt_session() -> str:
+    """A stored session whose user id the account table cannot hold (hand-edited, or left by
+    another user model): Django's get_user raises on it instead of answering anonymous."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store["_auth_user_id"] = "not-a-number"
+    store["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
+    store["_auth_user_hash"] = "x"
+    store.create()
+    return store.session_key
+
+
+@database_sync_to_async
+def _token_with_bad_user_claim(user) -> str:
+    token = AccessToken.for_user(user)
+    token["user_id"] = ["not", "an", "id"]  # validly signed, but no account can match it
+    return str(token)
+
+
+async def test_a_corrupt_credential_refuses_its_socket_alone_not_its_batch(staff, tenant_admin):
+    good_cookie = await session_cookie(staff)
+    good_token = await access_token(tenant_admin)
+    comms = [communicator(cookie=good_cookie), communicator(token=good_token)]
+    comms += [communicator(cookie=await _corrupt_session())]
+    comms += [communicator(token=await _token_with_bad_user_claim(staff))]
+    comms += [communicator(cookie=good_cookie)]
+    assert await _in_one_batch(comms) == ["welcome", "welcome", 4401, 4401, "welcome"]
+
+
+# -- the batch's reads: sessions in one read, their accounts in one query --------------------
+
+
+def _signed_in(user) -> str:
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _session_batch(staff, tenant_admin) -> tuple[list, list]:
+    """Sessions of two people (one twice), plus one unknown and one with corrupt data."""
+    others = [TenantAdminFactory(tenant=staff.tenant) for _ in range(3)]
+    keys = [_signed_in(u) for u in [staff, tenant_admin, *others]] + [_signed_in(staff)]
+    keys += ["no-such-session-key-at-all"]
+    expected = [staff.pk, tenant_admin.pk, *(u.pk for u in others), staff.pk, None]
+    return [("session", k) for k in keys], expected
+
+
+def _who(answers) -> list:
+    return [a.user.pk if a.error is None else None for a in answers]
+
+
+@pytest.mark.parametrize(
+    ("engine", "queries"),
+    [
+        ("django.contrib.sessions.backends.db", 2),  # the sessions, then their accounts
+        ("django.contrib.sessions.backends.cache", 1),  # one get_many, then the accounts
+        # the cached ones, then the misses (the unknown key) in one query, then the accounts
+        ("django.contrib.sessions.backends.cached_db", 2),
+    ],
+)
+def test_a_batch_reads_its_sessions_at_once_with_the_configured_engine(
+    engine, queries, settings, staff, tenant_admin, django_assert_num_queries
+):
+    from notifications.realtime.auth import authenticate_many
+
+    settings.SESSION_ENGINE = engine
+    credentials, expected = _session_batch(staff, tenant_admin)
+    with django_assert_num_queries(queries):
+        answers = authenticate_many(credentials)
+    assert _who(answers) == expected
+    assert [a.session_key for a in answers[:-1]] == [k for _, k in credentials[:-1]]
+
+
+def test_cached_db_sessions_missing_from_the_cache_are_read_in_one_query_and_cached(
+    settings, staff, tenant_admin, django_assert_num_queries
+):
+    from django.core.cache import caches
+
+    from notifications.realtime.auth import authenticate_many
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    credentials, expected = _session_batch(staff, tenant_admin)
+    credentials, expected = credentials[:-1], expected[:-1]  # all stored
+    caches[settings.SESSION_CACHE_ALIAS].clear()  # e.g. the cache restarted
+    with django_assert_num_queries(2):
+        assert _who(authenticate_many(credentials)) == expected
+    with django_assert_num_queries(1):  # the next batch finds them cached again
+        assert _who(authenticate_many(credentials)) == expected
+
+
+def test_a_session_of_an_old_password_or_corrupt_data_is_refused_in_the_batch(staff, tenant_admin):
+    from django.contrib.sessions.models import Session
+
+    from notifications.realtime.auth import authenticate_many
+
+    old, corrupt, good = _signed_in(staff), _signed_in(tenant_admin), _signed_in(tenant_admin)
+    Session.objects.filter(session_key=corrupt).update(session_data="%%% not a session :::")
+    staff.set_password("a-brand-new-password-1")
+    staff.save(update_fields=["password"])
+    answers = authenticate_many([("session", old), ("session", corrupt), ("session", good)])
+    assert [(a.error, a.close_code) for a in answers] == [
+        ("unauthenticated", 4401),
+        ("unauthenticated", 4401),
+        (None, None),
+    ]
+    assert not Session.objects.filter(session_key=old).exists()  # flushed, as a request would

@@ -37,6 +37,7 @@ from django.utils.module_loading import import_string
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access
+from notifications.realtime.batch import thread_batch
 from notifications.realtime.groups import (
     PRESENCE_SYSTEM_GROUP,
     presence_group,
@@ -218,7 +219,9 @@ class PresenceTracker:
             self._sweeps.discard(asyncio.current_task())
 
     async def members(self, scope: str) -> list[dict[str, Any]]:
-        return await self._call(get_store().members, scope)
+        """The scope's members now; sockets asking together share one executor hop and one
+        store read per scope (a gap's re-sync asks for every watching socket at once)."""
+        return await thread_batch(_members_many, in_thread=_in_executor).ask(scope)
 
     async def counts(self, scopes: list[str]) -> dict[str, int]:
         return await self._call(get_store().counts, scopes)
@@ -286,6 +289,21 @@ class PresenceTracker:
 _trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceTracker] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _members_many(scopes: list[str]) -> list[list[dict[str, Any]]]:
+    store = get_store()
+    found = {scope: store.members(scope) for scope in set(scopes)}
+    return [found[scope] for scope in scopes]
+
+
+def _in_executor(fn: Any) -> Any:
+    """Run `fn` in the default thread pool (presence store calls), not the database thread."""
+
+    async def call(*args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    return call
 
 
 def tracker(layer: Any) -> PresenceTracker:
