@@ -68,8 +68,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
 HEALTH_CHECK_TOKEN = b"fanout-layer-health"
-#: How many of the newest event ids this process received it remembers (`recent_event_ids`).
-RECENT_EVENT_IDS = 4096
 
 
 class LayerUnavailable(ConnectionError):
@@ -126,6 +124,7 @@ class FanoutChannelLayer(BaseChannelLayer):
         resubscribed_message: dict | None = None,
         reconnect_max_delay: float = 1.0,
         health_check_interval: float | str = 2.0,
+        recent_events: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
@@ -151,10 +150,17 @@ class FanoutChannelLayer(BaseChannelLayer):
         #: The id of the newest event (notify.event) this process received from Redis: a socket
         #: that joins now can have missed nothing before it (consumers' replay after a gap).
         self.last_event_id: int | None = None
-        #: The ids of the last RECENT_EVENT_IDS events received (oldest first): a replay after
+        #: The ids of the last `recent_events` events received (oldest first): a replay after
         #: a gap skips them, since its sockets got them live (publishers send out of position
-        #: order, so a replay from the last id can include some: gap.py).
+        #: order, so a replay from the last id can include some: gap.py). Sized by
+        #: NOTIFICATIONS_GAP_RECENT_EVENTS: a socket whose last live event is older than that
+        #: many events of this process may be re-sent the few delivered just before it.
         self.recent_event_ids: dict[int, None] = {}
+        if recent_events is None:
+            from notifications.conf import notification_settings
+
+            recent_events = notification_settings.GAP_RECENT_EVENTS
+        self.recent_events = int(recent_events)
         # This process's identity inside channel names: "specific.<client_id>!<random>".
         self.client_id = secrets.token_hex(8)
         self._inboxes: dict[str, _Inbox] = {}
@@ -792,7 +798,7 @@ class FanoutChannelLayer(BaseChannelLayer):
                 self.last_event_id = message["id"]
                 recent = self.recent_event_ids
                 recent[message["id"]] = None
-                if len(recent) > RECENT_EVENT_IDS:
+                if len(recent) > self.recent_events:
                     del recent[next(iter(recent))]
             self._fan_out(name, message)
             return
