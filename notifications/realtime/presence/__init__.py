@@ -132,7 +132,7 @@ class PresenceTracker:
         # after (and so undo) a leave or linger that happened while it was in flight.
         self._locks: dict[str, asyncio.Lock] = {}
         self._joining: dict[str, list[tuple[str, dict[str, Any], asyncio.Future]]] = {}
-        self._restored: tuple[int, asyncio.Task] | None = None  # (layer resubscribes, refresh)
+        self._restored: tuple[int | None, asyncio.Task] | None = None  # (resubscribes, refresh)
 
     def _lock(self, scope: str) -> asyncio.Lock:
         lock = self._locks.get(scope)
@@ -291,8 +291,9 @@ class PresenceTracker:
         the heartbeat re-adds them). Once per resubscribe of the layer: every socket's re-sync
         calls this, the first one's refresh serves them all.
         """
-        mark = getattr(self.layer, "stats", {}).get("resubscribes", 0)
-        if self._restored is None or self._restored[0] != mark or self._restored[1].cancelled():
+        mark = getattr(self.layer, "stats", {}).get("resubscribes")  # (None: not counted)
+        restored = self._restored
+        if mark is None or restored is None or restored[0] != mark or restored[1].cancelled():
             task = asyncio.get_running_loop().create_task(self._refresh())
             self._restored = (mark, task)
         await asyncio.shield(self._restored[1])
