@@ -66,6 +66,13 @@ SETTINGS: dict[str, Setting] = {
         60.0, minimum=0.001, doc="the window of the replay budgets (they refill over it)"
     ),
     "REPLAY_CLOCK_MARGIN_SECONDS": Setting(1.0, doc="slack on the database clock in a replay"),
+    "GAP_RECENT_EVENTS": Setting(
+        65536,
+        int,
+        1,
+        doc="event ids a process keeps so a replay after a lost Redis subscription skips what "
+        "its sockets had (~70 bytes each)",
+    ),
     # presence
     "PRESENCE_TTL": Setting(
         30.0, minimum=0.001, doc="seconds a presence entry lives without a heartbeat"

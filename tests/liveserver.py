@@ -5,7 +5,8 @@ restart in place), with the test settings and database (`server_env`, PostgreSQL
 Redis when given) or an environment of the caller's (`clean_env`; tests/browser/live.py: a
 seeded demo site); `Uvicorn(workers=N)` is the production command, `argv=` any other command
 line (`{port}` is filled in). `RedisServer`: a throw-away redis-server to stop and restart;
-`TcpProxy`: a relay to a real server (PostgreSQL) that can be cut. Plus `wait_until`, plain
+`TcpProxy`: a relay to a real server (PostgreSQL) that can be cut (`RedisCutProxy`: in the middle
+of a Redis pipeline). Plus `wait_until`, plain
 HTTP (`get`, `get_json`), an HTTP client with cookies and CSRF (`Browser`), other OS processes
 (`run_shell`, `run_manage`) and websocket helpers. Importable without Django settings
 (docs/screenshots/take.py uses it too).
@@ -429,6 +430,102 @@ class TcpProxy:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def _resp_end(data: bytes, start: int = 0) -> int | None:
+    """Where the RESP2/RESP3 value at `start` ends (None: not all there yet)."""
+    line_end = data.find(b"\r\n", start)
+    if line_end < 0:
+        return None
+    kind, head = data[start : start + 1], data[start + 1 : line_end]
+    after = line_end + 2
+    if kind in b"+-:_#,(":
+        return after
+    if kind in b"$!=":
+        size = int(head)
+        return after if size < 0 else (after + size + 2 if len(data) >= after + size + 2 else None)
+    if kind in b"*~>%|":
+        count = max(0, int(head)) * (2 if kind in b"%|" else 1)
+        for _ in range(count):
+            after = _resp_end(data, after)
+            if after is None:
+                return None
+        return after
+    raise ValueError(f"not RESP: {data[start : start + 20]!r}")
+
+
+class RedisCutProxy(TcpProxy):
+    """A TcpProxy to a Redis of the test's that cuts its first connection in the middle of a
+    pipeline: it passes the first `cut_after` PUBLISH commands on, waits for Redis's replies
+    to everything it passed, hands those to the client and then closes, so the client has
+    exactly that many PUBLISHes acknowledged and Redis never saw the rest. Later connections
+    are relayed as TcpProxy does (`then_refuse`: refused, until start()). `cut` is set once
+    the cut happened."""
+
+    def __init__(self, upstream: tuple[str, int], cut_after: int, *, then_refuse: bool = False):
+        super().__init__(upstream)
+        self.cut_after = cut_after
+        self.then_refuse = then_refuse
+        self.cut = threading.Event()
+        self._first = True
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream, 5)
+            if not self._first:
+                with self._lock:
+                    self._open.update((client, server))
+                for source, target in ((client, server), (server, client)):
+                    threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+                continue
+            self._first = False
+            threading.Thread(target=self._cut_one, args=(client, server), daemon=True).start()
+
+    def _cut_one(self, client: socket.socket, server: socket.socket) -> None:
+        import selectors
+
+        pending, replies = b"", b""
+        forwarded = publishes = answered = 0
+        passing = True
+        with selectors.DefaultSelector() as selector:
+            selector.register(client, selectors.EVENT_READ)
+            selector.register(server, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select(5):
+                    data = key.fileobj.recv(65536)
+                    if key.fileobj is client:
+                        if not data:
+                            return
+                        if not passing:
+                            continue  # read and dropped: Redis never sees the rest
+                        pending += data
+                        while passing and (end := _resp_end(pending)) is not None:
+                            command, pending = pending[:end], pending[end:]
+                            server.sendall(command)
+                            forwarded += 1
+                            if b"PUBLISH" in command.split(b"\r\n", 3)[2].upper():
+                                publishes += 1
+                                passing = publishes < self.cut_after
+                    else:
+                        replies += data
+                        while (end := _resp_end(replies)) is not None:
+                            client.sendall(replies[:end])
+                            replies = replies[end:]
+                            answered += 1
+                if not passing and answered == forwarded:
+                    if self.then_refuse:
+                        self.refuse()
+                    server.close()
+                    client.shutdown(socket.SHUT_WR)  # the acknowledged replies, then EOF
+                    self.cut.set()
+                    while client.recv(65536):  # drain: unread data would reset the replies
+                        pass
+                    client.close()
+                    return
 
 
 class StandIn:

@@ -80,34 +80,33 @@ def broadcast(event: Event, *, exclude: str | None | object = _UNSET) -> StoredE
     return stored
 
 
-#: The event, its targets and the NOTIFY as one statement (`_insert_postgresql`).
+#: The event, its targets and the NOTIFY as one statement (`_insert_postgresql`). The targets
+#: come as two arrays (groups, roles), so the statement has one shape whatever their number:
+#: one prepared plan, and no bind-parameter limit for an event to thousands of groups.
 _INSERT_EVENT_SQL = "WITH e AS (INSERT INTO {events} ({columns}) VALUES ({values}) RETURNING id)"
 _INSERT_TARGETS_SQL = (
     ", t AS (INSERT INTO {targets} ({event}, {group}, {roles}) "
-    "SELECT e.id, v.g, v.r FROM e, (VALUES {values}) AS v (g, r))"
+    "SELECT e.id, v.g, v.r FROM e, unnest(%s::text[], %s::jsonb[]) AS v (g, r))"
 )
 _SELECT_ID_SQL = " SELECT id{notify} FROM e"
 
 
 @functools.cache
-def _insert_sql(targets: int, notify: bool) -> str:
-    """The statement for an event with `targets` targets (a handful of shapes, cached)."""
+def _insert_sql(notify: bool) -> str:
+    """The statement (two shapes: with or without the NOTIFY)."""
     quote = connection.ops.quote_name
     fields = _event_fields()
+    meta = EventTarget._meta
     sql = _INSERT_EVENT_SQL.format(
         events=quote(StoredEvent._meta.db_table),
         columns=", ".join(quote(f.column) for f in fields),
         values=", ".join(["%s"] * len(fields)),
+    ) + _INSERT_TARGETS_SQL.format(
+        targets=quote(meta.db_table),
+        event=quote(meta.get_field("event").column),
+        group=quote(meta.get_field("group").column),
+        roles=quote(meta.get_field("roles").column),
     )
-    if targets:
-        meta = EventTarget._meta
-        sql += _INSERT_TARGETS_SQL.format(
-            targets=quote(meta.db_table),
-            event=quote(meta.get_field("event").column),
-            group=quote(meta.get_field("group").column),
-            roles=quote(meta.get_field("roles").column),
-            values=", ".join(["(%s, %s::jsonb)"] * targets),
-        )
     return sql + _SELECT_ID_SQL.format(notify=", pg_notify(%s, '')" if notify else "")
 
 
@@ -123,13 +122,14 @@ def _insert_postgresql(stored: StoredEvent, targets: list[EventTarget], *, notif
         f.get_db_prep_save(f.pre_save(stored, True), connection)
         for f in _event_fields()
     ]
+    group = EventTarget._meta.get_field("group")
     roles = EventTarget._meta.get_field("roles")
-    for target in targets:
-        params += [target.group, roles.get_db_prep_save(target.roles, connection)]
+    params.append([group.get_db_prep_save(t.group, connection) for t in targets])
+    params.append([roles.get_db_prep_save(t.roles, connection) for t in targets])
     if notify:
         params.append(outbox.WAKE_CHANNEL)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(len(targets), notify), params)
+        cursor.execute(_insert_sql(notify), params)
         (stored.pk, *_) = cursor.fetchone()
     stored._state.adding = False
     stored._state.db = connection.alias

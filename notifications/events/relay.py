@@ -187,16 +187,25 @@ async def _send(
                 failed += chunk_failed
                 start = end
                 continue
+            # Events whose every message Redis acknowledged before the cut are sent: a
+            # retry would give their sockets a second copy.
+            done = _fully_taken(chunk, getattr(exc, "taken", ()))
+            now = time.time()
+            for row in chunk:
+                if row.id in done:
+                    sent.append(row.id)
+                    observe_published(row.name, now - row.occurred_at.timestamp())
+            retry = [row for row in rows[start:] if row.id not in done]
             log = logger.warning if chunk[0].publish_attempts <= 1 else logger.debug
             log(
                 "channel layer unavailable for event %s (%s: %s); %d event(s) will be retried",
                 chunk[0].id,
                 type(exc).__name__,
                 exc,
-                len(rows) - start,
+                len(retry),
             )
             log_context.event_id.set(None)
-            return sent, failed + rows[start:], []
+            return sent, failed + retry, []
         now = time.time()
         for row in chunk:
             sent.append(row.id)
@@ -204,6 +213,20 @@ async def _send(
         start = end
     log_context.event_id.set(None)
     return sent, failed, []
+
+
+def _fully_taken(chunk: list[StoredEvent], taken: Any) -> set[int]:
+    """The ids of the chunk's events all of whose `layer_messages` are among `taken` (their
+    indexes in the chunk's message list, as `group_send_many` numbers them)."""
+    taken = set(taken)
+    done: set[int] = set()
+    index = 0
+    for row in chunk:
+        count = len(row.targets.all())
+        if all(i in taken for i in range(index, index + count)):
+            done.add(row.id)
+        index += count
+    return done
 
 
 async def _send_each(

@@ -35,7 +35,7 @@ from notifications.realtime.groups import (
 from notifications.realtime.layers import LayerEventDispatchMixin
 from notifications.realtime.limits import ArrivalLimit, ReplayBudget
 from notifications.realtime.metering import Metered
-from notifications.realtime.presence import member_info, presence_grace, tracker
+from notifications.realtime.presence import member_info, presence_grace, rejoin_wait, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
@@ -174,11 +174,27 @@ class NotificationConsumer(
         await self._send_frame({"type": "resync"})
 
     async def _gap_presence(self) -> None:
-        """The lists this socket watches, again: changes announced during the gap were lost."""
-        watched = list(self.watching.values()) + [SYSTEM_ADMIN_GROUP] * self.watching_system
-        for channel in watched:
-            await self._watch_presence({"channel": channel})
-        await self._send_viewers()
+        """The lists this socket watches, again: changes announced during the gap were lost.
+
+        This process's entries are put back at once (a Redis restart lost them); the lists are
+        sent after `rejoin_wait()`, once the other processes have put theirs back too, so a
+        member who never left does not vanish from them for a moment.
+        """
+        await tracker(self.channel_layer).restore()
+        task = asyncio.get_running_loop().create_task(self._gap_presence_lists())
+        self._timers = [t for t in self._timers if not t.done()] + [task]
+
+    async def _gap_presence_lists(self) -> None:
+        await asyncio.sleep(rejoin_wait())
+        if self._closed:
+            return
+        try:
+            watched = list(self.watching.values()) + [SYSTEM_ADMIN_GROUP] * self.watching_system
+            for channel in watched:
+                await self._watch_presence({"channel": channel})
+            await self._send_viewers()
+        except Exception:  # presence is best effort; the next change corrects it
+            logger.warning("presence re-sync after a gap failed", exc_info=True)
 
     async def notify_close(self, message: dict) -> None:
         code = message.get("code")

@@ -68,12 +68,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OVERFLOW_MESSAGE = TOO_SLOW_MESSAGE
 HEALTH_CHECK_TOKEN = b"fanout-layer-health"
-#: How many of the newest event ids this process received it remembers (`recent_event_ids`).
-RECENT_EVENT_IDS = 4096
 
 
 class LayerUnavailable(ConnectionError):
-    """Redis is unreachable (or this process has not resubscribed yet): nothing was sent."""
+    """Redis is unreachable (or this process has not resubscribed yet): nothing was sent, but
+    for `taken`, the indexes of a `group_send_many` batch's messages that Redis acknowledged."""
+
+    def __init__(self, *args: object, taken: set[int] | frozenset[int] = frozenset()) -> None:
+        super().__init__(*args)
+        self.taken = frozenset(taken)
 
 
 class DeadSubscription(ConnectionError):
@@ -121,6 +124,7 @@ class FanoutChannelLayer(BaseChannelLayer):
         resubscribed_message: dict | None = None,
         reconnect_max_delay: float = 1.0,
         health_check_interval: float | str = 2.0,
+        recent_events: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(expiry=expiry, capacity=capacity, channel_capacity=channel_capacity)
@@ -146,10 +150,17 @@ class FanoutChannelLayer(BaseChannelLayer):
         #: The id of the newest event (notify.event) this process received from Redis: a socket
         #: that joins now can have missed nothing before it (consumers' replay after a gap).
         self.last_event_id: int | None = None
-        #: The ids of the last RECENT_EVENT_IDS events received (oldest first): a replay after
+        #: The ids of the last `recent_events` events received (oldest first): a replay after
         #: a gap skips them, since its sockets got them live (publishers send out of position
-        #: order, so a replay from the last id can include some: gap.py).
+        #: order, so a replay from the last id can include some: gap.py). Sized by
+        #: NOTIFICATIONS_GAP_RECENT_EVENTS: a socket whose last live event is older than that
+        #: many events of this process may be re-sent the few delivered just before it.
         self.recent_event_ids: dict[int, None] = {}
+        if recent_events is None:
+            from notifications.conf import notification_settings
+
+            recent_events = notification_settings.GAP_RECENT_EVENTS
+        self.recent_events = int(recent_events)
         # This process's identity inside channel names: "specific.<client_id>!<random>".
         self.client_id = secrets.token_hex(8)
         self._inboxes: dict[str, _Inbox] = {}
@@ -445,8 +456,10 @@ class FanoutChannelLayer(BaseChannelLayer):
 
         Every group name is checked and every message serialized before anything is sent, so
         a ValueError/TypeError means nothing went out (the outbox publisher then retries the
-        batch one event at a time, to isolate the bad one). A connection failure may leave a
-        prefix of the messages sent: the caller retries them all (at-least-once).
+        batch one event at a time, to isolate the bad one). A connection failure is retried
+        once with only the messages Redis had not acknowledged; `LayerUnavailable.taken` then
+        names those it had (the caller resends the rest, at-least-once: a message sent but not
+        acknowledged before the cut may still arrive twice).
         """
         for group, message in messages:
             assert isinstance(message, dict), "message is not a dict"
@@ -524,28 +537,62 @@ class FanoutChannelLayer(BaseChannelLayer):
                 raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
 
     async def _publish_many(self, items: list[tuple[str, dict]]) -> None:
-        """PUBLISH each (key, message) in order over one pipelined round trip (no MULTI)."""
+        """PUBLISH each (key, message) in order over one pipelined round trip (no MULTI).
+
+        A connection cut part-way leaves some PUBLISHes taken (their replies read) and the
+        rest unknown: the one retry, on a fresh connection, resends only those not
+        acknowledged, so no subscriber gets a taken message twice (Pusher clients do not
+        deduplicate). If that fails too, `LayerUnavailable.taken` says which items Redis
+        acknowledged, so the caller need not send those again.
+        """
         from redis.exceptions import RedisError
 
         if self._resubscribing():
             raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
         packed = [(key, msgpack.packb(message, use_bin_type=True)) for key, message in items]
         client = self._publisher()
-
-        async def attempt() -> None:
-            async with client.pipeline(transaction=False) as pipe:
-                for key, data in packed:
-                    pipe.publish(key, data)
-                await pipe.execute()
-
-        try:
-            await attempt()
-        except (RedisError, OSError):
-            await client.connection_pool.disconnect()
+        taken: set[int] = set()
+        pending = list(range(len(packed)))
+        for attempt in range(2):
             try:
-                await attempt()
+                await self._pipeline_publish(client, packed, pending, taken)
+                return
             except (RedisError, OSError) as exc:
-                raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
+                pending = [i for i in pending if i not in taken]
+                if attempt:
+                    raise LayerUnavailable(f"Redis unreachable: {exc}", taken=taken) from exc
+                # A pooled connection may predate a Redis restart: drop the pool, once.
+                await client.connection_pool.disconnect()
+
+    @staticmethod
+    async def _pipeline_publish(
+        client: Any, packed: list[tuple[str, bytes]], indexes: list[int], taken: set[int]
+    ) -> None:
+        """PUBLISH packed[i] for each i of `indexes` in one write on one connection, adding to
+        `taken` each i whose reply was read (redis-py's pipeline reports none of them when the
+        connection breaks part-way, and its own retry would resend them all)."""
+        from redis.exceptions import ResponseError
+
+        pool = client.connection_pool
+        connection = await pool.get_connection()
+        try:
+            commands = [("PUBLISH", *packed[i]) for i in indexes]
+            await connection.send_packed_command(connection.pack_commands(commands))
+            failed: ResponseError | None = None
+            for i in indexes:
+                try:
+                    await connection.read_response()
+                except ResponseError as exc:  # that one was refused; read the others' replies
+                    failed = failed or exc
+                    continue
+                taken.add(i)
+            if failed is not None:
+                raise failed
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            await pool.release(connection)
 
     def _wanted_keys(self) -> set[str]:
         keys = {self._process_key(self.client_id)}
@@ -751,7 +798,7 @@ class FanoutChannelLayer(BaseChannelLayer):
                 self.last_event_id = message["id"]
                 recent = self.recent_event_ids
                 recent[message["id"]] = None
-                if len(recent) > RECENT_EVENT_IDS:
+                if len(recent) > self.recent_events:
                     del recent[next(iter(recent))]
             self._fan_out(name, message)
             return

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from accounts import services as accounts
 from notifications.context import excluding_socket
+from notifications.events import broadcast as broadcast_module
 from notifications.events import relay as publisher
 from notifications.events.broadcast import broadcast
-from notifications.events.catalog import SystemAlert, UserCreated
+from notifications.events.catalog import SystemAlert, Target, UserCreated
 from notifications.middleware import SocketIdMiddleware
-from notifications.models import StoredEvent
+from notifications.models import EventTarget, StoredEvent
 from tenants import services as tenants
+from tests.conftest import is_postgres
 from tests.notifications.conftest import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,6 +163,36 @@ async def test_the_stored_row_holds_the_event_and_its_targets(staff):
     assert row.occurred_at == event.occurred_at and row.uuid == stored.uuid
     assert row.position is None and row.published_at is None and row.publish_attempts == 0
     assert targets == [(t.group, list(t.roles) if t.roles else None) for t in event.targets]
+
+
+@pytest.fixture
+def server_side_binding(monkeypatch):
+    """broadcast() on a PostgreSQL connection with OPTIONS server_side_binding (psycopg sends
+    the parameters apart from the statement: at most 65,535 of them, and a prepared plan per
+    statement text), as an operator may configure it."""
+    settings_dict = {**connection.settings_dict}
+    settings_dict["OPTIONS"] = {**settings_dict.get("OPTIONS", {}), "server_side_binding": True}
+    bound = connections["default"].__class__(settings_dict)  # autocommit: each commits at once
+    monkeypatch.setattr(broadcast_module, "connection", bound)
+    yield bound
+    bound.close()
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the single-statement insert is PostgreSQL's")
+def test_an_event_to_tens_of_thousands_of_groups_is_one_statement(staff, server_side_binding):
+    """40,000 targets (80,000 values: past the 65,535 bind parameters, where a statement with a
+    VALUES row per target failed) are stored by one statement, the same as for one target."""
+    event = UserCreated.from_user(staff)
+    many = [Target(f"user.{i}", ("tenant_admin",) if i % 2 else None) for i in range(40_000)]
+    with CaptureQueriesContext(server_side_binding) as one:
+        broadcast(dataclasses.replace(event, targets=event.targets[:1]))
+    with CaptureQueriesContext(server_side_binding) as big:
+        stored = broadcast(dataclasses.replace(event, targets=many))
+    statements = [[q["sql"] for q in c if q["sql"] not in ("BEGIN", "COMMIT")] for c in (one, big)]
+    assert [len(s) for s in statements] == [1, 1]
+    rows = EventTarget.objects.filter(event_id=stored.pk).order_by("id")
+    targets = list(rows.values_list("group", "roles"))
+    assert targets == [(t.group, list(t.roles) if t.roles else None) for t in many]
 
 
 @pytest.fixture

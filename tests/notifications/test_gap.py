@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.test import override_settings
 from prometheus_client import REGISTRY
 
@@ -202,3 +204,38 @@ def test_tabs_replaying_together_share_a_read_and_each_skips_what_it_caused(
         )
     assert tab_a.ids == [other.id]
     assert tab_b.ids == [caused.id, other.id]
+
+
+async def test_a_gap_after_more_events_than_4096_resends_none_the_socket_had(
+    settings, redis_url, tenant_admin, tenant, other_tenant
+):
+    """The socket got two events out of position order (a faster publisher), then its
+    process received 5,000 events of another tenant: the replay after the gap still knows
+    the first was delivered (NOTIFICATIONS_GAP_RECENT_EVENTS; it was a fixed 4,096)."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "notifications.realtime.layers.FanoutChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"gap-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    comm, channel = await subscribed(tenant_admin, tenant)
+    ahead, behind = await stored(tenant, position=3), await stored(tenant, position=2)
+    for event in (ahead, behind):
+        await live(tenant, event.id)
+    assert ids_of([await comm.receive_json_from(timeout=3) for _ in range(2)], channel) == [
+        ahead.id,
+        behind.id,
+    ]
+    layer = get_channel_layer()
+    busy, group = await layer.new_channel(), f"tenant.{other_tenant.pk}"
+    await layer.group_add(group, busy)
+    for start in range(0, 5000, 500):
+        batch = range(10**6 + start, 10**6 + start + 500)
+        await layer.group_send_many([(group, event_message(group, i)) for i in batch])
+        while (await layer.receive(busy)).get("id") != batch[-1]:
+            pass  # read as it comes, so the busy channel never overflows
+    missed = await stored(tenant, position=4)  # published while the layer was away
+    await group_send(f"tenant.{tenant.pk}", {"type": "notify.resubscribed"})
+    # in position order a second copy of `ahead` would come first
+    assert ids_of([await comm.receive_json_from(timeout=3)], channel) == [missed.id]
+    await comm.disconnect()

@@ -25,7 +25,7 @@ from notifications.realtime.layers import (
     LocalFanoutChannelLayer,
 )
 from tests.conftest import require_program
-from tests.liveserver import RedisServer
+from tests.liveserver import RedisCutProxy, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT = {"type": "notify.event", "id": 1, "text": '{"type":"event","id":"1"}', "roles": None}
@@ -404,6 +404,39 @@ async def test_group_send_many_with_redis_down_raises_layer_unavailable(spare_re
         with pytest.raises(LayerUnavailable):
             await layer.group_send_many([("tenant.1", EVENT), ("tenant.2", EVENT)])
     finally:
+        await layer.flush()
+
+
+async def test_a_pipeline_cut_part_way_resends_only_what_redis_did_not_take(spare_redis):
+    """The connection breaks after Redis took 4 of 10 PUBLISHes: the retry sends the other 6,
+    so each subscriber gets every message once (Pusher clients have no dedup by id)."""
+    proxy = RedisCutProxy(("127.0.0.1", spare_redis.port), cut_after=4)
+    proxy.start()
+    sender = FanoutChannelLayer(hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix="cut")
+    receiver = FanoutChannelLayer(hosts=[spare_redis.url], prefix="cut")
+    try:
+        member = await receiver.new_channel()
+        await receiver.group_add("tenant.1", member)
+        await sender.group_send_many([("tenant.1", dict(EVENT, id=i)) for i in range(10)])
+        assert proxy.cut.is_set()  # the first connection was cut part-way
+        assert [(await _receive(receiver, member))["id"] for _ in range(10)] == list(range(10))
+        await _nothing_for(receiver, member)  # and no second copy of the first four
+    finally:
+        proxy.stop()
+        await sender.flush()
+        await receiver.flush()
+
+
+async def test_a_pipeline_that_fails_twice_says_which_messages_redis_took(spare_redis):
+    proxy = RedisCutProxy(("127.0.0.1", spare_redis.port), cut_after=3, then_refuse=True)
+    proxy.start()
+    layer = FanoutChannelLayer(hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix="cut2")
+    try:
+        with pytest.raises(LayerUnavailable) as raised:
+            await layer.group_send_many([("tenant.1", dict(EVENT, id=i)) for i in range(5)])
+        assert raised.value.taken == {0, 1, 2}  # the caller resends only 3 and 4
+    finally:
+        proxy.stop()
         await layer.flush()
 
 

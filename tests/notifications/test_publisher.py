@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 import threading
 import time
 from datetime import timedelta
@@ -19,8 +20,11 @@ from notifications.events import relay as publisher
 from notifications.events.broadcast import broadcast
 from notifications.events.catalog import SystemNotification
 from notifications.models import EventTarget, StoredEvent
+from notifications.realtime.layers import FanoutChannelLayer
 from tests.concurrency import run_concurrently
-from tests.notifications.conftest import run
+from tests.conftest import require_program
+from tests.liveserver import RedisCutProxy, RedisServer
+from tests.notifications.conftest import make_listener, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -292,3 +296,30 @@ async def test_a_crawling_publisher_gives_back_its_unsent_tail_before_its_lease_
     sent, failed = await publisher.send_events(again)
     await run(outbox.settle)(sent, failed)
     assert [m["id"] for m in await listener.collect()] == [row.id for row in stored]
+
+
+async def test_events_redis_took_before_a_cut_are_not_published_again(redis_url, tmp_path):
+    """The pipeline breaks after the first two events and Redis stays unreachable: those two
+    are settled as published, only the third is retried, and a socket gets each once."""
+    require_program("redis-server")
+    server = RedisServer(dir=tmp_path).start()
+    proxy = RedisCutProxy(("127.0.0.1", server.port), cut_after=2, then_refuse=True)
+    proxy.start()
+    prefix = f"cut.{secrets.token_hex(4)}"
+    sender = FanoutChannelLayer(hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix=prefix)
+    receiver = FanoutChannelLayer(hosts=[server.url], prefix=prefix)
+    try:
+        listener = await make_listener(receiver, "system.admin")
+        stored = await run(fire)(3)
+        assert await publisher.publish_pending(layer=sender) == 2
+        proxy.start()  # Redis reachable again: the retry sends the third only
+        backing_off = StoredEvent.objects.filter(published_at__isnull=True)
+        assert await run(lambda: [row.id for row in backing_off])() == [stored[2].id]
+        await run(backing_off.update)(lease_until=timezone.now())  # no need to wait it out
+        assert await publisher.publish_pending(layer=sender) == 1
+        assert [m["id"] for m in await listener.collect()] == [row.id for row in stored]
+    finally:
+        proxy.stop()
+        await sender.flush()
+        await receiver.flush()
+        server.stop()

@@ -127,6 +127,7 @@ class PusherSocket:
         self.ws = ws
         self.ids: list[int] = []
         self.members: dict[str, set[str]] = {}
+        self.member_events: list[tuple[str, str]] = []  # ("added" / "removed", user id)
         self.closed: int | None = None
         self.task: asyncio.Task | None = None
 
@@ -159,8 +160,10 @@ class PusherSocket:
         assert event != "hotspot:resync", "the server gave up replaying"
         if event == "pusher_internal:member_added":
             self.members[frame["channel"]].add(json.loads(frame["data"])["user_id"])
+            self.member_events.append(("added", json.loads(frame["data"])["user_id"]))
         elif event == "pusher_internal:member_removed":
             self.members[frame["channel"]].discard(json.loads(frame["data"])["user_id"])
+            self.member_events.append(("removed", json.loads(frame["data"])["user_id"]))
         elif not event.startswith("pusher"):
             self.ids.append(int(json.loads(frame["data"])["id"]))
 
@@ -446,6 +449,46 @@ async def test_after_a_gap_revoked_sockets_close_and_presence_is_re_synced(
                 s.task.cancel()
         a.stop()
         b.stop()
+
+
+async def test_a_redis_restart_makes_no_present_member_blink(
+    settings, own_redis, prefix, tenant, tenant_admin, staff
+):
+    """Redis restarts (every presence entry is lost) while an admin and a staff member stay
+    connected. Once the server has resubscribed, the admin's presence channel is told of
+    nobody leaving or coming back: it used to get member_removed for the staff at once and
+    member_added one heartbeat later. A newcomer after the re-sync's wait is still announced."""
+    from tests.factories import TenantStaffFactory
+
+    ttl = 20.0
+    comer = await run(lambda: TenantStaffFactory(tenant=tenant, username="comer"))()
+    use_layer(settings, {"address": own_redis.url}, prefix)
+    server = start_server(prefix, REDIS_URL=own_redis.url, NOTIFICATIONS_PRESENCE_TTL=str(ttl))
+    store = RedisPresenceStore({"address": own_redis.url}, settings.NOTIFICATIONS_PRESENCE_PREFIX)
+    scope, presence = tenant_scope(tenant.pk), f"presence-tenant.{tenant.pk}"
+
+    def online() -> set[int]:
+        return {m["id"] for m in store.members(scope)}
+
+    sockets = []
+    try:
+        watcher = await PusherSocket.open(server, tenant_admin, [presence])
+        sockets.append(watcher)
+        sockets.append(await PusherSocket.open(server, staff, [presence]))
+        await until(lambda: str(staff.pk) in watcher.members[presence], 30, "the staff seen")
+        seen = len(watcher.member_events)
+        own_redis.stop(kill=True)
+        own_redis.start()  # empty: no persistence
+        await until(lambda: logged(server, "resubscribed to Redis"), 60, "the resubscribe")
+        await until(lambda: {tenant_admin.pk, staff.pk} <= online(), 30, "both back in Redis")
+        await asyncio.sleep(ttl / 2 + 2)  # past the re-sync's wait (rejoin_wait)
+        sockets.append(await PusherSocket.open(server, comer, [presence]))
+        await until(lambda: str(comer.pk) in watcher.members[presence], 30, "the newcomer")
+        assert watcher.member_events[seen:] == [("added", str(comer.pk))]
+    finally:
+        for s in sockets:
+            await s.close()
+        server.stop()
 
 
 # -- TLS ---------------------------------------------------------------------------------------

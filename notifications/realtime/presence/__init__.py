@@ -58,6 +58,14 @@ def presence_grace() -> float:
     return conf.PRESENCE_GRACE
 
 
+def rejoin_wait() -> float:
+    """After a lost subscription, how long a member missing from the store may still be put
+    back by its own process (a Redis restart loses every entry; each process restores its own
+    on its resubscribe, and its heartbeat does within ``ttl / 3``): half a TTL, so a member
+    is announced gone only when still missing after that."""
+    return presence_ttl() / 2
+
+
 def member_info(user: Any) -> dict[str, Any]:
     """What others see of an online person (ids and strings only)."""
     name = user.get_full_name() if hasattr(user, "get_full_name") else ""
@@ -125,6 +133,7 @@ class PresenceTracker:
         # after (and so undo) a leave or linger that happened while it was in flight.
         self._locks: dict[str, asyncio.Lock] = {}
         self._joining: dict[str, list[tuple[str, dict[str, Any], asyncio.Future]]] = {}
+        self._restored: tuple[int | None, asyncio.Task] | None = None  # (resubscribes, refresh)
 
     def _lock(self, scope: str) -> asyncio.Lock:
         lock = self._locks.get(scope)
@@ -269,6 +278,31 @@ class PresenceTracker:
 
     async def beat(self) -> None:
         """Refresh this process's entries and sweep the scopes that others watch here."""
+        await self._refresh()
+        if self.system_watchers:
+            store = get_store()
+            scopes = await self._call(store.scopes)
+            for scope in scopes:
+                if scope not in self.local:
+                    await self.announce(await self._call(store.sweep, scope))
+
+    async def restore(self) -> None:
+        """After the layer resubscribed: put this process's entries back in the store now.
+
+        A Redis restart loses every entry; until the next heartbeat a re-sync reading the
+        store would find live members gone (Pusher: member_removed, then member_added when
+        the heartbeat re-adds them). Once per resubscribe of the layer: every socket's re-sync
+        calls this, the first one's refresh serves them all.
+        """
+        mark = getattr(self.layer, "stats", {}).get("resubscribes")  # (None: not counted)
+        restored = self._restored
+        if mark is None or restored is None or restored[0] != mark or restored[1].cancelled():
+            task = asyncio.get_running_loop().create_task(self._refresh())
+            self._restored = (mark, task)
+        await asyncio.shield(self._restored[1])
+
+    async def _refresh(self) -> None:
+        """Re-join every local entry (one store call per scope) and announce what changed."""
         store = get_store()
         for scope in list(self.local):
             async with self._lock(scope):
@@ -279,11 +313,6 @@ class PresenceTracker:
                 await self.announce(change)
             else:
                 self._forget_lock(scope)
-        if self.system_watchers:
-            scopes = await self._call(store.scopes)
-            for scope in scopes:
-                if scope not in self.local:
-                    await self.announce(await self._call(store.sweep, scope))
 
 
 _trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceTracker] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -26,7 +27,7 @@ from notifications.realtime.groups import (
 from notifications.realtime.layers import LayerEventDispatchMixin
 from notifications.realtime.limits import ArrivalLimit
 from notifications.realtime.metering import Metered
-from notifications.realtime.presence import presence_grace, tracker
+from notifications.realtime.presence import presence_grace, rejoin_wait, tracker
 from notifications.realtime.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_RATE_LIMITED,
@@ -105,6 +106,7 @@ class PusherConsumer(
         self.channels: dict[str, str] = {}  # subscribed Pusher channel → layer group
         self.subscribed: dict[str, tuple[str, ...]] = {}  # layer group → its subscribed channels
         self.presence: dict[str, _PresenceSubscription] = {}  # presence channel → membership
+        self._presence_tasks: set[asyncio.Task] = set()  # re-syncs waiting out `rejoin_wait`
         self.grants: dict[int, str | None] = {}  # user id → role (from /broadcasting/auth)
         self.role: str | None = None
         await self.accept()
@@ -193,8 +195,16 @@ class PusherConsumer(
 
     async def _gap_presence(self) -> None:
         """Tell each presence channel the members who came or went while the layer was away
-        (their member_added / member_removed were lost), as the differences from what it knows."""
+        (their member_added / member_removed were lost), as the differences from what it knows.
+
+        This process's entries are put back first (a Redis restart lost them), and a member
+        missing from the store is announced gone only if still missing after `rejoin_wait()`:
+        their own process may not have put theirs back yet, and a member who never left must
+        not blink (member_removed, then member_added).
+        """
         track = tracker(self.channel_layer)
+        await track.restore()
+        missing = False
         for channel, sub in list(self.presence.items()):
             members = {str(m.get("id")): m for m in await track.members(sub.scope)}
             if self._closed or self.presence.get(channel) is not sub:
@@ -202,8 +212,24 @@ class PusherConsumer(
             for user_id, info in members.items():
                 if user_id not in sub.known and user_id != sub.me:
                     await self._member_added(sub, channel, user_id, info)
-            for user_id in sorted(sub.known - set(members) - {sub.me}):
-                await self._member_removed(sub, channel, user_id)
+            missing = missing or bool(sub.known - set(members) - {sub.me})
+        if missing:
+            task = asyncio.get_running_loop().create_task(self._gap_presence_gone(track))
+            self._presence_tasks.add(task)
+            task.add_done_callback(self._presence_tasks.discard)
+
+    async def _gap_presence_gone(self, track: Any) -> None:
+        """member_removed for the known members still missing from the store after a wait."""
+        await asyncio.sleep(rejoin_wait())
+        try:
+            for channel, sub in list(self.presence.items()):
+                members = {str(m.get("id")) for m in await track.members(sub.scope)}
+                if self._closed or self.presence.get(channel) is not sub:
+                    continue
+                for user_id in sorted(sub.known - members - {sub.me}):
+                    await self._member_removed(sub, channel, user_id)
+        except Exception:  # presence is best effort; the next change corrects it
+            logger.warning("presence re-sync after a gap failed", exc_info=True)
 
     async def _member_added(
         self, sub: _PresenceSubscription, channel: str, user_id: str, info: dict
