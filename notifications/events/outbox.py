@@ -243,6 +243,7 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
         only="AND id = ANY(%(ids)s)" if ids is not None else "",
     )
     params = {
+        "lock": ADVISORY_LOCK_KEY,
         "number": NUMBER_LIMIT,
         "now": now,
         "oldest": now - max_age(),
@@ -250,11 +251,43 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
         "until": now + lease(),
         "ids": ids,
     }
-    with transaction.atomic():
-        _lock_claims()
-        rows = list(StoredEvent.objects.raw(sql, params))
-    for row in rows:  # the targets came with the rows, as prefetch_related would give them
-        listed = row.target_list
+    server_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block or server_binding is True:
+            with transaction.atomic():
+                cursor.execute(_LOCK_SQL, params)
+                cursor.execute(sql, params)
+                return _claimed_rows(cursor)
+        # One round trip (client-side binding sends one simple query): the lock and the claim
+        # run as one implicit transaction, still two statements, so the claim's snapshot is
+        # taken after the lock is granted (see the module docstring).
+        cursor.execute(f"{_LOCK_SQL}; {sql}", params)
+        cursor.nextset()
+        return _claimed_rows(cursor)
+
+
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s)"
+
+
+def _claimed_rows(cursor: Any) -> list[StoredEvent]:
+    """StoredEvents from `_CLAIM_SQL`'s result, their targets loaded as prefetch_related would."""
+    fields = StoredEvent._meta.concrete_fields
+    columns = {column.name: index for index, column in enumerate(cursor.description)}
+    where = [columns[field.column] for field in fields]
+    converters = [
+        (position, converter)
+        for position, field in enumerate(fields)
+        for converter in field.get_db_converters(connection)
+    ]
+    listed_at = columns["target_list"]
+    names = [field.attname for field in fields]
+    rows = []
+    for record in cursor.fetchall():
+        values = [record[index] for index in where]
+        for position, converter in converters:
+            values[position] = converter(values[position], None, connection)
+        row = StoredEvent.from_db(connection.alias, names, values)
+        listed = record[listed_at]
         listed = json.loads(listed) if isinstance(listed, str) else listed or []
         targets = row.targets.all()
         targets._result_cache = [
@@ -262,6 +295,7 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
         ]
         targets._prefetch_done = True
         row._prefetched_objects_cache = {"targets": targets}
+        rows.append(row)
     return rows
 
 
