@@ -44,6 +44,8 @@ from notifications.models import EventTarget, StoredEvent
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
+#: session advisory lock held by the claiming publisher's LISTEN connection (relay.Publisher)
+LEADER_LOCK_KEY = ADVISORY_LOCK_KEY + 1
 #: LISTEN/NOTIFY channel that wakes the server processes' publishers (PostgreSQL only)
 WAKE_CHANNEL = "notifications_outbox"
 #: rows numbered at most per claim (a claim numbers every new row, and leases `limit` of them)
@@ -305,6 +307,23 @@ def notify_publishers() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
+#: A follower's wake-up for the claiming publisher: a NOTIFY in an autocommit statement that
+#: does not wait for the WAL flush (losing it costs a poll, not an event).
+_WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
+
+
+def wake_claimer() -> None:
+    """Tell the claiming publisher (another process) that this one committed events."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WAKE_SQL, [WAKE_CHANNEL])
+
+
+def stale_claimable(age: timedelta) -> bool:
+    """Are there claimable events committed at least `age` ago (the claimer is not keeping up)?"""
+    now = timezone.now()
+    return _claimable(now).filter(occurred_at__lte=now - age).exists()
 
 
 _SETTLE_SQL = (
