@@ -294,7 +294,10 @@ class Publisher:
     next poll. A claimer that is alive but stuck (or far behind) is covered by the followers,
     which claim as before once claimable events are FOLLOWER_AFTER old. The claim itself is
     unchanged (its transaction lock still serializes it), so the guarantees do not rest on
-    there being one claimer. Elsewhere (SQLite: no LISTEN) every publisher claims.
+    there being one claimer. Opt-in (NOTIFICATIONS_SINGLE_CLAIMER=1): it saves claims and
+    lock waits, but each commit of a follower reaches the claimer through two more processes
+    (its publisher, PostgreSQL's NOTIFY), which costs latency on a starved machine. Otherwise,
+    and on SQLite (no LISTEN), every publisher claims.
     """
 
     def __init__(self, *, interval: float | None = None) -> None:
@@ -305,8 +308,10 @@ class Publisher:
         self.listener: asyncio.Task | None = None
         #: True while LISTEN/NOTIFY wakes this publisher (PostgreSQL)
         self.listening = False
-        #: True while this publisher is the one that claims (always, except on PostgreSQL)
+        #: True while this publisher is the one that claims (always, unless `elects`)
         self.leading = True
+        #: contends for the claimer's lock (PostgreSQL with NOTIFICATIONS_SINGLE_CLAIMER)
+        self.elects = False
         self._committed = False  # a commit of this process woke it (wake())
         self._wake: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
@@ -329,7 +334,8 @@ class Publisher:
             self._wake = asyncio.Event()
             self.task = loop.create_task(self.run(), name="notifications-publisher")
             if connection.vendor == "postgresql":
-                self.leading = False  # until the listener holds the claimer's lock
+                self.elects = bool(conf.SINGLE_CLAIMER)
+                self.leading = not self.elects  # until the listener holds the claimer's lock
                 self.listener = loop.create_task(self.listen(), name="notifications-listener")
 
         if _running_loop() is loop:
@@ -366,7 +372,7 @@ class Publisher:
                     self.listening, delay = True, 0.1
                     self._set_wake()  # anything committed while not listening
                     while True:
-                        if not self.leading:  # try to become the claimer, every poll
+                        if self.elects and not self.leading:  # try to become it, every poll
                             cursor = await conn.execute(
                                 "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY]
                             )
@@ -385,7 +391,7 @@ class Publisher:
                     logger.warning("notifications publisher: LISTEN lost (%s); polling", exc)
             finally:
                 self.listening = False
-                self.leading = False  # the lock went with the connection
+                self.leading = not self.elects  # the lock went with the connection
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
