@@ -31,6 +31,7 @@ from django.db.models import (
     Max,
     Min,
     Q,
+    QuerySet,
     Value,
     When,
     prefetch_related_objects,
@@ -291,7 +292,10 @@ def _claimed_rows(cursor: Any) -> list[StoredEvent]:
         row = StoredEvent.from_db(connection.alias, names, values)
         listed = record[listed_at]
         listed = json.loads(listed) if isinstance(listed, str) else listed or []
-        targets = row.targets.all()
+        # The prefetch cache `row.targets.all()` returns. A bare QuerySet: building the
+        # related manager's filtered one cost more than the rest of the row (it only serves
+        # this list; a `.filter()` on it would not be restricted to the row).
+        targets = QuerySet(EventTarget)
         targets._result_cache = [
             EventTarget(event_id=row.id, group=group, roles=roles) for group, roles in listed
         ]

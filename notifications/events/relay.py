@@ -178,14 +178,18 @@ async def _send(
         if until is not None and start and time.monotonic() > until:
             log_context.event_id.set(None)
             return sent, failed, rows[start:]
-        end, count = start, 0
-        while end < len(rows) and (end == start or count < PIPELINE):
-            count += len(rows[end].targets.all())
-            end += 1
+        end, messages = start, []
+        try:
+            while end < len(rows) and (end == start or len(messages) < PIPELINE):
+                messages += layer_messages(rows[end])
+                end += 1
+        except Exception:  # a row that cannot be framed: isolate it one event at a time
+            end, messages = len(rows), None
         chunk = rows[start:end]
         log_context.event_id.set(chunk[0].id)  # the chunk's first, on its lines
         try:
-            messages = [message for row in chunk for message in layer_messages(row)]
+            if messages is None:
+                raise ValueError("a message could not be built")
             async with asyncio.timeout(send_timeout()):
                 await many(messages)
         except Exception as exc:
