@@ -6,11 +6,12 @@ lease; `settle()` marks what was sent and backs off what failed. Two server proc
 publish a row; a process that dies mid-send lets its lease run out and another sends it.
 
 On PostgreSQL a claim is one statement after the lock (`_CLAIM_SQL`: number the new rows, take
-the horizon, lease the batch) and a settle is one statement, whatever the batch size: the lock
-is held for three round trips to the database, never across a send. The lock must be taken by
-a statement of its own *before* the numbering one: a READ COMMITTED statement reads the rows
-committed before it started, so one that waited for the lock inside itself could miss the
-positions its predecessor just committed. `notify_publishers()` is the cross-process wake-up
+the horizon, lease the batch) and a settle is one statement, whatever the batch size; the lock
+and the claim are sent as one query (one round trip, one implicit transaction), and the lock is
+never held across a send. The lock must be taken by a statement of its own *before* the
+numbering one: a READ COMMITTED statement reads the rows committed before it started, so one
+that waited for the lock inside itself could miss the positions its predecessor just committed.
+`notify_publishers()` is the cross-process wake-up
 (LISTEN/NOTIFY) a process without a publisher of its own sends with its event.
 """
 
