@@ -44,6 +44,9 @@ SETTINGS: dict[str, Setting] = {
     "POLL_SECONDS": Setting(0.2, minimum=0.001, doc="publisher's poll of the outbox"),
     "SEND_TIMEOUT_SECONDS": Setting(2.0, minimum=0.001, doc="one layer send's time limit"),
     "LEASE_SECONDS": Setting(10.0, minimum=0.001, doc="how long a claimed event is reserved"),
+    "SINGLE_CLAIMER": Setting(
+        0, int, 0, doc="1: on PostgreSQL one process's publisher claims, the others NOTIFY it"
+    ),
     "PUBLISH_MAX_AGE_SECONDS": Setting(
         900.0, doc="unpublished events older than this are not pushed live (stay stored)"
     ),

@@ -6,11 +6,12 @@ lease; `settle()` marks what was sent and backs off what failed. Two server proc
 publish a row; a process that dies mid-send lets its lease run out and another sends it.
 
 On PostgreSQL a claim is one statement after the lock (`_CLAIM_SQL`: number the new rows, take
-the horizon, lease the batch) and a settle is one statement, whatever the batch size: the lock
-is held for three round trips to the database, never across a send. The lock must be taken by
-a statement of its own *before* the numbering one: a READ COMMITTED statement reads the rows
-committed before it started, so one that waited for the lock inside itself could miss the
-positions its predecessor just committed. `notify_publishers()` is the cross-process wake-up
+the horizon, lease the batch) and a settle is one statement, whatever the batch size; the lock
+and the claim are sent as one query (one round trip, one implicit transaction), and the lock is
+never held across a send. The lock must be taken by a statement of its own *before* the
+numbering one: a READ COMMITTED statement reads the rows committed before it started, so one
+that waited for the lock inside itself could miss the positions its predecessor just committed.
+`notify_publishers()` is the cross-process wake-up
 (LISTEN/NOTIFY) a process without a publisher of its own sends with its event.
 """
 
@@ -31,6 +32,7 @@ from django.db.models import (
     Max,
     Min,
     Q,
+    QuerySet,
     Value,
     When,
     prefetch_related_objects,
@@ -44,6 +46,8 @@ from notifications.models import EventTarget, StoredEvent
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_KEY = 0x686F7473706F74  # "hotspot": serializes claims across server processes
+#: session advisory lock held by the claiming publisher's LISTEN connection (relay.Publisher)
+LEADER_LOCK_KEY = ADVISORY_LOCK_KEY + 1
 #: LISTEN/NOTIFY channel that wakes the server processes' publishers (PostgreSQL only)
 WAKE_CHANNEL = "notifications_outbox"
 #: rows numbered at most per claim (a claim numbers every new row, and leases `limit` of them)
@@ -243,6 +247,7 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
         only="AND id = ANY(%(ids)s)" if ids is not None else "",
     )
     params = {
+        "lock": ADVISORY_LOCK_KEY,
         "number": NUMBER_LIMIT,
         "now": now,
         "oldest": now - max_age(),
@@ -250,18 +255,54 @@ def _claim_postgresql(ids: list[int] | None, limit: int) -> list[StoredEvent]:
         "until": now + lease(),
         "ids": ids,
     }
-    with transaction.atomic():
-        _lock_claims()
-        rows = list(StoredEvent.objects.raw(sql, params))
-    for row in rows:  # the targets came with the rows, as prefetch_related would give them
-        listed = row.target_list
+    server_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block or server_binding is True:
+            with transaction.atomic():
+                cursor.execute(_LOCK_SQL, params)
+                cursor.execute(sql, params)
+                return _claimed_rows(cursor)
+        # One round trip (client-side binding sends one simple query): the lock and the claim
+        # run as one implicit transaction, still two statements, so the claim's snapshot is
+        # taken after the lock is granted (see the module docstring).
+        cursor.execute(f"{_LOCK_SQL}; {sql}", params)
+        cursor.nextset()
+        return _claimed_rows(cursor)
+
+
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%(lock)s)"
+
+
+def _claimed_rows(cursor: Any) -> list[StoredEvent]:
+    """StoredEvents from `_CLAIM_SQL`'s result, their targets loaded as prefetch_related would."""
+    fields = StoredEvent._meta.concrete_fields
+    columns = {column.name: index for index, column in enumerate(cursor.description)}
+    where = [columns[field.column] for field in fields]
+    converters = [
+        (position, converter)
+        for position, field in enumerate(fields)
+        for converter in field.get_db_converters(connection)
+    ]
+    listed_at = columns["target_list"]
+    names = [field.attname for field in fields]
+    rows = []
+    for record in cursor.fetchall():
+        values = [record[index] for index in where]
+        for position, converter in converters:
+            values[position] = converter(values[position], None, connection)
+        row = StoredEvent.from_db(connection.alias, names, values)
+        listed = record[listed_at]
         listed = json.loads(listed) if isinstance(listed, str) else listed or []
-        targets = row.targets.all()
+        # The prefetch cache `row.targets.all()` returns. A bare QuerySet: building the
+        # related manager's filtered one cost more than the rest of the row (it only serves
+        # this list; a `.filter()` on it would not be restricted to the row).
+        targets = QuerySet(EventTarget)
         targets._result_cache = [
             EventTarget(event_id=row.id, group=group, roles=roles) for group, roles in listed
         ]
         targets._prefetch_done = True
         row._prefetched_objects_cache = {"targets": targets}
+        rows.append(row)
     return rows
 
 
@@ -271,6 +312,23 @@ def notify_publishers() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
+#: A follower's wake-up for the claiming publisher: a NOTIFY in an autocommit statement that
+#: does not wait for the WAL flush (losing it costs a poll, not an event).
+_WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
+
+
+def wake_claimer() -> None:
+    """Tell the claiming publisher (another process) that this one committed events."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WAKE_SQL, [WAKE_CHANNEL])
+
+
+def stale_claimable(age: timedelta) -> bool:
+    """Are there claimable events committed at least `age` ago (the claimer is not keeping up)?"""
+    now = timezone.now()
+    return _claimable(now).filter(occurred_at__lte=now - age).exists()
 
 
 _SETTLE_SQL = (

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -39,7 +40,14 @@ from django.db import DatabaseError, connection
 from config import request_log as log_context
 from config.metrics import observe_published
 from notifications.conf import notification_settings as conf
-from notifications.events.outbox import WAKE_CHANNEL, claim, settle
+from notifications.events.outbox import (
+    LEADER_LOCK_KEY,
+    WAKE_CHANNEL,
+    claim,
+    settle,
+    stale_claimable,
+    wake_claimer,
+)
 from notifications.models import StoredEvent
 from notifications.realtime.protocol import event_frame, event_message
 
@@ -170,14 +178,18 @@ async def _send(
         if until is not None and start and time.monotonic() > until:
             log_context.event_id.set(None)
             return sent, failed, rows[start:]
-        end, count = start, 0
-        while end < len(rows) and (end == start or count < PIPELINE):
-            count += len(rows[end].targets.all())
-            end += 1
+        end, messages = start, []
+        try:
+            while end < len(rows) and (end == start or len(messages) < PIPELINE):
+                messages += layer_messages(rows[end])
+                end += 1
+        except Exception:  # a row that cannot be framed: isolate it one event at a time
+            end, messages = len(rows), None
         chunk = rows[start:end]
         log_context.event_id.set(chunk[0].id)  # the chunk's first, on its lines
         try:
-            messages = [message for row in chunk for message in layer_messages(row)]
+            if messages is None:
+                raise ValueError("a message could not be built")
             async with asyncio.timeout(send_timeout()):
                 await many(messages)
         except Exception as exc:
@@ -273,6 +285,8 @@ BATCH = 100
 #: a woken publisher claims at most this often (seconds): the longest a commit waits for
 #: the batch it joins
 CLAIM_GAP = 0.02
+#: a follower claims too when claimable events are this old (the claimer is stuck or behind)
+FOLLOWER_AFTER = timedelta(seconds=1)
 
 
 async def publish_pending(
@@ -297,7 +311,21 @@ async def publish_pending(
 
 
 class Publisher:
-    """Drains the outbox from one event loop: poll every `interval`, or at once when woken."""
+    """Drains the outbox from one event loop: poll every `interval`, or at once when woken.
+
+    On PostgreSQL one publisher among all processes claims: the one whose LISTEN connection
+    holds the session advisory lock `LEADER_LOCK_KEY` (the claimer). The others (followers)
+    only tell it, by NOTIFY, at most once per CLAIM_GAP, that their process committed; so the
+    claims are not contended by every process and each carries the commits of all of them.
+    The claimer's death closes its connection and frees the lock: a follower takes it at its
+    next poll. A claimer that is alive but stuck (or far behind) is covered by the followers,
+    which claim as before once claimable events are FOLLOWER_AFTER old. The claim itself is
+    unchanged (its transaction lock still serializes it), so the guarantees do not rest on
+    there being one claimer. Opt-in (NOTIFICATIONS_SINGLE_CLAIMER=1): it saves claims and
+    lock waits, but each commit of a follower reaches the claimer through two more processes
+    (its publisher, PostgreSQL's NOTIFY), which costs latency on a starved machine. Otherwise,
+    and on SQLite (no LISTEN), every publisher claims.
+    """
 
     def __init__(self, *, interval: float | None = None) -> None:
         self.interval = interval if interval is not None else poll_interval()
@@ -307,6 +335,11 @@ class Publisher:
         self.listener: asyncio.Task | None = None
         #: True while LISTEN/NOTIFY wakes this publisher (PostgreSQL)
         self.listening = False
+        #: True while this publisher is the one that claims (always, unless `elects`)
+        self.leading = True
+        #: contends for the claimer's lock (PostgreSQL with NOTIFICATIONS_SINGLE_CLAIMER)
+        self.elects = False
+        self._committed = False  # a commit of this process woke it (wake())
         self._wake: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
         # and never queues behind request threads.
@@ -328,6 +361,8 @@ class Publisher:
             self._wake = asyncio.Event()
             self.task = loop.create_task(self.run(), name="notifications-publisher")
             if connection.vendor == "postgresql":
+                self.elects = bool(conf.SINGLE_CLAIMER)
+                self.leading = not self.elects  # until the listener holds the claimer's lock
                 self.listener = loop.create_task(self.listen(), name="notifications-listener")
 
         if _running_loop() is loop:
@@ -341,6 +376,7 @@ class Publisher:
         """Thread-safe: publish now rather than at the next poll. Costs a few microseconds
         (nothing when a wake is already pending), so a request can call it after its commit."""
         loop, event = self.loop, self._wake
+        self._committed = True
         if loop is not None and event is not None and not loop.is_closed() and not event.is_set():
             with contextlib.suppress(RuntimeError):  # loop closed meanwhile
                 loop.call_soon_threadsafe(event.set)
@@ -362,8 +398,19 @@ class Publisher:
                     await conn.execute(f"LISTEN {WAKE_CHANNEL}")
                     self.listening, delay = True, 0.1
                     self._set_wake()  # anything committed while not listening
-                    async for _ in conn.notifies():
-                        self._set_wake()
+                    while True:
+                        if self.elects and not self.leading:  # try to become it, every poll
+                            cursor = await conn.execute(
+                                "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY]
+                            )
+                            row = await cursor.fetchone()
+                            if row and row[0]:
+                                self.leading = True
+                                self._set_wake()
+                        timeout = None if self.leading else self.interval
+                        async for _ in conn.notifies(timeout=timeout):
+                            if self.leading:  # (a follower has nothing to claim)
+                                self._set_wake()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away: poll meanwhile, try again
@@ -371,6 +418,7 @@ class Publisher:
                     logger.warning("notifications publisher: LISTEN lost (%s); polling", exc)
             finally:
                 self.listening = False
+                self.leading = not self.elects  # the lock went with the connection
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -397,6 +445,7 @@ class Publisher:
         woken = False
         clock = asyncio.get_running_loop().time
         last_claim = -CLAIM_GAP
+        last_check = clock()
         backlog = False
         while True:
             if woken and not backlog:
@@ -406,9 +455,19 @@ class Publisher:
                 await asyncio.sleep(max(0.0, last_claim + CLAIM_GAP - clock()))
             last_claim = clock()
             self._wake.clear()
+            committed, self._committed = self._committed, False
             try:
-                # Woken by a commit (or draining a backlog): there is work, skip the check.
-                sent = await publish_pending(run_db=self.run_db, check_first=not woken)
+                if self.leading:
+                    # Woken by a commit (or draining a backlog): there is work, skip the check.
+                    sent = await publish_pending(run_db=self.run_db, check_first=not woken)
+                else:
+                    if committed:
+                        await self.run_db(wake_claimer)
+                    sent = 0
+                    if clock() - last_check >= self.interval:
+                        last_check = clock()
+                        if await self.run_db(stale_claimable, FOLLOWER_AFTER):
+                            sent = await publish_pending(run_db=self.run_db, check_first=False)
                 if sent:
                     failures = 0  # (an idle round while backing off is no recovery)
             except asyncio.CancelledError:
@@ -423,8 +482,10 @@ class Publisher:
                 woken = True
                 continue  # a backlog: keep draining, no pause
             woken = False
+            # After a round that sent, look again soon even unwoken: a stream of commits from
+            # other processes then needs no wake-up per claim.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), CLAIM_GAP if sent else self.interval)
                 woken = True
 
     def discard(self) -> None:

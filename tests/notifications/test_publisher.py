@@ -323,3 +323,45 @@ async def test_events_redis_took_before_a_cut_are_not_published_again(redis_url,
         await sender.flush()
         await receiver.flush()
         server.stop()
+
+
+async def _received(listener, count: int, seconds: float = 10) -> list[int]:
+    received: list[int] = []
+    deadline = time.monotonic() + seconds
+    while len(received) < count and time.monotonic() < deadline:
+        received += [m["id"] for m in await listener.collect()]
+        await asyncio.sleep(0.02)
+    return received
+
+
+@pytest.mark.postgres
+async def test_one_publisher_claims_and_another_takes_over_when_it_stops(listen, settings):
+    """On PostgreSQL one process's publisher may claim for all (the others only wake it), so
+    the claims are not contended; when it goes, another takes its place and nothing is lost."""
+    settings.NOTIFICATIONS_SINGLE_CLAIMER = 1
+    listener = await listen("system.admin")
+    first, second = publisher.Publisher(interval=0.05), publisher.Publisher(interval=0.05)
+    loop = asyncio.get_running_loop()
+    first.start(loop)
+    second.start(loop)
+    try:
+        async with asyncio.timeout(10):
+            while not (first.leading or second.leading):
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # the other has tried for the lock meanwhile
+        leaders = [first.leading, second.leading].count(True)
+        leader, follower = (first, second) if first.leading else (second, first)
+        stored = await run(fire)(10)
+        before = await _received(listener, 10)
+        await leader.stop()
+        later = await run(fire)(5)
+        after = await _received(listener, 5)
+        took_over = follower.leading
+    finally:
+        for started in (first, second):
+            if started.running:
+                await started.stop()
+    assert leaders == 1
+    assert sorted(before) == sorted(row.id for row in stored)
+    assert took_over
+    assert sorted(after) == sorted(row.id for row in later)
