@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.http.request import split_domain_port, validate_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -70,7 +71,64 @@ def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
     return normalize_origin(f"{'https' if secure else 'http'}://{host}")
 
 
+# Verdicts by everything they depend on in the handshake: Origin, Host, scheme and the TLS
+# proxy's header (each the first of its name). A burst of handshakes from the site's own pages
+# asks the same question thousands of times; parsing both URLs and validating the host each time
+# was ~5 % of a handshake's event-loop CPU (issue 16). Settings changes (tests) clear it; the
+# bound keeps a client cycling through invented origins from growing it.
+_verdicts: dict[tuple[bytes, bytes | None, str | None, bytes | None], bool] = {}
+_VERDICTS_MAX = 1024
+_proxy_name: list[bytes | None] = []  # the TLS proxy's header as an ASGI name, once known
+
+_SETTINGS_READ = {"ALLOWED_HOSTS", "DEBUG", "WS_ALLOWED_ORIGINS", "SECURE_PROXY_SSL_HEADER"}
+
+
+def _forget_verdicts(*, setting: str, **_: Any) -> None:
+    if setting in _SETTINGS_READ:
+        _verdicts.clear()
+        _proxy_name.clear()
+
+
+setting_changed.connect(_forget_verdicts)
+
+
+def _proxy_header_name() -> bytes | None:
+    if not _proxy_name:
+        proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+        name = (
+            proxy_header[0].removeprefix("HTTP_").lower().replace("_", "-")
+            if proxy_header
+            else None
+        )
+        _proxy_name.append(name.encode() if name else None)
+    return _proxy_name[0]
+
+
 def origin_allowed(scope: dict[str, Any]) -> bool:
+    """Whether the handshake's Origin may open a socket (no Origin: yes)."""
+    origin = host = forwarded = None
+    proxy = _proxy_header_name()
+    for key, value in scope.get("headers") or ():
+        name = key.lower()
+        if name == b"origin":
+            origin = value if origin is None else origin
+        elif name == b"host":
+            host = value if host is None else host
+        elif name == proxy:
+            forwarded = value if forwarded is None else forwarded
+    if origin is None:
+        return True
+    key = (origin, host, scope.get("scheme"), forwarded)
+    verdict = _verdicts.get(key)
+    if verdict is None:
+        verdict = _decide(scope)
+        if len(_verdicts) >= _VERDICTS_MAX:
+            _verdicts.clear()
+        _verdicts[key] = verdict
+    return verdict
+
+
+def _decide(scope: dict[str, Any]) -> bool:
     origin = _header(scope, b"origin")
     if origin is None:
         return True

@@ -86,3 +86,26 @@ async def test_an_explicit_list_is_matched_exactly(origin, ok):
 async def test_clients_without_an_origin_still_authenticate(staff):
     token = await access_token(staff)
     assert await handshake(None, extra=[(b"authorization", f"Bearer {token}".encode())])
+
+
+@override_settings(
+    ALLOWED_HOSTS=["billing.example.com"],
+    WS_ALLOWED_ORIGINS=[],
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+)
+async def test_a_remembered_verdict_is_per_proxy_scheme():
+    """Verdicts are remembered per handshake; the same Origin and Host over plain http is not
+    the https page's."""
+    page = "https://billing.example.com"
+    for _ in range(2):
+        assert await handshake(page, extra=[(b"x-forwarded-proto", b"https")])
+        assert not await handshake(page, extra=[(b"x-forwarded-proto", b"http")])
+        assert not await handshake(page)
+
+
+async def test_a_remembered_verdict_follows_the_settings():
+    origin = "https://app.example.com"
+    with override_settings(ALLOWED_HOSTS=["billing.example.com"], WS_ALLOWED_ORIGINS=[origin]):
+        assert await handshake(origin, scheme="wss")
+    with override_settings(ALLOWED_HOSTS=["billing.example.com"], WS_ALLOWED_ORIGINS=[]):
+        assert not await handshake(origin, scheme="wss")

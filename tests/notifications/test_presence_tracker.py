@@ -150,6 +150,29 @@ async def test_a_connect_storm_is_joined_in_batches_and_announced_once_per_perso
     await presence_cleanup(tracker)
 
 
+async def test_sockets_arriving_one_by_one_in_a_burst_share_store_calls(monkeypatch):
+    """A storm whose sockets come one at a time (each join's store call long done before the
+    next socket) still makes one store call per moment, not one per socket."""
+    store = CountingJoins()
+    monkeypatch.setattr(presence, "_store", store)
+    tracker = PresenceTracker(Layer())
+    tracker.JOIN_WINDOW = 0.5
+    loop = asyncio.get_running_loop()
+    await tracker.join("tenant.1", "c0", who(0))  # a quiet moment: at once
+    assert store.calls == 1
+    started = loop.time()
+    joins = []
+    for n in range(1, 21):
+        joins.append(asyncio.create_task(tracker.join("tenant.1", f"c{n}", who(n))))
+        await asyncio.sleep(0.01)
+    changes = await asyncio.gather(*joins)
+    moments = (loop.time() - started) / tracker.JOIN_WINDOW
+    assert store.calls <= 2 + moments, f"{store.calls} store calls for 20 sockets"
+    assert changes[-1].online == 21
+    assert len(store.members("tenant.1")) == 21, "every socket joined"
+    await presence_cleanup(tracker)
+
+
 async def presence_cleanup(tracker: PresenceTracker) -> None:
     if tracker._task is not None:
         tracker._task.cancel()
