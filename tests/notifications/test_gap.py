@@ -127,11 +127,12 @@ async def _event_or_close(comm) -> int | str:
 
 
 async def test_many_sockets_after_a_gap_share_thread_hops_and_the_revoked_ones_close(
-    tenant_admin, staff, tenant
+    tenant_admin, staff, tenant, settings
 ):
     """N sockets re-check, replay and re-read presence in a bounded number of thread hops
     (was 3 per socket: 10,000 hops at 10,000 sockets); rights revoked during the gap still
     close their sockets, which are replayed nothing."""
+    settings.NOTIFICATIONS_PRESENCE_TTL = 1  # the presence re-sync waits half of it (rejoin_wait)
     from tests.notifications.wsutil import communicator, session_cookie
 
     admin_cookie, staff_cookie = await session_cookie(tenant_admin), await session_cookie(staff)
