@@ -214,7 +214,7 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
             argv += ["--lifespan", "on" if target.kind == "product" else "off"]
             if target.kind == "product":  # the production flags (docs/deployment.md)
                 ws = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
-                argv += ["--ws", ws, "--ws-max-size", "10240"]
+                argv += ["--ws", ws, "--ws-per-message-deflate", "false", "--ws-max-size", "10240"]
             profile = os.environ.get("BENCH_PROFILE")  # profserve.py: cProfile, for study
             if profile and target.kind == "product":
                 argv[1:3] = [profile, f"{profile}.{port}.prof"]

@@ -211,7 +211,7 @@ class Uvicorn(Daphne):
     def command(self) -> list[str]:
         return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
             "--port", str(self.port), "--workers", str(self.workers), "--lifespan", "on",
-            "--ws", "websockets-sansio",
+            "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
             "--log-level", "warning",
         ]  # fmt: skip
 
