@@ -22,8 +22,11 @@ pytestmark = [pytest.mark.live, committed_db]
 @pytest.fixture(scope="module")
 def server(django_db_setup):
     """The production command with permessage-deflate on (uvicorn's default): a client that
-    offers it gets compressed frames (the fallback), one that does not the shared frame."""
-    server = Uvicorn(server_env(redis_url=None), extra=["--ws-per-message-deflate", "true"])
+    offers it gets compressed frames (the fallback), one that does not the shared frame. Pings
+    every second go to the same transport in between (answered when the raw client reads)."""
+    extra = ["--ws-per-message-deflate", "true", "--ws-ping-interval", "1"]
+    extra += ["--ws-ping-timeout", "600"]
+    server = Uvicorn(server_env(redis_url=None), extra=extra)
     try:
         server.wait_ready()
         yield server
@@ -52,18 +55,24 @@ class RawClient:
         return cls(reader, writer)
 
     async def frame(self, timeout: float = 10) -> bytes:
-        """The next whole frame, header included."""
+        """The next whole data frame, header included (the server's pings are answered)."""
         read = self.reader.readexactly
-        head = await asyncio.wait_for(read(2), timeout)
-        length = head[1] & 0x7F
-        extra = b""
-        if length == 126:
-            extra = await read(2)
-            length = int.from_bytes(extra, "big")
-        elif length == 127:
-            extra = await read(8)
-            length = int.from_bytes(extra, "big")
-        return head + extra + await read(length)
+        while True:
+            head = await asyncio.wait_for(read(2), timeout)
+            length = head[1] & 0x7F
+            extra = b""
+            if length == 126:
+                extra = await read(2)
+                length = int.from_bytes(extra, "big")
+            elif length == 127:
+                extra = await read(8)
+                length = int.from_bytes(extra, "big")
+            body = await read(length)
+            if head[0] & 0x0F != 0x9:
+                return head + extra + body
+            mask = os.urandom(4)  # a pong, masked as a client's frames must be
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+            self.writer.write(bytes([0x8A, 0x80 | len(body)]) + mask + masked)
 
     async def close(self) -> None:
         self.writer.close()
@@ -89,6 +98,7 @@ async def test_an_event_arrives_as_the_frame_of_its_text_fast_path_and_fallback(
         assert json.loads(payload(await raw.frame()))["type"] == "welcome"
         assert (await recv_json(compressed))["type"] == "welcome"
 
+        await asyncio.sleep(1.5)  # a ping or two first
         long = "é" * 200  # a frame over 125 bytes: the 16-bit length form
         for message in ("short", long):
             await fire(message)
