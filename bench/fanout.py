@@ -777,6 +777,9 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "client_cpu_share_single": share(cpu0, cpu1, wall1 - wall0),
             "client_cpu_share_burst": share(cpu1, cpu2, wall2 - wall1),
             "server_cpu_share_single": round((srv1 - srv0) / (wall1 - wall0), 3),
+            # The single events' time.perf_counter() window (CLOCK_MONOTONIC on Linux, the
+            # same clock in every process): lines up a trace the server kept (BENCH_PROFILE).
+            "single_window": [round(wall0, 3), round(wall1, 3)],
             "server_cpu_share_burst": round((srv2 - srv1) / (wall2 - wall1), 3),
             "server_cpu_ms_per_single_event": round((srv1 - srv0) * 1000 / max(event_id, 1), 1),
             "server_sys_ms_per_single_event": round((sys1 - sys0) * 1000 / max(event_id, 1), 1),
