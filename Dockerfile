@@ -52,6 +52,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 # no --proxy-headers. The flags are make serve's (docs/deployment.md explains each).
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
      "--lifespan", "on", "--no-access-log", \
-     "--ws", "websockets-sansio", "--ws-max-size", "10240", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", \
+     "--ws", "config.wsprotocol:FrameProtocol", "--ws-per-message-deflate", "false", "--ws-max-size", "10240", "--ws-ping-interval", "20", "--ws-ping-timeout", "20", \
      "--timeout-keep-alive", "5", "--h11-max-incomplete-event-size", "16384", \
      "--timeout-graceful-shutdown", "10"]

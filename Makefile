@@ -88,7 +88,8 @@ serve: $(SERVE_STAMP)
 	$(SERVE_VENV)/bin/python manage.py check --deploy && \
 	$(SERVE_VENV)/bin/python manage.py collectstatic --noinput -v 0 && \
 	exec $(SERVE_VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WORKERS) --no-access-log --ws websockets-sansio --ws-max-size $(WS_MAX_SIZE) \
+		--workers $(WORKERS) --no-access-log --ws config.wsprotocol:FrameProtocol --ws-per-message-deflate false \
+		--ws-max-size $(WS_MAX_SIZE) \
 		--timeout-keep-alive 5 --h11-max-incomplete-event-size 16384
 
 test: $(STAMP)

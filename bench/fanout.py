@@ -213,8 +213,8 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
             # The product answers lifespan (its outbox publisher starts at boot); the others don't.
             argv += ["--lifespan", "on" if target.kind == "product" else "off"]
             if target.kind == "product":  # the production flags (docs/deployment.md)
-                ws = os.environ.get("BENCH_UVICORN_WS", "websockets-sansio")
-                argv += ["--ws", ws, "--ws-max-size", "10240"]
+                ws = os.environ.get("BENCH_UVICORN_WS", "config.wsprotocol:FrameProtocol")
+                argv += ["--ws", ws, "--ws-per-message-deflate", "false", "--ws-max-size", "10240"]
             profile = os.environ.get("BENCH_PROFILE")  # profserve.py: cProfile, for study
             if profile and target.kind == "product":
                 argv[1:3] = [profile, f"{profile}.{port}.prof"]
@@ -427,14 +427,16 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of a process (this one by default)."""
+def cpu_seconds(pid: int | None = None, *, system_only: bool = False) -> float:
+    """User + system CPU seconds of a process (this one by default); the kernel's part alone
+    with `system_only` (a server's socket writes are mostly that)."""
     if pid is None:
         t = os.times()
-        return t.user + t.system
+        return t.system if system_only else t.user + t.system
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    user = 0 if system_only else int(fields[11])
+    return (user + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------- client worker processes
@@ -705,6 +707,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         await pool.wait_reached([0], args.single_timeout)
 
         cpu0, srv0, wall0 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
+        sys0 = sum(cpu_seconds(p, system_only=True) for p in pids)
         event_id = 0
         # Single events: each to all sockets, the next once everyone has it.
         for _ in range(args.singles):
@@ -713,6 +716,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             await emitter.emit(event_id)
             await pool.wait_reached([event_id], args.single_timeout)
         cpu1, srv1, wall1 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
+        sys1 = sum(cpu_seconds(p, system_only=True) for p in pids)
 
         # The burst: M events back to back.
         burst_ids = list(range(event_id + 1, event_id + 1 + args.events))
@@ -773,8 +777,12 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "client_cpu_share_single": share(cpu0, cpu1, wall1 - wall0),
             "client_cpu_share_burst": share(cpu1, cpu2, wall2 - wall1),
             "server_cpu_share_single": round((srv1 - srv0) / (wall1 - wall0), 3),
+            # The single events' time.perf_counter() window (CLOCK_MONOTONIC on Linux, the
+            # same clock in every process): lines up a trace the server kept (BENCH_PROFILE).
+            "single_window": [round(wall0, 3), round(wall1, 3)],
             "server_cpu_share_burst": round((srv2 - srv1) / (wall2 - wall1), 3),
             "server_cpu_ms_per_single_event": round((srv1 - srv0) * 1000 / max(event_id, 1), 1),
+            "server_sys_ms_per_single_event": round((sys1 - sys0) * 1000 / max(event_id, 1), 1),
             # Server CPU per handshake and per delivery: what a loaded machine changes least.
             "server_cpu_ms_per_connect": round(srv_connect * 1000 / max(held, 1), 2),
             "server_cpu_us_per_delivery": round(

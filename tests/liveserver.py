@@ -205,16 +205,27 @@ class Daphne:
 class Uvicorn(Daphne):
     """The production server (docs/deployment.md): `workers` uvicorn workers with ASGI lifespan."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, *, workers: int = 1, **kw):
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        *,
+        workers: int = 1,
+        extra: list[str] | None = None,
+        **kw,
+    ):
+        """`extra`: flags after the production ones (a later flag wins: `--ws-per-message-deflate
+        true` serves as uvicorn's default would)."""
         self.workers = workers
+        self.extra = extra or []
         super().__init__(env, port, **kw)
 
     def command(self) -> list[str]:
         return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1"] + [
             "--port", str(self.port), "--workers", str(self.workers), "--lifespan", "on",
-            "--ws", "websockets-sansio",
+            "--ws", "config.wsprotocol:FrameProtocol", "--ws-per-message-deflate", "false",
             "--log-level", "warning",
-        ]  # fmt: skip
+        ] + self.extra  # fmt: skip
 
 
 @dataclass(frozen=True)

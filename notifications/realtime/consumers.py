@@ -18,6 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from config import request_log as log_context
+from config.wsframes import SEND_FRAME, send_frame_message
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
@@ -71,6 +72,7 @@ class NotificationConsumer(
     _resume_task: asyncio.Task | None = None
     watching_system = False  # a system admin watching the tenants' online counts
     record: str | None = None  # the record this page edits (presence "view")
+    send_frames = False  # the server writes pre-encoded frames (config.wsframes)
 
     async def connect(self) -> None:
         self._closed = False
@@ -81,6 +83,8 @@ class NotificationConsumer(
         )
         # Accept, then close: a rejected handshake would hide the code from browsers.
         await self.accept()
+        if SEND_FRAME in (self.scope.get("extensions") or ()):
+            self.send_frames = True
         if auth.error is not None:
             await self._close(auth.close_code or CLOSE_UNAUTHENTICATED, auth.detail)
             return
@@ -155,8 +159,12 @@ class NotificationConsumer(
         if self.muted and self._channel_of(message) in self.muted:
             return
         # What `self.send(text_data=...)` does (Metered → AsyncWebsocketConsumer →
-        # AsyncConsumer → the server), without three coroutine layers per delivery.
-        await self.base_send({"type": "websocket.send", "text": message["text"]})
+        # AsyncConsumer → the server), without three coroutine layers per delivery; where the
+        # server takes finished frames, the one encoded for every socket of this process.
+        if self.send_frames:
+            await self.base_send(send_frame_message(message["text"]))
+        else:
+            await self.base_send({"type": "websocket.send", "text": message["text"]})
         self.meter.frames.n += 1
 
     # GapReplay (gap.py): what a replay after a lost Redis subscription covers and sends.

@@ -9,13 +9,16 @@ import re
 import pytest
 from django.test import override_settings
 
+from config.wsframes import SEND_FRAME, encode_text_frame
 from tests.notifications.wsutil import (
     committed_db,
+    communicator,
     connect_user,
     drain,
     event_message,
     expect_close,
     group_send,
+    session_cookie,
 )
 
 pytestmark = [committed_db, pytest.mark.usefixtures("fresh_layer")]
@@ -83,6 +86,38 @@ async def test_event_text_is_forwarded_byte_for_byte(staff):
     await group_send(group, message)
     assert await comm.receive_from() == message["text"]
     await comm.disconnect()
+
+
+async def test_where_the_server_takes_finished_frames_an_event_is_encoded_once(staff):
+    """config.wsprotocol offers `websocket.send_frame`: every socket of the group is handed the
+    same message with the frame already encoded; a server without it gets `websocket.send`."""
+    fast = []
+    for _ in range(2):
+        comm = communicator(cookie=await session_cookie(staff))
+        comm.scope["extensions"] = {SEND_FRAME: {}}  # read when the app first runs
+        assert (await comm.connect(timeout=3))[0]
+        assert (await comm.receive_json_from(timeout=3))["type"] == "welcome"
+        fast.append(comm)
+    plain, _ = await connect_user(staff)
+    group = f"tenant.{staff.tenant_id}"
+    message = event_message(group, 9)
+    await group_send(group, message)
+    sent = [await comm.receive_output(timeout=2) for comm in fast]
+    assert sent[0] == {
+        "type": SEND_FRAME,
+        "frame": encode_text_frame(message["text"]),
+        "text": message["text"],
+    }
+    assert sent[1] is sent[0]  # one message (one encoding) for every socket
+    assert await plain.receive_output(timeout=2) == {
+        "type": "websocket.send",
+        "text": message["text"],
+    }
+    # Other frames (a pong) take the normal path on every server.
+    await fast[0].send_json_to({"action": "ping"})
+    assert await fast[0].receive_json_from() == {"type": "pong"}
+    for comm in [*fast, plain]:
+        await comm.disconnect()
 
 
 async def test_forbidden_channel_gets_an_error_and_the_socket_stays_open(staff, other_tenant):

@@ -1,0 +1,53 @@
+"""One event, one WebSocket frame: encoded once per process, the same bytes written to every socket.
+
+Over plain ASGI every socket encodes its own frame for the same text (`websocket.send`: UTF-8
+encode, header, serialize) — at 10,000 sockets most of the server's CPU per event beyond the
+receive loop (bench/RESULTS.md §12, issue 16). A server that offers the `websocket.send_frame`
+extension (config.wsprotocol, uvicorn) takes ASGI messages carrying the finished frame;
+`send_frame_message(text)` builds that message once per distinct text and hands the same
+(read-only) dict to every socket. Servers without the extension (daphne, Channels' test
+communicator) get `websocket.send` as before.
+"""
+
+from __future__ import annotations
+
+import struct
+
+#: The scope extension (scope["extensions"]) and the ASGI message type that uses it: a server
+#: text frame already encoded (RFC 6455: FIN, opcode 1, unmasked, no extension bits) in
+#: "frame", and its text in "text" for a server that cannot write it as is.
+SEND_FRAME = "websocket.send_frame"
+
+#: Distinct texts whose message is kept: an event is one text for all its sockets, and a burst
+#: has at most a socket's inbox capacity in flight. A text not (or no longer) kept is encoded
+#: again: slower, never wrong.
+CACHE_SIZE = 1024
+
+_cache: dict[str, dict] = {}
+
+
+def encode_text_frame(text: str) -> bytes:
+    """The unmasked, unfragmented, uncompressed server frame carrying `text` (RFC 6455 §5.2)."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
+
+
+def send_frame_message(text: str) -> dict:
+    """The `websocket.send_frame` message for `text`, built once while it is in use (read-only)."""
+    message = _cache.get(text)
+    if message is None:
+        if len(_cache) >= CACHE_SIZE:
+            del _cache[next(iter(_cache))]  # the oldest
+        message = _cache[text] = {
+            "type": SEND_FRAME,
+            "frame": encode_text_frame(text),
+            "text": text,
+        }
+    return message

@@ -1,0 +1,188 @@
+"""config.wsprotocol.FrameProtocol: uvicorn's sans-I/O protocol writing pre-encoded frames.
+
+A real uvicorn server (in this process, `--ws config.wsprotocol:FrameProtocol`) and real
+`websockets` clients. The app hands the server a frame whose bytes say "fast" and whose text
+says "slow": which one the client reads tells which path the server took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+import uvicorn
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.server import ServerState
+from websockets.asyncio.client import connect
+
+from config.wsframes import SEND_FRAME, encode_text_frame
+from config.wsprotocol import FrameProtocol
+from tests.liveserver import free_port
+
+FAST = {"type": SEND_FRAME, "frame": encode_text_frame("fast"), "text": "slow"}
+seen: dict[str, object] = {}
+
+
+async def app(scope, receive, send):
+    """Says whether the extension was offered, sends FAST, then echoes what it is told."""
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps(SEND_FRAME in scope["extensions"])})
+    await send(FAST)
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            break
+        if message["text"] == "ordered":  # both kinds of send, interleaved
+            for n in range(50):
+                if n % 2:
+                    await send({"type": "websocket.send", "text": str(n)})
+                else:
+                    text = str(n)
+                    await send({"type": SEND_FRAME, "frame": encode_text_frame(text), "text": text})
+    for kind in ("websocket.send", SEND_FRAME):  # after the peer closed
+        message = {"type": kind, "text": "late"} if kind == "websocket.send" else dict(FAST)
+        try:
+            await send(message)
+        except Exception as exc:  # noqa: BLE001 - what each kind raises is the finding
+            seen[kind] = type(exc)
+        else:
+            seen[kind] = None
+
+
+@contextlib.asynccontextmanager
+async def serving(*, deflate: bool):
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws=FrameProtocol, lifespan="off",
+        log_level="warning", ws_per_message_deflate=deflate,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not task.done(), "the server did not start"
+            await asyncio.sleep(0.05)
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_client_without_extensions_gets_the_frame_bytes_as_they_are():
+    async with serving(deflate=False) as url, connect(url, compression=None) as ws:
+        assert json.loads(await ws.recv()) is True  # offered
+        assert await ws.recv() == "fast"
+
+
+async def test_a_deflate_connection_is_not_offered_the_extension_and_gets_the_text():
+    """permessage-deflate compresses per socket: shared bytes would be a corrupt frame."""
+    async with serving(deflate=True) as url, connect(url, compression="deflate") as ws:
+        assert ws.protocol.extensions  # negotiated
+        assert json.loads(await ws.recv()) is False
+        assert await ws.recv() == "slow"  # the app sent FAST anyway: written as its text
+
+
+async def test_the_server_without_deflate_serves_a_client_that_offers_it_uncompressed():
+    async with serving(deflate=False) as url, connect(url, compression="deflate") as ws:
+        assert not ws.protocol.extensions
+        assert json.loads(await ws.recv()) is True
+        assert await ws.recv() == "fast"
+
+
+async def test_frames_keep_their_order_across_both_kinds_of_send():
+    async with serving(deflate=False) as url, connect(url, compression=None) as ws:
+        await ws.recv(), await ws.recv()
+        await ws.send("ordered")
+        assert [await ws.recv() for _ in range(50)] == [str(n) for n in range(50)]
+
+
+async def test_after_the_peer_closes_a_frame_send_fails_as_a_text_send_does():
+    seen.clear()
+    async with serving(deflate=False) as url:
+        async with connect(url, compression=None) as ws:
+            await ws.recv(), await ws.recv()
+        for _ in range(100):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.05)
+    assert seen == {"websocket.send": ClientDisconnected, SEND_FRAME: ClientDisconnected}
+
+
+class Transport(asyncio.Transport):
+    """Records writes; the protocol's transport without a socket."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def write(self, data) -> None:
+        self.written.append(bytes(data))
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_a_paused_transport_holds_frames_until_it_drains():
+    """Back-pressure as uvicorn's own send: nothing is written while the transport is paused."""
+    accepted, go, sent = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def sender(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        accepted.set()
+        await go.wait()
+        await send(FAST)
+        sent.set()
+        await receive()
+
+    config = uvicorn.Config(sender, ws=FrameProtocol, lifespan="off", log_level="warning")
+    proto = FrameProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = Transport()
+    proto.connection_made(transport)
+    proto.data_received(HANDSHAKE)
+    await asyncio.wait_for(accepted.wait(), 5)
+    assert b" 101 " in transport.written[0]
+    proto.pause_writing()
+    go.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert transport.written[1:] == [] and not sent.is_set()
+    proto.resume_writing()
+    await asyncio.wait_for(sent.wait(), 5)
+    assert transport.written[1:] == [FAST["frame"]]
+    proto.connection_lost(None)
+    await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_the_cli_accepts_the_protocol_by_import_string(deflate):
+    """The production command names it with `--ws` (uvicorn resolves an import string)."""
+    config = uvicorn.Config(
+        app, ws="config.wsprotocol:FrameProtocol", ws_per_message_deflate=deflate
+    )
+    config.load()
+    assert config.ws_protocol_class is FrameProtocol
