@@ -277,7 +277,7 @@ async def _in_one_batch(comms) -> list[int | str]:
     assert not batch.running
     batch.running = True  # as while a run is in the thread: new questions wait for the next
     outcomes = [asyncio.create_task(_outcome(c)) for c in comms]
-    for _ in range(500):
+    for _ in range(2000):  # up to 20 s on a loaded machine
         if len(batch.waiting) == len(comms):
             break
         await asyncio.sleep(0.01)

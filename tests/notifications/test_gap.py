@@ -180,10 +180,12 @@ async def test_many_sockets_after_a_gap_share_thread_hops_and_the_revoked_ones_c
         del loop.run_in_executor
         CursorWrapper.execute = real_execute
     assert outcomes == [str(missed.id)] * 10 + [4401] * 5
-    assert hops <= 8, hops  # a few batches (re-check, replay, presence), not 3 per socket
-    # two credentials and one replay position: reads per distinct question, not per socket
-    # (measured 11 here; 97 when each socket asked on its own)
-    assert queries <= 15, queries
+    # A few batches (re-check, replay, presence; measured 3), not 3 per socket (measured 37):
+    # the bound leaves room for questions a loaded machine spreads over more runs.
+    assert hops < len(comms), hops
+    # Two credentials and one replay position: reads per distinct question, not per socket
+    # (measured 11 here; 97 when each socket asked on its own).
+    assert queries < 3 * len(comms), queries
     for comm in comms:
         await comm.disconnect()
 
