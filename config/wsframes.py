@@ -11,7 +11,7 @@ communicator) get `websocket.send` as before.
 
 from __future__ import annotations
 
-import struct
+from websockets.frames import Frame, Opcode
 
 #: The scope extension (scope["extensions"]) and the ASGI message type that uses it: a server
 #: text frame already encoded (RFC 6455: FIN, opcode 1, unmasked, no extension bits) in
@@ -23,26 +23,25 @@ SEND_FRAME = "websocket.send_frame"
 #: again: slower, never wrong.
 CACHE_SIZE = 1024
 
+#: Texts longer than this are encoded on each use and not kept, so the cache holds at most
+#: CACHE_SIZE × this (and the frames) however large one burst's payloads were.
+CACHE_MAX_TEXT = 16 * 1024
+
 _cache: dict[str, dict] = {}
 
 
 def encode_text_frame(text: str) -> bytes:
-    """The unmasked, unfragmented, uncompressed server frame carrying `text` (RFC 6455 §5.2)."""
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", 0x81, n)
-    elif n < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, n)
-    return header + payload
+    """The unmasked, unfragmented, uncompressed server frame carrying `text` (RFC 6455 §5.2),
+    as `websockets` (uvicorn's protocol core) serializes it."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
 def send_frame_message(text: str) -> dict:
     """The `websocket.send_frame` message for `text`, built once while it is in use (read-only)."""
     message = _cache.get(text)
     if message is None:
+        if len(text) > CACHE_MAX_TEXT:
+            return {"type": SEND_FRAME, "frame": encode_text_frame(text), "text": text}
         if len(_cache) >= CACHE_SIZE:
             del _cache[next(iter(_cache))]  # the oldest
         message = _cache[text] = {

@@ -364,8 +364,10 @@ def _users_by_session(sessions: dict[str, Any]) -> dict[str, Any]:
                 constant_time_compare(session_hash, fallback)
                 for fallback in user.get_session_auth_fallback_hash()
             ):
-                session.cycle_key()
-                session[HASH_SESSION_KEY] = current
+                # Valid under a SECRET_KEY_FALLBACKS secret. Django's get_user would cycle the
+                # session key here, but nothing on a socket saves the session: the browser's
+                # session would be deleted (signed out) and this socket would join a key no
+                # sign-out ever names. The next HTTP request rotates it; the re-check follows.
                 found[key] = user
             else:
                 session.flush()

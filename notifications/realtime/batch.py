@@ -75,9 +75,15 @@ class ThreadBatch:
                         if not fut.done():
                             fut.set_exception(exc)
                 else:
-                    for (_, fut), answer in zip(batch, answers, strict=True):
-                        if not fut.done():
-                            fut.set_result(answer)
+                    if len(answers) != len(batch):  # a bug in `many`: its callers hear of it
+                        wrong = RuntimeError(f"{len(answers)} answers to {len(batch)} questions")
+                        for _, fut in batch:
+                            if not fut.done():
+                                fut.set_exception(wrong)
+                    else:
+                        for (_, fut), answer in zip(batch, answers, strict=True):
+                            if not fut.done():
+                                fut.set_result(answer)
                 batch = []
         finally:  # cancelled (the loop is closing): nobody waits forever
             self.running = False

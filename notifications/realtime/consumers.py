@@ -188,7 +188,10 @@ class NotificationConsumer(
         sent after `rejoin_wait()`, once the other processes have put theirs back too, so a
         member who never left does not vanish from them for a moment.
         """
-        await tracker(self.channel_layer).restore()
+        try:
+            await tracker(self.channel_layer).restore()
+        except Exception:  # the store still failing: the lists are re-sent all the same
+            logger.warning("presence restore after a gap failed", exc_info=True)
         task = asyncio.get_running_loop().create_task(self._gap_presence_lists())
         self._timers = [t for t in self._timers if not t.done()] + [task]
 

@@ -51,3 +51,11 @@ def test_the_cache_keeps_only_the_newest_texts(monkeypatch):
     assert list(wsframes._cache) == ["t1", "t2", "t3"]
     again = send_frame_message("t0")  # evicted: built again, still correct
     assert again is not messages[0] and again == messages[0]
+
+
+def test_a_long_text_is_encoded_but_not_kept(monkeypatch):
+    monkeypatch.setattr(wsframes, "_cache", {})
+    text = "x" * (wsframes.CACHE_MAX_TEXT + 1)
+    message = send_frame_message(text)
+    assert parse(message["frame"]).data.decode() == text
+    assert wsframes._cache == {}  # the cache's size stays bounded by CACHE_MAX_TEXT

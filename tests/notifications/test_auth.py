@@ -398,3 +398,20 @@ def test_a_session_of_an_old_password_or_corrupt_data_is_refused_in_the_batch(st
         (None, None),
     ]
     assert not Session.objects.filter(session_key=old).exists()  # flushed, as a request would
+
+
+def test_a_session_signed_under_a_fallback_secret_is_kept_as_it_is(staff, settings):
+    """During a SECRET_KEY rotation a socket accepts a session whose hash matches a fallback
+    key, and neither deletes nor renames it (nothing on a socket saves a cycled session: the
+    browser would be signed out and the socket left in a group no sign-out names)."""
+    from django.contrib.sessions.models import Session
+
+    from notifications.realtime.auth import authenticate_many
+
+    old_key = settings.SECRET_KEY
+    key = _signed_in(staff)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "x" * 40, [old_key]
+    [answer] = authenticate_many([("session", key)])
+    assert answer.error is None and answer.user.pk == staff.pk
+    assert answer.session_key == key
+    assert Session.objects.filter(session_key=key).exists()

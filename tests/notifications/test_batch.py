@@ -60,3 +60,10 @@ async def test_questions_arriving_one_by_one_in_a_burst_share_thread_hops():
     moments = (loop.time() - started) / batch.window
     assert len(calls) <= 2 + moments, f"{len(calls)} hops for 21 questions"
     assert sorted(a for args in calls for a in args) == list(range(21))
+
+
+async def test_a_run_with_the_wrong_number_of_answers_fails_its_callers_not_cancels_them():
+    batch = ThreadBatch(lambda args: args[:-1])  # a bug: one answer short
+    results = await asyncio.gather(*(batch.ask(i) for i in range(3)), return_exceptions=True)
+    assert [type(r) for r in results] == [RuntimeError] * 3  # an error, not CancelledError
+    assert "2 answers to 3 questions" in str(results[0])

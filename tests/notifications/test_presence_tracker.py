@@ -176,3 +176,24 @@ async def test_sockets_arriving_one_by_one_in_a_burst_share_store_calls(monkeypa
 async def presence_cleanup(tracker: PresenceTracker) -> None:
     if tracker._task is not None:
         tracker._task.cancel()
+
+
+class OneScopeFails(MemoryPresenceStore):
+    def members(self, scope):
+        if scope == "tenant.2":
+            raise ConnectionError("the store lost this read")
+        return super().members(scope)
+
+
+async def test_sockets_reading_together_fail_only_for_the_scope_whose_read_failed(monkeypatch):
+    """A gap's re-sync reads every watching socket's scope in one hop; one failed read must
+    not cost the sockets of the other scopes their lists."""
+    store = OneScopeFails()
+    store.join("tenant.1", [("c1", who(5))])
+    monkeypatch.setattr(presence, "_store", store)
+    tracker = PresenceTracker(Layer())
+    ok, failed = await asyncio.gather(
+        tracker.members("tenant.1"), tracker.members("tenant.2"), return_exceptions=True
+    )
+    assert [m["id"] for m in ok] == [5]
+    assert isinstance(failed, ConnectionError)

@@ -243,7 +243,10 @@ class PresenceTracker:
     async def members(self, scope: str) -> list[dict[str, Any]]:
         """The scope's members now; sockets asking together share one executor hop and one
         store read per scope (a gap's re-sync asks for every watching socket at once)."""
-        return await thread_batch(_members_many, in_thread=_in_executor).ask(scope)
+        found = await thread_batch(_members_many, in_thread=_in_executor).ask(scope)
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     async def counts(self, scopes: list[str]) -> dict[str, int]:
         return await self._call(get_store().counts, scopes)
@@ -309,7 +312,13 @@ class PresenceTracker:
         """
         mark = getattr(self.layer, "stats", {}).get("resubscribes")  # (None: not counted)
         restored = self._restored
-        if mark is None or restored is None or restored[0] != mark or restored[1].cancelled():
+        if (
+            mark is None
+            or restored is None
+            or restored[0] != mark
+            or restored[1].cancelled()
+            or (restored[1].done() and restored[1].exception() is not None)  # failed: again
+        ):
             task = asyncio.get_running_loop().create_task(self._refresh())
             self._restored = (mark, task)
         await asyncio.shield(self._restored[1])
@@ -333,9 +342,16 @@ _trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceTracker]
 )
 
 
-def _members_many(scopes: list[str]) -> list[list[dict[str, Any]]]:
+def _members_many(scopes: list[str]) -> list[list[dict[str, Any]] | Exception]:
+    """Each scope's members, or the error reading that scope (one bad read fails only the
+    sockets that asked for it; `members_many`'s callers raise it)."""
     store = get_store()
-    found = {scope: store.members(scope) for scope in set(scopes)}
+    found: dict[str, list[dict[str, Any]] | Exception] = {}
+    for scope in set(scopes):
+        try:
+            found[scope] = store.members(scope)
+        except Exception as exc:  # noqa: BLE001 - handed to that scope's askers
+            found[scope] = exc
     return [found[scope] for scope in scopes]
 
 
