@@ -362,6 +362,8 @@ class Sender:
 
     def _accept(self, peer: _Peer, drop: Drop, limit: int) -> None:
         """Queue `drop` for `peer`, unless RADIUS_CACHE_QUEUE_MAX drops already wait for it."""
+        if peer.server in self.unhealthy:  # marked since the drop was put: nobody waits for it
+            drop.skip(peer.server)
         if peer.pending >= limit:
             if not peer.overflowing:
                 peer.overflowing = True
@@ -595,6 +597,8 @@ def tenant_routers(tenant_id: int) -> list[int]:
 
     from .models import Router
 
+    if not _cache_is_shared():  # another process's router change would not reach this one
+        return list(Router.objects.filter(tenant_id=tenant_id).values_list("pk", flat=True))
     key = f"{ROUTERS_VERSION}:{tenant_id}"
     try:
         found = cache.get_many([ROUTERS_VERSION, key])
@@ -613,6 +617,13 @@ def tenant_routers(tenant_id: int) -> list[int]:
         with contextlib.suppress(Exception):
             cache.set(key, (version, routers), ROUTERS_CACHE_SECONDS)
     return routers
+
+
+def _cache_is_shared() -> bool:
+    """Whether the default cache is one for every process (Redis, a database or files), not each
+    process's own memory, in which a version bump reaches one process only."""
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return not backend.endswith((".LocMemCache", ".DummyCache"))
 
 
 def _routers_changed() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -36,10 +37,13 @@ def env_number(name: str, default: str, kind: type[int] | type[float] = float) -
     bare float() would end in a traceback naming no setting)."""
     value = os.environ.get(name, "").strip() or default
     try:
-        return kind(value)
+        number = kind(value)
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise ImproperlyConfigured(f"{name}={value!r} is not {what} (default {default}).") from None
+        number = None
+    if number is None or not math.isfinite(number):  # inf or nan would stall the RADIUS sender
+        what = "a whole number" if kind is int else "a finite number"
+        raise ImproperlyConfigured(f"{name}={value!r} is not {what} (default {default}).")
+    return number
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")

@@ -393,10 +393,19 @@ class Publisher:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    _conninfo(), autocommit=True, connect_timeout=5
+                    _conninfo(),
+                    autocommit=True,
+                    connect_timeout=5,
+                    # a claimer whose host vanished lets go of the lock in a minute, not the
+                    # kernel's two hours
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=6,
                 ) as conn:
                     await conn.execute(f"LISTEN {WAKE_CHANNEL}")
                     self.listening, delay = True, 0.1
+                    self.leading = not self.elects  # a claimer again only with the lock
                     self._set_wake()  # anything committed while not listening
                     while True:
                         if self.elects and not self.leading:  # try to become it, every poll
@@ -418,7 +427,10 @@ class Publisher:
                     logger.warning("notifications publisher: LISTEN lost (%s); polling", exc)
             finally:
                 self.listening = False
-                self.leading = not self.elects  # the lock went with the connection
+                # The lock went with the connection. Until it is back, claim as a publisher
+                # does without the single claimer: with no connection to hold the lock there
+                # may be no claimer at all, and followers alone deliver a second late.
+                self.leading = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -455,7 +467,8 @@ class Publisher:
                 await asyncio.sleep(max(0.0, last_claim + CLAIM_GAP - clock()))
             last_claim = clock()
             self._wake.clear()
-            committed, self._committed = self._committed, False
+            # (woken too: a wake() between reading and clearing `_committed` set the event)
+            committed, self._committed = self._committed or woken, False
             try:
                 if self.leading:
                     # Woken by a commit (or draining a backlog): there is work, skip the check.
@@ -464,7 +477,7 @@ class Publisher:
                     if committed:
                         await self.run_db(wake_claimer)
                     sent = 0
-                    if clock() - last_check >= self.interval:
+                    if backlog or clock() - last_check >= self.interval:  # drain a backlog
                         last_check = clock()
                         if await self.run_db(stale_claimable, FOLLOWER_AFTER):
                             sent = await publish_pending(run_db=self.run_db, check_first=False)

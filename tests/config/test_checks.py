@@ -54,6 +54,8 @@ def test_every_radius_setting_has_its_row_and_default_in_docs_radius_md():
         ("RADIUS_CACHE_TIMEOUT", "half a second"),
         ("RADIUS_CACHE_DROP_WAIT", "0,25"),
         ("RADIUS_CACHE_RETRIES", "3.5"),
+        ("RADIUS_CACHE_TIMEOUT", "inf"),  # select(inf) raised in the sender: no drop was sent
+        ("RADIUS_CACHE_DROP_WAIT", "nan"),
     ],
 )
 def test_a_radius_number_that_is_none_stops_the_start_naming_the_setting(name, value):

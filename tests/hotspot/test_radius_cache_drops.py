@@ -329,9 +329,17 @@ def test_changes_do_not_wait_for_a_listener_that_stopped_answering(standin, worl
     assert set(keys_of(world, "dora")) <= set(standin.keys)
 
 
-def test_a_users_save_asks_no_query_for_its_routers(standin, world, django_assert_num_queries):
-    """The tenant's router ids come from the cache; a router added anywhere is in the next
-    drop."""
+def test_a_users_save_asks_no_query_for_its_routers(
+    standin, world, django_assert_num_queries, settings, tmp_path
+):
+    """The tenant's router ids come from the shared cache; a router added anywhere is in the
+    next drop."""
+    settings.CACHES = {  # shared by every process, as Redis is in production
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "cache"),
+        }
+    }
     user = HotspotUser.objects.get(pk=world["user"].pk)
     user.save()  # the router ids are cached now
     with django_assert_num_queries(1):  # the UPDATE alone
@@ -345,6 +353,17 @@ def test_a_users_save_asks_no_query_for_its_routers(standin, world, django_asser
     user.password = "newer"
     user.save()
     assert sorted(standin.keys[before:]) == keys_of(world)  # not the removed one's key
+
+
+def test_with_a_per_process_cache_a_save_reads_its_routers(
+    standin, world, django_assert_num_queries, settings
+):
+    """Each process's own memory cannot hear of another process's router change: no caching."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    user = HotspotUser.objects.get(pk=world["user"].pk)
+    user.save()
+    with django_assert_num_queries(2):  # the routers, then the UPDATE
+        user.save()
 
 
 def test_a_forked_child_closes_the_parents_sender_sockets(standin):

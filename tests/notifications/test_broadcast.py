@@ -21,7 +21,6 @@ from notifications.events.catalog import SystemAlert, Target, UserCreated
 from notifications.middleware import SocketIdMiddleware
 from notifications.models import EventTarget, StoredEvent
 from tenants import services as tenants
-from tests.conftest import is_postgres
 from tests.notifications.conftest import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -178,7 +177,7 @@ def server_side_binding(monkeypatch):
     bound.close()
 
 
-@pytest.mark.skipif(not is_postgres(), reason="the single-statement insert is PostgreSQL's")
+@pytest.mark.postgres  # the single-statement insert is PostgreSQL's
 def test_an_event_to_tens_of_thousands_of_groups_is_one_statement(staff, server_side_binding):
     """40,000 targets (80,000 values: past the 65,535 bind parameters, where a statement with a
     VALUES row per target failed) are stored by one statement, the same as for one target."""

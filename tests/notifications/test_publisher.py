@@ -365,3 +365,31 @@ async def test_one_publisher_claims_and_another_takes_over_when_it_stops(listen,
     assert sorted(before) == sorted(row.id for row in stored)
     assert took_over
     assert sorted(after) == sorted(row.id for row in later)
+
+
+@pytest.mark.postgres
+async def test_a_publisher_that_cannot_listen_claims_itself_with_a_single_claimer(
+    listen, settings, monkeypatch
+):
+    """With no LISTEN connection there is no lock to hold, so maybe no claimer at all: the
+    publisher claims as it would without the single claimer (followers alone would only take
+    events a second old, a batch per poll), and every event arrives."""
+    from notifications.events import relay as relay_module
+
+    settings.NOTIFICATIONS_SINGLE_CLAIMER = 1
+    monkeypatch.setattr(  # a database the LISTEN connection cannot reach (port 1: refused)
+        relay_module, "_conninfo", lambda: "host=127.0.0.1 port=1 dbname=x connect_timeout=2"
+    )
+    listener = await listen("system.admin")
+    alone = publisher.Publisher(interval=0.05)
+    alone.start(asyncio.get_running_loop())
+    try:
+        async with asyncio.timeout(20):
+            while not alone.leading:  # after its first failed connect
+                await asyncio.sleep(0.02)
+        assert not alone.listening
+        stored = await run(fire)(150)  # more than one batch
+        received = await _received(listener, 150, seconds=30)
+    finally:
+        await alone.stop()
+    assert sorted(received) == sorted(row.id for row in stored)
