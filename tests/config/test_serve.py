@@ -54,7 +54,7 @@ class MakeServe(Daphne):
         argv = [require_program("make"), "-s", "serve", "HOST=127.0.0.1", "PORT={port}"]
         super().__init__(env, argv=argv, new_session=True)
         try:
-            self.wait_ready(timeout=120)
+            self.wait_ready(timeout=300)  # collectstatic and two workers: slow at load 20
         except RuntimeError as error:
             pytest.fail(f"make serve did not start:\n{str(error)[-3000:]}")
 
