@@ -270,7 +270,10 @@ class Emitter:
         else:
             from notifications.realtime.layers import FanoutChannelLayer
 
-            self.layer = FanoutChannelLayer(hosts=[redis_url], prefix=target.prefix)
+            # (it only sends: no gap window to size, and no Django settings in this process)
+            self.layer = FanoutChannelLayer(
+                hosts=[redis_url], prefix=target.prefix, recent_events=1
+            )
 
     @staticmethod
     def frame(event_id: int, channel: str, sent_at: float) -> str:

@@ -29,6 +29,7 @@ KEYS = {
 def test_fanout_bench_smoke_run_loses_nothing(redis_url):
     env = dict(os.environ, REDIS_URL=redis_url)
     env.pop("DATABASE_URL", None)  # the bench makes its own scratch database
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # as run from a shell (pytest-django sets it)
     argv = [sys.executable, "bench/fanout.py", "--sockets", "100", "--events", "20"]
     argv += ["--singles", "3", "--tenants", "2", "--users-per-tenant", "2"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=80)
