@@ -17,6 +17,7 @@ handshake goes on; those clients cannot ride on a victim's cookies and must auth
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,16 +43,10 @@ def normalize_origin(origin: str) -> tuple[str, str, int] | None:
     return scheme, host, port or DEFAULT_PORTS[scheme]
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers") or ():
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
+def _own_origin(
+    host: str | None, scheme: str | None, forwarded: str | None
+) -> tuple[str, str, int] | None:
     """The site's own origin as this handshake reached it, or None if its Host is not allowed."""
-    host = _header(scope, b"host")
     if not host:
         return None
     allowed_hosts = settings.ALLOWED_HOSTS
@@ -60,24 +55,31 @@ def _own_origin(scope: dict[str, Any]) -> tuple[str, str, int] | None:
     domain, _port = split_domain_port(host)
     if not domain or not validate_host(domain, allowed_hosts):
         return None
-    secure = scope.get("scheme") == "wss"
+    secure = scheme == "wss"
     proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
-    if proxy_header:
-        name, value = proxy_header
-        header = name.removeprefix("HTTP_").lower().replace("_", "-").encode()
-        forwarded = _header(scope, header)
-        if forwarded is not None:
-            secure = forwarded.split(",")[0].strip() == value
+    if proxy_header and forwarded is not None:
+        secure = forwarded.split(",")[0].strip() == proxy_header[1]
     return normalize_origin(f"{'https' if secure else 'http'}://{host}")
 
 
-# Verdicts by everything they depend on in the handshake: Origin, Host, scheme and the TLS
-# proxy's header (each the first of its name). A burst of handshakes from the site's own pages
-# asks the same question thousands of times; parsing both URLs and validating the host each time
-# was ~5 % of a handshake's event-loop CPU (issue 16). Settings changes (tests) clear it; the
-# bound keeps a client cycling through invented origins from growing it.
-_verdicts: dict[tuple[bytes, bytes | None, str | None, bytes | None], bool] = {}
-_VERDICTS_MAX = 1024
+@functools.lru_cache(maxsize=1024)
+def _verdict(origin: str, host: str | None, scheme: str | None, forwarded: str | None) -> bool:
+    """Whether `origin` may open a socket, from everything the answer depends on.
+
+    Memoised: a burst of handshakes from the site's own pages asks the same question thousands
+    of times, and parsing both URLs and validating the host each time was ~5 % of a handshake's
+    event-loop CPU (issue 16). Bounded, so a client cycling through invented origins cannot
+    grow it; cleared when a setting it reads changes (tests).
+    """
+    candidate = normalize_origin(origin)
+    if candidate is None:  # "null", garbage, other schemes
+        return False
+    configured = list(getattr(settings, "WS_ALLOWED_ORIGINS", []) or [])
+    if configured:
+        return candidate in {normalize_origin(item) for item in configured}
+    return candidate == _own_origin(host, scheme, forwarded)
+
+
 _proxy_name: list[bytes | None] = []  # the TLS proxy's header as an ASGI name, once known
 
 _SETTINGS_READ = {"ALLOWED_HOSTS", "DEBUG", "WS_ALLOWED_ORIGINS", "SECURE_PROXY_SSL_HEADER"}
@@ -85,7 +87,7 @@ _SETTINGS_READ = {"ALLOWED_HOSTS", "DEBUG", "WS_ALLOWED_ORIGINS", "SECURE_PROXY_
 
 def _forget_verdicts(*, setting: str, **_: Any) -> None:
     if setting in _SETTINGS_READ:
-        _verdicts.clear()
+        _verdict.cache_clear()
         _proxy_name.clear()
 
 
@@ -105,7 +107,8 @@ def _proxy_header_name() -> bytes | None:
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """Whether the handshake's Origin may open a socket (no Origin: yes)."""
+    """Whether the handshake's Origin may open a socket (no Origin: yes). Each header counts
+    by its first occurrence."""
     origin = host = forwarded = None
     proxy = _proxy_header_name()
     for key, value in scope.get("headers") or ():
@@ -118,27 +121,11 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
             forwarded = value if forwarded is None else forwarded
     if origin is None:
         return True
-    key = (origin, host, scope.get("scheme"), forwarded)
-    verdict = _verdicts.get(key)
-    if verdict is None:
-        verdict = _decide(scope)
-        if len(_verdicts) >= _VERDICTS_MAX:
-            _verdicts.clear()
-        _verdicts[key] = verdict
-    return verdict
 
+    def text(value: bytes | None) -> str | None:
+        return None if value is None else value.decode("latin-1")
 
-def _decide(scope: dict[str, Any]) -> bool:
-    origin = _header(scope, b"origin")
-    if origin is None:
-        return True
-    candidate = normalize_origin(origin)
-    if candidate is None:  # "null", garbage, other schemes
-        return False
-    configured = list(getattr(settings, "WS_ALLOWED_ORIGINS", []) or [])
-    if configured:
-        return candidate in {normalize_origin(item) for item in configured}
-    return candidate == _own_origin(scope)
+    return _verdict(text(origin), text(host), scope.get("scheme"), text(forwarded))
 
 
 class SiteOriginValidator:
