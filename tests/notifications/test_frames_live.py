@@ -39,6 +39,7 @@ class RawClient:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.pings = 0  # the server's pings answered so far
 
     @classmethod
     async def open(cls, port: int, token: str) -> RawClient:
@@ -54,8 +55,9 @@ class RawClient:
         assert b"sec-websocket-extensions" not in head.lower()
         return cls(reader, writer)
 
-    async def frame(self, timeout: float = 10) -> bytes:
-        """The next whole data frame, header included (the server's pings are answered)."""
+    async def frame(self, timeout: float = 10, *, until_ping: bool = False) -> bytes:
+        """The next whole data frame, header included (the server's pings are answered);
+        `until_ping`: return at the next ping instead (its frame), a data frame first fails."""
         read = self.reader.readexactly
         while True:
             head = await asyncio.wait_for(read(2), timeout)
@@ -69,10 +71,14 @@ class RawClient:
                 length = int.from_bytes(extra, "big")
             body = await read(length)
             if head[0] & 0x0F != 0x9:
+                assert not until_ping, f"a data frame before the ping: {body[:80]!r}"
                 return head + extra + body
             mask = os.urandom(4)  # a pong, masked as a client's frames must be
             masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
             self.writer.write(bytes([0x8A, 0x80 | len(body)]) + mask + masked)
+            self.pings += 1
+            if until_ping:
+                return head + extra + body
 
     async def close(self) -> None:
         self.writer.close()
@@ -98,7 +104,10 @@ async def test_an_event_arrives_as_the_frame_of_its_text_fast_path_and_fallback(
         assert json.loads(payload(await raw.frame()))["type"] == "welcome"
         assert (await recv_json(compressed))["type"] == "welcome"
 
-        await asyncio.sleep(1.5)  # a ping or two first
+        # A ping (every second) on the same transport first, answered: the event frames
+        # after it must still be whole and exact.
+        assert (await raw.frame(30, until_ping=True))[0] == 0x89
+        assert raw.pings == 1
         long = "é" * 200  # a frame over 125 bytes: the 16-bit length form
         for message in ("short", long):
             await fire(message)

@@ -335,10 +335,27 @@ async def _received(listener, count: int, seconds: float = 10) -> list[int]:
 
 
 @pytest.mark.postgres
-async def test_one_publisher_claims_and_another_takes_over_when_it_stops(listen, settings):
+async def test_one_publisher_claims_and_another_takes_over_when_it_stops(
+    listen, settings, monkeypatch
+):
     """On PostgreSQL one process's publisher may claim for all (the others only wake it), so
     the claims are not contended; when it goes, another takes its place and nothing is lost."""
     settings.NOTIFICATIONS_SINGLE_CLAIMER = 1
+    # Their LISTEN connections are named, so the test can see when both have tried the lock.
+    name = f"claim-test-{secrets.token_hex(4)}"
+    conninfo = publisher._conninfo
+    monkeypatch.setattr(publisher, "_conninfo", lambda: f"{conninfo()} application_name={name}")
+
+    def tried_lock() -> int:
+        """How many of the two have finished a pg_try_advisory_lock (their last statement)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+                " AND state = 'idle' AND query LIKE 'SELECT pg_try_advisory_lock%%'",
+                [name],
+            )
+            return cursor.fetchone()[0]
+
     listener = await listen("system.admin")
     first, second = publisher.Publisher(interval=0.05), publisher.Publisher(interval=0.05)
     loop = asyncio.get_running_loop()
@@ -348,7 +365,9 @@ async def test_one_publisher_claims_and_another_takes_over_when_it_stops(listen,
         async with asyncio.timeout(10):
             while not (first.leading or second.leading):
                 await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)  # the other has tried for the lock meanwhile
+        async with asyncio.timeout(30):  # the other has tried for the lock too
+            while await run(tried_lock)() < 2:
+                await asyncio.sleep(0.02)
         leaders = [first.leading, second.leading].count(True)
         leader, follower = (first, second) if first.leading else (second, first)
         stored = await run(fire)(10)

@@ -29,6 +29,7 @@ from notifications.models import StoredEvent
 from notifications.realtime.connections import config_problems, host_spec
 from notifications.realtime.groups import tenant_scope
 from notifications.realtime.presence import RedisPresenceStore
+from notifications.realtime.pusher.consumer import RESYNC_DONE
 from tenants import services as tenants
 from tests.conftest import require_program
 from tests.liveserver import (
@@ -463,7 +464,9 @@ async def test_a_redis_restart_makes_no_present_member_blink(
     ttl = 20.0
     comer = await run(lambda: TenantStaffFactory(tenant=tenant, username="comer"))()
     use_layer(settings, {"address": own_redis.url}, prefix)
-    server = start_server(prefix, REDIS_URL=own_redis.url, NOTIFICATIONS_PRESENCE_TTL=str(ttl))
+    server = start_server(  # (debug: each socket's re-sync logs when it is over)
+        prefix, REDIS_URL=own_redis.url, NOTIFICATIONS_PRESENCE_TTL=str(ttl), LOG_LEVEL="DEBUG"
+    )
     store = RedisPresenceStore({"address": own_redis.url}, settings.NOTIFICATIONS_PRESENCE_PREFIX)
     scope, presence = tenant_scope(tenant.pk), f"presence-tenant.{tenant.pk}"
 
@@ -481,7 +484,9 @@ async def test_a_redis_restart_makes_no_present_member_blink(
         own_redis.start()  # empty: no persistence
         await until(lambda: logged(server, "resubscribed to Redis"), 60, "the resubscribe")
         await until(lambda: {tenant_admin.pk, staff.pk} <= online(), 30, "both back in Redis")
-        await asyncio.sleep(ttl / 2 + 2)  # past the re-sync's wait (rejoin_wait)
+        # Both sockets' re-syncs over, their wait for missing members (rejoin_wait) included:
+        # a blink would have been sent by now.
+        await until(lambda: server.output().count(RESYNC_DONE) >= 2, 60, "the re-syncs")
         sockets.append(await PusherSocket.open(server, comer, [presence]))
         await until(lambda: str(comer.pk) in watcher.members[presence], 30, "the newcomer")
         assert watcher.member_events[seen:] == [("added", str(comer.pk))]

@@ -57,6 +57,9 @@ CLIENT_EVENT_RE = re.compile(r"^client-[A-Za-z0-9_\-=@,.;]{1,193}$")  # Pusher: 
 CLIENT_EVENT_RATE = 10  # client events per second per connection (Pusher's documented limit)
 #: Sent on each subscribed channel when a gap is too long to replay (docs/pusher.md)
 RESYNC_EVENT = "hotspot:resync"
+#: logged (debug) when a socket's presence re-sync after a gap is over, the wait for missing
+#: members included: what a test waits for instead of sleeping past rejoin_wait()
+RESYNC_DONE = "presence re-sync after a gap: done"
 
 # Pusher error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/)
 ERR_APP_KEY = 4001  # application does not exist: close, do not reconnect
@@ -225,6 +228,8 @@ class PusherConsumer(
             task = asyncio.get_running_loop().create_task(self._gap_presence_gone(track))
             self._presence_tasks.add(task)
             task.add_done_callback(self._presence_tasks.discard)
+        else:
+            logger.debug(RESYNC_DONE)
 
     async def _gap_presence_gone(self, track: Any) -> None:
         """member_removed for the known members still missing from the store after a wait."""
@@ -238,6 +243,7 @@ class PusherConsumer(
                     await self._member_removed(sub, channel, user_id)
         except Exception:  # presence is best effort; the next change corrects it
             logger.warning("presence re-sync after a gap failed", exc_info=True)
+        logger.debug(RESYNC_DONE)
 
     async def _member_added(
         self, sub: _PresenceSubscription, channel: str, user_id: str, info: dict
