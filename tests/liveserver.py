@@ -8,8 +8,8 @@ line (`{port}` is filled in). `RedisServer`: a throw-away redis-server to stop a
 `TcpProxy`: a relay to a real server (PostgreSQL) that can be cut (`RedisCutProxy`: in the middle
 of a Redis pipeline). Plus `wait_until`, plain
 HTTP (`get`, `get_json`), an HTTP client with cookies and CSRF (`Browser`), other OS processes
-(`run_shell`, `run_manage`) and websocket helpers. Importable without Django settings
-(docs/screenshots/take.py uses it too).
+(`run_shell`, `run_manage`, `manage_check`) and websocket helpers. Importable without Django
+settings (docs/screenshots/take.py uses it too).
 """
 
 from __future__ import annotations
@@ -700,6 +700,28 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def manage_check(
+    settings_module: str = "config.settings.test",
+    *,
+    drop: tuple[str, ...] = (),
+    timeout: float = 120,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`manage.py check` in another OS process under `settings_module`, with `env` over this
+    process's environment less the variables whose names start with one in `drop`: how a test
+    sees that a bad setting stops the start (settings are read once per process)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    environment.update(DJANGO_SETTINGS_MODULE=settings_module, **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # -- websockets-client helpers --------------------------------------------------------------

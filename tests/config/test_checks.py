@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
 from config.checks import radius_cache_timing
+from tests.liveserver import manage_check
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,15 +58,7 @@ def test_every_radius_setting_has_its_row_and_default_in_docs_radius_md():
 )
 def test_a_radius_number_that_is_none_stops_the_start_naming_the_setting(name, value):
     """Not a bare ValueError from deep in the settings: the setting, its value, its default."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", name: value}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_check(**{name: value})
     assert result.returncode != 0
     assert f"ImproperlyConfigured: {name}={value!r} is not" in result.stderr, result.stderr
     assert "ValueError" not in result.stderr

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.liveserver import BASE_DIR, database_url_for_servers
+from tests.liveserver import BASE_DIR, database_url_for_servers, manage_check
 
 
 def request_lines(caplog) -> list[logging.LogRecord]:
@@ -47,11 +47,7 @@ def test_a_proxys_request_id_is_kept_and_a_forged_one_replaced(client, caplog):
 
 
 def test_an_unknown_log_format_is_refused_at_start_up():
-    env = {**os.environ, "LOG_FORMAT": "xml", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=BASE_DIR, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+    result = manage_check(LOG_FORMAT="xml")
     assert result.returncode != 0
     assert "LOG_FORMAT must be 'plain' or 'json', not 'xml'." in result.stderr
 

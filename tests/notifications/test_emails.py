@@ -30,7 +30,7 @@ from tenants import services as tenant_services
 from tenants.models import Tenant
 from tests.admin_helpers import csrf_token
 from tests.factories import DEFAULT_PASSWORD, SystemAdminFactory, TenantAdminFactory, TenantFactory
-from tests.liveserver import free_port
+from tests.liveserver import free_port, manage_check
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -404,10 +404,7 @@ def test_tenant_admins_cannot_see_the_outbox(client, smtp_settings):
     [("smtpx://mail.example", "unknown scheme 'smtpx'"), ("smtp://host:port", "not a valid")],
 )
 def test_a_bad_email_url_stops_the_start_with_a_clear_message(url, says):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.local", "EMAIL_URL": url}
-    out = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    out = manage_check("config.settings.local", EMAIL_URL=url)
     assert out.returncode != 0
     assert "ImproperlyConfigured" in out.stderr and says in out.stderr
 

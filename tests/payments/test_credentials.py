@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,10 +11,10 @@ from config.errors import PermissionDenied
 from payments import services
 from payments.models import DarajaCredentials
 from tests.admin_helpers import csrf_token
+from tests.liveserver import manage_check
 from tests.payments.daraja_standin import SANDBOX_PASSKEY
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 SECRETS = (SANDBOX_PASSKEY, "demo-key-0123456789", "demo-secret-0123456789")
 
 
@@ -118,31 +114,17 @@ def test_django_admin_edits_it_without_showing_secrets(sysadmin_client, tenant):
 
 
 def _production_check(**env):
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"} and not k.startswith("MPESA_")
+    """`manage.py check` with the production settings and their secrets (no M-Pesa setting of
+    this environment's)."""
+    production = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PUSHER_APP_ID": "1",
+        "PUSHER_APP_KEY": "k",
+        "PUSHER_APP_SECRET": "s",
+        "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
+        "PUBLIC_URL": "https://hotspot.example.com",
     }
-    environment.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "PUSHER_APP_ID": "1",
-            "PUSHER_APP_KEY": "k",
-            "PUSHER_APP_SECRET": "s",
-            "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
-            "PUBLIC_URL": "https://hotspot.example.com",
-            **env,
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return manage_check("config.settings.production", drop=("DEBUG", "MPESA_"), **production | env)
 
 
 @pytest.mark.parametrize(
