@@ -24,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.background import BackgroundMiddleware  # noqa: E402
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
+from config.env import env_number  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
 from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
 from notifications.realtime.auth import SocketAuthMiddlewareStack  # noqa: E402
@@ -74,7 +75,7 @@ def tune_gc() -> None:
     freezer.enabled = os.environ.get("ASGI_FREEZE_SOCKETS", "1") != "0"
 
 
-GC_THRESHOLD_YOUNG = int(os.environ.get("GC_THRESHOLD_YOUNG", "10000"))
+GC_THRESHOLD_YOUNG = env_number("GC_THRESHOLD_YOUNG", "10000", int)
 
 # BackgroundMiddleware (config/background.py) runs `server_started`, then this process's outbox
 # publisher and its periodic runner (tasks: PERIODIC_TASKS, the email outbox among them): on the

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
 from django.db import InterfaceError, OperationalError, connection
+
+from config.env import env_number
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _answer(path: str, authorization: str, query: dict[str, str]) -> tuple[int, 
 class RadiusFastPath:
     def __init__(self, inner: ASGIApp, threads: int | None = None) -> None:
         self.inner = inner
-        self.threads = threads or int(os.environ.get("RADIUS_DB_THREADS", "4"))
+        self.threads = threads or env_number("RADIUS_DB_THREADS", "4", int)
         self._pool: ThreadPoolExecutor | None = None
 
     @property

@@ -11,6 +11,7 @@ docs/deployment.md lists every setting with its default; a test keeps the two in
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ def convert(name: str, value: Any, declared: Setting) -> Any:
         converted = declared.kind(value)
     except (TypeError, ValueError):
         raise ValueError(f"{PREFIX}{name}={value!r} is not a {declared.kind.__name__}.") from None
+    if isinstance(converted, float) and not math.isfinite(converted):  # nan passes any minimum
+        raise ValueError(f"{PREFIX}{name}={value!r} is not a finite number.")
     if declared.minimum is not None and converted < declared.minimum:
         raise ValueError(f"{PREFIX}{name}={value!r} is below its minimum {declared.minimum}.")
     return converted

@@ -21,6 +21,7 @@ import http.cookiejar
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -700,6 +701,17 @@ def run_manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+#: what config.settings.production requires before it reads anything else (test-only values)
+PRODUCTION_SECRETS = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "PUSHER_APP_ID": "1",
+    "PUSHER_APP_KEY": "k",
+    "PUSHER_APP_SECRET": "s",
+    "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
+    "PUBLIC_URL": "https://hotspot.example.com",
+}
 
 
 def manage_check(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -13,37 +12,10 @@ import dj_email_url
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import env_bool, env_list, env_number  # noqa: F401 (the settings use them)
 from config.request_log import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def env_number(name: str, default: str, kind: type[int] | type[float] = float) -> int | float:
-    """A number from the environment; a value that is none stops the start with its name (a
-    bare float() would end in a traceback naming no setting)."""
-    value = os.environ.get(name, "").strip() or default
-    try:
-        number = kind(value)
-    except ValueError:
-        number = None
-    if number is None or not math.isfinite(number):  # inf or nan would stall the RADIUS sender
-        what = "a whole number" if kind is int else "a finite number"
-        raise ImproperlyConfigured(f"{name}={value!r} is not {what} (default {default}).")
-    return number
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -187,7 +159,7 @@ DATABASES = {
     "default": dj_database_url.config(
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=env_number("DB_CONN_MAX_AGE", "0", int),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -277,7 +249,7 @@ CHANNEL_LAYERS = {
             ),
             "prefix": CHANNELS_PREFIX,
             # Messages a socket may fall behind before it is disconnected (4408, "too slow").
-            "capacity": int(os.environ.get("CHANNELS_CAPACITY", "1000")),
+            "capacity": env_number("CHANNELS_CAPACITY", "1000", int),
         },
     }
 }
@@ -306,11 +278,11 @@ PUSHER_CLIENT_EVENTS = env_bool("PUSHER_CLIENT_EVENTS", False)
 
 # Readiness (/readyz, config/health.py): not ready when the oldest event still to be published is
 # older than this, or when a check takes longer than the timeout.
-HEALTH_OUTBOX_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_OUTBOX_MAX_AGE_SECONDS", "60"))
-HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env_number("HEALTH_OUTBOX_MAX_AGE_SECONDS", "60")
+HEALTH_CHECK_TIMEOUT_SECONDS = env_number("HEALTH_CHECK_TIMEOUT_SECONDS", "3")
 # Not ready when this worker's periodic runner has been inside one tick longer than this (the
 # default is the task lease, config/periodic.py: a run that long is assumed dead).
-HEALTH_PERIODIC_STALL_SECONDS = float(os.environ.get("HEALTH_PERIODIC_STALL_SECONDS", "300"))
+HEALTH_PERIODIC_STALL_SECONDS = env_number("HEALTH_PERIODIC_STALL_SECONDS", "300")
 
 # Prometheus metrics at /metrics (config/metrics.py): served to these addresses/networks, or to
 # `Authorization: Bearer <METRICS_TOKEN>`. PROMETHEUS_MULTIPROC_DIR (read by prometheus-client
@@ -352,10 +324,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # The email outbox retries a failed send after EMAIL_RETRY_SECONDS, doubling up to
 # EMAIL_RETRY_MAX_SECONDS, and gives up after EMAIL_MAX_ATTEMPTS tries.
-EMAIL_RETRY_SECONDS = float(os.environ.get("EMAIL_RETRY_SECONDS", "30"))
-EMAIL_RETRY_MAX_SECONDS = float(os.environ.get("EMAIL_RETRY_MAX_SECONDS", "3600"))
-EMAIL_MAX_ATTEMPTS = int(os.environ.get("EMAIL_MAX_ATTEMPTS", "12"))
-EMAIL_KEEP_DAYS = int(os.environ.get("EMAIL_KEEP_DAYS", "30"))  # the outbox's record of sent ones
+EMAIL_RETRY_SECONDS = env_number("EMAIL_RETRY_SECONDS", "30")
+EMAIL_RETRY_MAX_SECONDS = env_number("EMAIL_RETRY_MAX_SECONDS", "3600")
+EMAIL_MAX_ATTEMPTS = env_number("EMAIL_MAX_ATTEMPTS", "12", int)
+EMAIL_KEEP_DAYS = env_number("EMAIL_KEEP_DAYS", "30", int)  # the outbox's record of sent ones
 
 # Domain rules. The currency new tenants bill in (each tenant then has its own,
 # Tenant.currency, an ISO 4217 code of config.money.CURRENCIES; config.checks checks this one).
@@ -364,16 +336,16 @@ CURRENCY = os.environ.get("CURRENCY", "KES")
 # address lock that pair / that address for LOGIN_LOCKOUT_MINUTES (never the account itself);
 # past LOGIN_ACCOUNT_FAILURE_LIMIT failures of one account from anywhere, one attempt per
 # LOGIN_ACCOUNT_SLOWDOWN_SECONDS. Counted in the default cache (Redis when REDIS_URL is set).
-LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
-LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "30"))
-LOGIN_ADDRESS_FAILURE_LIMIT = int(os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "20"))
-LOGIN_ACCOUNT_FAILURE_LIMIT = int(os.environ.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "20"))
-LOGIN_ACCOUNT_SLOWDOWN_SECONDS = int(os.environ.get("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", "10"))
+LOGIN_FAILURE_LIMIT = env_number("LOGIN_FAILURE_LIMIT", "5", int)
+LOGIN_LOCKOUT_MINUTES = env_number("LOGIN_LOCKOUT_MINUTES", "30", int)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_number("LOGIN_ADDRESS_FAILURE_LIMIT", "20", int)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_number("LOGIN_ACCOUNT_FAILURE_LIMIT", "20", int)
+LOGIN_ACCOUNT_SLOWDOWN_SECONDS = env_number("LOGIN_ACCOUNT_SLOWDOWN_SECONDS", "10", int)
 
 # The client address (config.clientip): believed from X-Forwarded-For only as far as our own
 # proxies wrote it. NUM_PROXIES: how many proxies of ours stand in front (nginx alone: 1).
 # TRUSTED_PROXIES: their addresses/CIDRs instead. Default: none trusted, the header is ignored.
-NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+NUM_PROXIES = env_number("NUM_PROXIES", "0", int)
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 # RADIUS (docs/radius.md). FreeRADIUS's rlm_rest sends this token (HTTP Basic, user
@@ -424,27 +396,27 @@ PAYMENT_PROVIDERS = {
 }
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "daraja")
 MPESA_API_URL = os.environ.get("MPESA_API_URL", "https://api.safaricom.co.ke").rstrip("/")
-MPESA_HTTP_TIMEOUT = float(os.environ.get("MPESA_HTTP_TIMEOUT", "10"))
+MPESA_HTTP_TIMEOUT = env_number("MPESA_HTTP_TIMEOUT", "10")
 # A pending STK push without a callback is asked about after this, and failed after that.
-MPESA_QUERY_AFTER_SECONDS = int(os.environ.get("MPESA_QUERY_AFTER_SECONDS", "45"))
-MPESA_TIMEOUT_SECONDS = int(os.environ.get("MPESA_TIMEOUT_SECONDS", "180"))
+MPESA_QUERY_AFTER_SECONDS = env_number("MPESA_QUERY_AFTER_SECONDS", "45", int)
+MPESA_TIMEOUT_SECONDS = env_number("MPESA_TIMEOUT_SECONDS", "180", int)
 # How often the periodic runner looks for payments to query / time out.
-MPESA_SWEEP_SECONDS = float(os.environ.get("MPESA_SWEEP_SECONDS", "10"))
+MPESA_SWEEP_SECONDS = env_number("MPESA_SWEEP_SECONDS", "10")
 # The simulator under /dev/mpesa/ (local settings only; a system check refuses it elsewhere).
 MPESA_SIMULATOR = False
 MPESA_SIMULATOR_ALLOWED = False  # only local and test settings allow it
 # Fernet key(s) for the tenants' Daraja secrets (comma-separated: first encrypts, all decrypt).
 PAYMENTS_ENCRYPTION_KEYS = env_list("PAYMENTS_ENCRYPTION_KEYS", [])
 # A portal pay link (its token) stops working this long after the payment started.
-PORTAL_TOKEN_HOURS = int(os.environ.get("PORTAL_TOKEN_HOURS", "24"))
+PORTAL_TOKEN_HOURS = env_number("PORTAL_TOKEN_HOURS", "24", int)
 # STK pushes a phone number / a client address may start per window (abuse: phones that ring).
-PORTAL_STK_LIMIT_PER_PHONE = int(os.environ.get("PORTAL_STK_LIMIT_PER_PHONE", "3"))
-PORTAL_STK_LIMIT_PER_IP = int(os.environ.get("PORTAL_STK_LIMIT_PER_IP", "10"))
-PORTAL_STK_LIMIT_WINDOW_SECONDS = int(os.environ.get("PORTAL_STK_LIMIT_WINDOW_SECONDS", "900"))
+PORTAL_STK_LIMIT_PER_PHONE = env_number("PORTAL_STK_LIMIT_PER_PHONE", "3", int)
+PORTAL_STK_LIMIT_PER_IP = env_number("PORTAL_STK_LIMIT_PER_IP", "10", int)
+PORTAL_STK_LIMIT_WINDOW_SECONDS = env_number("PORTAL_STK_LIMIT_WINDOW_SECONDS", "900", int)
 
 # Unknown voucher codes one client address may try per PORTAL_STK_LIMIT_WINDOW_SECONDS (used or
 # disabled codes do not count: payments/vouchers.py, VoucherSpent).
-PORTAL_VOUCHER_ATTEMPTS = int(os.environ.get("PORTAL_VOUCHER_ATTEMPTS", "10"))
+PORTAL_VOUCHER_ATTEMPTS = env_number("PORTAL_VOUCHER_ATTEMPTS", "10", int)
 
 # Customers get their WiFi login by SMS (payments/sms.py): a backend chosen like EMAIL_BACKEND.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "payments.sms.ConsoleBackend")
@@ -454,8 +426,8 @@ AFRICASTALKING_API_URL = os.environ.get(
 AFRICASTALKING_USERNAME = os.environ.get("AFRICASTALKING_USERNAME", "")
 AFRICASTALKING_API_KEY = os.environ.get("AFRICASTALKING_API_KEY", "")
 AFRICASTALKING_SENDER = os.environ.get("AFRICASTALKING_SENDER", "")  # "from"; empty: default
-SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", "5"))
-SMS_RETRY_SECONDS = float(os.environ.get("SMS_RETRY_SECONDS", "30"))  # doubled on each retry
+SMS_MAX_ATTEMPTS = env_number("SMS_MAX_ATTEMPTS", "5", int)
+SMS_RETRY_SECONDS = env_number("SMS_RETRY_SECONDS", "30")  # doubled on each retry
 
 # Periodic work inside the server processes, once across them (config/periodic.py). One dict:
 # the hotspot's and the payments' tasks (a second assignment would silently drop the first).
@@ -513,8 +485,8 @@ REST_FRAMEWORK = {
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("JWT_ACCESS_MINUTES", "15"))),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=int(os.environ.get("JWT_REFRESH_DAYS", "7"))),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_number("JWT_ACCESS_MINUTES", "15", int)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_number("JWT_REFRESH_DAYS", "7", int)),
     "USER_AUTHENTICATION_RULE": "accounts.auth.user_authentication_rule",
     "TOKEN_OBTAIN_SERIALIZER": "accounts.api.TokenObtainPairSerializer",
     "TOKEN_REFRESH_SERIALIZER": "accounts.api.TokenRefreshSerializer",

@@ -1,7 +1,7 @@
 """Production: every secret from the environment; passes `manage.py check --deploy` cleanly."""
 
 from .base import *  # noqa: F401,F403
-from .base import env_bool, require_pusher_credentials, require_secret_key
+from .base import env_bool, env_number, require_pusher_credentials, require_secret_key
 
 require_secret_key()
 require_pusher_credentials()
@@ -15,7 +15,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-SECURE_HSTS_SECONDS = int(__import__("os").environ.get("SECURE_HSTS_SECONDS", "31536000"))
+SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", "31536000", int)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -47,7 +47,7 @@ PUSHER_APP_KEY = TEST_PUSHER_APP_KEY
 PUSHER_APP_SECRET = TEST_PUSHER_APP_SECRET
 
 # Closing a socket removes its presence at once in tests (the grace has tests of its own).
-NOTIFICATIONS_PRESENCE_GRACE = float(os.environ.get("NOTIFICATIONS_PRESENCE_GRACE", "0"))  # noqa: F405
+NOTIFICATIONS_PRESENCE_GRACE = env_number("NOTIFICATIONS_PRESENCE_GRACE", "0")  # noqa: F405
 # Presence keys (notifications/realtime/presence/) under a prefix of this run's own; server
 # processes started by the tests inherit it through the environment, so they share one namespace.
 NOTIFICATIONS_PRESENCE_PREFIX = os.environ.setdefault(  # noqa: F405

@@ -25,6 +25,7 @@ noticed by the kernel) and a connect timeout; pooled connections are PINGed befo
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from typing import Any
@@ -280,7 +281,7 @@ def config_problems(values: dict[str, Any]) -> list[str]:
         problems.append("REDIS_TLS_CERTFILE and REDIS_TLS_KEYFILE go together (a client cert).")
     seconds = values.get("REDIS_HEALTH_CHECK_SECONDS", 2)
     try:
-        if not float(seconds) > 0:
+        if not 0 < float(seconds) < math.inf:
             raise ValueError
     except (TypeError, ValueError):
         problems.append(f"REDIS_HEALTH_CHECK_SECONDS={seconds!r} is not a positive number.")

@@ -51,6 +51,15 @@ def test_a_bad_value_is_an_error_at_startup(monkeypatch):
     assert "NOTIFICATIONS_WS_RATE" in errors[0].msg
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_number_that_is_not_finite_is_an_error_at_startup(monkeypatch, value):
+    """nan passes every minimum (comparisons are false), inf would stall the publisher's poll."""
+    monkeypatch.setenv("NOTIFICATIONS_POLL_SECONDS", value)
+    errors = check_settings()
+    assert ids(errors) == ["notifications.E001"]
+    assert f"NOTIFICATIONS_POLL_SECONDS={value!r} is not a finite number" in errors[0].msg
+
+
 @override_settings(NOTIFICATIONS_PRESENCE_TTL=-1)
 def test_a_value_below_its_minimum_is_an_error():
     assert ids(check_settings()) == ["notifications.E001"]

@@ -78,6 +78,7 @@ def test_sentinel_tls_uses_the_tls_files_for_the_sentinels_and_may_leave_the_mas
         ({"REDIS_URL": "rediss://r/0", "REDIS_TLS_CA_CERTS": "/no/such.pem"}, "no such file"),
         ({"REDIS_URL": "rediss://r/0", "REDIS_TLS_CERTFILE": __file__}, "go together"),
         ({"REDIS_URL": "redis://r/0", "REDIS_HEALTH_CHECK_SECONDS": "0"}, "positive"),
+        ({"REDIS_URL": "redis://r/0", "REDIS_HEALTH_CHECK_SECONDS": "inf"}, "positive"),
         (
             {"REDIS_SENTINELS": "s", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_TLS": "maybe"},
             "not true or false",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from django.db import connection
 
@@ -11,7 +9,7 @@ from config.errors import PermissionDenied
 from payments import services
 from payments.models import DarajaCredentials
 from tests.admin_helpers import csrf_token
-from tests.liveserver import manage_check
+from tests.liveserver import PRODUCTION_SECRETS, manage_check
 from tests.payments.daraja_standin import SANDBOX_PASSKEY
 
 pytestmark = pytest.mark.django_db
@@ -114,17 +112,10 @@ def test_django_admin_edits_it_without_showing_secrets(sysadmin_client, tenant):
 
 
 def _production_check(**env):
-    """`manage.py check` with the production settings and their secrets (no M-Pesa setting of
-    this environment's)."""
-    production = {
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "PUSHER_APP_ID": "1",
-        "PUSHER_APP_KEY": "k",
-        "PUSHER_APP_SECRET": "s",
-        "PAYMENTS_ENCRYPTION_KEYS": "dGVzdC1vbmx5LXBheW1lbnRzLWtleS0wMTIzNDU2Nzg=",
-        "PUBLIC_URL": "https://hotspot.example.com",
-    }
-    return manage_check("config.settings.production", drop=("DEBUG", "MPESA_"), **production | env)
+    """`manage.py check` with the production settings (no M-Pesa setting of this environment's)."""
+    return manage_check(
+        "config.settings.production", drop=("DEBUG", "MPESA_"), **PRODUCTION_SECRETS | env
+    )
 
 
 @pytest.mark.parametrize(
