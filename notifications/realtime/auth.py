@@ -8,6 +8,7 @@ consumer can accept-then-close with a code the client sees (4401/4403). Authoriz
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from importlib import import_module
@@ -118,34 +119,24 @@ def authenticate_scope(scope: dict) -> SocketAuth:
     return authenticate_many([handshake_credential(scope)])[0]
 
 
-_verified_tokens: dict[str, Any] = {}  # raw access token → its validated AccessToken
-_VERIFIED_MAX = 4096
+@functools.lru_cache(maxsize=4096)
+def _signed(raw: str) -> Any:
+    """The access token, its signature, type and claims verified (once per process and raw
+    token: they never change; the least recently used of 4096 go first). Raises simplejwt's
+    TokenError like `AccessToken(raw)`, which is then not cached."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return AccessToken(raw)
 
 
 def _verified(raw: str) -> Any:
-    """The validated access token (signature, type, expiry), verified once per process.
-
-    A raw token's signature and claims never change, so the verification is cached; the expiry
-    is re-checked on every use. Raises simplejwt's TokenError like `AccessToken(raw)`.
-    """
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
+    """The validated access token (signature, type, expiry): the signature from `_signed`, the
+    expiry checked again at every use (with simplejwt's LEEWAY; a token's own current_time is
+    the moment it was first verified)."""
     from rest_framework_simplejwt.utils import aware_utcnow
 
-    token = _verified_tokens.get(raw)
-    if token is None:
-        token = AccessToken(raw)
-        if len(_verified_tokens) >= _VERIFIED_MAX:
-            _verified_tokens.clear()
-        _verified_tokens[raw] = token
-    else:
-        try:
-            # as AccessToken(raw) does, with simplejwt's LEEWAY, at the time of this use (a
-            # token's own current_time is the moment it was first verified)
-            token.check_exp(current_time=aware_utcnow())
-        except TokenError:
-            _verified_tokens.pop(raw, None)
-            raise
+    token = _signed(raw)
+    token.check_exp(current_time=aware_utcnow())
     return token
 
 

@@ -415,3 +415,58 @@ def test_a_session_signed_under_a_fallback_secret_is_kept_as_it_is(staff, settin
     assert answer.error is None and answer.user.pk == staff.pk
     assert answer.session_key == key
     assert Session.objects.filter(session_key=key).exists()
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[str]:
+    """Every signature verification (simplejwt's TokenBackend.decode), by raw token."""
+    from rest_framework_simplejwt.backends import TokenBackend
+
+    seen: list[str] = []
+    real = TokenBackend.decode
+
+    def counting(self, token, verify=True):
+        seen.append(token)
+        return real(self, token, verify)
+
+    monkeypatch.setattr(TokenBackend, "decode", counting)
+    return seen
+
+
+def _token(user_id: int, *, seconds: float = 300) -> str:
+    token = AccessToken()
+    token["user_id"] = user_id
+    token.set_exp(lifetime=timedelta(seconds=seconds))
+    return str(token)
+
+
+def test_a_tokens_signature_is_verified_once_its_expiry_on_every_use(decodes):
+    import time_machine
+    from rest_framework_simplejwt.exceptions import TokenError
+
+    from notifications.realtime import auth
+
+    raw = _token(1, seconds=60)
+    assert auth._verified(raw)["user_id"] == auth._verified(raw)["user_id"] == 1
+    assert decodes == [raw]
+    with time_machine.travel(timedelta(seconds=120)):  # past exp and simplejwt's leeway
+        for _ in range(2):
+            with pytest.raises(TokenError):
+                auth._verified(raw)
+    assert decodes == [raw]  # expiry checked without verifying the signature again
+    with pytest.raises(TokenError):
+        auth._verified(raw[:-2] + ("A" if raw[-2] != "A" else "B") + raw[-1])  # bad signature
+
+
+def test_a_token_in_use_stays_verified_while_many_others_come_and_go(decodes):
+    """The cache is bounded by least recent use: a full cache does not forget the token of a
+    socket that reconnects all the time (it used to be emptied at once)."""
+    from notifications.realtime import auth
+
+    hot = _token(1)
+    auth._verified(hot)
+    for n in range(5000):
+        auth._verified(_token(n + 2))
+        if n % 100 == 0:
+            auth._verified(hot)
+    assert decodes.count(hot) == 1
