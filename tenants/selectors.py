@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -61,11 +62,23 @@ def status_counts(*, user: Any) -> dict[str, int]:
 # Cross-app reads for one page, through each app's tenant scope (`for_user`).
 
 
-def dashboard_stats(*, user: User) -> dict[str, Any]:
+def dashboard_today(*, user: User, now: datetime | None = None) -> reports.ReportRange:
+    """The day of the dashboard's "today" counters: the tenant's (its time zone), as on
+    /reports/."""
+    return reports.ReportRange.today(now, tz=reports.report_timezone(user=user))
+
+
+def dashboard_day_left(*, user: User, now: datetime | None = None) -> float:
+    """Seconds until the tenant's midnight, when the "today" counters start again from zero
+    with no event to say so: the page re-reads them then (else an open page keeps yesterday's)."""
+    now = now or timezone.now()
+    return (dashboard_today(user=user, now=now).end_at - now).total_seconds()
+
+
+def dashboard_stats(*, user: User, now: datetime | None = None) -> dict[str, Any]:
     """The dashboard's counters, read through the tenant scope."""
-    now = timezone.now()
-    # "Today" is the tenant's day (its time zone), as on /reports/.
-    rng = reports.ReportRange.today(now, tz=reports.report_timezone(user=user))
+    now = now or timezone.now()
+    rng = dashboard_today(user=user, now=now)
     payments = Payment.objects.for_user(user)
     today = payments.filter(status=Payment.Status.COMPLETED, completed_at__gte=rng.start_at)
     # Revenue has one home (payments.reports): M-Pesa, cash and vouchers, as /reports/ sums it.

@@ -12,6 +12,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -109,11 +110,14 @@ class DashboardView(PortalMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_system_admin:
             return redirect("tenants:system_tenants")
+        now = timezone.now()
+        left = selectors.dashboard_day_left(user=request.user, now=now)
         return render(
             request,
             "tenants/dashboard.html",
             {
-                "stats": selectors.dashboard_stats(user=request.user),
+                "stats": selectors.dashboard_stats(user=request.user, now=now),
+                "stats_refresh_in": f"{left:.3f}",  # (a float would be localized: "900,000")
                 "activity": selectors.recent_activity(user=request.user),
                 "currency": request.user.tenant.currency,
                 "hotspot_online": selectors.hotspot_online(user=request.user),
@@ -132,10 +136,14 @@ class HotspotOnlineStatsView(TenantMemberMixin, View):
 
 
 class DashboardStatsView(TenantMemberMixin, View):
-    """JSON counters the page's JS re-reads when an event arrives."""
+    """JSON counters the page's JS re-reads when an event arrives, and at the tenant's
+    midnight: `refresh_in`, the seconds until then (notifications.js, data-refresh-in)."""
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return JsonResponse(selectors.dashboard_stats(user=request.user))
+        now = timezone.now()
+        stats = selectors.dashboard_stats(user=request.user, now=now)
+        left = selectors.dashboard_day_left(user=request.user, now=now)
+        return JsonResponse({**stats, "refresh_in": round(left, 3)})
 
 
 # ---------------------------------------------------------------- tenant settings

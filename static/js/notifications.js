@@ -556,17 +556,32 @@ function ownFetch(input, init = {}) {
 // ---------------------------------------------------------------- live page hooks
 
 // Elements with data-live-stats="<url>" hold [data-stat="<key>"] children refreshed from that
-// JSON url when an event of one of the categories in data-live-categories arrives.
+// JSON url when an event of one of the categories in data-live-categories arrives. Figures that
+// go out of date with no event (the dashboard's "today" at the tenant's midnight) come with
+// data-refresh-in="<seconds>" (and the JSON's refresh_in): the box re-reads them then, a
+// second late so the server is past it. Seconds, not a time: the device's clock may be wrong.
 function wireLiveStats() {
   document.querySelectorAll("[data-live-stats]").forEach((box) => {
     const categories = (box.dataset.liveCategories || "").split(/\s+/).filter(Boolean);
     let pending = null;
+    let due = null; // Date.now() of the re-read refresh_in asked for (null: none asked)
+    let timer = null;
+    const refreshIn = (seconds) => {
+      const value = Number(seconds);
+      if (seconds == null || seconds === "" || !Number.isFinite(value) || value < 0) return;
+      const delay = Math.min(value * 1000 + 1000, 2 ** 31 - 1); // (setTimeout's limit)
+      window.clearTimeout(timer);
+      due = Date.now() + delay;
+      timer = window.setTimeout(refresh, delay);
+    };
     const refresh = () => {
       pending = null;
+      // a re-read at `due` that fails is tried again in a minute (the server away at midnight)
+      const retry = () => { if (due !== null && Date.now() >= due) refreshIn(60); };
       ownFetch(box.dataset.liveStats, { headers: { Accept: "application/json" } })
         .then((response) => (response.ok ? response.json() : null))
         .then((stats) => {
-          if (!stats) return;
+          if (!stats) return retry();
           Object.entries(stats).forEach(([key, value]) => {
             box.querySelectorAll(`[data-stat="${key}"]`).forEach((el) => {
               el.textContent = String(value);
@@ -574,9 +589,18 @@ function wireLiveStats() {
             });
           });
           box.dataset.refreshedAt = String(Date.now());
+          refreshIn(stats.refresh_in);
         })
-        .catch((error) => log("stats refresh failed", error));
+        .catch((error) => {
+          log("stats refresh failed", error);
+          retry();
+        });
     };
+    refreshIn(box.dataset.refreshIn);
+    // A hidden tab's timers may run late or not at all: on its return, catch up.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && due !== null && Date.now() >= due) refresh();
+    });
     document.addEventListener("notifications:event", ({ detail }) => {
       if (categories.length && !categories.includes(detail.category)) return;
       if (!pending) pending = window.setTimeout(refresh, 150);

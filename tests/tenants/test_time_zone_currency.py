@@ -238,3 +238,28 @@ def test_a_stored_zone_no_longer_known_falls_back_to_time_zone(settings):
     settings.TIME_ZONE = "Africa/Nairobi"
     tenant = Tenant(time_zone="Gone/Away")
     assert str(tenant.tzinfo) == "Africa/Nairobi"
+
+
+def test_the_dashboard_says_when_its_today_ends_and_counts_the_new_day_after(client, settings):
+    """A page left open overnight re-reads its "today" counters at the tenant's midnight: the
+    page and the stats say how long until then; a read after it counts the new day alone."""
+    settings.TIME_ZONE = "Africa/Nairobi"
+    package = PackageFactory(
+        tenant=TenantFactory(time_zone="Pacific/Kiritimati"), price=Decimal("10.00")
+    )
+    PaymentFactory(  # 23:30 on Dec 1 there
+        package=package,
+        status=Payment.Status.COMPLETED,
+        completed_at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+        provider="daraja",
+    )
+    client.force_login(TenantAdminFactory(tenant=package.tenant))
+    with time_machine.travel(datetime(2026, 12, 1, 9, 45, tzinfo=UTC), tick=False):  # 23:45
+        page = client.get("/").content.decode()
+        before = client.get("/dashboard/stats/").json()
+    assert 'data-refresh-in="900.000"' in page  # midnight there is 10:00 UTC
+    assert (before["payments_today"], before["refresh_in"]) == (1, 900.0)
+    with time_machine.travel(datetime(2026, 12, 1, 10, 0, 1, tzinfo=UTC), tick=False):
+        after = client.get("/dashboard/stats/").json()
+    assert (after["payments_today"], after["revenue_today"]) == (0, "0.00")
+    assert after["refresh_in"] == 86399.0  # the next midnight
