@@ -178,8 +178,15 @@ async def test_receive_nowait_drains_what_is_queued_without_waiting(make_layer):
         for i in range(3):
             await layer.group_send("tenant.2", dict(EVENT, id=i))
         assert (await _receive(layer, channel))["id"] == 0
-        await asyncio.sleep(0.2)  # the other two have arrived (Redis mode) and wait in the inbox
-        assert [layer.receive_nowait(channel)["id"] for _ in range(2)] == [1, 2]
+        drained: list[int] = []
+        async with asyncio.timeout(30):  # the other two arrive (Redis mode), then wait in it
+            while len(drained) < 2:
+                message = layer.receive_nowait(channel)
+                if message is None:
+                    await asyncio.sleep(0.01)
+                else:
+                    drained.append(message["id"])
+        assert drained == [1, 2]
         assert layer.receive_nowait(channel) is None
     finally:
         await layer.flush()
