@@ -366,7 +366,8 @@ def emitter_main(args) -> None:
 
 
 class WaitSampler(threading.Thread):
-    """Samples pg_stat_activity of the scratch database: what its backends wait on."""
+    """Samples pg_stat_activity of the scratch database: what its backends wait on, and (on a
+    server on this machine) the CPU its backends used while sampled."""
 
     def __init__(self, url: str, dbname: str) -> None:
         super().__init__(daemon=True)
@@ -374,6 +375,13 @@ class WaitSampler(threading.Thread):
         self.counts: Counter = Counter()
         self.samples = 0
         self.halt = threading.Event()
+        self.cpu_first: dict[int, float] = {}
+        self.cpu_last: dict[int, float] = {}
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of the database's backends between their first and last sample."""
+        return sum(self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last)
 
     def run(self) -> None:
         import psycopg
@@ -381,13 +389,18 @@ class WaitSampler(threading.Thread):
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self.halt.wait(0.02):
                 rows = conn.execute(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "SELECT state, wait_event_type, wait_event, pid FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid() "
                     "AND backend_type = 'client backend'",
                     [self.dbname],
                 ).fetchall()
                 self.samples += 1
-                for state, kind, name in rows:
+                for *_, pid in rows:
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        cpu = cpu_seconds(pid)
+                        self.cpu_first.setdefault(pid, cpu)
+                        self.cpu_last[pid] = cpu
+                for state, kind, name, _ in rows:
                     if state == "active":
                         label = f"{kind}:{name}" if kind else "active (CPU)"
                     elif state and state.startswith("idle in transaction"):
@@ -488,6 +501,15 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         held.update({int(k): v for k, v in json.loads(line[5:]).items()})
     sockets = sum(held.values())
     sampler = WaitSampler(server["db_url"], server["db_name"]) if server["db_name"] else None
+    # What the servers spend with the sockets open and no events (timers, heartbeats, polls):
+    # over a long drain it would otherwise be counted as the events' cost. (After a second:
+    # the handshakes' aftermath, presence joins and the socket freezer, is not idle work.)
+    time.sleep(1.0)
+    idle0, idle_t0 = sum(cpu_seconds(p) for p in server["workers"]), time.perf_counter()
+    time.sleep(2.0)
+    idle_rate = (sum(cpu_seconds(p) for p in server["workers"]) - idle0) / (
+        time.perf_counter() - idle_t0
+    )
     start_at = time.perf_counter() + 3.0  # emitters finish django.setup() first
     emitters = []
     for e in range(args.emitters):
@@ -621,12 +643,20 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         "server_cpu_us_per_delivery": (
             round(server_cpu * 1e6 / deliveries, 2) if deliveries else 0.0
         ),
+        "server_idle_cpu_ms_per_s": round(idle_rate * 1000, 1),
+        # less the idle rate over the same wall time: what the events themselves cost
+        "server_net_cpu_us_per_delivery": (
+            round(max(0.0, server_cpu - idle_rate * server_wall) * 1e6 / deliveries, 2)
+            if deliveries
+            else 0.0
+        ),
         "worker_cpu_s": [round(c, 2) for c in worker_cpu],
         "worker_sockets": worker_sockets,
         "client_cpu_us_per_delivery": (
             round(client_cpu_s * 1e6 / deliveries, 2) if deliveries else 0.0
         ),
         "emitter_cpu_ms_per_event": round(emit_cpu_s * 1000 / n, 3) if n else 0.0,
+        "database_cpu_ms_per_event": round(sampler.cpu_s * 1000 / n, 3) if sampler and n else 0.0,
         "load": [round(x, 2) for x in (*load0, *load1[:1])],
     }
     print(
@@ -647,9 +677,11 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         f"{row['cpu_share']['emitters']}, servers {row['cpu_share']['servers']}; "
         f"load {row['load']}\n"
         f"{'':<13} CPU per unit: servers {row['server_cpu_ms_per_event']} ms/event = "
-        f"{row['server_cpu_us_per_delivery']} µs/delivery (per worker {row['worker_cpu_s']} s, "
-        f"sockets {row['worker_sockets']}); clients {row['client_cpu_us_per_delivery']} "
-        f"µs/delivery; emitters {row['emitter_cpu_ms_per_event']} ms/event",
+        f"{row['server_cpu_us_per_delivery']} µs/delivery, {row['server_net_cpu_us_per_delivery']}"
+        f" net of idle {row['server_idle_cpu_ms_per_s']} ms/s (per worker {row['worker_cpu_s']} "
+        f"s, sockets {row['worker_sockets']}); clients {row['client_cpu_us_per_delivery']} "
+        f"µs/delivery; emitters {row['emitter_cpu_ms_per_event']} ms/event; database "
+        f"backends {row['database_cpu_ms_per_event']} ms/event",
         flush=True,
     )
     return row
