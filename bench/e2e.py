@@ -410,6 +410,34 @@ class WaitSampler(threading.Thread):
                     self.counts[label] += 1
 
 
+class CpuSampler(threading.Thread):
+    """Samples the servers' CPU (per worker) every 50 ms, so a shape's share can be read for
+    exactly the window from its first commit to its last delivery (the emitters' exit and the
+    drain's checks come later and are not the events' work)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.samples: list[tuple[float, list[float]]] = []
+        self.halt = threading.Event()
+
+    def sample(self) -> None:
+        self.samples.append((time.perf_counter(), [cpu_seconds(p) for p in self.pids]))
+
+    def run(self) -> None:
+        self.sample()
+        while not self.halt.wait(0.05):
+            self.sample()
+        self.sample()
+
+    def at(self, when: float) -> list[float]:
+        """Each worker's CPU seconds at the first sample taken at or after `when`."""
+        for t, cpu in self.samples:
+            if t >= when:
+                return cpu
+        return self.samples[-1][1]
+
+
 def scratch_database(url: str) -> tuple[str, str]:
     """CREATE a scratch database on the server of `url`: (its URL, its name)."""
     import psycopg
@@ -524,7 +552,8 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     while time.perf_counter() < start_at:
         time.sleep(0.01)
     workers = server["workers"]
-    worker_cpu0 = [cpu_seconds(p) for p in workers]
+    cpu_sampler = CpuSampler(workers)
+    cpu_sampler.start()
     load0 = os.getloadavg()
     if sampler:
         sampler.start()
@@ -559,11 +588,8 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
             break
         time.sleep(0.2)
     drain_s = time.monotonic() - drain_start
-    # The servers' CPU over all their work on the shape: from the first commit until the
-    # drain ended (deliveries still being written after the emitters exit count too).
-    server_wall = time.perf_counter() - start_at
-    worker_cpu = [cpu_seconds(p) - c0 for p, c0 in zip(workers, worker_cpu0, strict=True)]
-    server_cpu = sum(worker_cpu)
+    cpu_sampler.halt.set()
+    cpu_sampler.join()
     worker_sockets = server_sockets(server["port"], workers)
     lag = publish_lag(server["db_url"], [ev[0] for ev in events])
     for proc in clients:
@@ -596,6 +622,14 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     t_begin = min((ev[2] for ev in events), default=0.0)
     t_commit_end = max((ev[2] for ev in events), default=0.0)
     t_deliver_end = max((last[ev[0]] for ev in complete), default=0.0)
+    # The servers' CPU from the first commit to the last delivery (the emitters started at
+    # start_at; a shape that delivered nothing: until the drain gave up).
+    window_end = max(last.values(), default=0.0) or cpu_sampler.samples[-1][0]
+    server_wall = window_end - start_at
+    worker_cpu = [
+        b - a for a, b in zip(cpu_sampler.at(start_at), cpu_sampler.at(window_end), strict=True)
+    ]
+    server_cpu = sum(worker_cpu)
     n = len(events)
     deliveries = sum(count.values())
     waits = sampler.counts.most_common(8) if sampler else []
