@@ -88,12 +88,43 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_sockets(port: int, pids: list[int]) -> list[int]:
+    """How many established connections to `port` each process holds (the kernel spreads a
+    shape's sockets over the workers; one that holds most of them is the bottleneck)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    inodes.add(fields[9])
+    held = []
+    for pid in pids:
+        n = 0
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        n += 1
+        held.append(n)
+    return held
+
+
 def children(pid: int) -> list[int]:
+    """The worker processes of a uvicorn supervisor (not multiprocessing's resource tracker)."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
+            pids = [int(p) for p in f.read().split()]
     except OSError:
         return []
+    workers = []
+    for child in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"resource_tracker" in f.read():
+                continue
+        workers.append(child)
+    return workers
 
 
 # --- client process: holds sockets, records receipts ------------------------------------------
@@ -108,6 +139,23 @@ class Receipts:
         self.last: dict[int, float] = {}
         self.duplicates = 0
         self.closed: Counter = Counter()
+
+
+EVENT_HEAD = b'{"type":"event","id":'
+
+
+def event_id(payload: bytes) -> int | None:
+    """The id of an `event` frame, else None: read from the frame's head, which the server
+    serializes compactly with "type" and "id" first (protocol.event_frame), so the clients do
+    not parse 60,000 JSON documents a second on the machine the servers run on; any other
+    layout is parsed in full."""
+    if payload.startswith(EVENT_HEAD):
+        end = payload.find(b",", len(EVENT_HEAD))
+        digits = payload[len(EVENT_HEAD) : end]
+        if end > 0 and digits.isdigit():
+            return int(digits)
+    frame = json.loads(payload)
+    return int(frame["id"]) if frame.get("type") == "event" else None
 
 
 class E2EClient(asyncio.Protocol):
@@ -159,10 +207,8 @@ class E2EClient(asyncio.Protocol):
         r = self.receipts
         for opcode, payload in split_frames(buf):
             if opcode == 0x1:
-                frame = json.loads(payload)
-                kind = frame.get("type")
-                if kind == "event":
-                    eid = int(frame["id"])
+                eid = event_id(payload)
+                if eid is not None:
                     if eid in self.seen:
                         r.duplicates += 1
                     else:
@@ -170,7 +216,7 @@ class E2EClient(asyncio.Protocol):
                         r.count[eid] += 1
                         r.first.setdefault(eid, now)
                         r.last[eid] = now
-                elif kind == "welcome" and not self.welcomed.done():
+                elif not self.welcomed.done() and json.loads(payload).get("type") == "welcome":
                     self.welcomed.set_result(True)
             elif opcode == 0x8:
                 with contextlib.suppress(Exception):
@@ -228,6 +274,7 @@ async def client_main(args) -> None:
         "duplicates": receipts.duplicates,
         "closed": receipts.closed,
         "cpu_share": cpu / wall if wall else 0.0,
+        "cpu_s": cpu,
     }
     Path(args.out).write_text(json.dumps(out))
 
@@ -305,7 +352,13 @@ def emitter_main(args) -> None:
         async_to_sync(relay.stop)()
     connection.close()
     Path(args.out).write_text(
-        json.dumps({"events": events, "cpu_share": emit_cpu / emit_wall if emit_wall else 0.0})
+        json.dumps(
+            {
+                "events": events,
+                "cpu_share": emit_cpu / emit_wall if emit_wall else 0.0,
+                "cpu_s": emit_cpu,
+            }
+        )
     )
 
 
@@ -313,7 +366,8 @@ def emitter_main(args) -> None:
 
 
 class WaitSampler(threading.Thread):
-    """Samples pg_stat_activity of the scratch database: what its backends wait on."""
+    """Samples pg_stat_activity of the scratch database: what its backends wait on, and (on a
+    server on this machine) the CPU its backends used while sampled."""
 
     def __init__(self, url: str, dbname: str) -> None:
         super().__init__(daemon=True)
@@ -321,6 +375,13 @@ class WaitSampler(threading.Thread):
         self.counts: Counter = Counter()
         self.samples = 0
         self.halt = threading.Event()
+        self.cpu_first: dict[int, float] = {}
+        self.cpu_last: dict[int, float] = {}
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds of the database's backends between their first and last sample."""
+        return sum(self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last)
 
     def run(self) -> None:
         import psycopg
@@ -328,13 +389,18 @@ class WaitSampler(threading.Thread):
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self.halt.wait(0.02):
                 rows = conn.execute(
-                    "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                    "SELECT state, wait_event_type, wait_event, pid FROM pg_stat_activity "
                     "WHERE datname = %s AND pid <> pg_backend_pid() "
                     "AND backend_type = 'client backend'",
                     [self.dbname],
                 ).fetchall()
                 self.samples += 1
-                for state, kind, name in rows:
+                for *_, pid in rows:
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        cpu = cpu_seconds(pid)
+                        self.cpu_first.setdefault(pid, cpu)
+                        self.cpu_last[pid] = cpu
+                for state, kind, name, _ in rows:
                     if state == "active":
                         label = f"{kind}:{name}" if kind else "active (CPU)"
                     elif state and state.startswith("idle in transaction"):
@@ -342,6 +408,34 @@ class WaitSampler(threading.Thread):
                     else:
                         continue
                     self.counts[label] += 1
+
+
+class CpuSampler(threading.Thread):
+    """Samples the servers' CPU (per worker) every 50 ms, so a shape's share can be read for
+    exactly the window from its first commit to its last delivery (the emitters' exit and the
+    drain's checks come later and are not the events' work)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.samples: list[tuple[float, list[float]]] = []
+        self.halt = threading.Event()
+
+    def sample(self) -> None:
+        self.samples.append((time.perf_counter(), [cpu_seconds(p) for p in self.pids]))
+
+    def run(self) -> None:
+        self.sample()
+        while not self.halt.wait(0.05):
+            self.sample()
+        self.sample()
+
+    def at(self, when: float) -> list[float]:
+        """Each worker's CPU seconds at the first sample taken at or after `when`."""
+        for t, cpu in self.samples:
+            if t >= when:
+                return cpu
+        return self.samples[-1][1]
 
 
 def scratch_database(url: str) -> tuple[str, str]:
@@ -362,40 +456,54 @@ def drop_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def outbox_pending(env: dict) -> int:
-    code = (
-        "import django; django.setup()\n"
-        "from notifications.models import StoredEvent\n"
-        "print(StoredEvent.objects.filter(published_at__isnull=True).count())\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    return int(done.stdout.strip() or -1)
+def query(db_url: str, sql: str, params: list) -> list[tuple]:
+    """Rows of one statement on the scratch database, from this process: a `python -c` with
+    django.setup() per question costs a second of CPU, which a loaded machine takes from the
+    servers while they drain."""
+    if db_url.startswith("sqlite:///"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db_url[len("sqlite:///") :])) as conn:
+            return conn.execute(sql.replace("%s", "?"), params).fetchall()
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
-def publish_lag(env: dict, ids: list[int]) -> dict:
+def outbox_pending(db_url: str) -> int:
+    """Stored events not yet published (the outbox's backlog)."""
+    table = "notifications_storedevent"
+    return query(db_url, f"SELECT count(*) FROM {table} WHERE published_at IS NULL", [])[0][0]
+
+
+def publish_lag(db_url: str, ids: list[int]) -> dict:
     """Commit → published (the outbox's share of the latency): p50/p99 ms of
     published_at - occurred_at over the shape's events, and how many stayed unpublished."""
     if not ids:
         return {"p50_ms": 0.0, "p99_ms": 0.0, "unpublished": 0}
-    code = (
-        "import json, django; django.setup()\n"
-        "from notifications.models import StoredEvent\n"
-        f"rows = StoredEvent.objects.filter(pk__gte={min(ids)}, pk__lte={max(ids)})\n"
-        "print(json.dumps([(r.published_at - r.occurred_at).total_seconds()\n"
-        "    if r.published_at else None for r in rows.only('occurred_at', 'published_at')]))\n"
+    rows = query(
+        db_url,
+        "SELECT occurred_at, published_at FROM notifications_storedevent "
+        "WHERE id >= %s AND id <= %s",
+        [min(ids), max(ids)],
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    lags = json.loads(done.stdout.strip() or "[]")
+    lags = [seconds(sent) - seconds(occurred) if sent else None for occurred, sent in rows]
     sent = [x for x in lags if x is not None]
     return {
         "p50_ms": round(pct(sent, 0.5) * 1000, 1),
         "p99_ms": round(pct(sent, 0.99) * 1000, 1),
         "unpublished": len(lags) - len(sent),
     }
+
+
+def seconds(value) -> float:
+    """A timestamp column as epoch seconds (a datetime from PostgreSQL, text from SQLite)."""
+    from datetime import datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.timestamp()
 
 
 def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, args, env, server):
@@ -421,6 +529,15 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         held.update({int(k): v for k, v in json.loads(line[5:]).items()})
     sockets = sum(held.values())
     sampler = WaitSampler(server["db_url"], server["db_name"]) if server["db_name"] else None
+    # What the servers spend with the sockets open and no events (timers, heartbeats, polls):
+    # over a long drain it would otherwise be counted as the events' cost. (After a second:
+    # the handshakes' aftermath, presence joins and the socket freezer, is not idle work.)
+    time.sleep(1.0)
+    idle0, idle_t0 = sum(cpu_seconds(p) for p in server["workers"]), time.perf_counter()
+    time.sleep(2.0)
+    idle_rate = (sum(cpu_seconds(p) for p in server["workers"]) - idle0) / (
+        time.perf_counter() - idle_t0
+    )
     start_at = time.perf_counter() + 3.0  # emitters finish django.setup() first
     emitters = []
     for e in range(args.emitters):
@@ -435,7 +552,8 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     while time.perf_counter() < start_at:
         time.sleep(0.01)
     workers = server["workers"]
-    server_cpu0 = sum(cpu_seconds(p) for p in workers)
+    cpu_sampler = CpuSampler(workers)
+    cpu_sampler.start()
     load0 = os.getloadavg()
     if sampler:
         sampler.start()
@@ -443,17 +561,17 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         proc.wait(args.duration + 120)
     if sampler:
         sampler.halt.set()
-    server_wall = time.perf_counter() - start_at
-    server_cpu = sum(cpu_seconds(p) for p in workers) - server_cpu0
+    emit_wall = time.perf_counter() - start_at
     load1 = os.getloadavg()
     deadline = time.monotonic() + 30
-    while outbox_pending(env) > 0 and time.monotonic() < deadline:
+    while outbox_pending(server["db_url"]) > 0 and time.monotonic() < deadline:
         time.sleep(0.2)
-    events, emit_cpu = [], []
+    events, emit_cpu, emit_cpu_s = [], [], 0.0
     for e in range(args.emitters):
         data = json.loads((scratch / f"emitter{e}.json").read_text())
         events += data["events"]
         emit_cpu.append(data["cpu_share"])
+        emit_cpu_s += data.get("cpu_s", 0.0)
     # The drain: until every socket has every event, or the deliveries stop moving for
     # `--drain-idle` seconds (what is missing then is lost, not late).
     expected = sum(held[tenant] for _, tenant, *_ in events)
@@ -470,7 +588,10 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
             break
         time.sleep(0.2)
     drain_s = time.monotonic() - drain_start
-    lag = publish_lag(env, [ev[0] for ev in events])
+    cpu_sampler.halt.set()
+    cpu_sampler.join()
+    worker_sockets = server_sockets(server["port"], workers)
+    lag = publish_lag(server["db_url"], [ev[0] for ev in events])
     for proc in clients:
         proc.stdin.write("stop\n")
         proc.stdin.flush()
@@ -478,7 +599,7 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         proc.wait(60)
 
     count, first, last = Counter(), {}, {}
-    duplicates, closed, client_cpu = 0, Counter(), []
+    duplicates, closed, client_cpu, client_cpu_s = 0, Counter(), [], 0.0
     for k in range(args.clients):
         data = json.loads((scratch / f"client{k}.json").read_text())
         count.update({int(i): c for i, c in data["count"].items()})
@@ -489,6 +610,7 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         duplicates += data["duplicates"]
         closed.update(data["closed"])
         client_cpu.append(data["cpu_share"])
+        client_cpu_s += data["cpu_s"]
     shutil.rmtree(scratch, ignore_errors=True)
 
     lost = sum(max(0, held[tenant] - count[eid]) for eid, tenant, *_ in events)
@@ -500,7 +622,16 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     t_begin = min((ev[2] for ev in events), default=0.0)
     t_commit_end = max((ev[2] for ev in events), default=0.0)
     t_deliver_end = max((last[ev[0]] for ev in complete), default=0.0)
+    # The servers' CPU from the first commit to the last delivery (the emitters started at
+    # start_at; a shape that delivered nothing: until the drain gave up).
+    window_end = max(last.values(), default=0.0) or cpu_sampler.samples[-1][0]
+    server_wall = window_end - start_at
+    worker_cpu = [
+        b - a for a, b in zip(cpu_sampler.at(start_at), cpu_sampler.at(window_end), strict=True)
+    ]
+    server_cpu = sum(worker_cpu)
     n = len(events)
+    deliveries = sum(count.values())
     waits = sampler.counts.most_common(8) if sampler else []
     row = {
         "shape": name,
@@ -538,7 +669,28 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
             "clients": round(sum(client_cpu), 2),
             "emitters": round(sum(emit_cpu), 2),
             "servers": round(server_cpu / server_wall, 2) if server_wall else 0.0,
+            "emitters_wall_s": round(emit_wall, 1),
+            "servers_wall_s": round(server_wall, 1),
         },
+        # CPU per unit of work: robust where shares and latencies are not (a shared machine)
+        "server_cpu_ms_per_event": round(server_cpu * 1000 / n, 3) if n else 0.0,
+        "server_cpu_us_per_delivery": (
+            round(server_cpu * 1e6 / deliveries, 2) if deliveries else 0.0
+        ),
+        "server_idle_cpu_ms_per_s": round(idle_rate * 1000, 1),
+        # less the idle rate over the same wall time: what the events themselves cost
+        "server_net_cpu_us_per_delivery": (
+            round(max(0.0, server_cpu - idle_rate * server_wall) * 1e6 / deliveries, 2)
+            if deliveries
+            else 0.0
+        ),
+        "worker_cpu_s": [round(c, 2) for c in worker_cpu],
+        "worker_sockets": worker_sockets,
+        "client_cpu_us_per_delivery": (
+            round(client_cpu_s * 1e6 / deliveries, 2) if deliveries else 0.0
+        ),
+        "emitter_cpu_ms_per_event": round(emit_cpu_s * 1000 / n, 3) if n else 0.0,
+        "database_cpu_ms_per_event": round(sampler.cpu_s * 1000 / n, 3) if sampler and n else 0.0,
         "load": [round(x, 2) for x in (*load0, *load1[:1])],
     }
     print(
@@ -557,7 +709,13 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         f"{'':<13} DB waits over {row['db_samples']} samples: {row['db_waits'] or '-'}\n"
         f"{'':<13} CPU (share of one core): clients {row['cpu_share']['clients']}, emitters "
         f"{row['cpu_share']['emitters']}, servers {row['cpu_share']['servers']}; "
-        f"load {row['load']}",
+        f"load {row['load']}\n"
+        f"{'':<13} CPU per unit: servers {row['server_cpu_ms_per_event']} ms/event = "
+        f"{row['server_cpu_us_per_delivery']} µs/delivery, {row['server_net_cpu_us_per_delivery']}"
+        f" net of idle {row['server_idle_cpu_ms_per_s']} ms/s (per worker {row['worker_cpu_s']} "
+        f"s, sockets {row['worker_sockets']}); clients {row['client_cpu_us_per_delivery']} "
+        f"µs/delivery; emitters {row['emitter_cpu_ms_per_event']} ms/event; database "
+        f"backends {row['database_cpu_ms_per_event']} ms/event",
         flush=True,
     )
     return row
@@ -615,6 +773,11 @@ def main(args) -> dict:
         argv = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
         argv += ["--lifespan", "on", "--workers", str(workers)]
+        # The production WebSocket flags (make serve, docs/deployment.md): frames encoded once
+        # per process (config/wsprotocol.py), no compression. BENCH_UVICORN_WS=websockets-sansio
+        # measures uvicorn's own protocol (each socket encodes the frame again).
+        ws = os.environ.get("BENCH_UVICORN_WS", "config.wsprotocol:FrameProtocol")
+        argv += ["--ws", ws, "--ws-per-message-deflate", "false", "--ws-max-size", "10240"]
         server_proc = subprocess.Popen(argv, cwd=ROOT, env=env)
         deadline = time.monotonic() + 60
         while True:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.e2e import event_id
+
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "multi_tenant_events_per_s",
@@ -40,3 +42,20 @@ def test_e2e_bench_smoke_run_loses_nothing(redis_url):
         assert shape["committed"] > 0, shape
         assert shape["events_per_s"] > 0, shape
         assert shape["sockets"] == 4, shape
+        # the CPU per unit of work (reported; too small to assert at this size), where the
+        # sockets are
+        assert shape["server_cpu_ms_per_event"] >= 0, shape
+        assert shape["client_cpu_us_per_delivery"] >= 0, shape
+        assert shape["server_idle_cpu_ms_per_s"] >= 0, shape
+        assert shape["server_net_cpu_us_per_delivery"] >= 0, shape
+        assert sum(shape["worker_sockets"]) == 4, shape
+        assert len(shape["worker_sockets"]) == summary["workers"], shape
+
+
+def test_client_reads_the_event_id_from_the_frame_head_or_parses_it():
+    """The bench's clients skip json.loads for the server's compact event frame; any other
+    layout (or frame type) is parsed in full."""
+    assert event_id(b'{"type":"event","id":42,"event":"x","data":{"id":7}}') == 42
+    assert event_id(b'{"id": 42, "type": "event"}') == 42
+    assert event_id(b'{"type":"event","id":"42","event":"x"}') == 42
+    assert event_id(b'{"type":"welcome","socket_id":"s"}') is None
