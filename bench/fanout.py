@@ -886,15 +886,15 @@ def gc_report(target: Target, events: list[dict], single: tuple, burst: tuple) -
     def summary(lo: float, hi: float) -> dict:
         out = {}
         for gen in (0, 1, 2):
-            ms = [r["ms"] for r in rows if r["gen"] == gen and lo <= r["t"] <= hi]
+            mine = [r for r in rows if r["gen"] == gen and lo <= r["t"] <= hi]
+            ms = [r["ms"] for r in mine]
             out[f"gen{gen}"] = {
                 "n": len(ms),
                 "total_ms": round(sum(ms), 1),
+                "cpu_ms": round(sum(r.get("cpu_ms", 0) for r in mine), 1),
                 "p50_ms": round(pct(ms, 0.5), 1) if ms else None,
                 "max_ms": round(max(ms), 1) if ms else None,
-                "collected": sum(
-                    r["collected"] for r in rows if r["gen"] == gen and lo <= r["t"] <= hi
-                ),
+                "collected": sum(r["collected"] for r in mine),
             }
         return out
 
