@@ -55,9 +55,9 @@ def server_started() -> None:
 def tune_gc() -> None:
     """Keep the cyclic GC from stalling the event loop (measured: docs/deployment.md).
 
-    Each forwarded event allocates a few GC-tracked objects per socket (a future, a handle, the
-    message) and frees them by reference counting once delivered; none form cycles (measured
-    with bench/fanout.py --gc-trace, docs/deployment.md). CPython starts a young collection when
+    Each forwarded event allocates two GC-tracked objects per socket (the layer's wake entry and
+    the future the consumer waits on next) and frees them by reference counting; none form
+    cycles (measured with bench/fanout.py --gc-trace, docs/deployment.md). CPython starts a young collection when
     allocations minus frees pass the young threshold: at CPython's 700 (or 10,000) an event to
     10,000 sockets crosses it mid-event, every time, and the collection walks the live young
     objects for nothing; the survivors are promoted and trigger full collections, which walk
