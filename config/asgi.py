@@ -57,17 +57,18 @@ def tune_gc() -> None:
 
     Each forwarded event allocates two GC-tracked objects per socket (the layer's wake entry and
     the future the consumer waits on next) and frees them by reference counting; none form
-    cycles (measured with bench/fanout.py --gc-trace, docs/deployment.md). CPython starts a young collection when
-    allocations minus frees pass the young threshold: at CPython's 700 (or 10,000) an event to
-    10,000 sockets crosses it mid-event, every time, and the collection walks the live young
-    objects for nothing; the survivors are promoted and trigger full collections, which walk
-    every tracked object (0.6-1.7 s at 10,000 sockets before the freezes below). With the
-    threshold above one event's peak (settings.GC_THRESHOLD_YOUNG) steady fan-out never
-    collects; handshakes, which keep objects, still do. Freezing what the import left (modules,
-    settings, URL patterns: never garbage) removes it from every walk, and the sockets' own
-    long-lived objects are frozen the same way once a burst of handshakes settles
-    (notifications.realtime.mailbox SocketFreezer, settings.ASGI_FREEZE_SOCKETS). Cyclic garbage
-    is still collected; only its timing changes. `ASGI_TUNE_GC=0` keeps CPython's defaults.
+    cycles (measured with bench/fanout.py --gc-trace, docs/deployment.md). CPython starts a
+    young collection when allocations minus frees pass the young threshold: at CPython's 700
+    (or 10,000) an event to 10,000 sockets crosses it mid-event, every time, and the collection
+    walks the live young objects for nothing; the survivors are promoted and trigger full
+    collections, which walk every tracked object (0.6-1.7 s at 10,000 sockets before the
+    freezes below). With the threshold above one event's peak (settings.GC_THRESHOLD_YOUNG)
+    steady fan-out never collects; handshakes, which keep objects, still do. Freezing what the
+    import left (modules, settings, URL patterns: never garbage) removes it from every walk, and
+    the sockets' own long-lived objects are frozen the same way once a burst of handshakes
+    settles (notifications.realtime.mailbox SocketFreezer, settings.ASGI_FREEZE_SOCKETS). Cyclic
+    garbage is still collected; only its timing changes. `ASGI_TUNE_GC=0` keeps CPython's
+    defaults.
     """
     from notifications.realtime.mailbox import freezer
 
