@@ -140,6 +140,7 @@ class Target:
     server: str  # uvicorn | daphne | websockets
     prefix: str
     nprocs: int = 1
+    gc_trace: str = ""  # path prefix of the product servers' GC traces (--gc-trace)
     ports: list[int] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
 
@@ -150,6 +151,7 @@ class Stats:
     counts: dict = field(default_factory=lambda: defaultdict(int))
     phase_of: dict = field(default_factory=dict)
     latencies: dict = field(default_factory=lambda: defaultdict(list))
+    by_event: dict = field(default_factory=lambda: defaultdict(list))  # single events only
     total: int = 0
     target: int = 0
     last_receipt: float = 0.0
@@ -159,7 +161,10 @@ class Stats:
 
     def record(self, event_id: int, sent_at: float, now: float) -> None:
         self.counts[event_id] += 1
-        self.latencies[self.phase_of.get(event_id, "?")].append(now - sent_at)
+        phase = self.phase_of.get(event_id, "?")
+        self.latencies[phase].append(now - sent_at)
+        if phase == "single":
+            self.by_event[event_id].append(now - sent_at)
         self.total += 1
         self.last_receipt = now
         if self.total >= self.target and self.reached is not None:
@@ -218,6 +223,9 @@ def start_one(target: Target, port: int, env: dict) -> subprocess.Popen:
             profile = os.environ.get("BENCH_PROFILE")  # profserve.py: cProfile, for study
             if profile and target.kind == "product":
                 argv[1:3] = [profile, f"{profile}.{port}.prof"]
+            elif target.gc_trace and target.kind == "product":  # gcprobe.py: every GC pause
+                argv[1:3] = [str(ROOT / "bench" / "gcprobe.py"), "uvicorn"]
+                env = dict(env, BENCH_GC_TRACE=f"{target.gc_trace}.{port}.jsonl")
         else:
             daphne = shutil.which("daphne", path=str(bin_dir)) or "daphne"
             argv = [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
@@ -510,6 +518,11 @@ async def client_worker() -> None:
                     "held": held,
                     "counts": {str(k): v for k, v in stats.counts.items()},
                     "latencies": stats.latencies,
+                    # each single event's own p50 / p99 / max (s): which events were slow
+                    "by_event": {
+                        str(k): [pct(v, 0.5), pct(v, 0.99), max(v)]
+                        for k, v in stats.by_event.items()
+                    },
                     "last_receipt": stats.last_receipt,
                     "closed": stats.closed,
                 }
@@ -709,17 +722,21 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         await emitter.emit(0)
         await pool.wait_reached([0], args.single_timeout)
 
+        by_proc0 = [cpu_seconds(p) for p in pids]
         cpu0, srv0, wall0 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
         sys0 = sum(cpu_seconds(p, system_only=True) for p in pids)
         event_id = 0
+        emitted_at: dict[int, float] = {}
         # Single events: each to all sockets, the next once everyone has it.
         for _ in range(args.singles):
             event_id += 1
             pool.phase([event_id], "single")
+            emitted_at[event_id] = time.perf_counter()
             await emitter.emit(event_id)
             await pool.wait_reached([event_id], args.single_timeout)
         cpu1, srv1, wall1 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
         sys1 = sum(cpu_seconds(p, system_only=True) for p in pids)
+        by_proc1 = [cpu_seconds(p) for p in pids]
 
         # The burst: M events back to back.
         burst_ids = list(range(event_id + 1, event_id + 1 + args.events))
@@ -731,6 +748,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         if args.events:
             await pool.wait_reached(burst_ids, 600, stall=args.stall_timeout)
         cpu2, srv2, wall2 = await pool.cpu(), sum(cpu_seconds(p) for p in pids), time.perf_counter()
+        by_proc2 = [cpu_seconds(p) for p in pids]
         rss_after = sum(rss_kib(pid) for pid in pids)
 
         reports = await pool.ask_all([{"cmd": "report"}] * pool.n)
@@ -738,7 +756,13 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         latencies: dict[str, list[float]] = defaultdict(list)
         closed: dict[str, int] = defaultdict(int)
         last_receipt = 0.0
+        by_event: dict[int, list[float]] = {}  # event id → worst p50, p99, max over the workers
         for rep in reports:
+            for k, v in rep.get("by_event", {}).items():
+                old = by_event.get(int(k))
+                by_event[int(k)] = (
+                    v if old is None else [max(a, b) for a, b in zip(old, v, strict=True)]
+                )
             for k, v in rep["counts"].items():
                 counts[int(k)] += v
             for phase, values in rep["latencies"].items():
@@ -756,7 +780,25 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
         def share(cpus_a, cpus_b, wall) -> float:
             return round(max(b - a for a, b in zip(cpus_a, cpus_b, strict=True)) / wall, 3)
 
-        return {
+        # Per server process: its sockets (the URLs go round-robin over the ports) and CPU.
+        sockets_by_proc = [len(range(k, args.sockets, len(pids))) for k in range(len(pids))]
+        deliveries_by_proc = [
+            n * held / max(args.sockets, 1) * (event_id + args.events) for n in sockets_by_proc
+        ]
+        cpu_by_proc = [b - a for a, b in zip(by_proc0, by_proc2, strict=True)]
+        burst_cpu = srv2 - srv1
+        single_events = [
+            {
+                "id": eid,
+                "emitted_at": round(emitted_at[eid], 6),
+                "p50_ms": round(v[0] * 1000, 1),
+                "p99_ms": round(v[1] * 1000, 1),
+                "max_ms": round(v[2] * 1000, 1),
+            }
+            for eid, v in sorted(by_event.items())
+            if eid in emitted_at
+        ]
+        row = {
             "server": target.name,
             "server_procs": len(pids),
             "sockets": held,
@@ -791,11 +833,100 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "server_cpu_us_per_delivery": round(
                 (srv2 - srv0) * 1e6 / max(held * (event_id + args.events), 1), 1
             ),
+            # Throughput per server-CPU-second (singles + burst, and the burst alone): what one
+            # process delivers per second of its own core, independent of how many cores the
+            # machine lets it have. Scale-out holds when this stays flat from 1 to N processes.
+            "deliveries_per_server_cpu_s": round(
+                held * (event_id + args.events) / max(srv2 - srv0, 1e-9)
+            ),
+            "burst_deliveries_per_server_cpu_s": (
+                round(burst_received / burst_cpu) if burst_received and burst_cpu > 0 else 0
+            ),
+            # Each server process's share of one core in the burst, and its CPU per delivery to
+            # its own sockets (singles + burst).
+            "server_cpu_share_burst_by_proc": [
+                round((b - a) / (wall2 - wall1), 3) for a, b in zip(by_proc1, by_proc2, strict=True)
+            ],
+            "server_cpu_us_per_delivery_by_proc": [
+                round(c * 1e6 / max(d, 1), 1)
+                for c, d in zip(cpu_by_proc, deliveries_by_proc, strict=True)
+            ],
+            # Every single event: when it was emitted (perf_counter) and its own latencies.
+            "single_events": single_events,
         }
+        if target.gc_trace:
+            row["gc"] = gc_report(target, single_events, (wall0, wall1), (wall1, wall2))
+        return row
     finally:
         await pool.close()
         await emitter.close()
         stop(target)
+
+
+def read_gc_trace(target: Target) -> list[dict]:
+    """The collections the product's processes recorded (bench/gcprobe.py), oldest first."""
+    rows = []
+    for port in target.ports:
+        path = Path(f"{target.gc_trace}.{port}.jsonl")
+        if path.exists():
+            for line in path.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    rows.append(json.loads(line))
+    return sorted(rows, key=lambda r: r["t"])
+
+
+def gc_report(target: Target, events: list[dict], single: tuple, burst: tuple) -> dict:
+    """GC pauses during the single events and the burst, and which events a pause fell in.
+
+    An event's window runs from its emit to its slowest receipt (`max_ms`); a pause overlapping
+    it held the loop while some of its sockets waited.
+    """
+    rows = read_gc_trace(target)
+
+    def summary(lo: float, hi: float) -> dict:
+        out = {}
+        for gen in (0, 1, 2):
+            mine = [r for r in rows if r["gen"] == gen and lo <= r["t"] <= hi]
+            ms = [r["ms"] for r in mine]
+            out[f"gen{gen}"] = {
+                "n": len(ms),
+                "total_ms": round(sum(ms), 1),
+                "cpu_ms": round(sum(r.get("cpu_ms", 0) for r in mine), 1),
+                "p50_ms": round(pct(ms, 0.5), 1) if ms else None,
+                "max_ms": round(max(ms), 1) if ms else None,
+                "collected": sum(r["collected"] for r in mine),
+            }
+        return out
+
+    per_event = []
+    for ev in events:
+        lo, hi = ev["emitted_at"], ev["emitted_at"] + ev["max_ms"] / 1000
+        inside = [r for r in rows if r["t"] < hi and r["t"] + r["ms"] / 1000 > lo]
+        per_event.append(
+            {
+                "id": ev["id"],
+                "max_ms": ev["max_ms"],
+                "p99_ms": ev["p99_ms"],
+                "gc_ms": round(sum(r["ms"] for r in inside), 1),
+                "gc": [[r["gen"], r["ms"]] for r in inside],
+            }
+        )
+    return {
+        "single": summary(*single),
+        "burst": summary(*burst),
+        "events": per_event,
+        "types_single": _gc_types(rows, *single),
+    }
+
+
+def _gc_types(rows: list[dict], lo: float, hi: float) -> list:
+    """With BENCH_GC_SAVEALL=1: the commonest types young collections found in cycles."""
+    kinds: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r["gen"] < 2 and lo <= r["t"] <= hi:
+            for name, n in r.get("types", ()):
+                kinds[name] += n
+    return sorted(kinds.items(), key=lambda kv: -kv[1])[:20]
 
 
 def print_row(r: dict) -> None:
@@ -811,6 +942,21 @@ def print_row(r: dict) -> None:
         + (f"  closed {r['closed']}" if r["closed"] else ""),
         flush=True,
     )
+
+
+def print_gc(report: dict) -> None:
+    for phase in ("single", "burst"):
+        gens = "  ".join(
+            f"gen{g} n={v['n']} total={v['total_ms']} p50={v['p50_ms']} max={v['max_ms']} ms"
+            for g, v in ((k[-1], report[phase][k]) for k in ("gen0", "gen1", "gen2"))
+        )
+        print(f"  GC during {phase}: {gens}", flush=True)
+    for ev in report["events"]:
+        print(
+            f"  event {ev['id']}: max {ev['max_ms']} p99 {ev['p99_ms']} ms; "
+            f"GC in it {ev['gc_ms']} ms {ev['gc']}",
+            flush=True,
+        )
 
 
 async def main(args) -> dict:
@@ -852,6 +998,10 @@ async def main(args) -> dict:
 
     users: list[dict] = []
     scratch = tempfile.mkdtemp(prefix="fanout-bench-")
+    if args.gc_trace:
+        Path(args.gc_trace).mkdir(parents=True, exist_ok=True)
+        for t in targets:
+            t.gc_trace = str(Path(args.gc_trace).resolve() / f"gc.{t.prefix}")
     try:
         if any(t.kind == "product" for t in targets):
             # Never the developer's database: a scratch SQLite file unless told otherwise.
@@ -867,6 +1017,8 @@ async def main(args) -> dict:
         for target in targets:
             results[target.name] = await measure(target, args, users, env)
             print_row(results[target.name])
+            if "gc" in results[target.name]:
+                print_gc(results[target.name]["gc"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(Exception):
@@ -968,6 +1120,14 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--single-timeout", type=float, default=10.0)
     parser.add_argument("--stall-timeout", type=float, default=10.0)
+    parser.add_argument(
+        "--gc-trace",
+        default="",
+        metavar="DIR",
+        help="run the product's uvicorn under bench/gcprobe.py, keep every GC pause in DIR "
+        "(one JSON line each) and relate them to the events (BENCH_GC_SAVEALL=1 also names the "
+        "types in the cycles); a diagnostic run",
+    )
     parser.add_argument(
         "--minimal-consumer",
         action="store_true",

@@ -21,10 +21,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.background import BackgroundMiddleware  # noqa: E402
 from config.bodylimit import BodyLimitMiddleware  # noqa: E402
-from config.env import env_number  # noqa: E402
 from config.wsorigin import SiteOriginValidator  # noqa: E402
 from hotspot.radius_asgi import RadiusFastPath  # noqa: E402
 from notifications.realtime.auth import SocketAuthMiddlewareStack  # noqa: E402
@@ -48,34 +48,36 @@ def server_started() -> None:
     errors = [m for m in checks.run_checks() if m.is_serious() and not m.is_silenced()]
     if errors:
         raise ImproperlyConfigured("; ".join(f"{m.id}: {m.msg}" for m in errors))
-    if os.environ.get("ASGI_TUNE_GC", "1") != "0":
+    if settings.ASGI_TUNE_GC:
         tune_gc()
 
 
 def tune_gc() -> None:
     """Keep the cyclic GC from stalling the event loop (measured: docs/deployment.md).
 
-    Each forwarded event leaves a little young garbage per socket (a future, the frame's bytes;
-    before the lean receive loop of notifications/realtime/mailbox.py also a task and
-    `asyncio.wait` bookkeeping). With CPython's default thresholds (700, 10, 10) the survivors
-    are promoted to the old generation, which triggers full collections; a full collection walks
-    every tracked object (a few hundred per socket plus ~100k of Django) and held the loop
-    140-220 ms at 1,000 sockets, 0.6-1 s at 10,000. A larger young generation (10,000; 50,000
-    measured slower in bursts) lets those objects die young, and freezing what the import left
-    (modules, settings, URL patterns: never garbage) removes it from every walk. Cyclic garbage
-    is still collected; only its timing changes. The sockets' own long-lived objects are frozen
-    the same way once a burst of handshakes settles (notifications.realtime.mailbox
-    SocketFreezer). `ASGI_TUNE_GC=0` restores CPython's defaults.
+    Each forwarded event allocates two GC-tracked objects per socket (the layer's wake entry and
+    the future the consumer waits on next) and frees them by reference counting; none form
+    cycles (measured with bench/fanout.py --gc-trace, docs/deployment.md). CPython starts a
+    young collection when allocations minus frees pass the young threshold: at CPython's 700
+    (or 10,000) an event to 10,000 sockets crosses it mid-event, every time, and the collection
+    walks the live young objects for nothing; the survivors are promoted and trigger full
+    collections, which walk every tracked object (0.6-1.7 s at 10,000 sockets before the
+    freezes below). With the threshold above one event's peak (settings.GC_THRESHOLD_YOUNG)
+    steady fan-out never collects; handshakes, which keep objects, still do. Freezing what the
+    import left (modules, settings, URL patterns: never garbage) removes it from every walk, and
+    the sockets' own long-lived objects are frozen the same way once a burst of handshakes
+    settles (notifications.realtime.mailbox SocketFreezer, settings.ASGI_FREEZE_SOCKETS). Cyclic
+    garbage is still collected; only its timing changes. `ASGI_TUNE_GC=0` keeps CPython's
+    defaults.
     """
     from notifications.realtime.mailbox import freezer
 
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD_YOUNG, 10, 10)
-    freezer.enabled = os.environ.get("ASGI_FREEZE_SOCKETS", "1") != "0"
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(settings.GC_THRESHOLD_YOUNG, older, oldest)
+    freezer.enabled = settings.ASGI_FREEZE_SOCKETS
 
-
-GC_THRESHOLD_YOUNG = env_number("GC_THRESHOLD_YOUNG", "10000", int)
 
 # BackgroundMiddleware (config/background.py) runs `server_started`, then this process's outbox
 # publisher and its periodic runner (tasks: PERIODIC_TASKS, the email outbox among them): on the

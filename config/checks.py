@@ -109,3 +109,19 @@ def radius_cache_timing(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return errors
+
+
+@checks.register()
+def gc_thresholds(app_configs: Any = None, **kwargs: Any) -> list:
+    """GC_THRESHOLD_YOUNG=0 would switch the cyclic GC off in every server (CPython's meaning of
+    a zero threshold): cycles would never be freed."""
+    if settings.GC_THRESHOLD_YOUNG >= 1:
+        return []
+    return [
+        checks.Error(
+            f"GC_THRESHOLD_YOUNG={settings.GC_THRESHOLD_YOUNG!r}: the cyclic GC would never run.",
+            hint="At least 1 (default 100000; docs/deployment.md); ASGI_TUNE_GC=0 keeps "
+            "CPython's defaults.",
+            id="hotspot.E008",
+        )
+    ]

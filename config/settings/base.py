@@ -254,6 +254,17 @@ CHANNEL_LAYERS = {
     }
 }
 
+# The cyclic GC of a server process holding many sockets, set once when it starts (config.asgi
+# tune_gc; measured in docs/deployment.md). ASGI_TUNE_GC=0 leaves CPython's defaults.
+ASGI_TUNE_GC = env_bool("ASGI_TUNE_GC", True)
+# Net new GC-tracked objects (allocations minus frees) before a young collection; CPython's
+# default is 700. One event to N sockets holds ~2 N new objects at its peak and frees them by
+# reference counting (none are cyclic): a threshold above that peak keeps steady fan-out from
+# ever collecting (10,000 collected 1.5 times per event at 10,000 sockets; 100,000 never).
+GC_THRESHOLD_YOUNG = env_number("GC_THRESHOLD_YOUNG", "100000", int)
+# Freeze the sockets' long-lived objects once a burst of handshakes settles (mailbox.SocketFreezer).
+ASGI_FREEZE_SOCKETS = env_bool("ASGI_FREEZE_SOCKETS", True)
+
 # The cache holds API throttle counts (and sessions' helpers): shared through Redis when several
 # server processes run, so a client cannot multiply its rate by the number of workers. Its
 # connections are built like the layer's (config/cache.py: URL, TLS or Sentinel).

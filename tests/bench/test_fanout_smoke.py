@@ -1,4 +1,5 @@
-"""A 100-socket run of bench/fanout.py: every server starts, nothing is lost, JSON complete."""
+"""Small runs of bench/fanout.py: every server starts, nothing is lost, JSON complete; the
+scale-out and GC figures it adds."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from bench.fanout import Target, gc_report
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
@@ -42,3 +45,48 @@ def test_fanout_bench_smoke_run_loses_nothing(redis_url):
         assert row["sockets"] == 100, (name, row)
         assert row["lost"] == 0, (name, row)
         assert row["deliveries_per_s"] > 0, (name, row)
+
+
+@pytest.mark.live
+@pytest.mark.timeout(120)
+def test_two_server_processes_report_their_cost_per_delivery_and_gc_pauses(redis_url, tmp_path):
+    env = dict(os.environ, REDIS_URL=redis_url)
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    argv = [sys.executable, "bench/fanout.py", "--sockets", "60", "--events", "5"]
+    argv += ["--singles", "3", "--tenants", "2", "--users-per-tenant", "2", "--servers", "uvicorn"]
+    argv += ["--server-procs", "2", "--gc-trace", str(tmp_path)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])["servers"]["product/uvicorn"]
+    assert (row["server_procs"], row["sockets"], row["lost"]) == (2, 60, 0)
+    assert row["deliveries_per_server_cpu_s"] > 0
+    assert row["burst_deliveries_per_server_cpu_s"] > 0
+    assert len(row["server_cpu_us_per_delivery_by_proc"]) == 2
+    assert len(row["server_cpu_share_burst_by_proc"]) == 2
+    assert [e["id"] for e in row["single_events"]] == [1, 2, 3]
+    assert set(row["gc"]["single"]) == {"gen0", "gen1", "gen2"}
+    assert len(row["gc"]["events"]) == 3
+    traces = list(tmp_path.glob("gc.*.jsonl"))
+    assert len(traces) == 2  # one per server process
+    assert all(json.loads(t.read_text().splitlines()[0])["gen"] in (0, 1, 2) for t in traces)
+
+
+def test_a_collection_counts_against_the_events_whose_window_it_overlaps(tmp_path):
+    target = Target("product/uvicorn", "product", "uvicorn", "p", ports=[1])
+    target.gc_trace = str(tmp_path / "gc")
+    rows = [  # start (s), wall ms, generation
+        {"t": 10.05, "ms": 20.0, "cpu_ms": 5.0, "gen": 0, "collected": 3},
+        {"t": 10.50, "ms": 300.0, "cpu_ms": 100.0, "gen": 2, "collected": 0},
+        {"t": 12.00, "ms": 1.0, "cpu_ms": 1.0, "gen": 1, "collected": 0},
+    ]
+    (tmp_path / "gc.1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    events = [  # event 1: 10.0-10.1 s; event 2: 10.6-10.7 s (inside the full collection)
+        {"id": 1, "emitted_at": 10.0, "p50_ms": 50.0, "p99_ms": 90.0, "max_ms": 100.0},
+        {"id": 2, "emitted_at": 10.6, "p50_ms": 50.0, "p99_ms": 90.0, "max_ms": 100.0},
+    ]
+    report = gc_report(target, events, (10.0, 11.0), (11.0, 13.0))
+    assert [(e["id"], e["gc"]) for e in report["events"]] == [(1, [[0, 20.0]]), (2, [[2, 300.0]])]
+    assert report["single"]["gen0"]["n"] == 1 and report["single"]["gen2"]["max_ms"] == 300.0
+    assert report["single"]["gen0"]["collected"] == 3
+    assert report["burst"]["gen1"]["n"] == 1 and report["burst"]["gen0"]["n"] == 0

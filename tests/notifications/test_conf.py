@@ -107,12 +107,12 @@ def test_deployment_docs_list_every_setting_with_its_default():
         ), f"NOTIFICATIONS_{name}: default {declared.default!r} not in {row.group(1)!r}"
 
 
-def test_server_start_up_refuses_a_bad_configuration(monkeypatch):
+def test_server_start_up_refuses_a_bad_configuration(monkeypatch, settings):
     from django.core.exceptions import ImproperlyConfigured
 
     from config.asgi import server_started
 
-    monkeypatch.setenv("ASGI_TUNE_GC", "0")
+    settings.ASGI_TUNE_GC = False  # (were the checks to pass: leave this process's GC alone)
     monkeypatch.setenv("NOTIFICATIONS_LEASE_SECONDS", "soon")
     with pytest.raises(ImproperlyConfigured, match="NOTIFICATIONS_LEASE_SECONDS"):
         server_started()
