@@ -266,7 +266,12 @@ class FanoutChannelLayer(BaseChannelLayer):
             sink = inbox.sink
             if sink is not None and not fut.done() and not inbox.closed:
                 queue = inbox.queue
-                if sink([message, *queue] if queue else [message]):
+                try:
+                    taken = sink([message, *queue] if queue else [message])
+                except Exception:  # one receiver's bug must not stop the others' wake-ups
+                    logger.exception("channel layer: a receiver's sink failed; waking it instead")
+                    inbox.sink, taken = None, False
+                if taken:
                     inbox.queue = None
                     inbox.waiters.append(fut)
                     continue

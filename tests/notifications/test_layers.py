@@ -507,3 +507,23 @@ async def test_a_waiting_receivers_sink_takes_a_turns_messages_together_or_decli
         assert taken == [[0, 1, 2]]
     finally:
         await layer.flush()
+
+
+async def test_a_failing_sink_wakes_its_receiver_instead_and_the_others_still_get_theirs():
+    layer = LocalFanoutChannelLayer(prefix=_prefix())
+    try:
+        broken, fine = await layer.new_channel(), await layer.new_channel()
+        got: list[int] = []
+        for channel in (broken, fine):
+            await layer.group_add("room", channel)
+        layer.set_sink(broken, lambda messages: 1 / 0)
+        layer.set_sink(fine, lambda messages: got.extend(m["n"] for m in messages) or True)
+        loop = asyncio.get_running_loop()
+        waiting = {channel: loop.create_future() for channel in (broken, fine)}
+        for channel, fut in waiting.items():
+            assert layer.receive_into(channel, fut)
+        await layer.group_send("room", {"type": "room.event", "n": 1})
+        assert (await asyncio.wait_for(waiting[broken], 2))["n"] == 1
+        assert got == [1] and not waiting[fine].done()
+    finally:
+        await layer.flush()
