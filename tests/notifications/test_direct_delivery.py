@@ -14,6 +14,7 @@ import asyncio
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
@@ -111,10 +112,19 @@ async def open_socket(user, *, offered: bool = True) -> tuple[WebsocketCommunica
     assert (await comm.connect(timeout=5))[0]
     await wire.wait_for(1)
     assert '"welcome"' in wire.log[0][1]
+    # Once the pong is out, connect() has finished and the socket waits, idle.
+    await comm.send_json_to({"action": "ping"})
+    await wire.wait_for(2)
+    assert wire.log[1][1] == '{"type":"pong"}'
     wire.log.clear()
     wire.sends = 0
-    await settle()
     return comm, wire
+
+
+def one_turn() -> bool:
+    """Whether messages sent back to back reach the socket in one turn (one wake-up): always
+    in the process-local layer; over Redis they may come in more than one read."""
+    return not get_channel_layer().is_redis
 
 
 async def settle() -> None:
@@ -135,11 +145,11 @@ async def test_an_idle_socket_gets_events_directly_in_order_one_write_per_burst(
         await group_send(group, message)
     await wire.wait_for(5)
     assert wire.log == [("direct", t) for t in texts_of(*burst)]
-    assert wire.writes == 1
+    assert wire.writes == 1 or not one_turn()
     single = event_message(group, 6)
     await group_send(group, single)
     await wire.wait_for(6)
-    assert wire.log[-1] == ("direct", single["text"]) and wire.writes == 2
+    assert wire.log[-1] == ("direct", single["text"])
     await comm.send_json_to({"action": "ping"})  # the socket's own frames still work
     await wire.wait_for(7)
     assert wire.log[-1] == ("send", '{"type":"pong"}')
@@ -199,7 +209,9 @@ async def test_a_paused_socket_falls_back_and_still_gets_everything_in_order(sta
     assert wire.texts() == texts_of(*events)
     paths = [path for path, _ in wire.log]
     assert paths == ["direct"] + ["send"] * 5 + ["direct"] * 3
-    assert wire.sends == 2  # each burst queued behind the paused write: one message of frames
+    assert (
+        wire.sends == 2 or not one_turn()
+    )  # each burst queued behind the paused write: one message of frames
     await comm.disconnect()
 
 
