@@ -11,7 +11,14 @@ that negotiated no WebSocket extension (a permessage-deflate connection must com
 socket). Whenever the bytes cannot be written as they are (handshake not complete, close sent or
 received, an extension after all) the message is handled as `websocket.send` of its "text", so
 every state behaves exactly like uvicorn's. Like uvicorn's send it waits while the transport is
-paused (the consumer's inbox fills meanwhile: the channel layer's 4408 "too slow" close).
+paused (the consumer's inbox fills meanwhile: the channel layer's 4408 "too slow" close). A
+message of several frames (config.wsframes.send_frames_message) is one write; its fallback sends
+each of its "texts" in order.
+
+The extension also offers `write(frames) -> bool`: the same bytes written synchronously, from
+outside the app's task (the channel layer's direct delivery to an idle socket, issue 16). It
+writes only when the fast path would, and the transport is not paused or closing; otherwise
+it writes nothing and says False, and the caller takes the `send` path above.
 """
 
 from __future__ import annotations
@@ -33,7 +40,30 @@ class FrameProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         # The app's task is created but has not run yet: the scope can still gain the extension.
         if self.response.status_code == 101 and not self.conn.extensions:
-            self.scope["extensions"][SEND_FRAME] = {}
+            self.scope["extensions"][SEND_FRAME] = {"write": self.write_frames}
+
+    def _frames_go_as_they_are(self) -> bool:
+        conn = self.conn
+        return not (
+            not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or conn.state is not State.OPEN
+            or conn.extensions
+        )
+
+    def write_frames(self, frames: bytes) -> bool:
+        """Write pre-encoded frames now if `send` would write them as they are without waiting;
+        False (nothing written) when paused, disconnected, closing or not plainly open."""
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or self.transport.is_closing()
+            or not self._frames_go_as_they_are()
+        ):
+            return False
+        self.transport.write(frames)
+        return True
 
     async def send(self, message: Any) -> None:
         if message["type"] != SEND_FRAME:
@@ -43,14 +73,9 @@ class FrameProtocol(WebSocketsSansIOProtocol):
             await self.writable.wait()
         if self.disconnected:
             raise ClientDisconnected()
-        conn = self.conn
-        if (
-            not self.handshake_complete
-            or self.close_sent
-            or self.initial_response is not None
-            or conn.state is not State.OPEN
-            or conn.extensions
-        ):
-            await super().send({"type": "websocket.send", "text": message["text"]})
+        if not self._frames_go_as_they_are():
+            texts = message.get("texts") or (message["text"],)
+            for text in texts:
+                await super().send({"type": "websocket.send", "text": text})
             return
         self.transport.write(message["frame"])

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from config import request_log as log_context
-from config.wsframes import SEND_FRAME, send_frame_message
+from config.wsframes import SEND_FRAME, encoded_frames, send_frames_message
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access, groups
 from notifications.realtime.access import allowed_groups, delivers, may_join
@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 
 class NotificationConsumer(
-    Metered, GapReplay, SocketGuard, ArrivalLimit, LayerEventDispatchMixin, AsyncWebsocketConsumer
+    Metered, GapReplay, SocketGuard, LayerEventDispatchMixin, ArrivalLimit, AsyncWebsocketConsumer
 ):
     """Authenticated event stream; see docs/protocol.md for every frame and close code."""
 
@@ -73,6 +73,7 @@ class NotificationConsumer(
     watching_system = False  # a system admin watching the tenants' online counts
     record: str | None = None  # the record this page edits (presence "view")
     send_frames = False  # the server writes pre-encoded frames (config.wsframes)
+    _write_frames: Any = None  # ...and can write them synchronously (direct delivery)
 
     async def connect(self) -> None:
         self._closed = False
@@ -83,8 +84,10 @@ class NotificationConsumer(
         )
         # Accept, then close: a rejected handshake would hide the code from browsers.
         await self.accept()
-        if SEND_FRAME in (self.scope.get("extensions") or ()):
+        offered = (self.scope.get("extensions") or {}).get(SEND_FRAME)
+        if offered is not None:
             self.send_frames = True
+            self._write_frames = offered.get("write")
         if auth.error is not None:
             await self._close(auth.close_code or CLOSE_UNAUTHENTICATED, auth.detail)
             return
@@ -148,24 +151,54 @@ class NotificationConsumer(
 
     # -- channel-layer messages (the hot path) -------------------------------------------------
 
+    def _event_text(self, message: dict) -> str | None:
+        """The frame an event sends this socket, or None when its audience excludes it.
+
+        Run again for the same event when a direct write declines (`write_events`): each
+        filter gives the same answer twice (`_gap_seen` notes the same id again).
+        """
+        if self._closed:
+            return None
+        if self._gap_seen(message.get("id")):
+            return None  # a gap replay already sent it
+        if not delivers(message, role=self.role, socket_id=self.socket_id):
+            return None
+        if self.muted and self._channel_of(message) in self.muted:
+            return None
+        return message["text"]
+
     async def notify_event(self, message: dict) -> None:
         """Forward an event's pre-serialized frame unless its audience excludes this socket."""
-        if self._closed:
+        await self.notify_events([message])
+
+    async def notify_events(self, messages: list[dict]) -> None:
+        """Events queued for this socket, in order; where the server takes finished frames, the
+        ones encoded for every socket of this process, all in one write.
+
+        What `self.send(text_data=...)` does (Metered → AsyncWebsocketConsumer → AsyncConsumer
+        → the server), without three coroutine layers per delivery.
+        """
+        texts = [text for m in messages if (text := self._event_text(m)) is not None]
+        if not texts:
             return
-        if self._gap_seen(message.get("id")):
-            return  # a gap replay already sent it
-        if not delivers(message, role=self.role, socket_id=self.socket_id):
-            return
-        if self.muted and self._channel_of(message) in self.muted:
-            return
-        # What `self.send(text_data=...)` does (Metered → AsyncWebsocketConsumer →
-        # AsyncConsumer → the server), without three coroutine layers per delivery; where the
-        # server takes finished frames, the one encoded for every socket of this process.
         if self.send_frames:
-            await self.base_send(send_frame_message(message["text"]))
+            await self.base_send(send_frames_message(texts))
         else:
-            await self.base_send({"type": "websocket.send", "text": message["text"]})
-        self.meter.frames.n += 1
+            for text in texts:
+                await self.base_send({"type": "websocket.send", "text": text})
+        self.meter.frames.n += len(texts)
+
+    def write_events(self, messages: list[dict]) -> bool:
+        """Direct delivery to an idle socket (LayerEventDispatchMixin): the same filters, the
+        frames written now in one write; False when the server cannot take them as they are."""
+        write = self._write_frames
+        if write is None or self._closed:
+            return False
+        texts = [text for m in messages if (text := self._event_text(m)) is not None]
+        if texts and not write(encoded_frames(texts)):
+            return False
+        self.meter.frames.n += len(texts)
+        return True
 
     # GapReplay (gap.py): what a replay after a lost Redis subscription covers and sends.
 

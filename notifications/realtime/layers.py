@@ -55,9 +55,11 @@ import copy
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
+from channels.consumer import get_handler_name
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer
 
@@ -86,7 +88,7 @@ class DeadSubscription(ConnectionError):
 class _Inbox:
     """One channel's bounded queue of messages plus the receivers waiting on it."""
 
-    __slots__ = ("queue", "waiters", "capacity", "groups", "closed")
+    __slots__ = ("queue", "waiters", "capacity", "groups", "closed", "sink")
 
     def __init__(self, capacity: int) -> None:
         # Allocated only while messages wait (most sockets are idle most of the time: an empty
@@ -96,6 +98,8 @@ class _Inbox:
         self.capacity = capacity
         self.groups: set[str] = set()
         self.closed = False
+        #: The receiver's synchronous handler (`set_sink`), or None.
+        self.sink: Callable[[list[dict]], bool] | None = None
 
 
 def _wake_threadsafe(inbox: _Inbox, fut: asyncio.Future, message: dict) -> None:
@@ -251,9 +255,26 @@ class FanoutChannelLayer(BaseChannelLayer):
 
     def _wake_all(self) -> None:
         """Complete the futures of the receivers `_deliver` found waiting (one handle per turn,
-        not per socket); a future completed meanwhile leaves its message first in the queue."""
+        not per socket); a future completed meanwhile leaves its message first in the queue.
+
+        A receiver with a sink (`set_sink`) that is still waiting is offered its message and
+        whatever queued behind it this turn, in order, first: when the sink takes them (True)
+        they are handled, its future stays pending and it keeps waiting; no task runs.
+        """
         wakes, self._wakes = self._wakes or [], None
         for inbox, fut, message in wakes:
+            sink = inbox.sink
+            if sink is not None and not fut.done() and not inbox.closed:
+                queue = inbox.queue
+                try:
+                    taken = sink([message, *queue] if queue else [message])
+                except Exception:  # one receiver's bug must not stop the others' wake-ups
+                    logger.exception("channel layer: a receiver's sink failed; waking it instead")
+                    inbox.sink, taken = None, False
+                if taken:
+                    inbox.queue = None
+                    inbox.waiters.append(fut)
+                    continue
             _wake_threadsafe(inbox, fut, message)
 
     def _overflow(self, channel: str, inbox: _Inbox) -> None:
@@ -370,6 +391,19 @@ class FanoutChannelLayer(BaseChannelLayer):
             waiters[:] = [w for w in waiters if not w.done()]
         waiters.append(fut)
         return True
+
+    def set_sink(self, channel: str, sink: Callable[[list[dict]], bool] | None) -> None:
+        """Let a local channel's receiver handle deliveries synchronously while it waits.
+
+        When a message arrives for the channel and its receiver is waiting (`receive_into`),
+        `sink(messages)` is called instead of completing the receiver's future: the message and
+        those queued behind it, oldest first. True means all of them were handled (the receiver
+        keeps waiting); False means none was, and they are delivered as usual. The sink must
+        not wait or call back into the layer. Not part of the Channels layer spec.
+        """
+        inbox = self._inboxes.get(channel)
+        if inbox is not None:
+            inbox.sink = sink
 
     def release(self, channel: str) -> None:
         """The channel's consumer has ended: forget its inbox unless it is still in a group."""
@@ -842,26 +876,53 @@ class LayerEventDispatchMixin:
     round trip) before every handler; for ``notify.event``, whose handler touches no ORM, that
     hop costs more than the rest of the delivery. And ``await_many_dispatch`` spends a task and
     an ``asyncio.wait`` per message; during a burst the events already queued for this socket are
-    handled here in one go instead (at most ``drain_limit``, so client frames still get a turn).
-    Other message types keep Channels' behaviour.
+    handled here in one go instead (at most ``drain_limit``, so client frames still get a turn),
+    consecutive ones together through ``notify_events`` (a consumer can send them in one
+    write). Other message types keep the dispatch of the class after this one in the MRO.
+
+    With the fan-out layer and realtime.mailbox.ConsumerLoop, events for an idle socket can be
+    handled without resuming its task at all (``deliver_now``, the layer's ``set_sink``): a
+    consumer opts in by implementing ``write_events``.
     """
 
     fast_message_types: frozenset[str] = frozenset({"notify.event"})
     drain_limit: int = 64
 
     async def dispatch(self, message: dict) -> None:
-        if message.get("type") not in self.fast_message_types:
-            await super().dispatch(message)
+        fast = self.fast_message_types
+        if message.get("type") not in fast:
+            await super().dispatch(message)  # type: ignore[misc]
             return
-        await self.notify_event(message)
-        receive_nowait = getattr(self.channel_layer, "receive_nowait", None)
-        if receive_nowait is None:
-            return
-        for _ in range(self.drain_limit):
-            queued = receive_nowait(self.channel_name)
-            if queued is None:
-                return
-            if queued.get("type") in self.fast_message_types:
-                await self.notify_event(queued)
-            else:
-                await super().dispatch(queued)
+        batch = [message]
+        receive_nowait = getattr(self.channel_layer, "receive_nowait", None)  # type: ignore[attr-defined]
+        if receive_nowait is not None:
+            for _ in range(self.drain_limit):
+                queued = receive_nowait(self.channel_name)  # type: ignore[attr-defined]
+                if queued is None:
+                    break
+                if queued.get("type") in fast:
+                    batch.append(queued)
+                    continue
+                await self.notify_events(batch)
+                batch = []
+                await super().dispatch(queued)  # type: ignore[misc]
+        if batch:
+            await self.notify_events(batch)
+
+    async def notify_events(self, messages: list[dict]) -> None:
+        """Handle hot-path messages, in order (default: each by its handler)."""
+        for message in messages:
+            await getattr(self, get_handler_name(message))(message)
+
+    def deliver_now(self, messages: list[dict]) -> bool:
+        """ConsumerLoop's synchronous hook: True when every message was handled here and now."""
+        fast = self.fast_message_types
+        for message in messages:
+            if message.get("type") not in fast:
+                return False
+        return self.write_events(messages)
+
+    def write_events(self, messages: list[dict]) -> bool:
+        """Handle events synchronously, writing straight to the server; False (the default:
+        not supported) means nothing was done and they take the normal path."""
+        return False

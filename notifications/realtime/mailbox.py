@@ -13,6 +13,13 @@ limits.ArrivalLimit); layer messages are taken straight from the layer: with the
 (`receive_into`), the delivery completes the one future the consumer waits on, so an event costs
 one future and one task step per socket. Other layers get a pending `receive()` task, reused
 until it delivers.
+
+Cheaper still, for a socket that is idle (waiting, no client frame pending, no handler
+running): a consumer that implements `deliver_now` is the layer's sink (`set_sink`), and the
+delivery calls it synchronously, in the layer's one wake-up handle for all sockets, without
+completing the future or resuming the task. It handles the messages there (True) or declines
+(False: the future path as above, nothing done). Order holds because it only runs when the
+loop has nothing else in hand, and a client frame that arrived first has completed the future.
 """
 
 from __future__ import annotations
@@ -120,6 +127,11 @@ class ConsumerLoop:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    def deliver_now(self, messages: list[dict]) -> bool:
+        """Handle layer messages synchronously while the loop is idle (module docstring);
+        False: nothing done, they are dispatched as usual. The default never does."""
+        return False
+
     async def _on_arrival(self, message: dict) -> bool:
         """Called by the reader as each client message arrives; False drops it."""
         return True
@@ -142,6 +154,17 @@ class ConsumerLoop:
             if fut is not None and not fut.done():
                 fut.set_result(_CLIENT)
 
+        set_sink = getattr(layer, "set_sink", None)
+        if set_sink is not None and type(self).deliver_now is not ConsumerLoop.deliver_now:
+            deliver_now = self.deliver_now
+
+            def sink(messages: list[dict]) -> bool:
+                fut = waiting[0]
+                if fut is None or fut.done() or client:
+                    return False  # busy, or a client frame comes first
+                return deliver_now(messages)
+
+            set_sink(name, sink)
         reader = loop.create_task(self._read_client(receive, arrived))
         freezer.socket_opened(loop)
         receive_into = getattr(layer, "receive_into", None)

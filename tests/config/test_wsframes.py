@@ -59,3 +59,13 @@ def test_a_long_text_is_encoded_but_not_kept(monkeypatch):
     message = send_frame_message(text)
     assert parse(message["frame"]).data.decode() == text
     assert wsframes._cache == {}  # the cache's size stays bounded by CACHE_MAX_TEXT
+
+
+def test_several_texts_are_one_message_of_their_frames_in_order():
+    texts = ["one", "é" * 200, "three"]
+    message = wsframes.send_frames_message(texts)
+    assert message["type"] == wsframes.SEND_FRAME
+    assert message["frame"] == b"".join(wsframes.encode_text_frame(t) for t in texts)
+    assert message["texts"] == texts  # the fallback's, in order
+    assert wsframes.encoded_frames(texts) == message["frame"]
+    assert wsframes.send_frames_message(["one"]) is wsframes.send_frame_message("one")

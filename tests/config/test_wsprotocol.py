@@ -17,7 +17,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
 
-from config.wsframes import SEND_FRAME, encode_text_frame
+from config.wsframes import SEND_FRAME, encode_text_frame, send_frames_message
 from config.wsprotocol import FrameProtocol
 from tests.liveserver import free_port
 
@@ -35,6 +35,9 @@ async def app(scope, receive, send):
         message = await receive()
         if message["type"] == "websocket.disconnect":
             break
+        if message["text"] == "many":  # several frames in one message, then one more
+            await send(send_frames_message(["one", "two", "three"]))
+            await send({"type": "websocket.send", "text": "four"})
         if message["text"] == "ordered":  # both kinds of send, interleaved
             for n in range(50):
                 if n % 2:
@@ -97,6 +100,16 @@ async def test_frames_keep_their_order_across_both_kinds_of_send():
         await ws.recv(), await ws.recv()
         await ws.send("ordered")
         assert [await ws.recv() for _ in range(50)] == [str(n) for n in range(50)]
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["frames", "fallback"])
+async def test_a_message_of_several_frames_arrives_as_each_text_in_order(deflate):
+    """One write on the fast path; the fallback (a compressing connection) sends each text."""
+    compression = "deflate" if deflate else None
+    async with serving(deflate=deflate) as url, connect(url, compression=compression) as ws:
+        await ws.recv(), await ws.recv()
+        await ws.send("many")
+        assert [await ws.recv() for _ in range(4)] == ["one", "two", "three", "four"]
 
 
 async def test_after_the_peer_closes_a_frame_send_fails_as_a_text_send_does():
@@ -186,3 +199,45 @@ def test_the_cli_accepts_the_protocol_by_import_string(deflate):
     )
     config.load()
     assert config.ws_protocol_class is FrameProtocol
+
+
+async def test_the_synchronous_write_writes_only_what_send_would_write_as_it_is():
+    """The extension's `write` (direct delivery): bytes written at once while the socket is
+    plainly open; nothing written, and False, while paused, once closing or disconnected."""
+    accepted, close = asyncio.Event(), asyncio.Event()
+    offered: dict = {}
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        offered.update(scope["extensions"][SEND_FRAME])
+        accepted.set()
+        await close.wait()
+        await send({"type": "websocket.close", "code": 1000})
+        await receive()
+
+    config = uvicorn.Config(app, ws=FrameProtocol, lifespan="off", log_level="warning")
+    proto = FrameProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = Transport()
+    proto.connection_made(transport)
+    proto.data_received(HANDSHAKE)
+    await asyncio.wait_for(accepted.wait(), 5)
+    write = offered["write"]
+    frames = encode_text_frame("a") + encode_text_frame("b")
+    assert write(frames) is True
+    assert transport.written[1:] == [frames]
+    proto.pause_writing()
+    assert write(frames) is False
+    proto.resume_writing()
+    assert write(frames) is True
+    close.set()
+    for _ in range(400):
+        if proto.close_sent:
+            break
+        await asyncio.sleep(0.01)
+    written = len(transport.written)
+    assert write(frames) is False
+    proto.connection_lost(None)
+    assert write(frames) is False
+    assert len(transport.written) == written
+    await asyncio.sleep(0)

@@ -480,3 +480,57 @@ async def test_a_silent_subscription_is_found_dead_and_local_channels_are_told(s
     finally:
         admin.close()
         await layer.flush()
+
+
+async def test_a_waiting_receivers_sink_takes_a_turns_messages_together_or_declines_them():
+    """set_sink (direct delivery): while the receiver waits, the messages of one turn go to its
+    sink in order and the receiver keeps waiting; a sink that declines changes nothing."""
+    layer = LocalFanoutChannelLayer(prefix=_prefix())
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        taken: list[list[int]] = []
+        accept = [True]
+
+        def sink(messages):
+            if accept[0]:
+                taken.append([m["n"] for m in messages])
+            return accept[0]
+
+        layer.set_sink(channel, sink)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        assert layer.receive_into(channel, fut)
+        for n in range(3):
+            await layer.group_send("room", {"type": "room.event", "n": n})
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert taken == [[0, 1, 2]] and not fut.done()
+        accept[0] = False
+        for n in range(3, 6):
+            await layer.group_send("room", {"type": "room.event", "n": n})
+        assert (await asyncio.wait_for(fut, 2))["n"] == 3
+        assert [layer.receive_nowait(channel)["n"] for _ in range(2)] == [4, 5]
+        assert taken == [[0, 1, 2]]
+    finally:
+        await layer.flush()
+
+
+async def test_a_failing_sink_wakes_its_receiver_instead_and_the_others_still_get_theirs():
+    layer = LocalFanoutChannelLayer(prefix=_prefix())
+    try:
+        broken, fine = await layer.new_channel(), await layer.new_channel()
+        got: list[int] = []
+        for channel in (broken, fine):
+            await layer.group_add("room", channel)
+        layer.set_sink(broken, lambda messages: 1 / 0)
+        layer.set_sink(fine, lambda messages: got.extend(m["n"] for m in messages) or True)
+        loop = asyncio.get_running_loop()
+        waiting = {channel: loop.create_future() for channel in (broken, fine)}
+        for channel, fut in waiting.items():
+            assert layer.receive_into(channel, fut)
+        await layer.group_send("room", {"type": "room.event", "n": 1})
+        assert (await asyncio.wait_for(waiting[broken], 2))["n"] == 1
+        assert got == [1] and not waiting[fine].done()
+    finally:
+        await layer.flush()

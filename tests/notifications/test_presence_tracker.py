@@ -94,10 +94,10 @@ async def test_a_consumer_that_fails_still_leaves_presence(staff, monkeypatch):
     without `disconnect`; before the fix its entry stayed, refreshed by the heartbeat forever."""
     from notifications.realtime.consumers import NotificationConsumer
 
-    async def boom(self, message):
+    async def boom(self, messages):
         raise RuntimeError("send on a closed protocol")
 
-    monkeypatch.setattr(NotificationConsumer, "notify_event", boom)
+    monkeypatch.setattr(NotificationConsumer, "notify_events", boom)  # the events' handler
     scope = presence.tenant_scope(staff.tenant_id)
     comm, _ = await connect_user(staff)
     await still_open(comm)
