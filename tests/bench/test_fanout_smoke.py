@@ -53,7 +53,9 @@ def test_two_server_processes_report_their_cost_per_delivery_and_gc_pauses(redis
     env = dict(os.environ, REDIS_URL=redis_url)
     env.pop("DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    argv = [sys.executable, "bench/fanout.py", "--sockets", "60", "--events", "5"]
+    # A burst big enough to take CPU time that /proc can see (10 ms ticks): 400 events × 60
+    # sockets is ~25,000 deliveries, tens of ms even with direct, coalesced writes.
+    argv = [sys.executable, "bench/fanout.py", "--sockets", "60", "--events", "400"]
     argv += ["--singles", "3", "--tenants", "2", "--users-per-tenant", "2", "--servers", "uvicorn"]
     argv += ["--server-procs", "2", "--gc-trace", str(tmp_path)]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
