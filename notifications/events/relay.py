@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -592,11 +593,28 @@ def ensure_started() -> Publisher | None:
                     _warned_no_loop = True
                 return None
             loop, owns_loop = _start_thread_loop(), True
+        tune_thread_switching()
         publisher = Publisher()
         publisher.owns_loop = owns_loop
         publisher.start(loop)
         _publisher = publisher
         return publisher
+
+
+def tune_thread_switching() -> None:
+    """Set the interpreter's thread switch interval to NOTIFICATIONS_SWITCH_INTERVAL_SECONDS
+    (0: leave it).
+
+    Each step of a publisher's round is a hand-over between its threads (a request's commit →
+    its event loop → its DB thread → its loop), and a thread that wants the GIL waits up to the
+    switch interval (Python's default: 5 ms) for one that computes: a request thread, the
+    fan-out. In the e2e bench's emitters (4 request threads each) a round made ~6 such waits;
+    1 ms cut commit → published by a quarter (bench/README.md). Process-wide: it is set by the
+    process's publisher, so every server process gets it.
+    """
+    interval = conf.SWITCH_INTERVAL_SECONDS
+    if interval > 0 and sys.getswitchinterval() != interval:
+        sys.setswitchinterval(interval)
 
 
 def current() -> Publisher | None:
