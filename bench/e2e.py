@@ -685,8 +685,7 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
             if profile is not None
             else ""
         )
-        +
-        f"{'':<13} lost {lost}  duplicates {duplicates}  closed {dict(closed) or '-'}\n"
+        + f"{'':<13} lost {lost}  duplicates {duplicates}  closed {dict(closed) or '-'}\n"
         f"{'':<13} DB waits over {row['db_samples']} samples: {row['db_waits'] or '-'}\n"
         f"{'':<13} CPU (share of one core): clients {row['cpu_share']['clients']}, emitters "
         f"{row['cpu_share']['emitters']}, servers {row['cpu_share']['servers']}; "
