@@ -296,6 +296,7 @@ def emitter_main(args) -> None:
 
     tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=args.tenant_ids)}
     order = [tenants[pk] for pk in args.tenant_ids]
+    rounds = trace_publisher(relay) if args.trace else None
     if not args.notify:
         relay.ensure_started()  # the publisher a server process runs
     threads = max(1, args.threads)
@@ -351,15 +352,75 @@ def emitter_main(args) -> None:
 
         async_to_sync(relay.stop)()
     connection.close()
+    # perf_counter (CLOCK_MONOTONIC) → the wall clock the database stamps claims with
+    wall_offset = time.time() - time.perf_counter()
     Path(args.out).write_text(
         json.dumps(
             {
                 "events": events,
                 "cpu_share": emit_cpu / emit_wall if emit_wall else 0.0,
                 "cpu_s": emit_cpu,
+                "wall_offset": wall_offset,
+                "rounds": rounds,
             }
         )
     )
+
+
+def trace_publisher(relay) -> list[dict]:
+    """`--trace`: time each round of this process's publisher (bench-only wrappers around
+    the module functions its loop calls). One record per round that claimed events: when the
+    first commit since the previous round woke it, when the round began (after the claim gap),
+    the claim's round trip (lock wait, statement and its durable commit, on the DB thread),
+    the send, and the settle; perf_counter seconds, comparable with the commits' marks."""
+    rounds: list[dict] = []
+    state: dict = {"wake": None, "round": None}
+    wake, publish_pending, claim = relay.Publisher.wake, relay.publish_pending, relay.claim
+    send, settle = relay._send, relay.settle
+
+    def traced_wake(self) -> None:
+        if state["wake"] is None:
+            state["wake"] = time.perf_counter()
+        wake(self)
+
+    async def traced_publish_pending(**kwargs):
+        record = {"woken": state["wake"], "begin": time.perf_counter()}
+        state["wake"], state["round"] = None, record
+        try:
+            return await publish_pending(**kwargs)
+        finally:
+            record["end"] = time.perf_counter()
+            if record.get("ids"):
+                rounds.append(record)
+
+    def traced_claim(**kwargs):
+        t0 = time.perf_counter()
+        rows = claim(**kwargs)
+        record = state["round"]
+        if record is not None:
+            record.update(claim0=t0, claim1=time.perf_counter(), ids=[r.id for r in rows])
+        return rows
+
+    async def traced_send(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return await send(*args, **kwargs)
+        finally:
+            if state["round"] is not None:
+                state["round"].update(send0=t0, send1=time.perf_counter())
+
+    def traced_settle(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return settle(*args, **kwargs)
+        finally:
+            if state["round"] is not None:
+                state["round"].update(settle0=t0, settle1=time.perf_counter())
+
+    relay.Publisher.wake = traced_wake
+    relay.publish_pending, relay.claim = traced_publish_pending, traced_claim
+    relay._send, relay.settle = traced_send, traced_settle
+    return rounds
 
 
 # --- the orchestrator --------------------------------------------------------------------------
@@ -477,23 +538,40 @@ def outbox_pending(db_url: str) -> int:
     return query(db_url, f"SELECT count(*) FROM {table} WHERE published_at IS NULL", [])[0][0]
 
 
-def publish_lag(db_url: str, ids: list[int]) -> dict:
+def publish_lag(db_url: str, ids: list[int], committed: dict[int, float] | None = None) -> dict:
     """Commit → published (the outbox's share of the latency): p50/p99 ms of
-    published_at - occurred_at over the shape's events, and how many stayed unpublished."""
+    published_at - occurred_at over the shape's events, and how many stayed unpublished.
+
+    With `committed` (event id → wall time of its COMMIT) also the two halves: commit →
+    claimed (`claimed_at`, the first claim's transaction start, before its lock wait: the
+    wake-up and the claim cadence) and claimed → published (lock wait, the claim statement
+    and its durable commit, the send, up to the settle's start)."""
+    empty = {"p50_ms": 0.0, "p99_ms": 0.0, "unpublished": 0}
     if not ids:
-        return {"p50_ms": 0.0, "p99_ms": 0.0, "unpublished": 0}
+        return empty | {"to_claim_p50_ms": 0.0, "to_claim_p99_ms": 0.0}
     rows = query(
         db_url,
-        "SELECT occurred_at, published_at FROM notifications_storedevent "
+        "SELECT id, occurred_at, claimed_at, published_at FROM notifications_storedevent "
         "WHERE id >= %s AND id <= %s",
         [min(ids), max(ids)],
     )
-    lags = [seconds(sent) - seconds(occurred) if sent else None for occurred, sent in rows]
-    sent = [x for x in lags if x is not None]
+
+    def at(value):
+        return seconds(value) if value else None
+
+    rows = [(pk, seconds(occurred), at(claimed), at(pub)) for pk, occurred, claimed, pub in rows]
+    sent = [published - occurred for _, occurred, _, published in rows if published]
+    committed = committed or {}
+    to_claim = [c - committed[i] for i, _, c, _ in rows if c and i in committed]
+    claim_to_pub = [p - c for _, _, c, p in rows if c and p]
     return {
         "p50_ms": round(pct(sent, 0.5) * 1000, 1),
         "p99_ms": round(pct(sent, 0.99) * 1000, 1),
-        "unpublished": len(lags) - len(sent),
+        "unpublished": len(rows) - len(sent),
+        "to_claim_p50_ms": round(pct(to_claim, 0.5) * 1000, 1),
+        "to_claim_p99_ms": round(pct(to_claim, 0.99) * 1000, 1),
+        "claim_to_published_p50_ms": round(pct(claim_to_pub, 0.5) * 1000, 1),
+        "claim_to_published_p99_ms": round(pct(claim_to_pub, 0.99) * 1000, 1),
     }
 
 
@@ -504,6 +582,40 @@ def seconds(value) -> float:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.timestamp()
+
+
+def round_profile(rounds: list[dict], committed: dict[int, float]) -> dict:
+    """`--trace`: p50/p99 ms of each step of the emitters' publisher rounds (see
+    trace_publisher), per event for the waits and per round for the steps."""
+    steps: dict[str, list[float]] = {
+        "commit_to_round": [],  # per event: its commit → its round's start (cadence, wake)
+        "wake_to_round": [],  # per round: the first wake since the last → the round's start
+        "round_to_claim": [],  # the hop to the DB thread
+        "claim": [],  # lock wait + statement + durable commit, one round trip
+        "claim_to_send": [],
+        "send": [],
+        "settle": [],
+    }
+    sizes = []
+    for r in rounds:
+        sizes.append(len(r["ids"]))
+        steps["commit_to_round"] += [r["begin"] - committed[i] for i in r["ids"] if i in committed]
+        if r.get("woken"):
+            steps["wake_to_round"].append(r["begin"] - r["woken"])
+        steps["round_to_claim"].append(r["claim0"] - r["begin"])
+        steps["claim"].append(r["claim1"] - r["claim0"])
+        if "send0" in r:
+            steps["claim_to_send"].append(r["send0"] - r["claim1"])
+            steps["send"].append(r["send1"] - r["send0"])
+        if "settle0" in r:
+            steps["settle"].append(r["settle1"] - r["settle0"])
+    out = {
+        name: [round(pct(v, 0.5) * 1000, 2), round(pct(v, 0.99) * 1000, 2)]
+        for name, v in steps.items()
+    }
+    out["rounds"] = len(rounds)
+    out["events_per_round_p50"] = pct(sizes, 0.5) if sizes else 0
+    return out
 
 
 def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, args, env, server):
@@ -548,6 +660,8 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         argv += ["--tenant-ids", *map(str, tenant_ids)]
         if args.emitters_notify:
             argv.append("--notify")
+        if args.trace:
+            argv.append("--trace")
         emitters.append(subprocess.Popen(argv, cwd=ROOT, env=env))
     while time.perf_counter() < start_at:
         time.sleep(0.01)
@@ -566,12 +680,14 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     deadline = time.monotonic() + 30
     while outbox_pending(server["db_url"]) > 0 and time.monotonic() < deadline:
         time.sleep(0.2)
-    events, emit_cpu, emit_cpu_s = [], [], 0.0
+    events, emit_cpu, emit_cpu_s, committed_wall, rounds = [], [], 0.0, {}, []
     for e in range(args.emitters):
         data = json.loads((scratch / f"emitter{e}.json").read_text())
         events += data["events"]
         emit_cpu.append(data["cpu_share"])
         emit_cpu_s += data.get("cpu_s", 0.0)
+        committed_wall |= {ev[0]: ev[2] + data["wall_offset"] for ev in data["events"]}
+        rounds += data["rounds"] or []
     # The drain: until every socket has every event, or the deliveries stop moving for
     # `--drain-idle` seconds (what is missing then is lost, not late).
     expected = sum(held[tenant] for _, tenant, *_ in events)
@@ -591,7 +707,8 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
     cpu_sampler.halt.set()
     cpu_sampler.join()
     worker_sockets = server_sockets(server["port"], workers)
-    lag = publish_lag(server["db_url"], [ev[0] for ev in events])
+    lag = publish_lag(server["db_url"], [ev[0] for ev in events], committed_wall)
+    profile = round_profile(rounds, {ev[0]: ev[2] for ev in events}) if args.trace else None
     for proc in clients:
         proc.stdin.write("stop\n")
         proc.stdin.flush()
@@ -659,6 +776,11 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         "published_p50_ms": lag["p50_ms"],
         "published_p99_ms": lag["p99_ms"],
         "unpublished": lag["unpublished"],
+        "to_claimed_p50_ms": lag["to_claim_p50_ms"],
+        "to_claimed_p99_ms": lag["to_claim_p99_ms"],
+        "claimed_to_published_p50_ms": lag.get("claim_to_published_p50_ms", 0.0),
+        "claimed_to_published_p99_ms": lag.get("claim_to_published_p99_ms", 0.0),
+        "publisher_rounds": profile,
         "drain_s": round(drain_s, 1),
         "lost": lost,
         "duplicates": duplicates,
@@ -703,9 +825,16 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
         f"{row['after_commit_p99_ms']}/{row['after_commit_max_ms']} ms; broadcast+commit p50 "
         f"{row['emit_call_p50_ms']} ms\n"
         f"{'':<13} commit→published p50/p99 {row['published_p50_ms']}/"
-        f"{row['published_p99_ms']} ms; unpublished {row['unpublished']}; "
+        f"{row['published_p99_ms']} ms (commit→claimed {row['to_claimed_p50_ms']}/"
+        f"{row['to_claimed_p99_ms']}, claimed→published {row['claimed_to_published_p50_ms']}/"
+        f"{row['claimed_to_published_p99_ms']}); unpublished {row['unpublished']}; "
         f"drain {row['drain_s']} s\n"
-        f"{'':<13} lost {lost}  duplicates {duplicates}  closed {dict(closed) or '-'}\n"
+        + (
+            f"{'':<13} emitters' publisher rounds, p50/p99 ms: {profile}\n"
+            if profile is not None
+            else ""
+        )
+        + f"{'':<13} lost {lost}  duplicates {duplicates}  closed {dict(closed) or '-'}\n"
         f"{'':<13} DB waits over {row['db_samples']} samples: {row['db_waits'] or '-'}\n"
         f"{'':<13} CPU (share of one core): clients {row['cpu_share']['clients']}, emitters "
         f"{row['cpu_share']['emitters']}, servers {row['cpu_share']['servers']}; "
@@ -880,6 +1009,7 @@ def parse_args(argv: list[str] | None = None):
     emitter.add_argument("--notify", action="store_true")
     emitter.add_argument("--threads", type=int, default=4)
     emitter.add_argument("--emitters", type=int, default=1)
+    emitter.add_argument("--trace", action="store_true")
     parser.add_argument(
         "--duration", type=float, default=10.0, help="seconds of emitting per shape"
     )
@@ -907,6 +1037,11 @@ def parse_args(argv: list[str] | None = None):
         "--emitters-notify",
         action="store_true",
         help="emitters run no publisher (as a shell): the servers' publishers are woken",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="time each step of the emitters' publisher rounds (wake, claim, send, settle)",
     )
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"

@@ -32,6 +32,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     id="notifications.E001",
                 )
             )
+    errors += _switch_interval_errors()
     known = {PREFIX + name for name in SETTINGS}
     for name in dir(settings):
         if name.startswith(PREFIX) and name not in known:
@@ -43,6 +44,32 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 )
             )
     return errors
+
+
+#: the shortest thread switch interval accepted (below it the interpreter mostly switches)
+MIN_SWITCH_INTERVAL = 0.0001
+
+
+def _switch_interval_errors() -> list[checks.CheckMessage]:
+    """NOTIFICATIONS_SWITCH_INTERVAL_SECONDS is 0 (Python's own) or at least 100 µs."""
+    try:
+        value = convert(
+            "SWITCH_INTERVAL_SECONDS",
+            raw_value("SWITCH_INTERVAL_SECONDS"),
+            SETTINGS["SWITCH_INTERVAL_SECONDS"],
+        )
+    except ValueError:
+        return []  # (E001 already)
+    if 0 < value < MIN_SWITCH_INTERVAL:
+        return [
+            checks.Error(
+                f"{PREFIX}SWITCH_INTERVAL_SECONDS={value!r}: below {MIN_SWITCH_INTERVAL} s the "
+                "interpreter spends its time handing the GIL between threads.",
+                hint="0 leaves Python's own (5 ms); the default is 0.001.",
+                id="notifications.E003",
+            )
+        ]
+    return []
 
 
 @checks.register("notifications")

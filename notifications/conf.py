@@ -48,6 +48,11 @@ SETTINGS: dict[str, Setting] = {
     "SINGLE_CLAIMER": Setting(
         0, int, 0, doc="1: on PostgreSQL one process's publisher claims, the others NOTIFY it"
     ),
+    "SWITCH_INTERVAL_SECONDS": Setting(
+        0.001,
+        doc="Python's thread switch interval in a process that runs a publisher (0: leave "
+        "Python's 5 ms): its threads wait less for the GIL behind request threads and the fan-out",
+    ),
     "PUBLISH_MAX_AGE_SECONDS": Setting(
         900.0, doc="unpublished events older than this are not pushed live (stay stored)"
     ),

@@ -28,11 +28,13 @@ KEYS = {
 @pytest.mark.timeout(300)
 def test_e2e_bench_smoke_run_loses_nothing(redis_url):
     """On DATABASE_URL when this pass has one (a scratch database on that server, two workers),
-    else a scratch SQLite file."""
+    else a scratch SQLite file; with --trace, commit → published comes split at the claim and
+    the emitters' publisher rounds timed step by step."""
     env = dict(os.environ, REDIS_URL=redis_url)
     argv = [sys.executable, "bench/e2e.py", "--duration", "2", "--tenants", "2"]
     argv += ["--sockets-per-tenant", "2", "--busy-sockets", "4", "--multi-rate", "20"]
     argv += ["--busy-rate", "10", "--emitters", "2", "--threads", "1", "--clients", "1"]
+    argv += ["--trace"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -50,6 +52,9 @@ def test_e2e_bench_smoke_run_loses_nothing(redis_url):
         assert shape["server_net_cpu_us_per_delivery"] >= 0, shape
         assert sum(shape["worker_sockets"]) == 4, shape
         assert len(shape["worker_sockets"]) == summary["workers"], shape
+        assert shape["claimed_to_published_p50_ms"] >= 0, shape  # (both the database's clock)
+        steps = shape["publisher_rounds"]
+        assert steps["rounds"] >= 0 and len(steps["claim"]) == 2, steps  # p50, p99
 
 
 def test_client_reads_the_event_id_from_the_frame_head_or_parses_it():

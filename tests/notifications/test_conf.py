@@ -65,6 +65,15 @@ def test_a_value_below_its_minimum_is_an_error():
     assert ids(check_settings()) == ["notifications.E001"]
 
 
+@pytest.mark.parametrize(
+    ("value", "errors"), [(0.00001, ["notifications.E003"]), (0, []), (0.002, [])]
+)
+def test_a_thread_switch_interval_too_short_to_compute_is_an_error(value, errors):
+    """0 leaves Python's own; below 100 µs the interpreter would mostly hand the GIL around."""
+    with override_settings(NOTIFICATIONS_SWITCH_INTERVAL_SECONDS=value):
+        assert ids(check_settings()) == errors
+
+
 @override_settings(NOTIFICATIONS_PRESENSE_TTL=5)
 def test_a_misspelt_setting_is_an_error():
     errors = check_settings()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import secrets
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -176,6 +177,23 @@ async def test_ensure_started_is_idempotent_and_delivers_within_a_second(listen)
     finally:
         await publisher.stop()
     assert publisher.current() is None
+
+
+@pytest.mark.parametrize("configured", [0.002, 0])
+async def test_a_process_running_a_publisher_switches_threads_at_the_configured_interval(
+    settings, configured
+):
+    """Its threads hand over at each step of a round; 0 leaves the interpreter's interval."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    settings.NOTIFICATIONS_SWITCH_INTERVAL_SECONDS = configured
+    try:
+        started = publisher.ensure_started()
+        assert started is not None and started.running
+        assert sys.getswitchinterval() == pytest.approx(configured or 0.005)
+    finally:
+        await publisher.stop()
+        sys.setswitchinterval(before)
 
 
 async def test_publisher_middleware_runs_the_publisher_from_lifespan_startup():
