@@ -215,6 +215,8 @@ class ConsumerLoop:
             fut = waiting[0]
             if fut is not None and not fut.done():
                 fut.cancel()
+            if set_sink is not None and name is not None:
+                set_sink(name, None)  # an inbox still in a group must not keep this consumer
             release = getattr(layer, "release", None)
             if release is not None and name is not None:
                 release(name)
