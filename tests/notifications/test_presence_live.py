@@ -130,6 +130,7 @@ async def test_tabs_on_two_servers_count_once_and_changes_reach_the_other_server
     outsider = await open_socket(server_b, other_admin)
     tabs = []
     try:
+        await settled(outsider)  # its presence join follows its welcome
         first = await watch(watcher, channel)
         assert [m["id"] for m in first["members"]] == [tenant_admin.pk] and first["online"] == 1
         counts = await watch(counter, "system.admin")
