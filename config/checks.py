@@ -111,17 +111,23 @@ def radius_cache_timing(app_configs: Any = None, **kwargs: Any) -> list:
     return errors
 
 
+#: gc.set_threshold takes C ints.
+GC_THRESHOLD_MAX = 2**31 - 1
+
+
 @checks.register()
 def gc_thresholds(app_configs: Any = None, **kwargs: Any) -> list:
     """GC_THRESHOLD_YOUNG=0 would switch the cyclic GC off in every server (CPython's meaning of
-    a zero threshold): cycles would never be freed."""
-    if settings.GC_THRESHOLD_YOUNG >= 1:
+    a zero threshold): cycles would never be freed; above a C int, gc.set_threshold raises at
+    the server's start."""
+    if 1 <= settings.GC_THRESHOLD_YOUNG <= GC_THRESHOLD_MAX:
         return []
+    why = "the cyclic GC would never run" if settings.GC_THRESHOLD_YOUNG < 1 else "too large"
     return [
         checks.Error(
-            f"GC_THRESHOLD_YOUNG={settings.GC_THRESHOLD_YOUNG!r}: the cyclic GC would never run.",
-            hint="At least 1 (default 100000; docs/deployment.md); ASGI_TUNE_GC=0 keeps "
-            "CPython's defaults.",
+            f"GC_THRESHOLD_YOUNG={settings.GC_THRESHOLD_YOUNG!r}: {why}.",
+            hint=f"1 to {GC_THRESHOLD_MAX} (default 100000; docs/deployment.md); "
+            "ASGI_TUNE_GC=0 keeps CPython's defaults.",
             id="hotspot.E008",
         )
     ]

@@ -9,12 +9,24 @@ import os
 
 from django.core.exceptions import ImproperlyConfigured
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
 
 def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A switch from the environment (empty: `default`); anything but 1/true/yes/on or
+    0/false/no/off stops the start with its name, rather than quietly meaning off."""
+    value = os.environ.get(name, "").strip()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a switch: use 1/true/yes/on or 0/false/no/off "
+        f"(default {'on' if default else 'off'})."
+    )
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -40,7 +40,10 @@ class FrameProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         # The app's task is created but has not run yet: the scope can still gain the extension.
         if self.response.status_code == 101 and not self.conn.extensions:
-            self.scope["extensions"][SEND_FRAME] = {"write": self.write_frames}
+            self.scope["extensions"][SEND_FRAME] = {
+                "write": self.write_frames,
+                "writable": self.writable,
+            }
 
     def _frames_go_as_they_are(self) -> bool:
         conn = self.conn

@@ -48,10 +48,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 #: the shortest thread switch interval accepted (below it the interpreter mostly switches)
 MIN_SWITCH_INTERVAL = 0.0001
+#: Above this the event loop waits behind any busy thread for that long (a value meant in ms).
+MAX_SWITCH_INTERVAL = 0.05
 
 
 def _switch_interval_errors() -> list[checks.CheckMessage]:
-    """NOTIFICATIONS_SWITCH_INTERVAL_SECONDS is 0 (Python's own) or at least 100 µs."""
+    """NOTIFICATIONS_SWITCH_INTERVAL_SECONDS is 0 (Python's own) or between 100 µs and 50 ms."""
     try:
         value = convert(
             "SWITCH_INTERVAL_SECONDS",
@@ -60,6 +62,15 @@ def _switch_interval_errors() -> list[checks.CheckMessage]:
         )
     except ValueError:
         return []  # (E001 already)
+    if value > MAX_SWITCH_INTERVAL:
+        return [
+            checks.Error(
+                f"{PREFIX}SWITCH_INTERVAL_SECONDS={value!r}: the unit is seconds; every socket "
+                f"of the process would wait up to that long behind a busy thread.",
+                hint=f"At most {MAX_SWITCH_INTERVAL} s; the default is 0.001 (1 ms).",
+                id="notifications.E003",
+            )
+        ]
     if 0 < value < MIN_SWITCH_INTERVAL:
         return [
             checks.Error(

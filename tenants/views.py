@@ -17,6 +17,7 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views import View
+from django.views.decorators.cache import never_cache
 
 from accounts.models import User
 from accounts.views import PortalMixin, SystemAdminMixin, TenantMemberMixin, refuse_with_message
@@ -106,6 +107,9 @@ class RegisterDoneView(View):
 # ---------------------------------------------------------------- tenant dashboard
 
 
+# Never from the HTTP cache: a Back served from it would show yesterday's counters and re-arm
+# a stale midnight rollover.
+@method_decorator(never_cache, name="dispatch")
 class DashboardView(PortalMixin, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_system_admin:

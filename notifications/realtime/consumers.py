@@ -74,6 +74,7 @@ class NotificationConsumer(
     record: str | None = None  # the record this page edits (presence "view")
     send_frames = False  # the server writes pre-encoded frames (config.wsframes)
     _write_frames: Any = None  # ...and can write them synchronously (direct delivery)
+    _writable: Any = None  # ...and says when its transport takes writes (an asyncio.Event)
 
     async def connect(self) -> None:
         self._closed = False
@@ -88,6 +89,7 @@ class NotificationConsumer(
         if offered is not None:
             self.send_frames = True
             self._write_frames = offered.get("write")
+            self._writable = offered.get("writable")
         if auth.error is not None:
             await self._close(auth.close_code or CLOSE_UNAUTHENTICATED, auth.detail)
             return
@@ -178,15 +180,24 @@ class NotificationConsumer(
         What `self.send(text_data=...)` does (Metered → AsyncWebsocketConsumer → AsyncConsumer
         → the server), without three coroutine layers per delivery.
         """
+        writable = self._writable
+        if writable is not None and not writable.is_set():
+            # A slow reader's transport is paused: wait before filtering, so a revocation or
+            # close that happens meanwhile stops these events (the send would write them as
+            # they were filtered).
+            await writable.wait()
         texts = [text for m in messages if (text := self._event_text(m)) is not None]
         if not texts:
             return
         if self.send_frames:
             await self.base_send(send_frames_message(texts))
-        else:
-            for text in texts:
-                await self.base_send({"type": "websocket.send", "text": text})
-        self.meter.frames.n += len(texts)
+            self.meter.frames.n += len(texts)
+            return
+        for text in texts:
+            if self._closed:
+                return  # closed while an earlier one was sent
+            await self.base_send({"type": "websocket.send", "text": text})
+            self.meter.frames.n += 1
 
     def write_events(self, messages: list[dict]) -> bool:
         """Direct delivery to an idle socket (LayerEventDispatchMixin): the same filters, the

@@ -906,6 +906,9 @@ class LayerEventDispatchMixin:
                 await self.notify_events(batch)
                 batch = []
                 await super().dispatch(queued)  # type: ignore[misc]
+                # Those awaits let client frames in (an unsubscribe, say): what is still queued
+                # waits for the receive loop, which handles them first.
+                break
         if batch:
             await self.notify_events(batch)
 

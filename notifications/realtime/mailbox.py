@@ -183,7 +183,11 @@ class ConsumerLoop:
                     message = None
                 if message is None:
                     fut = waiting[0] = loop.create_future()
-                    direct = receive_into is not None and receive_into(name, fut)
+                    # While a receive() is in flight it stays the one waiter on the inbox: a
+                    # second one (receive_into) would take messages out of order.
+                    direct = (
+                        pending is None and receive_into is not None and receive_into(name, fut)
+                    )
                     if layer is not None and not direct:
                         if pending is None:
                             pending = asyncio.ensure_future(layer.receive(name))

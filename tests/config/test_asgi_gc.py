@@ -57,6 +57,8 @@ def test_a_zero_young_threshold_stops_the_start():
     assert gc_thresholds() == []
     with override_settings(GC_THRESHOLD_YOUNG=0):
         assert [e.id for e in gc_thresholds()] == ["hotspot.E008"]
+    with override_settings(GC_THRESHOLD_YOUNG=3_000_000_000):  # gc.set_threshold would raise
+        assert [e.id for e in gc_thresholds()] == ["hotspot.E008"]
 
 
 def settings_from_env(**env: str) -> subprocess.CompletedProcess:
@@ -77,6 +79,12 @@ def test_the_gc_settings_come_from_the_environment():
     bad = settings_from_env(GC_THRESHOLD_YOUNG="many")
     assert bad.returncode != 0
     assert "GC_THRESHOLD_YOUNG='many' is not a whole number" in bad.stderr
+    typo = settings_from_env(ASGI_TUNE_GC="enabled")  # not quietly "off"
+    assert typo.returncode != 0
+    assert "ASGI_TUNE_GC='enabled' is not a switch" in typo.stderr
+    words = settings_from_env(ASGI_TUNE_GC="off", ASGI_FREEZE_SOCKETS="Yes")
+    assert words.returncode == 0, words.stderr
+    assert words.stdout.split() == ["False", "100000", "True"]
 
 
 def test_every_gc_setting_is_documented_with_its_default():

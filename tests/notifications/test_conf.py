@@ -66,9 +66,10 @@ def test_a_value_below_its_minimum_is_an_error():
 
 
 @pytest.mark.parametrize(
-    ("value", "errors"), [(0.00001, ["notifications.E003"]), (0, []), (0.002, [])]
+    ("value", "errors"),
+    [(0.00001, ["notifications.E003"]), (0, []), (0.002, []), (1, ["notifications.E003"])],
 )
-def test_a_thread_switch_interval_too_short_to_compute_is_an_error(value, errors):
+def test_a_thread_switch_interval_too_short_or_too_long_is_an_error(value, errors):
     """0 leaves Python's own; below 100 µs the interpreter would mostly hand the GIL around."""
     with override_settings(NOTIFICATIONS_SWITCH_INTERVAL_SECONDS=value):
         assert ids(check_settings()) == errors

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
 
 import pytest
 from channels.layers import get_channel_layer
@@ -239,3 +240,43 @@ async def test_without_the_servers_write_each_event_is_its_own_websocket_send(st
     assert sent[1:] == [{"type": "websocket.send", "text": t} for t in texts_of(*burst)]
     assert wire.writes == 0
     await comm.disconnect()
+
+
+async def test_events_waiting_for_a_paused_transport_are_dropped_if_the_socket_closes_meanwhile():
+    """A slow reader's transport is paused; its rights end (a revocation's close sets `_closed`
+    outside the consumer's task) before it drains: the events filtered before the pause must
+    not be written after it."""
+    from notifications.realtime.consumers import NotificationConsumer
+
+    consumer = NotificationConsumer()
+    consumer._closed = False
+    consumer.role, consumer.socket_id, consumer.muted = "staff", "s1", set()
+    writable = asyncio.Event()  # cleared: paused
+    consumer._writable = writable
+    consumer.send_frames = True
+    consumer.meter = types.SimpleNamespace(frames=types.SimpleNamespace(n=0))
+    sent: list[dict] = []
+
+    async def base_send(message):
+        sent.append(message)
+
+    consumer.base_send = base_send
+    group = "tenant.1"
+    task = asyncio.ensure_future(
+        consumer.notify_events([event_message(group, 1), event_message(group, 2)])
+    )
+    await settle()
+    assert not task.done() and sent == []  # waiting for the transport
+    consumer._closed = True  # revoked while paused
+    writable.set()
+    await task
+    assert sent == []
+
+    consumer._closed = False  # and an open socket gets them once the transport resumes
+    writable.clear()
+    task = asyncio.ensure_future(consumer.notify_events([event_message(group, 3)]))
+    await settle()
+    writable.set()
+    await task
+    assert [m.get("text") for m in sent] == [event_message(group, 3)["text"]]
+    assert consumer.meter.frames.n == 1

@@ -255,8 +255,10 @@ def test_the_dashboard_says_when_its_today_ends_and_counts_the_new_day_after(cli
     )
     client.force_login(TenantAdminFactory(tenant=package.tenant))
     with time_machine.travel(datetime(2026, 12, 1, 9, 45, tzinfo=UTC), tick=False):  # 23:45
-        page = client.get("/").content.decode()
+        response = client.get("/")
+        page = response.content.decode()
         before = client.get("/dashboard/stats/").json()
+    assert "no-store" in response["Cache-Control"]  # a Back never shows a stale day
     assert 'data-refresh-in="900.000"' in page  # midnight there is 10:00 UTC
     assert (before["payments_today"], before["refresh_in"]) == (1, 900.0)
     with time_machine.travel(datetime(2026, 12, 1, 10, 0, 1, tzinfo=UTC), tick=False):
