@@ -159,6 +159,17 @@ HANDSHAKE = (
 )
 
 
+def handshake(asgi_app) -> tuple[FrameProtocol, Transport]:
+    """A FrameProtocol on a recording transport, the client's handshake fed in (the app runs
+    on the current loop)."""
+    config = uvicorn.Config(asgi_app, ws=FrameProtocol, lifespan="off", log_level="warning")
+    proto = FrameProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
+    transport = Transport()
+    proto.connection_made(transport)
+    proto.data_received(HANDSHAKE)
+    return proto, transport
+
+
 async def test_a_paused_transport_holds_frames_until_it_drains():
     """Back-pressure as uvicorn's own send: nothing is written while the transport is paused."""
     accepted, go, sent = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -172,11 +183,7 @@ async def test_a_paused_transport_holds_frames_until_it_drains():
         sent.set()
         await receive()
 
-    config = uvicorn.Config(sender, ws=FrameProtocol, lifespan="off", log_level="warning")
-    proto = FrameProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
-    transport = Transport()
-    proto.connection_made(transport)
-    proto.data_received(HANDSHAKE)
+    proto, transport = handshake(sender)
     await asyncio.wait_for(accepted.wait(), 5)
     assert b" 101 " in transport.written[0]
     proto.pause_writing()
@@ -216,11 +223,7 @@ async def test_the_synchronous_write_writes_only_what_send_would_write_as_it_is(
         await send({"type": "websocket.close", "code": 1000})
         await receive()
 
-    config = uvicorn.Config(app, ws=FrameProtocol, lifespan="off", log_level="warning")
-    proto = FrameProtocol(config, ServerState(), {}, _loop=asyncio.get_running_loop())
-    transport = Transport()
-    proto.connection_made(transport)
-    proto.data_received(HANDSHAKE)
+    proto, transport = handshake(app)
     await asyncio.wait_for(accepted.wait(), 5)
     write = offered["write"]
     frames = encode_text_frame("a") + encode_text_frame("b")

@@ -101,8 +101,8 @@ def wired(wire: Wire, *, offered: bool):
     return app
 
 
-async def open_socket(user, *, offered: bool = True) -> tuple[WebsocketCommunicator, Wire]:
-    wire = Wire()
+async def connected(user, wire: Wire, *, offered: bool) -> WebsocketCommunicator:
+    """`user`'s socket, connected, its frames recorded on `wire`."""
     cookie = await session_cookie(user)
     headers = [
         (b"origin", ORIGIN.encode()),
@@ -112,6 +112,12 @@ async def open_socket(user, *, offered: bool = True) -> tuple[WebsocketCommunica
     comm = WebsocketCommunicator(wired(wire, offered=offered), PATH, headers=headers)
     assert (await comm.connect(timeout=5))[0]
     await wire.wait_for(1)
+    return comm
+
+
+async def open_socket(user, *, offered: bool = True) -> tuple[WebsocketCommunicator, Wire]:
+    wire = Wire()
+    comm = await connected(user, wire, offered=offered)
     assert '"welcome"' in wire.log[0][1]
     # Once the pong is out, connect() has finished and the socket waits, idle.
     await comm.send_json_to({"action": "ping"})
@@ -222,15 +228,7 @@ async def test_without_the_servers_write_each_event_is_its_own_websocket_send(st
     sent: list[dict] = []
     original = wire.sent
     wire.sent = lambda message: (sent.append(message), original(message))  # type: ignore[method-assign]
-    cookie = await session_cookie(staff)
-    headers = [
-        (b"origin", ORIGIN.encode()),
-        (b"host", b"127.0.0.1:8000"),
-        (b"cookie", f"sessionid={cookie}".encode()),
-    ]
-    comm = WebsocketCommunicator(wired(wire, offered=False), PATH, headers=headers)
-    assert (await comm.connect(timeout=5))[0]
-    await wire.wait_for(1)
+    comm = await connected(staff, wire, offered=False)
     await settle()
     group = f"tenant.{staff.tenant_id}"
     burst = [event_message(group, n) for n in range(1, 4)]
