@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +30,25 @@ class Listener:
     groups: list[str] = field(default_factory=list)
 
     async def collect(self, timeout: float = 3.0) -> list[dict[str, Any]]:
-        """Everything received so far: send a probe to ourselves and read up to it."""
-        await self.layer.send(self.channel, {"type": "test.probe"})
+        """Everything received so far: send a probe and read up to it.
+
+        Over Redis the probe goes the way the events came, through one of our groups: Redis
+        delivers it after everything published before it. Sent to our own (local) channel it
+        would arrive at once, ahead of events still on their way from Redis on a busy machine.
+        """
+        probe = {"type": "test.probe", "id": secrets.token_hex(8)}
+        if self.groups and getattr(self.layer, "is_redis", False):
+            await self.layer.group_send(self.groups[0], probe)
+        else:
+            await self.layer.send(self.channel, probe)
         messages = []
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.layer.receive(self.channel)
                 if message["type"] == "test.probe":
-                    return messages
+                    if message.get("id") == probe["id"]:
+                        return messages
+                    continue  # another listener's probe (it shares the group)
                 # notify.close (sockets closed on revocation) is tested by the socket tests
                 if message["type"] not in ("test.ready", "notify.close"):
                     messages.append(message)
