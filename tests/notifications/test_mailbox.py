@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
+from notifications.realtime.layers import LocalFanoutChannelLayer
 from notifications.realtime.mailbox import ConsumerLoop
 
 LAYERS = {
@@ -108,3 +109,41 @@ async def test_the_freezer_freezes_after_a_burst_of_sockets_and_thaws_after_chur
         assert gc.get_freeze_count() > frozen_before - 1000  # (less the garbage collected)
     finally:
         gc.unfreeze()
+
+
+class ReaderRestarting(LocalFanoutChannelLayer):
+    """A fan-out layer whose first `receive_into` declines (as when its Redis reader restarts),
+    so the loop waits on a generic `receive()` task; counts the later offers."""
+
+    offers = 0
+
+    def receive_into(self, channel, fut):
+        type(self).offers += 1
+        if type(self).offers == 1:
+            return False
+        return super().receive_into(channel, fut)
+
+
+async def test_a_receive_in_flight_stays_the_only_waiter_so_events_keep_their_order(settings):
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}.ReaderRestarting"}}
+    channel_layers.backends.clear()
+    ReaderRestarting.offers = 0
+    try:
+        layer = get_channel_layer()
+        comm = WebsocketCommunicator(Echo.as_asgi(), "/")
+        connected, _ = await comm.connect(timeout=3)
+        assert connected
+        # A client frame wakes the loop while the receive() task is still waiting: the loop
+        # must not add a second waiter beside it (it would take events out of order).
+        await comm.send_to(text_data="hello")
+        assert await comm.receive_from(timeout=3) == "client:hello"
+        assert ReaderRestarting.offers == 1
+        for n in range(5):
+            await layer.group_send("room", {"type": "room.event", "n": n})
+        got = [await comm.receive_from(timeout=3) for _ in range(5)]
+        assert got == [f"event:{n}" for n in range(5)]
+        await comm.disconnect()
+    finally:
+        channel_layers.backends.clear()
