@@ -618,6 +618,40 @@ def round_profile(rounds: list[dict], committed: dict[int, float]) -> dict:
     return out
 
 
+def cpu_per_unit(
+    *,
+    server_cpu: float,
+    idle_rate: float,
+    server_wall: float,
+    events: int,
+    deliveries: int,
+    client_cpu_s: float,
+    emitter_cpu_s: float,
+    database_cpu_s: float | None,
+) -> dict:
+    """A shape's CPU per event and per delivery, by part (seconds in, ms or µs out; 0.0 where
+    nothing was done). `server_net_cpu_us_per_delivery` takes off what the servers spend idle
+    (`idle_rate` CPU-s per s, measured before the shape) over the same wall time."""
+
+    def per_delivery(cpu: float) -> float:
+        return round(cpu * 1e6 / deliveries, 2) if deliveries else 0.0
+
+    def per_event(cpu: float) -> float:
+        return round(cpu * 1000 / events, 3) if events else 0.0
+
+    return {
+        "server_cpu_ms_per_event": per_event(server_cpu),
+        "server_cpu_us_per_delivery": per_delivery(server_cpu),
+        "server_idle_cpu_ms_per_s": round(idle_rate * 1000, 1),
+        "server_net_cpu_us_per_delivery": per_delivery(
+            max(0.0, server_cpu - idle_rate * server_wall)
+        ),
+        "client_cpu_us_per_delivery": per_delivery(client_cpu_s),
+        "emitter_cpu_ms_per_event": per_event(emitter_cpu_s),
+        "database_cpu_ms_per_event": per_event(database_cpu_s or 0.0),
+    }
+
+
 def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, args, env, server):
     """One shape: clients connect, emitters commit for `duration`, then the figures."""
     scratch = Path(tempfile.mkdtemp(prefix="e2e-shape-"))
@@ -795,24 +829,18 @@ def run_shape(name: str, plan: list[list], tenant_ids: list[int], rate: float, a
             "servers_wall_s": round(server_wall, 1),
         },
         # CPU per unit of work: robust where shares and latencies are not (a shared machine)
-        "server_cpu_ms_per_event": round(server_cpu * 1000 / n, 3) if n else 0.0,
-        "server_cpu_us_per_delivery": (
-            round(server_cpu * 1e6 / deliveries, 2) if deliveries else 0.0
-        ),
-        "server_idle_cpu_ms_per_s": round(idle_rate * 1000, 1),
-        # less the idle rate over the same wall time: what the events themselves cost
-        "server_net_cpu_us_per_delivery": (
-            round(max(0.0, server_cpu - idle_rate * server_wall) * 1e6 / deliveries, 2)
-            if deliveries
-            else 0.0
+        **cpu_per_unit(
+            server_cpu=server_cpu,
+            idle_rate=idle_rate,
+            server_wall=server_wall,
+            events=n,
+            deliveries=deliveries,
+            client_cpu_s=client_cpu_s,
+            emitter_cpu_s=emit_cpu_s,
+            database_cpu_s=sampler.cpu_s if sampler else None,
         ),
         "worker_cpu_s": [round(c, 2) for c in worker_cpu],
         "worker_sockets": worker_sockets,
-        "client_cpu_us_per_delivery": (
-            round(client_cpu_s * 1e6 / deliveries, 2) if deliveries else 0.0
-        ),
-        "emitter_cpu_ms_per_event": round(emit_cpu_s * 1000 / n, 3) if n else 0.0,
-        "database_cpu_ms_per_event": round(sampler.cpu_s * 1000 / n, 3) if sampler and n else 0.0,
         "load": [round(x, 2) for x in (*load0, *load1[:1])],
     }
     print(
