@@ -94,10 +94,33 @@ def release(name: str, *, holder: str = HOLDER) -> None:
     PeriodicLease.objects.filter(name=name, holder=holder).update(lease_until=0)
 
 
+def claimable(names: list[str], *, now: float | None = None) -> list[str]:
+    """Which of `names` a claim may take now: free and due (or kicked), or without a row yet.
+
+    One SELECT: a tick where nothing is due (nearly every tick) costs each process one read,
+    not a conditional UPDATE and an INSERT per task (16 statements a second per server
+    process for 8 tasks). Only a hint: `claim()` decides, under the database's own lock.
+    """
+    now = time.time() if now is None else now
+    rows = {
+        name: (next_run, lease_until)
+        for name, next_run, lease_until in PeriodicLease.objects.filter(name__in=names).values_list(
+            "name", "next_run", "lease_until"
+        )
+    }
+    return [
+        name
+        for name in names
+        if name not in rows or (rows[name][1] <= now and (rows[name][0] <= now or name in _kicked))
+    ]
+
+
 def run_due(*, holder: str = HOLDER) -> list[str]:
     """Run every declared task that is due and whose lease this process gets; their names."""
     ran = []
-    for name, spec in tasks().items():
+    declared = tasks()
+    for name in claimable(list(declared)):
+        spec = declared[name]
         if not claim(name, float(spec["every"]), holder=holder, due=name in _kicked):
             continue
         _kicked.discard(name)

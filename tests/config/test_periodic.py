@@ -50,6 +50,42 @@ def test_run_due_runs_each_due_task_and_survives_a_failing_one(settings, tmp_pat
     assert len((tmp_path / "runs").read_text().splitlines()) == 1
 
 
+@pytest.mark.django_db
+def test_a_tick_with_nothing_due_is_one_read(settings, tmp_path, monkeypatch):
+    """Every server process ticks every second: with nothing due it must not write (it took
+    an UPDATE and an INSERT per task)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setenv("PERIODIC_PROBE_FILE", str(tmp_path / "runs"))
+    settings.PERIODIC_TASKS = {
+        f"t-quiet-{k}": {"task": "tests.config.periodic_probe.record", "every": 60}
+        for k in range(8)
+    }
+    assert len(periodic.run_due(holder="x")) == 8  # first ticks: each row is made and run
+    with CaptureQueriesContext(connection) as queries:
+        assert periodic.run_due(holder="y") == []
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert queries[0]["sql"].lstrip().upper().startswith("SELECT")
+    assert len((tmp_path / "runs").read_text().splitlines()) == 8
+
+
+@pytest.mark.django_db
+def test_claimable_names_the_free_due_kicked_and_new_tasks_only(monkeypatch):
+    now = 2_000_000.0
+    assert periodic.claim("t-held", 10, holder="a", now=now)  # held, not released
+    assert periodic.claim("t-later", 10, holder="a", now=now)
+    periodic.release("t-later", holder="a")  # free, due at now + 10
+    assert periodic.claim("t-kicked", 10, holder="a", now=now)
+    periodic.release("t-kicked", holder="a")  # free, not due, but kicked
+    monkeypatch.setattr(periodic, "_kicked", {"t-kicked"})
+    names = ["t-held", "t-later", "t-kicked", "t-new"]
+    assert periodic.claimable(names, now=now + 1) == ["t-kicked", "t-new"]
+    assert periodic.claimable(names, now=now + 10) == ["t-later", "t-kicked", "t-new"]
+    # held past its lease (the holder died): claimable again
+    assert "t-held" in periodic.claimable(names, now=now + periodic.LEASE_SECONDS + 10)
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_the_asgi_app_starts_the_runner_on_lifespan_startup(settings, tmp_path, monkeypatch):
     from config.asgi import application
