@@ -6,7 +6,8 @@ Tasks are declared in one setting::
 
 Every server process runs a `Runner` on its event loop (started by `BackgroundMiddleware`,
 config/background.py: on ASGI lifespan startup under uvicorn, on the first connection under daphne),
-so `make run` needs no extra process. Before a run, a process claims the task's lease row in
+so `make run` needs no extra process. Each tick reads the lease rows once (one SELECT: a
+quiet tick writes nothing). Before a run, a process claims the task's lease row in
 the database with one conditional UPDATE (or the first INSERT): the claim succeeds only if the
 task is due (`next_run <= now`) and nobody holds it (`lease_until <= now`), and sets the next
 due time. One row, one statement: SQLite and PostgreSQL both serialize it, so across any number
