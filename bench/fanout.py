@@ -20,10 +20,13 @@ per-server figures).
 each row prints the busiest client process's CPU share (of one core) and the server's during the
 single events and the burst, so a reader can tell who was saturated. ``--server-procs 2`` runs
 each server as two processes (own ports, one Redis, sockets split between them): the scale-out
-figure. The open-file limit is raised to the hard limit (10,000 sockets need it);
-``--source-ips N`` spreads sockets over 127.0.0.1..N for more sockets than one source address has
-ports. On a 2-core machine with other work running, absolute figures are noisy: compare each
-server with the bare broadcaster of the same run.
+figure; ``--scale-out`` measures the product on uvicorn as one and then two processes in the same
+run (``scale_out_ratio``). ``--client-impl c`` runs bench/wsclient.c (compiled here with gcc) as
+the client processes: far less CPU per delivery than the Python workers. The open-file limit is
+raised to the hard limit (10,000 sockets need it); ``--source-ips N`` spreads sockets over
+127.0.0.1..N for more sockets than one source address has ports. On a 2-core machine with other
+work running, absolute figures are noisy: compare each server with the bare broadcaster of the
+same run.
 """
 
 from __future__ import annotations
