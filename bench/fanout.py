@@ -721,7 +721,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
 
     origin = f"http://127.0.0.1:{target.ports[0]}"
     emitter = Emitter(target, env["REDIS_URL"], tenants)
-    pool = ClientPool(args.client_procs, getattr(args, "client_binary", None))
+    pool = ClientPool(args.client_procs, args.client_binary)
     try:
         await pool.start()
         # Warm up (imports, first DB connection) on every server process, then the baseline.
@@ -1245,6 +1245,7 @@ def parse_args(argv: list[str] | None = None):
         "the ratio is of the best of each",
     )
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(client_binary=None)  # main() compiles bench/wsclient.c into it
     parser.add_argument("--single-timeout", type=float, default=10.0)
     parser.add_argument("--stall-timeout", type=float, default=10.0)
     parser.add_argument(
