@@ -58,6 +58,9 @@ typedef struct {
     const char *url;
     unsigned char *pend; /* bytes of a frame (or the HTTP answer) split across reads */
     size_t plen, pcap;
+    int lowat;     /* its SO_RCVLOWAT now (0 or 1: the kernel's default) */
+    long burst_got; /* burst frames received since the burst's watermark was armed */
+    long minframe; /* bytes of its smallest event frame so far (0: none yet) */
 } conn;
 
 typedef struct {
@@ -239,12 +242,81 @@ static int single_phase = -1, burst_phase = -1;
 static long pace_us = PACE_US;
 static long burst_pending; /* burst ids not yet on every socket */
 
+/* While burst events are owed, each socket's SO_RCVLOWAT is raised to RCVLOWAT bytes: epoll then
+ * reports it readable only once that much is queued, so one wake-up and one recv() carry many
+ * more frames (and the kernel sends fewer window-update ACKs). So that the end of the burst is
+ * not held below the watermark, a socket's watermark is never above what it is still owed:
+ * (burst events it lacks) x (its smallest event frame so far, less FRAME_SLACK bytes), minus the
+ * part of a frame already read; at a frame or less it drops to 1. Should that guess fail (a
+ * socket that never gets some event, shorter frames), a burst with no read at all for
+ * LOWAT_STALL_MS drops every watermark to 1 for the rest of it. Single events never see a
+ * watermark: it is armed when the burst's phase is told and dropped when its last event is on
+ * every socket. It delays a burst frame's receipt (burst latencies) but not the burst's end.
+ * WSCLIENT_RCVLOWAT (bytes; 0: off) and WSCLIENT_LOWAT_STALL_MS override. */
+#define RCVLOWAT 8192
+#define FRAME_SLACK 16
+#define LOWAT_STALL_MS 500
+static long rcvlowat = RCVLOWAT, lowat_stall_ms = LOWAT_STALL_MS;
+static int lowat_armed;
+static long burst_total;   /* burst events each socket is owed since the watermark was armed */
+static double last_read;   /* the last recv() that returned data */
+static struct {            /* WSCLIENT_STATS=1: on stderr with each report */
+    long wakeups, reads, frames, setopts, stalls;
+} st;
+static int last_phase = -1; /* the phase of the event record() last counted */
+
+static void set_lowat(conn *c, int v) {
+    if (c->fd < 0 || (v <= 1 && c->lowat <= 1) || v == c->lowat)
+        return;
+    st.setopts++;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+        c->lowat = v;
+}
+
+/* What c may wait for: no more than the rest of the burst it is owed (see RCVLOWAT). */
+static int lowat_for(const conn *c) {
+    long owed = burst_total - c->burst_got;
+    if (!lowat_armed || owed <= 0 || c->minframe <= FRAME_SLACK)
+        return 1;
+    long bytes = owed * (c->minframe - FRAME_SLACK) - (long)c->plen;
+    if (bytes <= c->minframe)
+        return 1;
+    return bytes < rcvlowat ? (int)bytes : (int)rcvlowat;
+}
+
+static void lowat_update(conn *c) { /* after a read: only ever lowered within a burst */
+    int want = lowat_for(c);
+    if (want < c->lowat)
+        set_lowat(c, want);
+}
+
+static void lowat_arm(void) { /* the burst's phase was told: every open socket waits */
+    if (rcvlowat <= 1 || lowat_armed || !burst_pending)
+        return;
+    lowat_armed = 1;
+    burst_total = burst_pending;
+    last_read = mono();
+    for (size_t i = 0; i < nall; i++) {
+        conn *c = all_conns[i];
+        c->burst_got = 0;
+        if (c->state == ST_OPEN)
+            set_lowat(c, lowat_for(c));
+    }
+}
+
+static void lowat_disarm(void) { /* the burst is done (or stalled): back to every byte */
+    lowat_armed = 0;
+    for (size_t i = 0; i < nall; i++)
+        set_lowat(all_conns[i], 1);
+}
+
 static void record(long id, double sent_at, double now) { /* Stats.record + on_record */
     if (id < 0 || id > MAX_EVENT_ID)
         return;
     ensure_id(id);
     counts[id]++;
     int ph = phase_of[id];
+    last_phase = ph;
     dpush(&latencies[ph], now - sent_at);
     if (ph == single_phase)
         dpush(&by_event[id], now - sent_at);
@@ -252,8 +324,8 @@ static void record(long id, double sent_at, double now) { /* Stats.record + on_r
     last_receipt = now;
     if (pending[id] && counts[id] >= held) {
         pending[id] = 0;
-        if (ph == burst_phase)
-            burst_pending--;
+        if (ph == burst_phase && --burst_pending == 0 && lowat_armed)
+            lowat_disarm();
         emit("{\"ev\":\"reached\",\"id\":%ld}", id);
     }
     if (now - last_progress > 0.5) { /* the parent's stall detector: still receiving */
@@ -357,7 +429,7 @@ static int number(const char *p, const char *e, double *out) { /* copied: p is n
     return end != tmp;
 }
 
-/* A text frame: an event is recorded; a welcome returns 1. */
+/* A text frame: a welcome returns 1; an event with its id and time is recorded (2). */
 static int on_text(const char *p, size_t n, double now) {
     const char *e = p + n, *key, *val, *type = NULL, *q;
     size_t klen, tlen = 0;
@@ -393,8 +465,10 @@ static int on_text(const char *p, size_t n, double now) {
     if (!type)
         return 0;
     if (tlen == 5 && !memcmp(type, "event", 5)) {
-        if (id >= 0 && have_t)
+        if (id >= 0 && have_t && id <= MAX_EVENT_ID) {
             record(id, t, now);
+            return 2;
+        }
         return 0;
     }
     return tlen == 7 && !memcmp(type, "welcome", 7);
@@ -635,9 +709,19 @@ static size_t frames(conn *c, unsigned char *b, size_t pos, size_t len, double n
         pos += head + n;
         switch (b0 & 0x0F) {
         case 0x1:
-            if (on_text((const char *)p, n, now) && !c->greeted) {
-                c->greeted = 1;
-                resolve(c, 1);
+            switch (on_text((const char *)p, n, now)) {
+            case 1:
+                if (!c->greeted) {
+                    c->greeted = 1;
+                    resolve(c, 1);
+                }
+                break;
+            case 2:
+                st.frames++;
+                if (!c->minframe || (long)(head + n) < c->minframe)
+                    c->minframe = (long)(head + n);
+                c->burst_got += last_phase == burst_phase;
+                break;
             }
             break;
         case 0x8:
@@ -668,6 +752,8 @@ static void readable(conn *c) {
     }
     len += got;
     double now = mono();
+    st.reads++;
+    last_read = now;
     size_t pos = 0;
     if (c->state == ST_HANDSHAKE) {
         unsigned char *end = memmem(rbuf, len, "\r\n\r\n", 4);
@@ -694,6 +780,8 @@ static void readable(conn *c) {
     if (pos == SIZE_MAX)
         return;
     keep(c, rbuf + pos, len - pos);
+    if (c->lowat > 1)
+        lowat_update(c);
     if (need + 65536 > rcap || c->plen + 65536 > rcap) { /* room for a big frame whole */
         rcap = (need > c->plen ? need : c->plen) + READ_CHUNK;
         rbuf = xrealloc(rbuf, rcap);
@@ -895,6 +983,8 @@ static void command(char *line) {
                 burst_pending += ph == burst_phase;
             }
         }
+        if (ph == burst_phase)
+            lowat_arm();
     } else if (!strcmp(word, "cpu")) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -903,6 +993,12 @@ static void command(char *line) {
         emit("{\"ev\":\"cpu\",\"cpu\":%.6f}", cpu);
     } else if (!strcmp(word, "report")) {
         report();
+        if (getenv("WSCLIENT_STATS"))
+            fprintf(stderr,
+                    "wsclient %d: %ld wake-ups, %ld reads, %ld event frames (%.1f a read), "
+                    "%ld SO_RCVLOWAT sets, %ld stalls\n",
+                    (int)getpid(), st.wakeups, st.reads, st.frames,
+                    st.reads ? (double)st.frames / st.reads : 0.0, st.setopts, st.stalls);
     } else if (!strcmp(word, "close")) {
         close_all();
     } else {
@@ -951,6 +1047,13 @@ int main(void) {
     const char *pace = getenv("WSCLIENT_PACE_US");
     if (pace)
         pace_us = atol(pace);
+    const char *lw = getenv("WSCLIENT_RCVLOWAT"), *ls = getenv("WSCLIENT_LOWAT_STALL_MS");
+    if (lw)
+        rcvlowat = atol(lw);
+    if (rcvlowat > 1 << 20)
+        rcvlowat = 1 << 20;
+    if (ls && atol(ls) > 0)
+        lowat_stall_ms = atol(ls);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max; /* 10,000 sockets need it */
@@ -970,7 +1073,7 @@ int main(void) {
     }
     struct epoll_event evs[1024];
     for (;;) {
-        int n = epoll_wait(ep, evs, 1024, op.active ? 100 : 500);
+        int n = epoll_wait(ep, evs, 1024, op.active ? 100 : lowat_armed ? 10 : 500);
         if (n < 0 && errno != EINTR) {
             perror("wsclient: epoll_wait");
             return 2;
@@ -987,6 +1090,12 @@ int main(void) {
                 connected(c);
             else
                 readable(c);
+        }
+        if (n > 0)
+            st.wakeups++;
+        if (lowat_armed && mono() - last_read > lowat_stall_ms * 1e-3) {
+            st.stalls++; /* nothing for a while: what is left is below some watermark */
+            lowat_disarm();
         }
         if (pace_us > 0 && burst_pending && n > 0) {
             struct timespec nap = {pace_us / 1000000, pace_us % 1000000 * 1000L};

@@ -76,9 +76,14 @@ class Client:
         self.proc = proc
 
     @classmethod
-    async def start(cls, binary: str) -> Client:
+    async def start(cls, binary: str, **env: str) -> Client:
         proc = await asyncio.create_subprocess_exec(
-            binary, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26
+            binary,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE if env else None,
+            limit=2**26,
+            env={**os.environ, **env},
         )
         return cls(proc)
 
@@ -261,3 +266,108 @@ def test_commands_become_the_c_clients_lines():
     assert c_command({"cmd": "phase", "ids": [1, 2], "phase": "burst"}) == b"phase burst 1 2\n"
     assert c_command({"cmd": "report"}) == b"report\n"
     assert os.path.exists(C_CLIENT)
+
+
+class Writers:
+    """A server whose sockets are welcomed and then written to by the test, all at once."""
+
+    def __init__(self) -> None:
+        self.writers: list = []
+        self.done = asyncio.Event()
+
+    async def handle(self, reader, writer) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + text({"type": "welcome"}))
+        await writer.drain()
+        self.writers.append(writer)
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(self.done.wait(), 30)
+            await reader.read()  # the client's close
+        writer.close()
+
+    async def send(self, data: bytes, *, pause: float = 0.0) -> None:
+        """`data` to every socket, as its own segment; then `pause`."""
+        for writer in self.writers:
+            writer.write(data)
+        for writer in self.writers:
+            await writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
+
+
+async def run_burst(wsclient, *, env: dict, single_pad: int, burst: int, pause: float) -> dict:
+    """Two sockets: two singles (`single_pad` long), then `burst` events one segment each,
+    `pause` apart; returns how long after the last write the burst was reached, how long after
+    the burst a single then took, and the client's WSCLIENT_STATS line."""
+    srv = Writers()
+    server = await asyncio.start_server(srv.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = await Client.start(wsclient, WSCLIENT_STATS="1", **env)
+    try:
+        url = f"ws://127.0.0.1:{port}/"
+        cmd = {"cmd": "open", "urls": [url, url], "origin": None, "concurrency": 2}
+        assert (await client.ask(cmd, "opened"))["held"] == 2
+        for eid in (1, 2):
+            client.send({"cmd": "phase", "ids": [eid], "phase": "single"})
+            await client.ask({"cmd": "cpu"}, "cpu")
+            await srv.send(text(event(eid, pad=single_pad)))
+            assert (await client.next("reached"))["id"] == eid
+        ids = list(range(3, 3 + burst))
+        client.send({"cmd": "phase", "ids": ids, "phase": "burst"})
+        await client.ask({"cmd": "cpu"}, "cpu")
+        for eid in ids:
+            await srv.send(text(event(eid)), pause=pause)
+        t_last = time.perf_counter()
+        reached = set()
+        while len(reached) < burst:
+            reached.add((await client.next("reached"))["id"])
+        tail_s = time.perf_counter() - t_last
+        assert reached == set(ids)
+        # Then a single: no watermark is left to delay it.
+        client.send({"cmd": "phase", "ids": [99], "phase": "single"})
+        await client.ask({"cmd": "cpu"}, "cpu")
+        t0 = time.perf_counter()
+        await srv.send(text(event(99)))
+        assert (await client.next("reached"))["id"] == 99
+        single_s = time.perf_counter() - t0
+        report = await client.ask({"cmd": "report"}, "report")
+        assert report["counts"] == {str(i): 2 for i in [1, 2, *ids, 99]}  # nothing lost or twice
+        stats = (await asyncio.wait_for(client.proc.stderr.readline(), 10)).decode()
+        srv.done.set()
+        await client.close()
+        nums = [int(w) for w in stats.split() if w.isdigit()]
+        return {"tail_s": tail_s, "single_s": single_s, "reads": nums[1], "stalls": nums[-1]}
+    finally:
+        srv.done.set()
+        if client.proc.returncode is None:
+            client.proc.kill()
+        server.close()
+
+
+async def test_burst_watermark_batches_reads_and_the_tail_still_arrives(wsclient):
+    """80 frames (~170 bytes) a segment each, 3 ms apart, on two sockets: with a 4 KiB
+    watermark each read carries many frames, yet the last frames, below it, arrive at once
+    (the watermark never exceeds what a socket is still owed), and the stall fallback (set long
+    here) is not what brought them."""
+    env = {"WSCLIENT_RCVLOWAT": "4096", "WSCLIENT_LOWAT_STALL_MS": "5000"}
+    got = await run_burst(wsclient, env=env, single_pad=0, burst=80, pause=0.003)
+    assert got["stalls"] == 0
+    assert got["tail_s"] < 0.2, got
+    assert got["single_s"] < 0.2, got
+    # Without the watermark: about one read per frame per socket (~160 here).
+    assert got["reads"] < 60, got
+    off = await run_burst(
+        wsclient, env={"WSCLIENT_RCVLOWAT": "0"}, single_pad=0, burst=80, pause=0.003
+    )
+    assert off["reads"] > 100, off
+
+
+async def test_burst_shorter_than_guessed_is_released_by_the_stall_fallback(wsclient):
+    """Singles of 2 KB make the client guess the burst's frames that long, so it waits for
+    16 KiB; 10 short frames (1.7 KB) stay below that and only the fallback (300 ms with no
+    read) releases them, all of them, leaving no watermark for the single after."""
+    env = {"WSCLIENT_RCVLOWAT": "16384", "WSCLIENT_LOWAT_STALL_MS": "300"}
+    got = await run_burst(wsclient, env=env, single_pad=2000, burst=10, pause=0.0)
+    assert got["stalls"] == 1, got
+    assert 0.25 < got["tail_s"] < 1.5, got
+    assert got["single_s"] < 0.2, got
