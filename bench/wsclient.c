@@ -255,7 +255,7 @@ static long burst_pending; /* burst ids not yet on every socket */
  * WSCLIENT_RCVLOWAT (bytes; 0: off) and WSCLIENT_LOWAT_STALL_MS override. */
 #define RCVLOWAT 8192
 #define FRAME_SLACK 16
-#define LOWAT_STALL_MS 500
+#define LOWAT_STALL_MS 2000
 static long rcvlowat = RCVLOWAT, lowat_stall_ms = LOWAT_STALL_MS;
 static int lowat_armed;
 static long burst_total;   /* burst events each socket is owed since the watermark was armed */
