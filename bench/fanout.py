@@ -20,10 +20,13 @@ per-server figures).
 each row prints the busiest client process's CPU share (of one core) and the server's during the
 single events and the burst, so a reader can tell who was saturated. ``--server-procs 2`` runs
 each server as two processes (own ports, one Redis, sockets split between them): the scale-out
-figure. The open-file limit is raised to the hard limit (10,000 sockets need it);
-``--source-ips N`` spreads sockets over 127.0.0.1..N for more sockets than one source address has
-ports. On a 2-core machine with other work running, absolute figures are noisy: compare each
-server with the bare broadcaster of the same run.
+figure; ``--scale-out`` measures the product on uvicorn as one and then two processes in the same
+run (``scale_out_ratio``). ``--client-impl c`` runs bench/wsclient.c (compiled here with gcc) as
+the client processes: far less CPU per delivery than the Python workers. The open-file limit is
+raised to the hard limit (10,000 sockets need it); ``--source-ips N`` spreads sockets over
+127.0.0.1..N for more sockets than one source address has ports. On a 2-core machine with other
+work running, absolute figures are noisy: compare each server with the bare broadcaster of the
+same run.
 """
 
 from __future__ import annotations
@@ -562,11 +565,46 @@ async def open_share(cmd: dict, stats: Stats, sockets: list[WSClient]) -> int:
     return sum(outcomes)
 
 
-class ClientPool:
-    """The benchmark's clients: ``n`` worker processes, the sockets split evenly between them."""
+C_CLIENT = Path(__file__).resolve().with_name("wsclient.c")
 
-    def __init__(self, n: int) -> None:
+
+def build_c_client(out_dir: str) -> str:
+    """Compile bench/wsclient.c (``--client-impl c``) into `out_dir`; the binary's path."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise SystemExit("--client-impl c needs gcc on PATH to compile bench/wsclient.c")
+    binary = str(Path(out_dir) / "wsclient")
+    done = subprocess.run(
+        [gcc, "-O2", "-Wall", "-Wextra", "-o", binary, str(C_CLIENT)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"compiling {C_CLIENT} failed:\n{done.stderr[-3000:]}")
+    return binary
+
+
+def c_command(cmd: dict) -> bytes:
+    """A client_worker command as bench/wsclient.c's text lines (see the top of that file)."""
+    kind = cmd["cmd"]
+    if kind == "open":
+        head = ["open", str(cmd["concurrency"]), cmd["origin"] or "-", *(cmd.get("sources") or [])]
+        return ("\n".join([" ".join(head), *cmd["urls"], "end"]) + "\n").encode()
+    if kind == "phase":
+        return f"phase {cmd['phase']} {' '.join(map(str, cmd['ids']))}\n".encode()
+    return f"{kind}\n".encode()
+
+
+class ClientPool:
+    """The benchmark's clients: ``n`` worker processes, the sockets split evenly between them.
+
+    Each is a ``--client-worker`` (Python) or, given `binary`, bench/wsclient.c: same answers,
+    its commands translated by `c_command`.
+    """
+
+    def __init__(self, n: int, binary: str | None = None) -> None:
         self.n = n
+        self.binary = binary
         self.procs: list[asyncio.subprocess.Process] = []
         self.inbox: list[asyncio.Queue] = []
         self.reached: dict[int, int] = defaultdict(int)
@@ -576,10 +614,13 @@ class ClientPool:
 
     async def start(self) -> None:
         for _ in range(self.n):
+            argv = (
+                [self.binary]
+                if self.binary
+                else [sys.executable, str(Path(__file__).resolve()), "--client-worker"]
+            )
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--client-worker",
+                *argv,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 limit=2**26,
@@ -606,7 +647,10 @@ class ClientPool:
                 await queue.put(msg)
 
     def send(self, i: int, cmd: dict) -> None:
-        self.procs[i].stdin.write(json.dumps(cmd, separators=(",", ":")).encode() + b"\n")
+        if self.binary:
+            self.procs[i].stdin.write(c_command(cmd))
+        else:
+            self.procs[i].stdin.write(json.dumps(cmd, separators=(",", ":")).encode() + b"\n")
 
     async def ask_all(self, cmds: list[dict], timeout: float = 600) -> list[dict]:
         for i, cmd in enumerate(cmds):
@@ -677,7 +721,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
 
     origin = f"http://127.0.0.1:{target.ports[0]}"
     emitter = Emitter(target, env["REDIS_URL"], tenants)
-    pool = ClientPool(args.client_procs)
+    pool = ClientPool(args.client_procs, args.client_binary)
     try:
         await pool.start()
         # Warm up (imports, first DB connection) on every server process, then the baseline.
@@ -821,6 +865,16 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             # server (all its processes). A client near 1.0 would be the bottleneck.
             "client_cpu_share_single": share(cpu0, cpu1, wall1 - wall0),
             "client_cpu_share_burst": share(cpu1, cpu2, wall2 - wall1),
+            # All client processes together in the burst: their share of one core, and their
+            # CPU per delivery (what the clients leave the servers on a small machine).
+            "client_cpu_share_burst_total": round(
+                sum(b - a for a, b in zip(cpu1, cpu2, strict=True)) / (wall2 - wall1), 3
+            ),
+            "client_cpu_us_per_delivery_burst": (
+                round(sum(b - a for a, b in zip(cpu1, cpu2, strict=True)) * 1e6 / burst_received, 2)
+                if burst_received
+                else None
+            ),
             "server_cpu_share_single": round((srv1 - srv0) / (wall1 - wall0), 3),
             # The single events' time.perf_counter() window (CLOCK_MONOTONIC on Linux, the
             # same clock in every process): lines up a trace the server kept (BENCH_PROFILE).
@@ -995,6 +1049,23 @@ async def main(args) -> dict:
             targets.append(Target("bare-websockets", "bare", "websockets", f"{run_prefix}.b", n))
         else:
             raise SystemExit(f"unknown server {kind!r} (uvicorn, daphne, minimal, stock, bare)")
+    main_kind = "product" if real else "shape"
+    # --scale-out: right after its own row, the product on uvicorn is measured as two processes
+    # over the same total sockets, then (--scale-out-rounds) one and two again, alternating so
+    # a change in the machine's load falls on both (these rows are kept out of `servers`).
+    base = None
+    if args.scale_out:
+        if args.server_procs != 1:
+            raise SystemExit("--scale-out measures 1 and then 2 server processes itself")
+        base = next((t for t in targets if t.kind == main_kind and t.server == "uvicorn"), None)
+        if base is None:
+            raise SystemExit("--scale-out measures the product on uvicorn: add it to --servers")
+
+    def scale_target(procs: int, round_no: int) -> Target:
+        t = Target(base.name, base.kind, base.server, f"{base.prefix}.x{procs}.{round_no}", procs)
+        if args.gc_trace:
+            t.gc_trace = str(Path(args.gc_trace).resolve() / f"gc.{t.prefix}")
+        return t
 
     users: list[dict] = []
     scratch = tempfile.mkdtemp(prefix="fanout-bench-")
@@ -1002,7 +1073,10 @@ async def main(args) -> dict:
         Path(args.gc_trace).mkdir(parents=True, exist_ok=True)
         for t in targets:
             t.gc_trace = str(Path(args.gc_trace).resolve() / f"gc.{t.prefix}")
+    scale_rows: dict[int, list[dict]] = {1: [], 2: []}  # per process count, every round's row
     try:
+        if args.client_impl == "c":
+            args.client_binary = build_c_client(scratch)
         if any(t.kind == "product" for t in targets):
             # Never the developer's database: a scratch SQLite file unless told otherwise.
             env["DATABASE_URL"] = args.database_url or f"sqlite:///{scratch}/bench.sqlite3"
@@ -1019,6 +1093,16 @@ async def main(args) -> dict:
             print_row(results[target.name])
             if "gc" in results[target.name]:
                 print_gc(results[target.name]["gc"])
+            if target is not base:
+                continue
+            scale_rows[1].append(results[target.name])
+            for round_no in range(args.scale_out_rounds):
+                for procs in (2, 1) if round_no < args.scale_out_rounds - 1 else (2,):
+                    row = await measure(scale_target(procs, round_no), args, users, env)
+                    scale_rows[procs].append(row)
+                    print_row(row)
+                    if "gc" in row:
+                        print_gc(row["gc"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(Exception):
@@ -1036,7 +1120,6 @@ async def main(args) -> dict:
                     return results[t.name]
         return None
 
-    main_kind = "product" if real else "shape"
     primary = first((main_kind, "uvicorn"), (main_kind, "*")) or next(iter(results.values()))
     bare, stock = first(("bare", "*")), first(("stock", "*"))
     product_rows = [results[t.name] for t in targets if t.kind == main_kind]
@@ -1046,13 +1129,15 @@ async def main(args) -> dict:
         "single_p99_ms": primary["single_p99_ms"],
         "deliveries_per_s": primary["deliveries_per_s"],
         "burst_p99_ms": primary["burst_p99_ms"],
-        "lost": sum(r["lost"] for r in product_rows),
+        "lost": sum(r["lost"] for r in product_rows)
+        + sum(r["lost"] for r in scale_rows[1][1:] + scale_rows[2]),
         "kib_per_socket": primary["kib_per_socket"],
         "connect_per_s": primary["connect_per_s"],
         "bare_connect_per_s": bare["connect_per_s"] if bare else None,
         "bare_single_p99_ms": bare["single_p99_ms"] if bare else None,
         "server_procs": args.server_procs,
         "client_procs": args.client_procs,
+        "client_impl": args.client_impl,
         "client_cpu_share_max": max(
             max(r["client_cpu_share_single"], r["client_cpu_share_burst"]) for r in results.values()
         ),
@@ -1079,6 +1164,27 @@ async def main(args) -> dict:
             summary[f"{label}_ratio_vs_bare"] = round(
                 row["deliveries_per_s"] / bare["deliveries_per_s"], 3
             )
+    if scale_rows[2]:
+        # The scale-out figure: burst deliveries/s of two processes over one, same sockets; the
+        # best round of each (the one the rest of the machine disturbed least).
+        one, two = (max(scale_rows[n], key=lambda r: r["deliveries_per_s"]) for n in (1, 2))
+        summary["scale_out_ratio"] = (
+            round(two["deliveries_per_s"] / one["deliveries_per_s"], 3)
+            if one["deliveries_per_s"]
+            else None
+        )
+        summary["scale_out_rows"] = [one, two]
+        summary["scale_out_rounds"] = [  # every round, in the order run
+            {k: r[k] for k in ("server_procs", "deliveries_per_s", "lost", "load_1min")}
+            for r in sorted(scale_rows[1] + scale_rows[2], key=lambda r: r["single_window"][0])
+        ]
+        print(
+            f"scale-out: x1 {one['deliveries_per_s']}/s, x2 {two['deliveries_per_s']}/s, "
+            f"ratio {summary['scale_out_ratio']} (lost {one['lost']}/{two['lost']}; clients "
+            f"{one['client_cpu_us_per_delivery_burst']}/{two['client_cpu_us_per_delivery_burst']}"
+            " us CPU per delivery)",
+            flush=True,
+        )
     print(json.dumps(summary, separators=(",", ":")), flush=True)
     return summary
 
@@ -1117,7 +1223,29 @@ def parse_args(argv: list[str] | None = None):
         default=1,
         help="spread client sockets over 127.0.0.1..N (more than ~28k sockets need it)",
     )
+    parser.add_argument(
+        "--client-impl",
+        choices=("python", "c"),
+        default="python",
+        help="the client processes: python (--client-worker, asyncio) or c (bench/wsclient.c, "
+        "compiled with gcc for the run; far less CPU per delivery, leaving the cores to the "
+        "servers)",
+    )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="measure the product on uvicorn as 1 and then 2 processes at the same total "
+        "sockets; adds scale_out_ratio (deliveries/s of 2 / 1) and scale_out_rows",
+    )
+    parser.add_argument(
+        "--scale-out-rounds",
+        type=int,
+        default=1,
+        help="with --scale-out: measure 1 and 2 processes this many times each, alternating; "
+        "the ratio is of the best of each",
+    )
     parser.add_argument("--client-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(client_binary=None)  # main() compiles bench/wsclient.c into it
     parser.add_argument("--single-timeout", type=float, default=10.0)
     parser.add_argument("--stall-timeout", type=float, default=10.0)
     parser.add_argument(

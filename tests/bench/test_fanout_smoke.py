@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.fanout import Target, gc_report
+from tests.conftest import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
@@ -92,3 +93,44 @@ def test_a_collection_counts_against_the_events_whose_window_it_overlaps(tmp_pat
     assert report["single"]["gen0"]["n"] == 1 and report["single"]["gen2"]["max_ms"] == 300.0
     assert report["single"]["gen0"]["collected"] == 3
     assert report["burst"]["gen1"]["n"] == 1 and report["burst"]["gen0"]["n"] == 0
+
+
+@pytest.mark.live
+@pytest.mark.timeout(180)
+def test_the_c_client_loses_nothing_reports_the_same_keys_and_the_scale_out_figure(redis_url):
+    require_program("gcc")  # fanout.py compiles bench/wsclient.c with it
+    env = dict(os.environ, REDIS_URL=redis_url)
+    env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    argv = [sys.executable, "bench/fanout.py", "--sockets", "60", "--events", "50"]
+    argv += ["--singles", "3", "--tenants", "2", "--users-per-tenant", "2", "--servers", "uvicorn"]
+    runs = {}
+    for impl, extra in (("python", []), ("c", ["--scale-out", "--scale-out-rounds", "2"])):
+        done = subprocess.run(
+            [*argv, "--client-impl", impl, *extra],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=100,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[impl] = json.loads(done.stdout.strip().splitlines()[-1])
+    c, py = runs["c"], runs["python"]
+    assert c["client_impl"] == "c" and py["client_impl"] == "python"
+    assert c.keys() - py.keys() == {"scale_out_ratio", "scale_out_rows", "scale_out_rounds"}
+    assert py.keys() <= c.keys()
+    row = c["servers"]["product/uvicorn"]
+    assert row.keys() == py["servers"]["product/uvicorn"].keys()
+    assert (row["sockets"], row["lost"], row["duplicates"], row["closed"]) == (60, 0, 0, {})
+    assert [e["id"] for e in row["single_events"]] == [1, 2, 3]
+    assert row["client_cpu_us_per_delivery_burst"] is not None
+    one, two = c["scale_out_rows"]  # the best round of each
+    assert (one["server_procs"], one["sockets"], one["lost"]) == (1, 60, 0)
+    assert (two["server_procs"], two["sockets"], two["lost"], two["duplicates"]) == (2, 60, 0, 0)
+    rounds = c["scale_out_rounds"]
+    assert [r["server_procs"] for r in rounds] == [1, 2, 1, 2]  # alternating, the first is `row`
+    assert rounds[0]["deliveries_per_s"] == row["deliveries_per_s"]
+    assert one["deliveries_per_s"] == max(r["deliveries_per_s"] for r in rounds[::2])
+    assert c["lost"] == 0
+    assert c["scale_out_ratio"] == round(two["deliveries_per_s"] / one["deliveries_per_s"], 3)
