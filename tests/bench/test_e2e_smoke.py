@@ -93,27 +93,16 @@ def test_cpu_per_unit_divides_each_part_by_its_work_and_nets_out_the_idle_server
 
 
 def test_cpu_per_unit_of_a_shape_that_did_nothing_is_zero_not_an_error():
-    figures = cpu_per_unit(
-        server_cpu=0.3,
-        idle_rate=0.1,  # idling cost more than the window's CPU: never negative
-        server_wall=10.0,
-        events=0,
-        deliveries=0,
-        client_cpu_s=0.0,
-        emitter_cpu_s=0.0,
-        database_cpu_s=None,  # SQLite: no sampler
-    )
+    idle = {
+        "server_cpu": 0.3,
+        "idle_rate": 0.1,  # idling cost more than the window's CPU: never negative
+        "server_wall": 10.0,
+        "client_cpu_s": 0.0,
+        "emitter_cpu_s": 0.0,
+        "database_cpu_s": None,  # SQLite: no sampler
+    }
+    figures = cpu_per_unit(events=0, deliveries=0, **idle)
     assert figures["server_cpu_ms_per_event"] == 0.0
     assert figures["server_net_cpu_us_per_delivery"] == 0.0
     assert figures["database_cpu_ms_per_event"] == 0.0
-    net = cpu_per_unit(
-        server_cpu=0.3,
-        idle_rate=0.1,
-        server_wall=10.0,
-        events=10,
-        deliveries=10,
-        client_cpu_s=0.0,
-        emitter_cpu_s=0.0,
-        database_cpu_s=None,
-    )
-    assert net["server_net_cpu_us_per_delivery"] == 0.0
+    assert cpu_per_unit(events=10, deliveries=10, **idle)["server_net_cpu_us_per_delivery"] == 0.0
