@@ -814,6 +814,9 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             for k, v in rep["closed"].items():
                 closed[k] += v
             last_receipt = max(last_receipt, rep["last_receipt"])
+        # The C client's watermark fallbacks: each held the burst's end back by its stall time,
+        # so a row with any understates deliveries/s (the Python client has none).
+        lowat_stalls = sum(rep.get("lowat_stalls", 0) for rep in reports)
         burst_received = sum(counts[eid] for eid in burst_ids)
         burst_s = (last_receipt - t_burst) if burst_received else float("nan")
         expected = held * event_id + held * args.events
@@ -859,6 +862,7 @@ async def measure(target: Target, args, users: list[dict], env: dict) -> dict:
             "lost": expected - received + (held - min(warm_received, held)),
             "duplicates": sum(max(0, c - held) for c in counts.values()),
             "closed": dict(closed),
+            "client_lowat_stalls": lowat_stalls,
             "kib_per_socket": round((rss_held - rss_base) / max(held, 1), 1),
             "kib_per_socket_after_burst": round((rss_after - rss_base) / max(held, 1), 1),
             # Fractions of one core over each phase: the busiest client process, and the
@@ -1261,7 +1265,10 @@ def parse_args(argv: list[str] | None = None):
         action="store_true",
         help="measure the layer with a minimal consumer instead of the product's",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.scale_out_rounds < 1:
+        parser.error("--scale-out-rounds must be at least 1")
+    return args
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -507,7 +509,9 @@ static void resolve(conn *c, int ok) { /* one socket's outcome in its open (the 
         op.welcomed++;
     if (op.active) {
         open_next();
-        if (op.resolved == op.nurls)
+        /* (open_next may resolve sockets that fail at once, recursively, and the innermost
+         * call may already have ended the open: answer `opened` once) */
+        if (op.active && op.resolved == op.nurls)
             open_done();
     }
 }
@@ -899,7 +903,9 @@ static void report(void) {
                d->v[d->n - 1]);
         first = 0;
     }
-    printf("},\"last_receipt\":%.6f,\"closed\":{", last_receipt);
+    /* the watermark's stall fallbacks (each pushed the burst's end out by the stall time) */
+    printf("},\"last_receipt\":%.6f,\"lowat_stalls\":%ld,\"closed\":{", last_receipt,
+           (long)st.stalls);
     for (int i = 0; i < nreasons; i++) {
         printf("%s", i ? "," : "");
         json_string(reasons[i].name);
@@ -1044,6 +1050,11 @@ static void read_stdin(void) {
 }
 
 int main(void) {
+    /* Killed with its parent (a test's timeout, an interrupted bench): an orphan would hold
+     * every socket open. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        return 1;
     const char *pace = getenv("WSCLIENT_PACE_US");
     if (pace)
         pace_us = atol(pace);
@@ -1103,7 +1114,7 @@ int main(void) {
         }
         if (op.active)
             open_timeouts(mono());
-        else if (inlen)
-            commands(); /* lines held while an open was in progress */
+        else if (inlen || stdin_eof)
+            commands(); /* lines held while an open was in progress; or the parent left */
     }
 }

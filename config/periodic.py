@@ -100,7 +100,9 @@ def claimable(names: list[str], *, now: float | None = None) -> list[str]:
 
     One SELECT: a tick where nothing is due (nearly every tick) costs each process one read,
     not a conditional UPDATE and an INSERT per task (16 statements a second per server
-    process for 8 tasks). Only a hint: `claim()` decides, under the database's own lock.
+    process for 8 tasks). Only a hint: `claim()` decides, under the database's own lock. (Read
+    at the tick's start: a task that falls due while an earlier one of the same tick runs
+    waits for the next tick, at most a second more.)
     """
     now = time.time() if now is None else now
     rows = {

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -67,6 +68,19 @@ async def read_client_frame(reader) -> tuple[int, bytes]:
     mask = await reader.readexactly(4)
     payload = await reader.readexactly(n)
     return b0 & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def until(check, timeout: float = 10.0):
+    """Poll `check()` (sync or async) until it returns something truthy: no fixed sleep a
+    loaded machine could outrun."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.01)
 
 
 class Client:
@@ -182,7 +196,7 @@ async def test_split_frames_extended_lengths_ping_and_close_are_handled(wsclient
         go.set()
         reached = {(await client.next("reached"))["id"] for _ in range(5)}
         assert reached == {1, 2, 3, 4, 5}
-        await asyncio.sleep(0.3)  # the close frame after the ping
+        await until(lambda: len(pongs) == 3)  # the pong, the close answer, then EOF
         assert not errors, errors
         assert pongs == [(0xA, b"hi!"), (0x8, struct.pack("!H", 1001)), b""]
 
@@ -240,8 +254,13 @@ async def test_failures_are_counted_like_client_worker(wsclient):
             cmd["sources"] = ["127.0.0.1"]
             opened = await client.ask(cmd, "opened")
             assert opened["held"] == 2
-            await asyncio.sleep(0.3)
-            report = await client.ask({"cmd": "report"}, "report")
+
+            async def settled():  # both welcomed sockets have event 7, every failure is in
+                report = await client.ask({"cmd": "report"}, "report")
+                return report if report["counts"] == {"7": 2} else None
+
+            report = await until(settled)
+            assert report, "event 7 never reached both welcomed sockets"
             assert report["counts"] == {"7": 2}
             assert len(report["latencies"]["?"]) == 2
             assert report["closed"] == {
@@ -335,8 +354,17 @@ async def run_burst(wsclient, *, env: dict, single_pad: int, burst: int, pause: 
         stats = (await asyncio.wait_for(client.proc.stderr.readline(), 10)).decode()
         srv.done.set()
         await client.close()
-        nums = [int(w) for w in stats.split() if w.isdigit()]
-        return {"tail_s": tail_s, "single_s": single_s, "reads": nums[1], "stalls": nums[-1]}
+        counted = dict(
+            (name, int(n))
+            for n, name in re.findall(r"(\d+) (reads|SO_RCVLOWAT sets|stalls)", stats)
+        )
+        return {
+            "tail_s": tail_s,
+            "single_s": single_s,
+            "reads": counted["reads"],
+            "setopts": counted["SO_RCVLOWAT sets"],
+            "stalls": counted["stalls"],
+        }
     finally:
         srv.done.set()
         if client.proc.returncode is None:
@@ -351,15 +379,17 @@ async def test_burst_watermark_batches_reads_and_the_tail_still_arrives(wsclient
     here) is not what brought them."""
     env = {"WSCLIENT_RCVLOWAT": "4096", "WSCLIENT_LOWAT_STALL_MS": "5000"}
     got = await run_burst(wsclient, env=env, single_pad=0, burst=80, pause=0.003)
-    assert got["stalls"] == 0
-    assert got["tail_s"] < 0.2, got
-    assert got["single_s"] < 0.2, got
-    # Without the watermark: about one read per frame per socket (~160 here).
+    assert got["stalls"] == 0  # the tail came by the watermark's own lowering
+    # (bounds far below the 5 s fallback: a leftover watermark would hang to the timeout)
+    assert got["tail_s"] < 2.5, got
+    assert got["single_s"] < 2.5, got
+    # Without the watermark: about one read per frame per socket (~160 here; a busy machine
+    # only merges more frames per read, so it can only be lower).
     assert got["reads"] < 60, got
     off = await run_burst(
         wsclient, env={"WSCLIENT_RCVLOWAT": "0"}, single_pad=0, burst=80, pause=0.003
     )
-    assert off["reads"] > 100, off
+    assert off["setopts"] == 0 and off["stalls"] == 0, off
 
 
 async def test_burst_shorter_than_guessed_is_released_by_the_stall_fallback(wsclient):
@@ -368,6 +398,40 @@ async def test_burst_shorter_than_guessed_is_released_by_the_stall_fallback(wscl
     read) releases them, all of them, leaving no watermark for the single after."""
     env = {"WSCLIENT_RCVLOWAT": "16384", "WSCLIENT_LOWAT_STALL_MS": "300"}
     got = await run_burst(wsclient, env=env, single_pad=2000, burst=10, pause=0.0)
-    assert got["stalls"] == 1, got
-    assert 0.25 < got["tail_s"] < 1.5, got
-    assert got["single_s"] < 0.2, got
+    assert got["stalls"] == 1, got  # only the fallback released them
+    assert got["tail_s"] < 5.0, got
+    assert got["single_s"] < 2.5, got
+
+
+async def test_sockets_that_fail_at_once_answer_opened_once(wsclient):
+    """Hosts that do not resolve fail inside the open itself (recursively): one `opened`, and
+    the next command's answer is its own."""
+    client = await Client.start(wsclient)
+    try:
+        urls = [f"ws://unresolvable-{k}.invalid:1/" for k in range(3)]
+        opened = await client.ask(
+            {"cmd": "open", "urls": urls, "origin": None, "concurrency": 2}, "opened"
+        )
+        assert opened["held"] == 0
+        assert "cpu" in await client.ask({"cmd": "cpu"}, "cpu")  # not a second "opened"
+        await client.close()
+    finally:
+        if client.proc.returncode is None:
+            client.proc.kill()
+
+
+async def test_the_client_exits_when_its_parent_closes_stdin_during_an_open(wsclient):
+    """A parent that goes away mid-open (a killed bench, a test's timeout) must not leave an
+    orphan holding sockets: once the open is over the client exits."""
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        dead = spare.getsockname()[1]  # bound, never listening: refused
+        client = await Client.start(wsclient)
+        try:
+            urls = [f"ws://127.0.0.1:{dead}/"] * 3
+            client.send({"cmd": "open", "urls": urls, "origin": None, "concurrency": 1})
+            client.proc.stdin.close()
+            assert await asyncio.wait_for(client.proc.wait(), 10) == 0
+        finally:
+            if client.proc.returncode is None:
+                client.proc.kill()

@@ -84,6 +84,25 @@ def test_claimable_names_the_free_due_kicked_and_new_tasks_only(monkeypatch):
     assert periodic.claimable(names, now=now + 10) == ["t-later", "t-kicked", "t-new"]
     # held past its lease (the holder died): claimable again
     assert "t-held" in periodic.claimable(names, now=now + periodic.LEASE_SECONDS + 10)
+    # a kick never overrides a lease
+    monkeypatch.setattr(periodic, "_kicked", {"t-held"})
+    assert "t-held" not in periodic.claimable(names, now=now + 1)
+
+
+@pytest.mark.django_db
+def test_a_kicked_task_runs_on_the_next_tick_though_not_due(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("PERIODIC_PROBE_FILE", str(tmp_path / "runs"))
+    settings.PERIODIC_TASKS = {
+        "t-kick": {"task": "tests.config.periodic_probe.record", "every": 3600}
+    }
+    monkeypatch.setattr(periodic, "_kicked", set())
+    assert periodic.run_due(holder="x") == ["t-kick"]  # its first run
+    assert periodic.run_due(holder="x") == []  # not due for an hour
+    periodic._kicked.add("t-kick")
+    assert periodic.run_due(holder="x") == ["t-kick"]  # kicked: runs, and the kick is used up
+    assert periodic._kicked == set()
+    assert periodic.run_due(holder="x") == []
+    assert len((tmp_path / "runs").read_text().splitlines()) == 2
 
 
 @pytest.mark.django_db(transaction=True)
