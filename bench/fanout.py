@@ -1065,18 +1065,22 @@ async def main(args) -> dict:
         if base is None:
             raise SystemExit("--scale-out measures the product on uvicorn: add it to --servers")
 
-    def scale_target(procs: int, round_no: int) -> Target:
-        t = Target(base.name, base.kind, base.server, f"{base.prefix}.x{procs}.{round_no}", procs)
+    def traced(t: Target) -> Target:
+        """`t` with its GC trace's path prefix (--gc-trace)."""
         if args.gc_trace:
             t.gc_trace = str(Path(args.gc_trace).resolve() / f"gc.{t.prefix}")
         return t
+
+    def scale_target(procs: int, round_no: int) -> Target:
+        prefix = f"{base.prefix}.x{procs}.{round_no}"
+        return traced(Target(base.name, base.kind, base.server, prefix, procs))
 
     users: list[dict] = []
     scratch = tempfile.mkdtemp(prefix="fanout-bench-")
     if args.gc_trace:
         Path(args.gc_trace).mkdir(parents=True, exist_ok=True)
         for t in targets:
-            t.gc_trace = str(Path(args.gc_trace).resolve() / f"gc.{t.prefix}")
+            traced(t)
     scale_rows: dict[int, list[dict]] = {1: [], 2: []}  # per process count, every round's row
     try:
         if args.client_impl == "c":
