@@ -37,6 +37,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -566,6 +567,17 @@ async def open_share(cmd: dict, stats: Stats, sockets: list[WSClient]) -> int:
 
 
 C_CLIENT = Path(__file__).resolve().with_name("wsclient.c")
+
+
+def c_client_max_events() -> int:
+    """The highest event id bench/wsclient.c counts (its MAX_EVENT_ID, read from the source).
+
+    The events are numbered 1..singles+events, so that is also how many a run may send.
+    """
+    found = re.search(r"^#define MAX_EVENT_ID \((\d+)L? << (\d+)\)", C_CLIENT.read_text(), re.M)
+    if found is None:
+        raise SystemExit(f"{C_CLIENT}: no '#define MAX_EVENT_ID (1L << n)' to read the bound from")
+    return int(found[1]) << int(found[2])
 
 
 def build_c_client(out_dir: str) -> str:
@@ -1270,8 +1282,37 @@ def parse_args(argv: list[str] | None = None):
         help="measure the layer with a minimal consumer instead of the product's",
     )
     args = parser.parse_args(argv)
-    if args.scale_out_rounds < 1:
-        parser.error("--scale-out-rounds must be at least 1")
+    at_least = {
+        "--sockets": (args.sockets, 1),
+        "--events": (args.events, 0),
+        "--singles": (args.singles, 0),
+        "--tenants": (args.tenants, 1),
+        "--users-per-tenant": (args.users_per_tenant, 1),
+        "--connect-concurrency": (args.connect_concurrency, 1),
+        "--client-procs": (args.client_procs, 1),
+        "--server-procs": (args.server_procs, 1),
+        "--source-ips": (args.source_ips, 1),
+        "--scale-out-rounds": (args.scale_out_rounds, 1),
+    }
+    for flag, (value, low) in at_least.items():
+        if value < low:
+            parser.error(f"{flag} must be at least {low}, not {value}")
+    for flag, value in (
+        ("--single-timeout", args.single_timeout),
+        ("--stall-timeout", args.stall_timeout),
+    ):
+        if not value > 0:
+            parser.error(f"{flag} must be a positive number of seconds, not {value}")
+    if args.events + args.singles < 1:
+        parser.error("--events and --singles are both 0: there would be nothing to measure")
+    if args.client_impl == "c" and args.singles + args.events > c_client_max_events():
+        # The C client takes a higher id for a stray and ignores it: every event past the
+        # bound would be reported lost.
+        parser.error(
+            f"--singles + --events is {args.singles + args.events}: the C client counts at most "
+            f"{c_client_max_events()} events (bench/wsclient.c MAX_EVENT_ID); send fewer, or "
+            "use --client-impl python"
+        )
     return args
 
 

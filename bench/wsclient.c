@@ -39,8 +39,8 @@
 #define READ_CHUNK (1 << 20)     /* the shared read buffer: many frames per recv() */
 #define MAX_FRAME (64u << 20)    /* a bigger frame is a protocol error here */
 #define MAX_EVENT_ID (1L << 20) /* ids index arrays (~34 bytes each, grown by doubling:
-                                   71 MB at most); fanout.py numbers its events from 0 up, so a
-                                   larger id is a stray: ignored */
+                                   71 MB at most); fanout.py numbers its events from 1 up (and
+                                   refuses to send more), so a larger id is a stray: ignored */
 #define WELCOME_TIMEOUT 120.0    /* like open_share's wait_for(fut, 120) */
 #define MAX_PHASES 32
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fanout import Target, gc_report
+from bench.fanout import Target, c_client_max_events, gc_report, parse_args
 from tests.conftest import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,3 +134,35 @@ def test_the_c_client_loses_nothing_reports_the_same_keys_and_the_scale_out_figu
     assert one["deliveries_per_s"] == max(r["deliveries_per_s"] for r in rounds[::2])
     assert c["lost"] == 0
     assert c["scale_out_ratio"] == round(two["deliveries_per_s"] / one["deliveries_per_s"], 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--sockets", "0"], "--sockets must be at least 1, not 0"),
+        (["--events", "-5"], "--events must be at least 0, not -5"),
+        (["--client-procs", "0"], "--client-procs must be at least 1, not 0"),
+        (["--server-procs", "0"], "--server-procs must be at least 1, not 0"),
+        (["--scale-out-rounds", "0"], "--scale-out-rounds must be at least 1, not 0"),
+        (["--single-timeout", "0"], "--single-timeout must be a positive number of seconds"),
+        (["--events", "0", "--singles", "0"], "there would be nothing to measure"),
+        # the C client ignores ids above 2^20 (bench/wsclient.c MAX_EVENT_ID) as strays: such a
+        # run would report every event past the bound lost
+        (
+            ["--client-impl", "c", "--events", str(2**20), "--singles", "1"],
+            f"--singles + --events is {2**20 + 1}: the C client counts at most {2**20} events",
+        ),
+    ],
+)
+def test_a_bad_argument_is_refused_with_a_clear_error_before_anything_starts(argv, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(argv)
+    assert stopped.value.code == 2  # argparse's usage error
+    assert says in capsys.readouterr().err
+
+
+def test_the_c_client_bound_is_read_from_its_source_and_the_largest_run_is_accepted():
+    assert c_client_max_events() == 2**20
+    assert parse_args(["--client-impl", "c", "--events", str(2**20 - 5), "--singles", "5"])
+    # the Python client has no such bound
+    assert parse_args(["--events", str(2**20), "--singles", "1"]).events == 2**20
