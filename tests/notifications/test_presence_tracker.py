@@ -8,13 +8,17 @@ back online, announced as `member_added`, until the TTL ran out).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from channels.layers import get_channel_layer
 
 from notifications.realtime import presence
-from notifications.realtime.presence import MemoryPresenceStore, PresenceTracker
+from notifications.realtime.layers import FanoutChannelLayer, LayerUnavailable
+from notifications.realtime.presence import Change, MemoryPresenceStore, PresenceTracker
+from tests.liveserver import TcpProxy
 from tests.notifications.wsutil import (
     committed_db,
     connect_user,
@@ -197,3 +201,129 @@ async def test_sockets_reading_together_fail_only_for_the_scope_whose_read_faile
     )
     assert [m["id"] for m in ok] == [5]
     assert isinstance(failed, ConnectionError)
+
+
+# -- announcements the layer cannot take yet (Redis away, or this process resubscribing) ------
+
+
+class AwayLayer(Layer):
+    """Refuses every send while `away`, as the fan-out layer does while Redis is unreachable or
+    its subscriptions are being restored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = False
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if self.away:
+            raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
+        await super().group_send(group, message)
+
+
+def changes(layer: Layer) -> list[tuple[list[int], list[int], int]]:
+    return [
+        ([m["id"] for m in msg["added"]], msg["removed"], msg["online"])
+        for group, msg in layer.sent
+        if group == "presence.tenant.1"
+    ]
+
+
+@pytest.fixture
+def memory_store(monkeypatch):
+    store = MemoryPresenceStore()
+    monkeypatch.setattr(presence, "_store", store)
+    return store
+
+
+async def test_changes_the_layer_refused_reach_the_watchers_netted_once_it_is_back(
+    memory_store, caplog
+):
+    layer = AwayLayer()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (0.01, 0.05)
+    await track.join("tenant.1", "tab-4", who(4))  # announced: the watchers list 4
+    layer.away = True
+    await track.join("tenant.1", "tab-5", who(5))  # joins return: a socket is not held up
+    await track.join("tenant.1", "tab-6", who(6))
+    await track.leave("tenant.1", "tab-5")  # came and went while the layer was away
+    await track.leave("tenant.1", "tab-4")
+    assert changes(layer) == [([4], [], 1)]
+    layer.away = False
+    await asyncio.wait_for(track._holder, 5)
+
+    # one message: 6 came, 4 left; 5 is not mentioned; then the system admins' count
+    assert changes(layer) == [([4], [], 1), ([6], [4], 1)]
+    assert layer.sent[-1] == (
+        "presence.system",
+        {"type": "presence.count", "tenant": 1, "online": 1},
+    )
+    held = [r for r in caplog.records if "held until the channel layer" in r.getMessage()]
+    assert len(held) == 1 and held[0].exc_info is None  # one line per outage, no traceback
+
+    await track.join("tenant.1", "tab-7", who(7))  # back to sending at once
+    assert changes(layer)[-1] == ([7], [], 2)
+
+
+async def test_a_change_made_while_one_is_held_is_sent_after_it_not_before(memory_store):
+    layer = AwayLayer()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (0.01, 0.05)
+    layer.away = True
+    await track.join("tenant.1", "tab-5", who(5))
+    layer.away = False  # back, but the held change has not been sent yet
+    await track.leave("tenant.1", "tab-5")
+    await asyncio.wait_for(track._holder, 5)
+    # never "5 left" before "5 came" (a watcher would list 5 for good): the two net to nothing
+    assert changes(layer) == []
+    await track.join("tenant.1", "tab-6", who(6))
+    assert changes(layer) == [([6], [], 1)]
+
+
+def test_a_change_then_another_is_what_a_watcher_told_of_neither_must_learn():
+    first = Change("tenant.1", added=[who(1), who(2)], removed=[3, 4], online=5)
+    later = Change("tenant.1", added=[who(3), who(5)], removed=[2, 4, 6], online=4)
+    net = first.then(later)
+    assert [m["id"] for m in net.added] == [1, 5]  # 2 came and went; 3 went and came back
+    assert net.removed == [4, 6]  # 4 only once
+    assert net.online == 4
+    assert not Change("tenant.1", added=[who(1)]).then(Change("tenant.1", removed=[1]))
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(60)
+async def test_a_process_cut_off_from_redis_tells_the_other_processes_once_it_is_back(
+    redis_url, memory_store
+):
+    """Two processes' layers on a real Redis: the watcher's connects directly, the other's
+    through a relay that is cut. What the cut-off process's people did meanwhile reaches the
+    watcher when its layer is back (before, it was dropped with a traceback: the watcher kept
+    listing someone who had left)."""
+    prefix = f"presence-held-{secrets.token_hex(4)}"
+    host = urlsplit(redis_url)
+    relay = TcpProxy((host.hostname or "127.0.0.1", host.port or 6379))
+    relay.start()
+    via_relay = urlunsplit(host._replace(netloc=f"127.0.0.1:{relay.port}"))
+    watcher_layer = FanoutChannelLayer(hosts=[redis_url], prefix=prefix)
+    cut_layer = FanoutChannelLayer(hosts=[via_relay], prefix=prefix)
+    track = PresenceTracker(cut_layer)
+    track.HOLD_RETRY = (0.05, 0.2)
+    try:
+        watcher = await watcher_layer.new_channel()
+        await watcher_layer.group_add("presence.tenant.1", watcher)
+        own = await cut_layer.new_channel()
+        await cut_layer.group_add("tenant.1", own)  # the cut-off process has a socket too
+        await track.join("tenant.1", "tab-4", who(4))
+        got = await asyncio.wait_for(watcher_layer.receive(watcher), 5)
+        assert [m["id"] for m in got["added"]] == [4]
+
+        relay.stop()  # connections cut, new ones refused
+        await track.leave("tenant.1", "tab-4")
+        await track.join("tenant.1", "tab-6", who(6))
+        relay.start()
+
+        got = await asyncio.wait_for(watcher_layer.receive(watcher), 30)
+        assert ([m["id"] for m in got["added"]], got["removed"], got["online"]) == ([6], [4], 1)
+    finally:
+        relay.stop()
+        await watcher_layer.close()
+        await cut_layer.close()

@@ -44,6 +44,7 @@ from notifications.realtime.groups import (
     tenant_of,
     tenant_scope,
 )
+from notifications.realtime.layers import LayerUnavailable
 from notifications.realtime.presence.base import Change, presence_ttl
 from notifications.realtime.presence.memory import MemoryPresenceStore
 from notifications.realtime.presence.redis import RedisPresenceStore
@@ -135,6 +136,12 @@ class PresenceTracker:
         self._joining: dict[str, list[tuple[str, dict[str, Any], asyncio.Future]]] = {}
         self._restored: tuple[int | None, asyncio.Task] | None = None  # (resubscribes, refresh)
         self._flushed: dict[str, float] = {}  # scope → loop time its last batch of joins left
+        # Announcements the layer could not take (Redis away, or this process resubscribing):
+        # held, netted per scope, and sent in order once it can (`_send_held`).
+        self._held: dict[str, Change] = {}  # scope → the net change not yet announced
+        self._held_counts: dict[str, int] = {}  # tenant → its latest online figure
+        self._sending: set[str] = set()  # scopes whose held change is being sent
+        self._holder: asyncio.Task | None = None
 
     # During a burst, a scope's joins go to the store at most once per this many seconds: a
     # connect storm at ~1,000 sockets/s otherwise made one thread hop and one Redis script per
@@ -257,26 +264,103 @@ class PresenceTracker:
             self._ensure_heartbeat()
 
     async def announce(self, change: Change) -> None:
-        """Tell the scope's watchers (and, for a tenant, the system admins' counts)."""
+        """Tell the scope's watchers (and, for a tenant, the system admins' counts).
+
+        If the layer cannot take it now (`LayerUnavailable`: Redis away, or this process's
+        subscriptions being restored, as while its first sockets connect), the change is held
+        and sent once it can, netted with what follows in the scope: watchers in the other
+        processes, which no re-sync tells, would otherwise list a person who left, or miss one
+        who came, until they reconnect. Later changes of a scope with one held wait behind it.
+        """
         if not change:
             return
-        message = {
-            "type": "presence.changed",
-            "scope": change.scope,
-            "added": change.added,
-            "removed": change.removed,
-            "online": change.online,
-        }
+        scope = change.scope
+        if scope in self._held or scope in self._sending:
+            self._hold(change)
+            return
         try:
-            await self.layer.group_send(presence_group(change.scope), message)
-            tenant = tenant_of(change.scope)
-            if tenant is not None:
-                await self.layer.group_send(
-                    PRESENCE_SYSTEM_GROUP,
-                    {"type": "presence.count", "tenant": tenant, "online": change.online},
-                )
-        except Exception:  # the layer is down: the next sweep's figures will be right again
+            await self.layer.group_send(presence_group(scope), _changed_message(change))
+        except LayerUnavailable as exc:
+            self._hold(change, exc)
+            return
+        except Exception:  # a bug, not an outage: holding it would not help
             logger.warning("could not announce a presence change", exc_info=True)
+            return
+        await self._announce_count(scope, change.online)
+
+    async def _announce_count(self, scope: str, online: int) -> None:
+        tenant = tenant_of(scope)
+        if tenant is None:
+            return
+        if tenant in self._held_counts:
+            self._held_counts[tenant] = online  # (only the latest figure matters)
+            return
+        try:
+            await self.layer.group_send(PRESENCE_SYSTEM_GROUP, _count_message(tenant, online))
+        except LayerUnavailable as exc:
+            self._held_counts[tenant] = online
+            self._start_holding(exc)
+        except Exception:
+            logger.warning("could not announce a presence count", exc_info=True)
+
+    def _hold(self, change: Change, exc: Exception | None = None) -> None:
+        held = self._held.get(change.scope)
+        self._held[change.scope] = change if held is None else held.then(change)
+        self._start_holding(exc)
+
+    def _start_holding(self, exc: Exception | None) -> None:
+        if self._holder is None or self._holder.done():
+            logger.warning(
+                "presence changes held until the channel layer takes them again (%s)", exc
+            )
+            self._holder = asyncio.get_running_loop().create_task(self._send_held())
+
+    #: seconds between attempts to send held changes (doubling from the first, up to the last)
+    HOLD_RETRY = (0.05, 2.0)
+
+    async def _send_held(self) -> None:
+        """Send the held changes, oldest scope first, then the counts; retry while the layer
+        cannot take them. A change that fails for another reason is dropped (logged)."""
+        delay, most = self.HOLD_RETRY
+        sent = 0
+        while self._held or self._held_counts:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, most)
+            try:
+                while self._held:
+                    scope = next(iter(self._held))
+                    change = self._held.pop(scope)
+                    self._sending.add(scope)  # announces meanwhile hold behind it
+                    try:
+                        if change:  # (came and went meanwhile: nothing to tell but the count)
+                            message = _changed_message(change)
+                            await self.layer.group_send(presence_group(scope), message)
+                    except LayerUnavailable:
+                        newer = self._held.pop(scope, None)
+                        self._held = {scope: change.then(newer) if newer else change, **self._held}
+                        raise
+                    except Exception:
+                        logger.warning("could not announce a presence change", exc_info=True)
+                        continue
+                    finally:
+                        self._sending.discard(scope)
+                    sent += 1
+                    tenant = tenant_of(scope)
+                    if tenant is not None:
+                        self._held_counts[tenant] = change.online  # after the change it counts
+                while self._held_counts:
+                    tenant, online = next(iter(self._held_counts.items()))
+                    await self.layer.group_send(
+                        PRESENCE_SYSTEM_GROUP, _count_message(tenant, online)
+                    )
+                    if self._held_counts.get(tenant) == online:
+                        del self._held_counts[tenant]
+            except LayerUnavailable:
+                continue
+            except Exception:
+                logger.warning("could not announce presence counts", exc_info=True)
+                self._held_counts.clear()
+        logger.info("presence: %d held changes announced", sent)
 
     # heartbeat
 
@@ -335,6 +419,20 @@ class PresenceTracker:
                 await self.announce(change)
             else:
                 self._forget_lock(scope)
+
+
+def _changed_message(change: Change) -> dict[str, Any]:
+    return {
+        "type": "presence.changed",
+        "scope": change.scope,
+        "added": change.added,
+        "removed": change.removed,
+        "online": change.online,
+    }
+
+
+def _count_message(tenant: int, online: int) -> dict[str, Any]:
+    return {"type": "presence.count", "tenant": tenant, "online": online}
 
 
 _trackers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenceTracker] = (
