@@ -472,12 +472,21 @@ class RedisCutProxy(TcpProxy):
     to everything it passed, hands those to the client and then closes, so the client has
     exactly that many PUBLISHes acknowledged and Redis never saw the rest. Later connections
     are relayed as TcpProxy does (`then_refuse`: refused, until start()). `cut` is set once
-    the cut happened."""
+    the cut happened. With `hang`, the first connection is not closed but answers nothing
+    more (a Redis that hung part-way: no error reaches the client, only its own timeout)."""
 
-    def __init__(self, upstream: tuple[str, int], cut_after: int, *, then_refuse: bool = False):
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        cut_after: int,
+        *,
+        then_refuse: bool = False,
+        hang: bool = False,
+    ):
         super().__init__(upstream)
         self.cut_after = cut_after
         self.then_refuse = then_refuse
+        self.hang = hang
         self.cut = threading.Event()
         self._first = True
 
@@ -532,6 +541,12 @@ class RedisCutProxy(TcpProxy):
                     if self.then_refuse:
                         self.refuse()
                     server.close()
+                    if self.hang:
+                        self.cut.set()
+                        while client.recv(65536):  # open, read, never answered
+                            pass
+                        client.close()
+                        return
                     client.shutdown(socket.SHUT_WR)  # the acknowledged replies, then EOF
                     self.cut.set()
                     while client.recv(65536):  # drain: unread data would reset the replies

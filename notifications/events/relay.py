@@ -188,11 +188,12 @@ async def _send(
             end, messages = len(rows), None
         chunk = rows[start:end]
         log_context.event_id.set(chunk[0].id)  # the chunk's first, on its lines
+        taken: set[int] = set()  # filled as Redis acknowledges: survives our own timeout
         try:
             if messages is None:
                 raise ValueError("a message could not be built")
             async with asyncio.timeout(send_timeout()):
-                await many(messages)
+                await many(messages, taken=taken)
         except Exception as exc:
             if not layer_is_down(exc):  # rejected before anything was sent
                 chunk_sent, chunk_failed, _ = await _send_each(chunk, layer)
@@ -202,7 +203,7 @@ async def _send(
                 continue
             # Events whose every message Redis acknowledged before the cut are sent: a
             # retry would give their sockets a second copy.
-            done = _fully_taken(chunk, getattr(exc, "taken", ()))
+            done = _fully_taken(chunk, taken | set(getattr(exc, "taken", ())))
             now = time.time()
             for row in chunk:
                 if row.id in done:

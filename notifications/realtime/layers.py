@@ -485,7 +485,9 @@ class FanoutChannelLayer(BaseChannelLayer):
         else:
             self._fan_out(group, copy.deepcopy(message))
 
-    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+    async def group_send_many(
+        self, messages: list[tuple[str, dict]], *, taken: set[int] | None = None
+    ) -> None:
         """`group_send` each (group, message) in order; in Redis mode one pipelined round trip.
 
         Every group name is checked and every message serialized before anything is sent, so
@@ -493,13 +495,15 @@ class FanoutChannelLayer(BaseChannelLayer):
         batch one event at a time, to isolate the bad one). A connection failure is retried
         once with only the messages Redis had not acknowledged; `LayerUnavailable.taken` then
         names those it had (the caller resends the rest, at-least-once: a message sent but not
-        acknowledged before the cut may still arrive twice).
+        acknowledged before the cut may still arrive twice). A caller's own `taken` set is
+        filled as the replies are read, so one that gives up waiting (a send timeout: Redis
+        hung part-way, no error to carry the set) still knows which messages went out.
         """
         for group, message in messages:
             assert isinstance(message, dict), "message is not a dict"
             self.require_valid_group_name(group)
         if self.is_redis:
-            await self._publish_many([(self._group_key(g), m) for g, m in messages])
+            await self._publish_many([(self._group_key(g), m) for g, m in messages], taken)
         else:
             for group, message in messages:
                 self._fan_out(group, copy.deepcopy(message))
@@ -570,7 +574,9 @@ class FanoutChannelLayer(BaseChannelLayer):
             except (RedisError, OSError) as exc:
                 raise LayerUnavailable(f"Redis unreachable: {exc}") from exc
 
-    async def _publish_many(self, items: list[tuple[str, dict]]) -> None:
+    async def _publish_many(
+        self, items: list[tuple[str, dict]], taken: set[int] | None = None
+    ) -> None:
         """PUBLISH each (key, message) in order over one pipelined round trip (no MULTI).
 
         A connection cut part-way leaves some PUBLISHes taken (their replies read) and the
@@ -585,7 +591,7 @@ class FanoutChannelLayer(BaseChannelLayer):
             raise LayerUnavailable("channel layer is resubscribing to Redis; retry later")
         packed = [(key, msgpack.packb(message, use_bin_type=True)) for key, message in items]
         client = self._publisher()
-        taken: set[int] = set()
+        taken = set() if taken is None else taken
         pending = list(range(len(packed)))
         for attempt in range(2):
             try:
