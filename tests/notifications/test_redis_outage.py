@@ -69,17 +69,20 @@ async def test_event_emitted_while_redis_is_down_arrives_once_it_is_back(
 
     begin = time.monotonic()
     await run(tenants.tenant_update)(tenant=suspended, data={"name": "Acme 2"}, by=None)
-    assert time.monotonic() - begin < 0.5
+    assert time.monotonic() - begin < 5  # (a busy machine's transaction, not a Redis timeout)
     updated = await run(StoredEvent.objects.get)(name="TenantUpdated")
     assert (updated.publish_attempts, updated.published_at) == (0, None)
 
     # A server's publisher keeps trying while Redis is down, and gives the row back each time.
     running = publisher.ensure_started()
-    await asyncio.sleep(1.0)
+    assert running is not None
+    attempts = StoredEvent.objects.filter(pk=row.pk).values_list("publish_attempts", flat=True)
+    async with asyncio.timeout(20):  # two attempts and back-offs, however busy the machine
+        while (await run(attempts.get)()) < 2:
+            await asyncio.sleep(0.05)
     await publisher.stop()
     row = await run(StoredEvent.objects.get)(pk=row.pk)
     assert row.published_at is None and row.publish_attempts >= 2
-    assert running is not None
 
     spare_redis.start()
     await wait_subscribed(layer, group, listener.channel, timeout=15)
