@@ -316,13 +316,13 @@ def notify_publishers() -> None:
 
 #: A follower's wake-up for the claiming publisher: a NOTIFY in an autocommit statement that
 #: does not wait for the WAL flush (losing it costs a poll, not an event).
-_WAKE_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
+WAKE_CLAIMER_SQL = "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, '')"
 
 
 def wake_claimer() -> None:
     """Tell the claiming publisher (another process) that this one committed events."""
     with connection.cursor() as cursor:
-        cursor.execute(_WAKE_SQL, [WAKE_CHANNEL])
+        cursor.execute(WAKE_CLAIMER_SQL, [WAKE_CHANNEL])
 
 
 def stale_claimable(age: timedelta) -> bool:

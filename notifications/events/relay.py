@@ -44,6 +44,7 @@ from notifications.conf import notification_settings as conf
 from notifications.events.outbox import (
     LEADER_LOCK_KEY,
     WAKE_CHANNEL,
+    WAKE_CLAIMER_SQL,
     claim,
     settle,
     stale_claimable,
@@ -317,7 +318,8 @@ class Publisher:
 
     On PostgreSQL one publisher among all processes claims: the one whose LISTEN connection
     holds the session advisory lock `LEADER_LOCK_KEY` (the claimer). The others (followers)
-    only tell it, by NOTIFY, at most once per CLAIM_GAP, that their process committed; so the
+    only tell it, by NOTIFY, at most once per CLAIM_GAP, that their process committed (from
+    that connection, which only the claimer LISTENs on); so the
     claims are not contended by every process and each carries the commits of all of them.
     The claimer's death closes its connection and frees the lock: a follower takes it at its
     next poll. A claimer that is alive but stuck (or far behind) is covered by the followers,
@@ -338,7 +340,8 @@ class Publisher:
         self.owns_loop = False  # True: runs on a thread ensure_started() made for it
         self.task: asyncio.Task | None = None
         self.listener: asyncio.Task | None = None
-        #: True while LISTEN/NOTIFY wakes this publisher (PostgreSQL)
+        #: True while LISTEN/NOTIFY wakes this publisher (PostgreSQL), or, a follower, while
+        #: its LISTEN connection is up to NOTIFY the claimer
         self.listening = False
         #: True while this publisher is the one that claims (always, unless `elects`)
         self.leading = True
@@ -346,6 +349,8 @@ class Publisher:
         self.elects = False
         self._committed = False  # a commit of this process woke it (wake())
         self._wake: asyncio.Event | None = None
+        #: a follower's commit for the claimer to hear of (`_follow`)
+        self._tell: asyncio.Event | None = None
         # One thread with its own long-lived DB connection: polling never opens connections
         # and never queues behind request threads.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="notifications-publisher")
@@ -364,6 +369,7 @@ class Publisher:
 
         def _create() -> None:
             self._wake = asyncio.Event()
+            self._tell = asyncio.Event()
             self.task = loop.create_task(self.run(), name="notifications-publisher")
             if connection.vendor == "postgresql":
                 self.elects = bool(conf.SINGLE_CLAIMER)
@@ -408,23 +414,27 @@ class Publisher:
                     keepalives_interval=5,
                     keepalives_count=6,
                 ) as conn:
-                    await conn.execute(f"LISTEN {WAKE_CHANNEL}")
-                    self.listening, delay = True, 0.1
                     self.leading = not self.elects  # a claimer again only with the lock
-                    self._set_wake()  # anything committed while not listening
+                    delay, listens = 0.1, False
                     while True:
                         if self.elects and not self.leading:  # try to become it, every poll
                             cursor = await conn.execute(
                                 "SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY]
                             )
                             row = await cursor.fetchone()
-                            if row and row[0]:
-                                self.leading = True
+                            self.leading = bool(row and row[0])
+                        if self.leading:
+                            # Only a claimer LISTENs: followers have nothing to claim, and
+                            # each would receive (and ignore) every other one's wake-up.
+                            if not listens:
+                                await conn.execute(f"LISTEN {WAKE_CHANNEL}")
+                                listens = self.listening = True
+                                self._set_wake()  # anything committed while not listening
+                            async for _ in conn.notifies():
                                 self._set_wake()
-                        timeout = None if self.leading else self.interval
-                        async for _ in conn.notifies(timeout=timeout):
-                            if self.leading:  # (a follower has nothing to claim)
-                                self._set_wake()
+                        else:
+                            self.listening = True  # (its connection is up: `_follow` tells)
+                            await self._follow(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away: poll meanwhile, try again
@@ -438,6 +448,22 @@ class Publisher:
                 self.leading = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _follow(self, conn: Any) -> None:
+        """A follower's turn on its LISTEN connection, until the next try for the lock: tell
+        the claimer of this process's commits (`run` asks, at most once per CLAIM_GAP) by a
+        NOTIFY from here, one round trip on this loop rather than a hop to the DB thread."""
+        assert self._tell is not None
+        clock = asyncio.get_running_loop().time
+        until = clock() + self.interval
+        while (left := until - clock()) > 0:
+            try:
+                await asyncio.wait_for(self._tell.wait(), left)
+            except TimeoutError:
+                return
+            self._tell.clear()
+            # (outside the timeout: a query cancelled half-way could break the connection)
+            await conn.execute(WAKE_CLAIMER_SQL, [WAKE_CHANNEL])
 
     def _set_wake(self) -> None:
         if self._wake is not None:
@@ -480,7 +506,10 @@ class Publisher:
                     sent = await publish_pending(run_db=self.run_db, check_first=not woken)
                 else:
                     if committed:
-                        await self.run_db(wake_claimer)
+                        if self.listening and self._tell is not None:
+                            self._tell.set()  # sent by the LISTEN connection (`_follow`)
+                        else:
+                            await self.run_db(wake_claimer)
                     sent = 0
                     if backlog or clock() - last_check >= self.interval:  # drain a backlog
                         last_check = clock()

@@ -386,6 +386,20 @@ async def _received(listener, count: int, seconds: float = 10) -> list[int]:
     return received
 
 
+#: what the LISTEN connections of a claimer and a follower last ran, once both tried the lock
+CLAIMER_AND_FOLLOWER = ["LISTEN notifications_outbox", "SELECT pg_try_advisory_lock"]
+
+
+def last_statements(application_name: str) -> list[str]:
+    """The last statement of each idle connection so named, up to its first '(' (sorted)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT query FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'",
+            [application_name],
+        )
+        return sorted(row[0].split("(")[0] for row in cursor.fetchall())
+
+
 @pytest.mark.postgres
 async def test_one_publisher_claims_and_another_takes_over_when_it_stops(
     listen, settings, monkeypatch
@@ -398,16 +412,6 @@ async def test_one_publisher_claims_and_another_takes_over_when_it_stops(
     conninfo = publisher._conninfo
     monkeypatch.setattr(publisher, "_conninfo", lambda: f"{conninfo()} application_name={name}")
 
-    def tried_lock() -> int:
-        """How many of the two have finished a pg_try_advisory_lock (their last statement)."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
-                " AND state = 'idle' AND query LIKE 'SELECT pg_try_advisory_lock%%'",
-                [name],
-            )
-            return cursor.fetchone()[0]
-
     listener = await listen("system.admin")
     first, second = publisher.Publisher(interval=0.05), publisher.Publisher(interval=0.05)
     loop = asyncio.get_running_loop()
@@ -418,7 +422,7 @@ async def test_one_publisher_claims_and_another_takes_over_when_it_stops(
             while not (first.leading or second.leading):
                 await asyncio.sleep(0.02)
         async with asyncio.timeout(30):  # the other has tried for the lock too
-            while await run(tried_lock)() < 2:
+            while await run(last_statements)(name) != CLAIMER_AND_FOLLOWER:
                 await asyncio.sleep(0.02)
         leaders = [first.leading, second.leading].count(True)
         leader, follower = (first, second) if first.leading else (second, first)
@@ -436,6 +440,38 @@ async def test_one_publisher_claims_and_another_takes_over_when_it_stops(
     assert sorted(before) == sorted(row.id for row in stored)
     assert took_over
     assert sorted(after) == sorted(row.id for row in later)
+
+
+@pytest.mark.postgres
+async def test_a_followers_commit_wakes_the_claimer_at_once_and_followers_do_not_listen(
+    listen, settings, monkeypatch
+):
+    """A follower's process commits: its NOTIFY wakes the claimer, which sends the event long
+    before its next poll (60 s here). Followers do not LISTEN (they would only receive, and
+    ignore, the others' wake-ups); the claimer does."""
+    settings.NOTIFICATIONS_SINGLE_CLAIMER = 1
+    name = f"wake-test-{secrets.token_hex(4)}"
+    conninfo = publisher._conninfo
+    monkeypatch.setattr(publisher, "_conninfo", lambda: f"{conninfo()} application_name={name}")
+
+    listener = await listen("system.admin")
+    first, second = publisher.Publisher(interval=60), publisher.Publisher(interval=60)
+    loop = asyncio.get_running_loop()
+    first.start(loop)
+    second.start(loop)
+    try:
+        async with asyncio.timeout(30):  # one holds the lock and LISTENs, the other tried it
+            while await run(last_statements)(name) != CLAIMER_AND_FOLLOWER:
+                await asyncio.sleep(0.02)
+        leader, follower = (first, second) if first.leading else (second, first)
+        assert leader.leading and not follower.leading and follower.listening
+        stored = await run(fire)(1)
+        follower.wake()  # as broadcast() does after a commit in the follower's process
+        received = await _received(listener, 1, seconds=20)
+    finally:
+        for started in (first, second):
+            await started.stop()
+    assert received == [stored[0].id]
 
 
 @pytest.mark.postgres
