@@ -264,19 +264,158 @@ async def test_changes_the_layer_refused_reach_the_watchers_netted_once_it_is_ba
     assert changes(layer)[-1] == ([7], [], 2)
 
 
+async def send_held_now(track: PresenceTracker) -> None:
+    """Run the holder's round here, at a moment of the test's choosing (its own task waits a
+    minute: HOLD_RETRY below), so no test depends on how fast a thread hop is."""
+    track._holder.cancel()
+    track.HOLD_RETRY = (0, 0)
+    await asyncio.wait_for(track._send_held(), 5)
+
+
 async def test_a_change_made_while_one_is_held_is_sent_after_it_not_before(memory_store):
     layer = AwayLayer()
     track = PresenceTracker(layer)
-    track.HOLD_RETRY = (0.01, 0.05)
+    track.HOLD_RETRY = (60, 60)
     layer.away = True
     await track.join("tenant.1", "tab-5", who(5))
     layer.away = False  # back, but the held change has not been sent yet
     await track.leave("tenant.1", "tab-5")
-    await asyncio.wait_for(track._holder, 5)
+    await send_held_now(track)
     # never "5 left" before "5 came" (a watcher would list 5 for good): the two net to nothing
     assert changes(layer) == []
     await track.join("tenant.1", "tab-6", who(6))
     assert changes(layer) == [([6], [], 1)]
+
+
+class SharedLayer(AwayLayer):
+    """One of several processes' layers: what any of them sends, every watcher receives."""
+
+    def __init__(self, sent: list) -> None:
+        super().__init__()
+        self.sent = sent
+
+
+def watchers_list(sent: list) -> set[int]:
+    """Who a watcher that applied every message in order lists as online."""
+    listed: set[int] = set()
+    for group, msg in sent:
+        if group == "presence.tenant.1":
+            listed |= {m["id"] for m in msg["added"]}
+            listed -= set(msg["removed"])
+    return listed
+
+
+@pytest.mark.parametrize("last", ["left over there", "came back over there"])
+async def test_a_held_change_does_not_undo_what_another_process_announced_meanwhile(
+    memory_store, last
+):
+    """Process A cannot send (resubscribing); person 7 comes on A, opens a tab on B, closes A's
+    tab. B's own transitions go out at once. What A held must not, when sent later, contradict
+    the store: watchers would list 7 for good after 7 left (or drop 7 while online)."""
+    sent: list = []
+    layer_a, layer_b = SharedLayer(sent), SharedLayer(sent)
+    a, b = PresenceTracker(layer_a), PresenceTracker(layer_b)
+    a.HOLD_RETRY = (60, 60)
+    layer_a.away = True
+    await a.join("tenant.1", "a1", who(7))  # 7 added: held in A
+    await b.join("tenant.1", "b1", who(7))  # no transition (7 is online already)
+    await a.leave("tenant.1", "a1")  # none either (7 is still on B)
+    await b.leave("tenant.1", "b1")  # 7 removed: B announces it
+    if last == "came back over there":
+        await b.join("tenant.1", "b2", who(7))  # 7 added: B announces it
+    layer_a.away = False
+    await send_held_now(a)
+
+    online = {m["id"] for m in memory_store.members("tenant.1")}
+    assert watchers_list(sent) == online == ({7} if last == "came back over there" else set())
+    counts = [m["online"] for group, m in sent if group == "presence.system"]
+    assert counts[-1] == len(online)
+
+
+class HangsOnce(AwayLayer):
+    """The first send of "4 left" hangs (a PUBLISH on a connection that stopped answering),
+    then fails as unreachable, as the pooled connection's socket timeout does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging = asyncio.Event()
+        self.cut = asyncio.Event()
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if message.get("removed") == [4] and not self.hanging.is_set():
+            self.hanging.set()
+            await self.cut.wait()
+            raise LayerUnavailable("Redis unreachable: timeout")
+        await super().group_send(group, message)
+
+
+async def test_a_later_change_does_not_overtake_a_send_still_in_flight(memory_store):
+    """4 leaves; that announcement hangs; 4 comes back. Before, the return was held, sent by
+    the holder first, and the hung "4 left" was then held and sent after it: watchers ended
+    without 4 while 4 was online. Now the return waits for the send in flight."""
+    layer = HangsOnce()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (60, 60)
+    await track.join("tenant.1", "a", who(4))
+    leaving = asyncio.create_task(track.leave("tenant.1", "a"))
+    await asyncio.wait_for(layer.hanging.wait(), 5)
+    returning = asyncio.create_task(track.join("tenant.1", "b", who(4)))
+    await asyncio.sleep(0.05)  # (the return's store call; it must not be sent while 4's hangs)
+    assert changes(layer) == [([4], [], 1)]
+    layer.cut.set()
+    await asyncio.wait_for(asyncio.gather(leaving, returning), 5)
+    assert changes(layer) == [([4], [], 1)]  # both held: 4 left and came back
+    await send_held_now(track)
+    assert watchers_list(layer.sent) == {4}
+    assert layer.sent[-1] == (
+        "presence.system",
+        {"type": "presence.count", "tenant": 1, "online": 1},
+    )
+
+
+class Unreadable(MemoryPresenceStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused = 0
+
+    def members(self, scope):
+        if self.down:
+            self.refused += 1
+            raise ConnectionError("Redis went away")
+        return super().members(scope)
+
+
+async def test_a_held_change_waits_while_the_store_cannot_be_read(monkeypatch):
+    """Before it is sent a held change is checked against the store; a store that cannot be
+    read is an outage like the layer's: the change stays held and goes once it can be."""
+    store = Unreadable()
+    monkeypatch.setattr(presence, "_store", store)
+    layer = AwayLayer()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (0.01, 0.01)
+    layer.away = True
+    await track.join("tenant.1", "tab-5", who(5))
+    layer.away, store.down = False, True
+    for _ in range(500):
+        if store.refused >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert store.refused >= 2 and changes(layer) == [] and "tenant.1" in track._held
+    store.down = False
+    await asyncio.wait_for(track._holder, 5)
+    assert changes(layer) == [([5], [], 1)]
+
+
+async def test_stopping_the_trackers_stops_a_holder_that_still_waits_for_the_layer(memory_store):
+    layer = AwayLayer()
+    layer.away = True
+    track = presence.tracker(layer)
+    await track.join("tenant.1", "tab-5", who(5))
+    holder = track._holder
+    assert holder is not None and not holder.done()
+    await presence.stop_trackers()
+    assert holder.done()
 
 
 def test_a_change_then_another_is_what_a_watcher_told_of_neither_must_learn():

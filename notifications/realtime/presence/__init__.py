@@ -140,8 +140,10 @@ class PresenceTracker:
         # held, netted per scope, and sent in order once it can (`_send_held`).
         self._held: dict[str, Change] = {}  # scope → the net change not yet announced
         self._held_counts: dict[str, int] = {}  # tenant → its latest online figure
-        self._sending: set[str] = set()  # scopes whose held change is being sent
         self._holder: asyncio.Task | None = None
+        # One announcement at a time per scope, in the order they were made: a send still in
+        # flight (a hung connection) must not be overtaken by a later change of its scope.
+        self._order: dict[str, list[Any]] = {}  # scope → [lock, users]
 
     # During a burst, a scope's joins go to the store at most once per this many seconds: a
     # connect storm at ~1,000 sockets/s otherwise made one thread hop and one Redis script per
@@ -263,6 +265,20 @@ class PresenceTracker:
         if delta > 0:
             self._ensure_heartbeat()
 
+    @contextlib.asynccontextmanager
+    async def _in_order(self, scope: str) -> Any:
+        entry = self._order.get(scope)
+        if entry is None:
+            entry = self._order[scope] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                del self._order[scope]
+
     async def announce(self, change: Change) -> None:
         """Tell the scope's watchers (and, for a tenant, the system admins' counts).
 
@@ -275,18 +291,19 @@ class PresenceTracker:
         if not change:
             return
         scope = change.scope
-        if scope in self._held or scope in self._sending:
-            self._hold(change)
-            return
-        try:
-            await self.layer.group_send(presence_group(scope), _changed_message(change))
-        except LayerUnavailable as exc:
-            self._hold(change, exc)
-            return
-        except Exception:  # a bug, not an outage: holding it would not help
-            logger.warning("could not announce a presence change", exc_info=True)
-            return
-        await self._announce_count(scope, change.online)
+        async with self._in_order(scope):
+            if scope in self._held:
+                self._hold(change)
+                return
+            try:
+                await self.layer.group_send(presence_group(scope), _changed_message(change))
+            except LayerUnavailable as exc:
+                self._hold(change, exc)
+                return
+            except Exception:  # a bug, not an outage: holding it would not help
+                logger.warning("could not announce a presence change", exc_info=True)
+                return
+            await self._announce_count(scope, change.online)
 
     async def _announce_count(self, scope: str, online: int) -> None:
         tenant = tenant_of(scope)
@@ -328,26 +345,7 @@ class PresenceTracker:
             delay = min(delay * 2, most)
             try:
                 while self._held:
-                    scope = next(iter(self._held))
-                    change = self._held.pop(scope)
-                    self._sending.add(scope)  # announces meanwhile hold behind it
-                    try:
-                        if change:  # (came and went meanwhile: nothing to tell but the count)
-                            message = _changed_message(change)
-                            await self.layer.group_send(presence_group(scope), message)
-                    except LayerUnavailable:
-                        newer = self._held.pop(scope, None)
-                        self._held = {scope: change.then(newer) if newer else change, **self._held}
-                        raise
-                    except Exception:
-                        logger.warning("could not announce a presence change", exc_info=True)
-                        continue
-                    finally:
-                        self._sending.discard(scope)
-                    sent += 1
-                    tenant = tenant_of(scope)
-                    if tenant is not None:
-                        self._held_counts[tenant] = change.online  # after the change it counts
+                    sent += await self._send_held_scope(next(iter(self._held)))
                 while self._held_counts:
                     tenant, online = next(iter(self._held_counts.items()))
                     await self.layer.group_send(
@@ -361,6 +359,49 @@ class PresenceTracker:
                 logger.warning("could not announce presence counts", exc_info=True)
                 self._held_counts.clear()
         logger.info("presence: %d held changes announced", sent)
+
+    async def _send_held_scope(self, scope: str) -> int:
+        """Send one scope's held change as it stands now; 1 if a message went out.
+
+        Rebased on the store first: meanwhile another process, whose layer kept working, may
+        have announced a later transition of the same person (they came here, then left over
+        there), and a net made here earlier would undo it (watchers listing someone gone for
+        good). Only who is still online is announced added, only who is not removed, and the
+        count is the store's. A store that cannot be read is an outage too: retried.
+        """
+        async with self._in_order(scope):  # announces of the scope wait, then hold behind
+            held = self._held.pop(scope, None)
+            if held is None:
+                return 0
+            try:
+                change = await self._rebased(held)
+                if change:
+                    await self.layer.group_send(presence_group(scope), _changed_message(change))
+            except (LayerUnavailable, _StoreAway) as exc:
+                self._held = {scope: held, **self._held}  # first again, for the next try
+                if isinstance(exc, _StoreAway):
+                    raise LayerUnavailable(str(exc)) from exc
+                raise
+            except Exception:
+                logger.warning("could not announce a presence change", exc_info=True)
+                return 0
+            tenant = tenant_of(scope)
+            if tenant is not None:
+                self._held_counts[tenant] = change.online  # after the change it counts
+            return 1 if change else 0
+
+    async def _rebased(self, change: Change) -> Change:
+        try:
+            members = await self._call(get_store().members, change.scope)
+        except Exception as exc:
+            raise _StoreAway(f"presence store unreadable: {exc}") from exc
+        online = {m.get("id") for m in members}
+        return Change(
+            change.scope,
+            added=[info for info in change.added if info.get("id") in online],
+            removed=[person for person in change.removed if person not in online],
+            online=len(members),
+        )
 
     # heartbeat
 
@@ -419,6 +460,10 @@ class PresenceTracker:
                 await self.announce(change)
             else:
                 self._forget_lock(scope)
+
+
+class _StoreAway(Exception):
+    """The store could not be read to rebase a held change (retried as an outage)."""
 
 
 def _changed_message(change: Change) -> dict[str, Any]:
@@ -483,7 +528,7 @@ async def stop_trackers() -> None:
     found = _trackers.pop(asyncio.get_running_loop(), None)
     if found is None:
         return
-    for task in [found._task, *found._sweeps]:
+    for task in [found._task, found._holder, *found._sweeps]:
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
