@@ -454,6 +454,15 @@ async def test_a_followers_commit_wakes_the_claimer_at_once_and_followers_do_not
     conninfo = publisher._conninfo
     monkeypatch.setattr(publisher, "_conninfo", lambda: f"{conninfo()} application_name={name}")
 
+    claims = []
+    claim = publisher.claim
+
+    def counted_claim(**kwargs):
+        found = claim(**kwargs)
+        claims.append(len(found))
+        return found
+
+    monkeypatch.setattr(publisher, "claim", counted_claim)
     listener = await listen("system.admin")
     first, second = publisher.Publisher(interval=60), publisher.Publisher(interval=60)
     loop = asyncio.get_running_loop()
@@ -463,15 +472,23 @@ async def test_a_followers_commit_wakes_the_claimer_at_once_and_followers_do_not
         async with asyncio.timeout(30):  # one holds the lock and LISTENs, the other tried it
             while await run(last_statements)(name) != CLAIMER_AND_FOLLOWER:
                 await asyncio.sleep(0.02)
+            # The claimer claims once right after its LISTEN (for what came before it): only
+            # once that is over can the event below reach it by the follower's NOTIFY alone.
+            while not claims:
+                await asyncio.sleep(0.02)
         leader, follower = (first, second) if first.leading else (second, first)
         assert leader.leading and not follower.leading and follower.listening
-        stored = await run(fire)(1)
+        stored = await run(fire)(1)  # (no NOTIFY of its own, unlike broadcast() here)
         follower.wake()  # as broadcast() does after a commit in the follower's process
         received = await _received(listener, 1, seconds=20)
+        told = await run(last_statements)(name)
     finally:
         for started in (first, second):
             await started.stop()
     assert received == [stored[0].id]
+    # the claimer's start, the one its follower woke it for (and the look again after a send)
+    assert claims[:2] == [0, 1] and not any(claims[2:])
+    assert told == sorted(["LISTEN notifications_outbox", "SELECT set_config"])
 
 
 @pytest.mark.postgres
