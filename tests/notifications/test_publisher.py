@@ -317,57 +317,35 @@ async def test_a_crawling_publisher_gives_back_its_unsent_tail_before_its_lease_
     assert [m["id"] for m in await listener.collect()] == [row.id for row in stored]
 
 
-async def test_events_redis_took_before_a_cut_are_not_published_again(redis_url, tmp_path):
-    """The pipeline breaks after the first two events and Redis stays unreachable: those two
-    are settled as published, only the third is retried, and a socket gets each once."""
-    require_program("redis-server")
-    server = RedisServer(dir=tmp_path).start()
-    proxy = RedisCutProxy(("127.0.0.1", server.port), cut_after=2, then_refuse=True)
-    proxy.start()
-    prefix = f"cut.{secrets.token_hex(4)}"
-    sender = FanoutChannelLayer(hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix=prefix)
-    receiver = FanoutChannelLayer(hosts=[server.url], prefix=prefix)
-    try:
-        listener = await make_listener(receiver, "system.admin")
-        stored = await run(fire)(3)
-        assert await publisher.publish_pending(layer=sender) == 2
-        proxy.start()  # Redis reachable again: the retry sends the third only
-        backing_off = StoredEvent.objects.filter(published_at__isnull=True)
-        assert await run(lambda: [row.id for row in backing_off])() == [stored[2].id]
-        await run(backing_off.update)(lease_until=timezone.now())  # no need to wait it out
-        assert await publisher.publish_pending(layer=sender) == 1
-        assert [m["id"] for m in await listener.collect()] == [row.id for row in stored]
-    finally:
-        proxy.stop()
-        await sender.flush()
-        await receiver.flush()
-        server.stop()
-
-
-async def test_events_redis_took_before_it_hung_are_not_published_again(
-    redis_url, tmp_path, settings
+@pytest.mark.parametrize("how", ["cut", "hung"])
+async def test_events_redis_took_before_it_failed_are_not_published_again(
+    how, redis_url, tmp_path, settings
 ):
-    """Redis takes the first two events' PUBLISHes, then answers nothing (no error, the
-    connection stays open): the send timeout gives up, those two are settled as published
-    and only the third is retried. Before, the timeout lost what Redis had acknowledged and
-    all three were sent again: Pusher clients, which do not deduplicate, showed two twice."""
+    """Redis takes the first two events' PUBLISHes, then the pipeline breaks and Redis stays
+    unreachable ("cut"), or Redis answers nothing more, the connection left open ("hung": the
+    send timeout gives up). Those two are settled as published, only the third is retried,
+    and a socket gets each once. Before, a hang lost what Redis had acknowledged and all
+    three were sent again: Pusher clients, which do not deduplicate, showed two twice."""
     require_program("redis-server")
     settings.NOTIFICATIONS_SEND_TIMEOUT_SECONDS = 1.0
     server = RedisServer(dir=tmp_path).start()
-    proxy = RedisCutProxy(("127.0.0.1", server.port), cut_after=2, hang=True)
+    failure = {"then_refuse": True} if how == "cut" else {"hang": True}
+    proxy = RedisCutProxy(("127.0.0.1", server.port), cut_after=2, **failure)
     proxy.start()
-    prefix = f"hang.{secrets.token_hex(4)}"
+    prefix = f"{how}.{secrets.token_hex(4)}"
     sender = FanoutChannelLayer(hosts=[f"redis://127.0.0.1:{proxy.port}/0"], prefix=prefix)
     receiver = FanoutChannelLayer(hosts=[server.url], prefix=prefix)
     try:
         listener = await make_listener(receiver, "system.admin")
         stored = await run(fire)(3)
         assert await publisher.publish_pending(layer=sender) == 2
-        assert proxy.cut.is_set()  # it hung part-way
+        assert proxy.cut.is_set()  # it failed part-way
+        if how == "cut":
+            proxy.start()  # Redis reachable again
         backing_off = StoredEvent.objects.filter(published_at__isnull=True)
         assert await run(lambda: [row.id for row in backing_off])() == [stored[2].id]
         await run(backing_off.update)(lease_until=timezone.now())  # no need to wait it out
-        assert await publisher.publish_pending(layer=sender) == 1  # a new connection: relayed
+        assert await publisher.publish_pending(layer=sender) == 1  # a new connection
         assert await _received(listener, 3) == [row.id for row in stored]
         assert await listener.collect() == []  # and no second copy of the first two
     finally:
