@@ -34,6 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from redis.exceptions import RedisError
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access
@@ -52,6 +53,9 @@ from notifications.realtime.presence.redis import RedisPresenceStore
 __all__ = ["Change", "MemoryPresenceStore", "RedisPresenceStore", "presence_ttl"]
 
 logger = logging.getLogger(__name__)
+
+#: what a store call raises when its server cannot be reached (an outage: retried)
+STORE_AWAY: tuple[type[Exception], ...] = (OSError, RedisError)
 
 
 def presence_grace() -> float:
@@ -137,8 +141,8 @@ class PresenceTracker:
         self._restored: tuple[int | None, asyncio.Task] | None = None  # (resubscribes, refresh)
         self._flushed: dict[str, float] = {}  # scope → loop time its last batch of joins left
         # Announcements the layer could not take (Redis away, or this process resubscribing):
-        # held, netted per scope, and sent in order once it can (`_send_held`).
-        self._held: dict[str, Change] = {}  # scope → the net change not yet announced
+        # who they were about, per scope, told as the store has them once it can (`_send_held`).
+        self._held: dict[str, set[Any]] = {}  # scope → the people of its unannounced changes
         self._held_counts: dict[str, int] = {}  # tenant → its latest online figure
         self._holder: asyncio.Task | None = None
         # One announcement at a time per scope, in the order they were made: a send still in
@@ -284,26 +288,34 @@ class PresenceTracker:
 
         If the layer cannot take it now (`LayerUnavailable`: Redis away, or this process's
         subscriptions being restored, as while its first sockets connect), the change is held
-        and sent once it can, netted with what follows in the scope: watchers in the other
-        processes, which no re-sync tells, would otherwise list a person who left, or miss one
-        who came, until they reconnect. Later changes of a scope with one held wait behind it.
+        and told once it can (`_send_held_scope`): watchers in the other processes, which no
+        re-sync tells, would otherwise list a person who left, or miss one who came, until
+        they reconnect. Later changes of a scope with one held wait behind it, and so does an
+        announcement cancelled while it waited its turn.
         """
         if not change:
             return
         scope = change.scope
-        async with self._in_order(scope):
-            if scope in self._held:
+        told = False
+        try:
+            async with self._in_order(scope):
+                if scope in self._held:
+                    self._hold(change)
+                    return
+                try:
+                    await self.layer.group_send(presence_group(scope), _changed_message(change))
+                except LayerUnavailable as exc:
+                    self._hold(change, exc)
+                    return
+                except Exception:  # a bug, not an outage: holding it would not help
+                    logger.warning("could not announce a presence change", exc_info=True)
+                    return
+                told = True
+                await self._announce_count(scope, change.online)
+        except asyncio.CancelledError:
+            if not told:  # (a socket's leave cut short must not leave it listed)
                 self._hold(change)
-                return
-            try:
-                await self.layer.group_send(presence_group(scope), _changed_message(change))
-            except LayerUnavailable as exc:
-                self._hold(change, exc)
-                return
-            except Exception:  # a bug, not an outage: holding it would not help
-                logger.warning("could not announce a presence change", exc_info=True)
-                return
-            await self._announce_count(scope, change.online)
+            raise
 
     async def _announce_count(self, scope: str, online: int) -> None:
         tenant = tenant_of(scope)
@@ -321,8 +333,9 @@ class PresenceTracker:
             logger.warning("could not announce a presence count", exc_info=True)
 
     def _hold(self, change: Change, exc: Exception | None = None) -> None:
-        held = self._held.get(change.scope)
-        self._held[change.scope] = change if held is None else held.then(change)
+        people = self._held.setdefault(change.scope, set())
+        people.update(info.get("id") for info in change.added)
+        people.update(change.removed)
         self._start_holding(exc)
 
     def _start_holding(self, exc: Exception | None) -> None:
@@ -361,26 +374,29 @@ class PresenceTracker:
         logger.info("presence: %d held changes announced", sent)
 
     async def _send_held_scope(self, scope: str) -> int:
-        """Send one scope's held change as it stands now; 1 if a message went out.
+        """Tell the scope's watchers where the people of its held changes stand now; 1 if a
+        message went out.
 
-        Rebased on the store first: meanwhile another process, whose layer kept working, may
-        have announced a later transition of the same person (they came here, then left over
-        there), and a net made here earlier would undo it (watchers listing someone gone for
-        good). Only who is still online is announced added, only who is not removed, and the
-        count is the store's. A store that cannot be read is an outage too: retried.
+        From the store, not from the changes: meanwhile other processes, whose layers kept
+        working, announced their own transitions of the same people (one came here and left
+        over there, or left here, came and went there, and came back here), so no net of this
+        process's changes says what the watchers list. Each person held is announced added
+        if online (with the store's info), removed if not; the count is the store's. A
+        watcher applies either idempotently. A store that cannot be reached is an outage too:
+        retried.
         """
         async with self._in_order(scope):  # announces of the scope wait, then hold behind
-            held = self._held.pop(scope, None)
-            if held is None:
+            people = self._held.pop(scope, None)
+            if people is None:
                 return 0
             try:
-                change = await self._rebased(held)
+                change = await self._as_stored(scope, people)
                 if change:
                     await self.layer.group_send(presence_group(scope), _changed_message(change))
-            except (LayerUnavailable, _StoreAway) as exc:
-                self._held = {scope: held, **self._held}  # first again, for the next try
-                if isinstance(exc, _StoreAway):
-                    raise LayerUnavailable(str(exc)) from exc
+            except (LayerUnavailable, *STORE_AWAY) as exc:
+                self._held = {scope: people, **self._held}  # first again, for the next try
+                if not isinstance(exc, LayerUnavailable):
+                    raise LayerUnavailable(f"presence store unreachable: {exc}") from exc
                 raise
             except Exception:
                 logger.warning("could not announce a presence change", exc_info=True)
@@ -390,16 +406,13 @@ class PresenceTracker:
                 self._held_counts[tenant] = change.online  # after the change it counts
             return 1 if change else 0
 
-    async def _rebased(self, change: Change) -> Change:
-        try:
-            members = await self._call(get_store().members, change.scope)
-        except Exception as exc:
-            raise _StoreAway(f"presence store unreadable: {exc}") from exc
-        online = {m.get("id") for m in members}
+    async def _as_stored(self, scope: str, people: set[Any]) -> Change:
+        members = await self._call(get_store().members, scope)
+        online = {info.get("id") for info in members}
         return Change(
-            change.scope,
-            added=[info for info in change.added if info.get("id") in online],
-            removed=[person for person in change.removed if person not in online],
+            scope,
+            added=[info for info in members if info.get("id") in people],
+            removed=sorted((p for p in people if p not in online), key=str),
             online=len(members),
         )
 
@@ -460,10 +473,6 @@ class PresenceTracker:
                 await self.announce(change)
             else:
                 self._forget_lock(scope)
-
-
-class _StoreAway(Exception):
-    """The store could not be read to rebase a held change (retried as an outage)."""
 
 
 def _changed_message(change: Change) -> dict[str, Any]:
