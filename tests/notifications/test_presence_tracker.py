@@ -235,9 +235,7 @@ def memory_store(monkeypatch):
     return store
 
 
-async def test_changes_the_layer_refused_reach_the_watchers_once_it_is_back(
-    memory_store, caplog
-):
+async def test_changes_the_layer_refused_reach_the_watchers_once_it_is_back(memory_store, caplog):
     layer = AwayLayer()
     track = PresenceTracker(layer)
     track.HOLD_RETRY = (0.01, 0.05)
@@ -373,6 +371,13 @@ class HangsOnce(AwayLayer):
         await super().group_send(group, message)
 
 
+async def its_turn_is_awaited(track: PresenceTracker, scope: str) -> None:
+    """Until a second announcement of `scope` (its store call done) waits behind the first."""
+    async with asyncio.timeout(5):
+        while scope not in track._order or track._order[scope][1] < 2:
+            await asyncio.sleep(0.01)
+
+
 async def test_a_later_change_does_not_overtake_a_send_still_in_flight(memory_store):
     """4 leaves; that announcement hangs; 4 comes back. Before, the return was held, sent by
     the holder first, and the hung "4 left" was then held and sent after it: watchers ended
@@ -384,7 +389,7 @@ async def test_a_later_change_does_not_overtake_a_send_still_in_flight(memory_st
     leaving = asyncio.create_task(track.leave("tenant.1", "a"))
     await asyncio.wait_for(layer.hanging.wait(), 5)
     returning = asyncio.create_task(track.join("tenant.1", "b", who(4)))
-    await asyncio.sleep(0.05)  # (the return's store call; it must not be sent while 4's hangs)
+    await its_turn_is_awaited(track, "tenant.1")  # (not sent while 4's leave hangs)
     assert changes(layer) == [([4], [], 1)]
     layer.cut.set()
     await asyncio.wait_for(asyncio.gather(leaving, returning), 5)
@@ -408,9 +413,7 @@ async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_st
     leaving = asyncio.create_task(track.leave("tenant.1", "a"))
     await asyncio.wait_for(layer.hanging.wait(), 5)
     cut_short = asyncio.create_task(track.leave("tenant.1", "b"))
-    async with asyncio.timeout(5):  # its store call is done and it waits for its turn
-        while track._order["tenant.1"][1] < 2:
-            await asyncio.sleep(0.01)
+    await its_turn_is_awaited(track, "tenant.1")
     cut_short.cancel()
     layer.cut.set()
     await asyncio.wait_for(leaving, 5)
@@ -418,6 +421,50 @@ async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_st
         await cut_short
     await send_held_now(track)
     assert watchers_list(layer.sent) == set()
+
+
+class HangsNext(AwayLayer):
+    """Once `hang` is set, the next send hangs until `cut`, then fails as unreachable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = False
+        self.hanging = asyncio.Event()
+        self.cut = asyncio.Event()
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if self.hang:
+            self.hang = False
+            self.hanging.set()
+            await self.cut.wait()
+            raise LayerUnavailable("Redis unreachable: timeout")
+        await super().group_send(group, message)
+
+
+async def test_who_was_held_while_the_holder_retried_is_told_too(memory_store):
+    """The holder's send of "4 left" hangs, a leave of 5 is cut short meanwhile (held without
+    the scope's turn), then the send fails: the retry tells both, not only the one it had."""
+    layer = HangsNext()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (60, 60)
+    await track.join("tenant.1", "a", who(4))
+    await track.join("tenant.1", "b", who(5))
+    layer.away = True
+    await track.leave("tenant.1", "a")  # held: 4
+    layer.away, layer.hang = False, True
+    track._holder.cancel()
+    track.HOLD_RETRY = (0, 0)
+    holder = asyncio.create_task(track._send_held())
+    await asyncio.wait_for(layer.hanging.wait(), 5)
+    cut_short = asyncio.create_task(track.leave("tenant.1", "b"))
+    await its_turn_is_awaited(track, "tenant.1")
+    cut_short.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cut_short
+    layer.cut.set()
+    await asyncio.wait_for(holder, 5)
+    assert watchers_list(layer.sent) == set()
+    assert layer.sent[-1][1]["online"] == 0
 
 
 class Unreadable(MemoryPresenceStore):
@@ -463,6 +510,20 @@ async def test_stopping_the_trackers_stops_a_holder_that_still_waits_for_the_lay
     assert holder is not None and not holder.done()
     await presence.stop_trackers()
     assert holder.done()
+
+
+async def test_stopping_the_trackers_while_an_announce_hangs_starts_no_holder(memory_store):
+    """A sweep's announcement hangs when the trackers stop: cancelled, it holds its change,
+    but no holder task may start on a tracker that is gone (or a loop that is closing)."""
+    layer = HangsNext()
+    track = presence.tracker(layer)
+    await track.join("tenant.1", "tab-5", who(5))
+    layer.hang = True
+    await track.leave("tenant.1", "tab-5", linger=0.01)  # its sweep announces 5 gone
+    await asyncio.wait_for(layer.hanging.wait(), 5)
+    await presence.stop_trackers()
+    assert track._held == {"tenant.1": {5}}  # (held, as the cancelled announce left it)
+    assert track._holder is None
 
 
 @pytest.mark.redis

@@ -34,7 +34,8 @@ from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from notifications.conf import notification_settings as conf
 from notifications.realtime import access
@@ -54,8 +55,9 @@ __all__ = ["Change", "MemoryPresenceStore", "RedisPresenceStore", "presence_ttl"
 
 logger = logging.getLogger(__name__)
 
-#: what a store call raises when its server cannot be reached (an outage: retried)
-STORE_AWAY: tuple[type[Exception], ...] = (OSError, RedisError)
+#: what a store call raises when its server cannot be reached (an outage: retried); an error
+#: from a store that answered (a script error, a wrong type) is not one
+STORE_AWAY: tuple[type[Exception], ...] = (OSError, RedisConnectionError, RedisTimeoutError)
 
 
 def presence_grace() -> float:
@@ -145,6 +147,7 @@ class PresenceTracker:
         self._held: dict[str, set[Any]] = {}  # scope → the people of its unannounced changes
         self._held_counts: dict[str, int] = {}  # tenant → its latest online figure
         self._holder: asyncio.Task | None = None
+        self._stopped = False  # (stop_trackers: no holder may start after it)
         # One announcement at a time per scope, in the order they were made: a send still in
         # flight (a hung connection) must not be overtaken by a later change of its scope.
         self._order: dict[str, list[Any]] = {}  # scope → [lock, users]
@@ -314,7 +317,7 @@ class PresenceTracker:
                 await self._announce_count(scope, change.online)
         except asyncio.CancelledError:
             if not told:  # (a socket's leave cut short must not leave it listed)
-                self._hold(change)
+                self._hold(change, start=False)  # (the loop may be closing: no new task)
             raise
 
     async def _announce_count(self, scope: str, online: int) -> None:
@@ -332,16 +335,22 @@ class PresenceTracker:
         except Exception:
             logger.warning("could not announce a presence count", exc_info=True)
 
-    def _hold(self, change: Change, exc: Exception | None = None) -> None:
+    def _hold(self, change: Change, exc: Exception | None = None, *, start: bool = True) -> None:
+        """Hold who `change` was about; with `start`, see that the holder runs (else the next
+        hold, or the heartbeat, starts it)."""
         people = self._held.setdefault(change.scope, set())
         people.update(info.get("id") for info in change.added)
         people.update(change.removed)
-        self._start_holding(exc)
+        if start:
+            self._start_holding(exc)
 
     def _start_holding(self, exc: Exception | None) -> None:
+        if self._stopped:
+            return
         if self._holder is None or self._holder.done():
             logger.warning(
-                "presence changes held until the channel layer takes them again (%s)", exc
+                "presence changes held until the channel layer takes them again%s",
+                f" ({exc})" if exc is not None else "",
             )
             self._holder = asyncio.get_running_loop().create_task(self._send_held())
 
@@ -394,7 +403,10 @@ class PresenceTracker:
                 if change:
                     await self.layer.group_send(presence_group(scope), _changed_message(change))
             except (LayerUnavailable, *STORE_AWAY) as exc:
-                self._held = {scope: people, **self._held}  # first again, for the next try
+                # first again, for the next try, with whoever was held meanwhile (an announce
+                # cancelled while it waited its turn holds without the lock)
+                people |= self._held.pop(scope, set())
+                self._held = {scope: people, **self._held}
                 if not isinstance(exc, LayerUnavailable):
                     raise LayerUnavailable(f"presence store unreachable: {exc}") from exc
                 raise
@@ -412,7 +424,7 @@ class PresenceTracker:
         return Change(
             scope,
             added=[info for info in members if info.get("id") in people],
-            removed=sorted((p for p in people if p not in online), key=str),
+            removed=sorted(person for person in people if person not in online),
             online=len(members),
         )
 
@@ -433,6 +445,8 @@ class PresenceTracker:
     async def beat(self) -> None:
         """Refresh this process's entries and sweep the scopes that others watch here."""
         await self._refresh()
+        if self._held:  # (held by an announce that was cancelled: nothing started the holder)
+            self._start_holding(None)
         if self.system_watchers:
             store = get_store()
             scopes = await self._call(store.scopes)
@@ -537,6 +551,7 @@ async def stop_trackers() -> None:
     found = _trackers.pop(asyncio.get_running_loop(), None)
     if found is None:
         return
+    found._stopped = True  # (a task cancelled below may hold its change: no new holder)
     for task in [found._task, found._holder, *found._sweeps]:
         if task is not None:
             task.cancel()
