@@ -374,7 +374,7 @@ class HangsOnce(AwayLayer):
 async def its_turn_is_awaited(track: PresenceTracker, scope: str) -> None:
     """Until a second announcement of `scope` (its store call done) waits behind the first."""
     async with asyncio.timeout(5):
-        while scope not in track._order or track._order[scope][1] < 2:
+        while scope not in track._order or track._order[scope].users < 2:
             await asyncio.sleep(0.01)
 
 

@@ -30,6 +30,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -55,9 +56,10 @@ __all__ = ["Change", "MemoryPresenceStore", "RedisPresenceStore", "presence_ttl"
 
 logger = logging.getLogger(__name__)
 
-#: what a store call raises when its server cannot be reached (an outage: retried); an error
-#: from a store that answered (a script error, a wrong type) is not one
-STORE_AWAY: tuple[type[Exception], ...] = (OSError, RedisConnectionError, RedisTimeoutError)
+#: what a held change's store read or send raises when Redis cannot be reached (an outage:
+#: retried; OSError covers the layer's LayerUnavailable); an error from a store that answered
+#: (a script error, a wrong type) is not one
+OUTAGE: tuple[type[Exception], ...] = (OSError, RedisConnectionError, RedisTimeoutError)
 
 
 def presence_grace() -> float:
@@ -150,7 +152,7 @@ class PresenceTracker:
         self._stopped = False  # (stop_trackers: no holder may start after it)
         # One announcement at a time per scope, in the order they were made: a send still in
         # flight (a hung connection) must not be overtaken by a later change of its scope.
-        self._order: dict[str, list[Any]] = {}  # scope → [lock, users]
+        self._order: dict[str, _Turns] = {}
 
     # During a burst, a scope's joins go to the store at most once per this many seconds: a
     # connect storm at ~1,000 sockets/s otherwise made one thread hop and one Redis script per
@@ -274,16 +276,16 @@ class PresenceTracker:
 
     @contextlib.asynccontextmanager
     async def _in_order(self, scope: str) -> Any:
-        entry = self._order.get(scope)
-        if entry is None:
-            entry = self._order[scope] = [asyncio.Lock(), 0]
-        entry[1] += 1
+        turns = self._order.get(scope)
+        if turns is None:
+            turns = self._order[scope] = _Turns()
+        turns.users += 1
         try:
-            async with entry[0]:
+            async with turns.lock:
                 yield
         finally:
-            entry[1] -= 1
-            if not entry[1]:
+            turns.users -= 1
+            if not turns.users:  # (nobody waits: forget the scope's lock)
                 del self._order[scope]
 
     async def announce(self, change: Change) -> None:
@@ -375,7 +377,7 @@ class PresenceTracker:
                     )
                     if self._held_counts.get(tenant) == online:
                         del self._held_counts[tenant]
-            except LayerUnavailable:
+            except OUTAGE:
                 continue
             except Exception:
                 logger.warning("could not announce presence counts", exc_info=True)
@@ -402,13 +404,11 @@ class PresenceTracker:
                 change = await self._as_stored(scope, people)
                 if change:
                     await self.layer.group_send(presence_group(scope), _changed_message(change))
-            except (LayerUnavailable, *STORE_AWAY) as exc:
+            except OUTAGE:
                 # first again, for the next try, with whoever was held meanwhile (an announce
                 # cancelled while it waited its turn holds without the lock)
                 people |= self._held.pop(scope, set())
                 self._held = {scope: people, **self._held}
-                if not isinstance(exc, LayerUnavailable):
-                    raise LayerUnavailable(f"presence store unreachable: {exc}") from exc
                 raise
             except Exception:
                 logger.warning("could not announce a presence change", exc_info=True)
@@ -487,6 +487,14 @@ class PresenceTracker:
                 await self.announce(change)
             else:
                 self._forget_lock(scope)
+
+
+@dataclass
+class _Turns:
+    """A scope's announcements, one at a time (`PresenceTracker._in_order`)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holding or waiting for the lock
 
 
 def _changed_message(change: Change) -> dict[str, Any]:
