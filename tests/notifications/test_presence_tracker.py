@@ -268,7 +268,8 @@ async def send_held_now(track: PresenceTracker) -> None:
     minute: HOLD_RETRY below), so no test depends on how fast a thread hop is."""
     track._holder.cancel()
     track.HOLD_RETRY = (0, 0)
-    await asyncio.wait_for(track._send_held(), 5)
+    track._holder = asyncio.create_task(track._send_held())  # (the one holder: no other starts)
+    await asyncio.wait_for(track._holder, 5)
 
 
 async def test_a_change_made_while_one_is_held_is_sent_after_it_not_before(memory_store):
@@ -423,6 +424,62 @@ async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_st
     assert watchers_list(layer.sent) == set()
 
 
+class HangsThenSends(HangsOnce):
+    """The first send of "4 left" hangs until `cut`, then goes through (a slow PUBLISH)."""
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if message.get("removed") == [4] and not self.hanging.is_set():
+            self.hanging.set()
+            await self.cut.wait()
+        await Layer.group_send(self, group, message)
+
+
+async def test_a_leave_cut_short_that_took_the_last_entry_is_still_told(memory_store):
+    """As above, but the leave that sends goes through, so only the cut-short one holds, and
+    it took the process's last entry: its hold must start the holder itself (the heartbeat,
+    which would, ends with the last entry), or the watchers list 5 for good."""
+    layer = HangsThenSends()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (0.01, 0.05)
+    await track.join("tenant.1", "a", who(4))
+    await track.join("tenant.1", "b", who(5))
+    leaving = asyncio.create_task(track.leave("tenant.1", "a"))
+    await asyncio.wait_for(layer.hanging.wait(), 5)
+    cut_short = asyncio.create_task(track.leave("tenant.1", "b"))
+    await its_turn_is_awaited(track, "tenant.1")
+    cut_short.cancel()
+    layer.cut.set()
+    await asyncio.wait_for(leaving, 5)
+    with pytest.raises(asyncio.CancelledError):
+        await cut_short
+    assert not track.local and track._held == {"tenant.1": {5}}
+    async with asyncio.timeout(5):
+        while watchers_list(layer.sent) != set():
+            await asyncio.sleep(0.01)
+    assert changes(layer)[-1] == ([], [5], 0)
+    await presence_cleanup(track)
+
+
+async def test_people_still_here_are_not_told_gone_by_a_store_that_lost_its_entries(memory_store):
+    """Redis restarted: the layer was away (a change held) and the store lost every entry.
+    The held change is told as the store has it, so this process's entries go back first, or
+    5 and 4, both still connected here, would be announced gone until the next heartbeat."""
+    layer = AwayLayer()
+    track = PresenceTracker(layer)
+    track.HOLD_RETRY = (60, 60)
+    await track.join("tenant.1", "tab-4", who(4))
+    layer.away = True
+    await track.join("tenant.1", "tab-5", who(5))  # held
+    track.local["tenant.1"]["tab-6"] = who(6)  # (a join whose store call the restart lost)
+    memory_store._scopes.clear()  # the restart: every entry gone
+    layer.away = False
+    await send_held_now(track)
+    assert watchers_list(layer.sent) == {4, 5, 6}
+    assert changes(layer)[-1] == ([4, 5, 6], [], 3)
+    assert {m["id"] for m in memory_store.members("tenant.1")} == {4, 5, 6}
+    await presence_cleanup(track)
+
+
 class HangsNext(AwayLayer):
     """Once `hang` is set, the next send hangs until `cut`, then fails as unreachable."""
 
@@ -454,7 +511,7 @@ async def test_who_was_held_while_the_holder_retried_is_told_too(memory_store):
     layer.away, layer.hang = False, True
     track._holder.cancel()
     track.HOLD_RETRY = (0, 0)
-    holder = asyncio.create_task(track._send_held())
+    holder = track._holder = asyncio.create_task(track._send_held())
     await asyncio.wait_for(layer.hanging.wait(), 5)
     cut_short = asyncio.create_task(track.leave("tenant.1", "b"))
     await its_turn_is_awaited(track, "tenant.1")

@@ -318,8 +318,9 @@ class PresenceTracker:
                 told = True
                 await self._announce_count(scope, change.online)
         except asyncio.CancelledError:
-            if not told:  # (a socket's leave cut short must not leave it listed)
-                self._hold(change, start=False)  # (the loop may be closing: no new task)
+            if not told:  # (a socket's leave cut short must not leave it listed; it may
+                # have taken the last entry, and then no heartbeat would start the holder)
+                self._hold(change)
             raise
 
     async def _announce_count(self, scope: str, online: int) -> None:
@@ -337,14 +338,12 @@ class PresenceTracker:
         except Exception:
             logger.warning("could not announce a presence count", exc_info=True)
 
-    def _hold(self, change: Change, exc: Exception | None = None, *, start: bool = True) -> None:
-        """Hold who `change` was about; with `start`, see that the holder runs (else the next
-        hold, or the heartbeat, starts it)."""
+    def _hold(self, change: Change, exc: Exception | None = None) -> None:
+        """Hold who `change` was about, and see that the holder runs."""
         people = self._held.setdefault(change.scope, set())
         people.update(info.get("id") for info in change.added)
         people.update(change.removed)
-        if start:
-            self._start_holding(exc)
+        self._start_holding(exc)
 
     def _start_holding(self, exc: Exception | None) -> None:
         if self._stopped:
@@ -401,6 +400,7 @@ class PresenceTracker:
             if people is None:
                 return 0
             try:
+                people |= await self._rejoin(scope)
                 change = await self._as_stored(scope, people)
                 if change:
                     await self.layer.group_send(presence_group(scope), _changed_message(change))
@@ -417,6 +417,22 @@ class PresenceTracker:
             if tenant is not None:
                 self._held_counts[tenant] = change.online  # after the change it counts
             return 1 if change else 0
+
+    async def _rejoin(self, scope: str) -> set[Any]:
+        """Put this process's entries of `scope` back in the store; whom that changed (brought
+        back, or swept as lapsed on the way).
+
+        An outage that held changes may have been a Redis restart, which lost every entry: read
+        before this process's heartbeat restores them, the store would have the people still
+        connected here gone, and the watchers would be told so until the next heartbeat.
+        """
+        async with self._lock(scope):  # (as `_refresh`: a leave meanwhile is not undone)
+            conns = list(self.local.get(scope, {}).items())
+            joined = await self._call(get_store().join, scope, conns) if conns else None
+        self._forget_lock(scope)
+        if joined is None:
+            return set()
+        return {info.get("id") for info in joined.added} | set(joined.removed)
 
     async def _as_stored(self, scope: str, people: set[Any]) -> Change:
         members = await self._call(get_store().members, scope)
@@ -445,8 +461,6 @@ class PresenceTracker:
     async def beat(self) -> None:
         """Refresh this process's entries and sweep the scopes that others watch here."""
         await self._refresh()
-        if self._held:  # (held by an announce that was cancelled: nothing started the holder)
-            self._start_holding(None)
         if self.system_watchers:
             store = get_store()
             scopes = await self._call(store.scopes)
