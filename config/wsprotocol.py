@@ -15,6 +15,12 @@ paused (the consumer's inbox fills meanwhile: the channel layer's 4408 "too slow
 message of several frames (config.wsframes.send_frames_message) is one write; its fallback sends
 each of its "texts" in order.
 
+Per socket it also holds less (issue 16: ≤ 32 KiB a socket at 10,000): the handshake's request
+and response go once the socket is accepted (uvicorn keeps both for the connection's life, a
+few KiB of headers), and the receive queue and the writable flag are a list and a flag with
+one waiter (`_Inbox`, `_Flag`) where asyncio's Queue is four deques and its Event one (~760
+bytes each, empty). They keep the only methods uvicorn and the consumer call.
+
 The extension also offers `write(frames) -> bool`: the same bytes written synchronously, from
 outside the app's task (the channel layer's direct delivery to an idle socket, issue 16). It
 writes only when the fast path would, and the transport is not paused or closing; otherwise
@@ -23,6 +29,7 @@ it writes nothing and says False, and the caller takes the `send` path above.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
@@ -33,11 +40,97 @@ from websockets.protocol import State
 from config.wsframes import SEND_FRAME
 
 
+class _Waiters:
+    """A list of futures made on demand: nothing allocated while nobody waits."""
+
+    __slots__ = ("loop", "waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiters: list[asyncio.Future] | None = None
+
+    def _wake(self) -> None:
+        waiters, self.waiters = self.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self.loop.create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self.waiters is not None and waiter in self.waiters:
+                self.waiters.remove(waiter)
+
+
+class _Inbox(_Waiters):
+    """The socket's received messages, as uvicorn's protocol uses an asyncio.Queue (unbounded:
+    `put_nowait`, `get`, `empty`), without its four deques."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.items: list[Any] = []
+
+    def put_nowait(self, item: Any) -> None:
+        self.items.append(item)
+        self._wake()
+
+    async def get(self) -> Any:
+        while not self.items:
+            await self._wait()
+        return self.items.pop(0)
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+
+class _Flag(_Waiters):
+    """asyncio.Event's `set`, `clear`, `is_set` and `wait`, without its deque."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.value = False
+
+    def is_set(self) -> bool:
+        return self.value
+
+    def set(self) -> None:
+        if not self.value:
+            self.value = True
+            self._wake()
+
+    def clear(self) -> None:
+        self.value = False
+
+    async def wait(self) -> bool:
+        while not self.value:
+            await self._wait()
+        return True
+
+
 class FrameProtocol(WebSocketsSansIOProtocol):
     """uvicorn's sans-I/O WebSocket protocol that also writes pre-encoded frames."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox(self.loop)  # type: ignore[assignment]
+        self.writable = _Flag(self.loop)  # type: ignore[assignment]
+        self.writable.set()
+
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
+        self.request = None  # (uvicorn only keeps it)
         # The app's task is created but has not run yet: the scope can still gain the extension.
         if self.response.status_code == 101 and not self.conn.extensions:
             self.scope["extensions"][SEND_FRAME] = {
@@ -71,6 +164,8 @@ class FrameProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         if message["type"] != SEND_FRAME:
             await super().send(message)
+            if self.handshake_complete:  # (accepted or refused: the response went)
+                self.response = None
             return
         if not self.writable.is_set():
             await self.writable.wait()

@@ -16,6 +16,7 @@ import uvicorn
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.server import ServerState
 from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 
 from config.wsframes import SEND_FRAME, encode_text_frame, send_frames_message
 from config.wsprotocol import FrameProtocol
@@ -244,3 +245,110 @@ async def test_the_synchronous_write_writes_only_what_send_would_write_as_it_is(
     assert write(frames) is False
     assert len(transport.written) == written
     await asyncio.sleep(0)
+
+
+def client_text(text: str) -> bytes:
+    """A client's text frame (masked, as every client frame must be)."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=True, extensions=[])
+
+
+async def test_an_accepted_socket_keeps_neither_its_handshake_request_nor_its_response():
+    """uvicorn keeps both for the connection's life (a few KiB of headers a socket, issue 16):
+    here they go once the accept is written, and the client still got the whole 101."""
+    accepted = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept", "headers": [(b"x-served-by", b"test")]})
+        accepted.set()
+        await receive()
+
+    proto, transport = handshake(app)
+    await asyncio.wait_for(accepted.wait(), 5)
+    response = transport.written[0]
+    assert b" 101 " in response
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in response
+    assert b"x-served-by: test" in response
+    assert proto.request is None and proto.response is None
+    proto.connection_lost(None)
+    await asyncio.sleep(0)
+
+
+async def test_a_refused_socket_is_still_answered_403():
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.close", "code": 4403})
+
+    proto, transport = handshake(app)
+    for _ in range(400):
+        if transport.written:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.written[0].startswith(b"HTTP/1.1 403 ")
+    assert transport.closing
+
+
+async def test_what_a_socket_receives_reaches_the_app_in_order_one_at_a_time_or_together():
+    """The receive queue (a list and one waiter, not asyncio's four deques): a waiting receive
+    wakes for the next message; messages that came together are read in order."""
+    got: list[str] = []
+    three = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        while len(got) < 4:
+            got.append((await receive())["text"])
+        three.set()
+        await receive()
+
+    proto, transport = handshake(app)
+    for _ in range(400):
+        if transport.written:
+            break
+        await asyncio.sleep(0.01)
+    proto.data_received(client_text("1"))
+    for _ in range(400):  # the app has it and waits again
+        if got == ["1"] and proto.queue.waiters:
+            break
+        await asyncio.sleep(0.01)
+    proto.data_received(client_text("2") + client_text("3") + client_text("4"))
+    await asyncio.wait_for(three.wait(), 5)
+    assert got == ["1", "2", "3", "4"]
+    proto.connection_lost(None)
+    await asyncio.sleep(0)
+
+
+async def test_a_receive_cut_short_loses_no_message_and_leaves_no_waiter():
+    async def app(scope, receive, send):
+        await receive()
+
+    proto, _ = handshake(app)
+    inbox = proto.queue
+    await asyncio.sleep(0)  # (the app took "websocket.connect")
+    waiting = asyncio.create_task(inbox.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert inbox.waiters in (None, [])
+    inbox.put_nowait({"type": "websocket.receive", "text": "kept"})
+    assert await asyncio.wait_for(inbox.get(), 5) == {"type": "websocket.receive", "text": "kept"}
+    assert inbox.empty()
+
+
+async def test_the_writable_flag_wakes_every_waiter_once_set_and_holds_them_while_clear():
+    """What uvicorn's back-pressure and the consumer wait on (asyncio.Event's semantics)."""
+    proto, _ = handshake(lambda scope, receive, send: receive())
+    flag = proto.writable
+    assert flag.is_set() and await asyncio.wait_for(flag.wait(), 5) is True
+    flag.clear()
+    waiters = [asyncio.create_task(flag.wait()) for _ in range(3)]
+    cut = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    cut.cancel()
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    flag.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [True, True, True]
+    assert cut.cancelled() and flag.waiters is None
