@@ -403,10 +403,9 @@ async def test_a_later_change_does_not_overtake_a_send_still_in_flight(memory_st
     )
 
 
-async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_store):
-    """A socket's leave is cancelled (the server's close timeout) while its announcement waits
-    behind one that hangs: it is held, not lost, or the watchers would list 5 for good."""
-    layer = HangsOnce()
+async def leave_b_cut_short_behind_a(layer: HangsOnce) -> PresenceTracker:
+    """4 (tab a) and 5 (tab b) online; a's leave hangs in its send, b's leave is cancelled (the
+    server's close timeout) while its announcement waits behind it; then a's send ends."""
     track = PresenceTracker(layer)
     track.HOLD_RETRY = (60, 60)
     await track.join("tenant.1", "a", who(4))
@@ -420,6 +419,14 @@ async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_st
     await asyncio.wait_for(leaving, 5)
     with pytest.raises(asyncio.CancelledError):
         await cut_short
+    return track
+
+
+async def test_a_leave_cut_short_while_it_waits_its_turn_is_still_told(memory_store):
+    """a's send fails (unreachable): both changes are held, not lost, or the watchers would
+    list 5 for good."""
+    layer = HangsOnce()
+    track = await leave_b_cut_short_behind_a(layer)
     await send_held_now(track)
     assert watchers_list(layer.sent) == set()
 
@@ -435,27 +442,15 @@ class HangsThenSends(HangsOnce):
 
 
 async def test_a_leave_cut_short_that_took_the_last_entry_is_still_told(memory_store):
-    """As above, but the leave that sends goes through, so only the cut-short one holds, and
-    it took the process's last entry: its hold must start the holder itself (the heartbeat,
-    which would, ends with the last entry), or the watchers list 5 for good."""
+    """a's send goes through, so only the cut-short change is held, and its leave took the
+    process's last entry: the hold must start the holder itself (the heartbeat, which would,
+    ends with the last entry), or the watchers list 5 for good."""
     layer = HangsThenSends()
-    track = PresenceTracker(layer)
-    track.HOLD_RETRY = (0.01, 0.05)
-    await track.join("tenant.1", "a", who(4))
-    await track.join("tenant.1", "b", who(5))
-    leaving = asyncio.create_task(track.leave("tenant.1", "a"))
-    await asyncio.wait_for(layer.hanging.wait(), 5)
-    cut_short = asyncio.create_task(track.leave("tenant.1", "b"))
-    await its_turn_is_awaited(track, "tenant.1")
-    cut_short.cancel()
-    layer.cut.set()
-    await asyncio.wait_for(leaving, 5)
-    with pytest.raises(asyncio.CancelledError):
-        await cut_short
+    track = await leave_b_cut_short_behind_a(layer)
     assert not track.local and track._held == {"tenant.1": {5}}
-    async with asyncio.timeout(5):
-        while watchers_list(layer.sent) != set():
-            await asyncio.sleep(0.01)
+    assert track._holder is not None and not track._holder.done()  # (started by the hold)
+    await send_held_now(track)
+    assert watchers_list(layer.sent) == set()
     assert changes(layer)[-1] == ([], [5], 0)
     await presence_cleanup(track)
 
