@@ -69,32 +69,44 @@ class _Waiters:
 
 class _Inbox(_Waiters):
     """The socket's received messages, as uvicorn's protocol uses an asyncio.Queue (unbounded:
-    `put_nowait`, `get`, `empty`), without its four deques."""
+    `put_nowait`, `get`, `empty`), without its four deques. Read from a head index (one read
+    can bring thousands of small frames: popping each from the front would be quadratic)."""
 
-    __slots__ = ("items",)
+    __slots__ = ("head", "items")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.items: list[Any] = []
+        self.head = 0
 
     def put_nowait(self, item: Any) -> None:
         self.items.append(item)
         self._wake()
 
     async def get(self) -> Any:
-        while not self.items:
+        while self.head >= len(self.items):
             await self._wait()
-        return self.items.pop(0)
+        items, head = self.items, self.head
+        item, items[head] = items[head], None
+        head += 1
+        if head == len(items):  # drained: start again from an empty list
+            self.items, head = [], 0
+        elif head >= 64 and head * 2 >= len(items):  # (a long backlog: drop what was read)
+            del items[:head]
+            head = 0
+        self.head = head
+        return item
 
     def empty(self) -> bool:
-        return not self.items
+        return self.head >= len(self.items)
 
     def qsize(self) -> int:
-        return len(self.items)
+        return len(self.items) - self.head
 
 
 class _Flag(_Waiters):
-    """asyncio.Event's `set`, `clear`, `is_set` and `wait`, without its deque."""
+    """asyncio.Event's `set`, `clear`, `is_set` and `wait`, without its deque (and, like it,
+    a waiter woken by `set` returns even if `clear` came before it ran)."""
 
     __slots__ = ("value",)
 
@@ -114,8 +126,8 @@ class _Flag(_Waiters):
         self.value = False
 
     async def wait(self) -> bool:
-        while not self.value:
-            await self._wait()
+        if not self.value:
+            await self._wait()  # (only `set` completes it)
         return True
 
 

@@ -286,20 +286,22 @@ async def test_a_refused_socket_is_still_answered_403():
         await asyncio.sleep(0.01)
     assert transport.written[0].startswith(b"HTTP/1.1 403 ")
     assert transport.closing
+    assert proto.request is None and proto.response is None  # (nothing kept of the handshake)
 
 
 async def test_what_a_socket_receives_reaches_the_app_in_order_one_at_a_time_or_together():
     """The receive queue (a list and one waiter, not asyncio's four deques): a waiting receive
-    wakes for the next message; messages that came together are read in order."""
+    wakes for the next message; thousands of small frames in one read (uvicorn pauses reading
+    only after it) are each read once, in order, and the queue is empty after the last."""
     got: list[str] = []
-    three = asyncio.Event()
+    done = asyncio.Event()
 
     async def app(scope, receive, send):
         await receive()
         await send({"type": "websocket.accept"})
-        while len(got) < 4:
+        while len(got) < 5000:
             got.append((await receive())["text"])
-        three.set()
+        done.set()
         await receive()
 
     proto, transport = handshake(app)
@@ -307,14 +309,15 @@ async def test_what_a_socket_receives_reaches_the_app_in_order_one_at_a_time_or_
         if transport.written:
             break
         await asyncio.sleep(0.01)
-    proto.data_received(client_text("1"))
+    proto.data_received(client_text("0"))
     for _ in range(400):  # the app has it and waits again
-        if got == ["1"] and proto.queue.waiters:
+        if got == ["0"] and proto.queue.waiters:
             break
         await asyncio.sleep(0.01)
-    proto.data_received(client_text("2") + client_text("3") + client_text("4"))
-    await asyncio.wait_for(three.wait(), 5)
-    assert got == ["1", "2", "3", "4"]
+    proto.data_received(b"".join(client_text(str(n)) for n in range(1, 5000)))
+    await asyncio.wait_for(done.wait(), 5)
+    assert got == [str(n) for n in range(5000)]
+    assert proto.queue.empty() and proto.queue.qsize() == 0
     proto.connection_lost(None)
     await asyncio.sleep(0)
 
@@ -352,3 +355,15 @@ async def test_the_writable_flag_wakes_every_waiter_once_set_and_holds_them_whil
     flag.set()
     assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [True, True, True]
     assert cut.cancelled() and flag.waiters is None
+
+
+async def test_a_flag_waiter_woken_by_set_returns_though_clear_came_before_it_ran():
+    """asyncio.Event's rule, which uvicorn's back-pressure was written against."""
+    proto, _ = handshake(lambda scope, receive, send: receive())
+    flag = proto.writable
+    flag.clear()
+    waiter = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    flag.set()
+    flag.clear()
+    assert await asyncio.wait_for(waiter, 5) is True
