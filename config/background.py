@@ -3,7 +3,9 @@
 Two loops run inside every server process: the outbox publisher (notifications/events/relay.py:
 stored events to the channel layer) and the periodic runner (config/periodic.py: expiry,
 payment sweeps, SMS, the email outbox, RADIUS cut-off retries); beside them the metrics
-sampler (config/metrics.py: frame tallies, presence entries, the layer's Redis stats).
+sampler (config/metrics.py: frame tallies, presence entries, the layer's Redis stats) and the
+presence tracker's heartbeat (stopped at shutdown so that announcements the closing loop cuts
+short start no task on it).
 `BackgroundMiddleware` answers the ASGI lifespan protocol itself (the inner ProtocolTypeRouter
 has none), so it sits outermost in config/asgi.py. `on_startup` runs once per process before
 anything is served: on lifespan startup under uvicorn (an exception fails the start-up), else on
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from config import metrics, periodic
 from notifications.events import relay
+from notifications.realtime import presence
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ async def _stop() -> None:
     await periodic.stop()
     await relay.stop()
     await metrics.sampler.stop()
+    await presence.stop_trackers()
 
 
 class BackgroundMiddleware:

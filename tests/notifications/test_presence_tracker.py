@@ -578,6 +578,28 @@ async def test_stopping_the_trackers_while_an_announce_hangs_starts_no_holder(me
     assert track._holder is None
 
 
+async def test_the_servers_shutdown_stops_the_trackers_before_the_loop_cuts_what_is_left(
+    memory_store,
+):
+    """uvicorn ends the lifespan (config.background stops the loop's work, the trackers too),
+    then asyncio cancels every task left: a leave still announcing is cut short there, and its
+    hold must start no holder (a task on a closing loop is destroyed pending)."""
+    from config import background
+
+    layer = HangsNext()
+    track = presence.tracker(layer)
+    await track.join("tenant.1", "tab-5", who(5))
+    layer.hang = True
+    leaving = asyncio.create_task(track.leave("tenant.1", "tab-5"))
+    await asyncio.wait_for(layer.hanging.wait(), 5)
+    await background._stop()
+    leaving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert track._held == {"tenant.1": {5}} and track._holder is None
+    assert track._task is None or track._task.done()  # (its heartbeat stopped)
+
+
 @pytest.mark.redis
 @pytest.mark.timeout(60)
 async def test_a_process_cut_off_from_redis_tells_the_other_processes_once_it_is_back(
