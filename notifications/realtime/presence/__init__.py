@@ -426,13 +426,18 @@ class PresenceTracker:
         before this process's heartbeat restores them, the store would have the people still
         connected here gone, and the watchers would be told so until the next heartbeat.
         """
-        async with self._lock(scope):  # (as `_refresh`: a leave meanwhile is not undone)
-            conns = list(self.local.get(scope, {}).items())
-            joined = await self._call(get_store().join, scope, conns) if conns else None
+        joined = await self._join_local(scope)
         self._forget_lock(scope)
         if joined is None:
             return set()
         return {info.get("id") for info in joined.added} | set(joined.removed)
+
+    async def _join_local(self, scope: str) -> Change | None:
+        """Re-join this process's entries of `scope` (one store call); None if it has none."""
+        async with self._lock(scope):
+            # read under the lock: a leave meanwhile is either done or waits for this call
+            conns = list(self.local.get(scope, {}).items())
+            return await self._call(get_store().join, scope, conns) if conns else None
 
     async def _as_stored(self, scope: str, people: set[Any]) -> Change:
         members = await self._call(get_store().members, scope)
@@ -491,12 +496,8 @@ class PresenceTracker:
 
     async def _refresh(self) -> None:
         """Re-join every local entry (one store call per scope) and announce what changed."""
-        store = get_store()
         for scope in list(self.local):
-            async with self._lock(scope):
-                # read under the lock: a leave meanwhile is either done or waits for this refresh
-                conns = list(self.local.get(scope, {}).items())
-                change = await self._call(store.join, scope, conns) if conns else None
+            change = await self._join_local(scope)
             if change is not None:
                 await self.announce(change)
             else:
