@@ -267,16 +267,18 @@ def claim_statement(ids: list[int] | None, limit: int) -> tuple[str, dict[str, A
     return sql, params
 
 
-#: The plan of the outbox's scans on PostgreSQL: index scans only, for the transaction. The
-#: outbox is a queue: every row is inserted, numbered and published (two non-HOT updates), so
-#: until a vacuum its indexes of unnumbered and unpublished rows hold an entry for each old row
-#: version. A plain index scan marks the dead ones it meets, and later scans skip them; a
-#: bitmap scan never does, and visits every one of them, with its heap page, each time. The
-#: planner chose bitmap scans for the claim and the idle poll's check, whose cost then grew
-#: with every event published since the last vacuum (a claim took 9.5 ms at 45,000, 1 ms with
-#: index scans; bench/RESULTS.md §19).
+#: The plan of the outbox's scans on PostgreSQL, for the transaction: index scans only, no JIT.
+#: The outbox is a queue: every row is inserted, numbered and published (two non-HOT updates),
+#: so until a vacuum its indexes of unnumbered and unpublished rows hold an entry for each old
+#: row version. A plain index scan marks the dead ones it meets and later scans skip them; a
+#: bitmap scan, which the planner chose for the claim and the idle poll's check, never does and
+#: visits every one, with its heap page, each time. And on a large outbox the claim's estimated
+#: cost passes `jit_above_cost`: compiling it then took 56 of a claim's 59 ms, every claim.
+#: bench/outbox_dead_rows.py, bench/RESULTS.md §19: with 200,000 events published since the
+#: last vacuum a claim + settle took 85 ms, 5 ms with these settings.
 _INDEX_SCANS = (
-    "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+    "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), "
+    "set_config('jit', 'off', true)"
 )
 INDEX_SCANS_SQL = f"SELECT {_INDEX_SCANS}"
 #: The claim's lock, and the plan settings of `INDEX_SCANS_SQL`.

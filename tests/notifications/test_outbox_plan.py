@@ -3,7 +3,9 @@
 Every stored event is inserted, numbered and published: three versions of its row, and until a
 vacuum the indexes of unnumbered and unpublished rows keep an entry for each old one. A claim
 whose plan used a bitmap scan visited all of them, with their heap pages, every time (it never
-marks them dead); `outbox.CLAIM_LOCK_SQL` plans the claim with index scans, which do.
+marks them dead); `outbox.CLAIM_LOCK_SQL` plans the claim with index scans, which do. And on a
+large outbox the claim's estimated cost passed `jit_above_cost`: compiling it took most of each
+claim's time; it runs without JIT.
 """
 
 from __future__ import annotations
@@ -91,3 +93,25 @@ def test_an_idle_polls_check_does_not_revisit_the_rows_published_before_it():
     # Measured: 1 buffer, then 24 (the index pages of the dead entries); 209 with bitmap scans
     # allowed (their heap pages too).
     assert after_many - after_few < 4000 / 100, (after_few, after_many)
+
+
+def test_a_claim_is_never_jit_compiled():
+    """However high the planner's estimate (here: any cost passes the JIT threshold)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_jit_available()")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL server has no JIT (llvmjit) to turn off")
+    store(5)
+    sql, params = outbox.claim_statement(None, 100)
+
+    def plan(first: str) -> dict:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit_above_cost = 0")
+            cursor.execute(first, params)
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            found = cursor.fetchone()[0]
+            transaction.set_rollback(True)
+        return found[0] if isinstance(found, list) else found
+
+    assert "JIT" in plan("SELECT pg_advisory_xact_lock(%(lock)s)")  # PostgreSQL's default
+    assert "JIT" not in plan(outbox.CLAIM_LOCK_SQL)
