@@ -532,6 +532,33 @@ def query(db_url: str, sql: str, params: list) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
+#: `--published`: rows as the outbox holds them between two vacuums: each inserted, numbered
+#: (claim) and published (settle), as three versions, with autovacuum off on the table for the
+#: run, so the dead versions stay in its indexes as they do until the next vacuum
+PUBLISHED_SQL = """
+ALTER TABLE notifications_storedevent SET (autovacuum_enabled = false);
+INSERT INTO notifications_storedevent (uuid, name, category, level, title, message, data,
+    exclude_socket_id, occurred_at, publish_attempts, translations)
+SELECT gen_random_uuid(), 'SystemNotification', 'system', 'info', 'System Notification',
+    'published before the run', '{{}}'::jsonb, '', now() - ({n} - g) * interval '1 ms', 0,
+    '{{}}'::jsonb
+FROM generate_series(1, {n}) AS g;
+INSERT INTO notifications_eventtarget ("group", roles, event_id)
+SELECT 'tenant.0', NULL, id FROM notifications_storedevent;
+UPDATE notifications_storedevent SET position = id, replay_from = id, claimed_at = now(),
+    lease_until = now() + interval '10 s', publish_attempts = 1;
+UPDATE notifications_storedevent SET published_at = now(), lease_until = NULL;
+"""
+
+
+def prefill_published(db_url: str, n: int) -> None:
+    """`--published N` (PostgreSQL): N events published before the shapes, not vacuumed."""
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(PUBLISHED_SQL.format(n=int(n)))
+
+
 def outbox_pending(db_url: str) -> int:
     """Stored events not yet published (the outbox's backlog)."""
     table = "notifications_storedevent"
@@ -925,6 +952,8 @@ def main(args) -> dict:
         for user in users:
             by_tenant.setdefault(user["tenant"], []).append(user["token"])
         tenant_ids = sorted(by_tenant)
+        if args.published and db_name:
+            prefill_published(db_url, args.published)
 
         port = free_port()
         argv = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
@@ -947,11 +976,14 @@ def main(args) -> dict:
         pids = children(server_proc.pid) if workers > 1 else [server_proc.pid]
         server = {"port": port, "workers": pids, "db_url": db_url, "db_name": db_name}
         mode = "NOTIFY, no publisher" if args.emitters_notify else "each with its publisher"
+        before = args.published if db_name else 0
+        published = f", {before} events published before (not vacuumed)" if before else ""
         print(
             f"end-to-end bench: uvicorn x{workers} on {'PostgreSQL' if db_name else 'SQLite'}, "
             f"Redis {args.redis_url}; {args.emitters} emitter processes "
             f"x {args.threads} threads ({mode}),"
-            f" {args.clients} client processes, {args.duration:g} s per shape; "
+            f" {args.clients} client processes, {args.duration:g} s per shape"
+            f"{published}; "
             f"load {[round(x, 2) for x in os.getloadavg()]}",
             flush=True,
         )
@@ -1014,6 +1046,7 @@ def main(args) -> dict:
         "database": "postgresql" if db_name else "sqlite",
         "workers": workers,
         "emitters": args.emitters,
+        "published_before": args.published if db_name else 0,
         "shapes": shapes,
     }
     print(json.dumps(summary, separators=(",", ":")), flush=True)
@@ -1061,6 +1094,13 @@ def parse_args(argv: list[str] | None = None):
         "--shapes", default="multi,busy", help="which shapes to run (multi, busy, or both)"
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (PostgreSQL)")
+    parser.add_argument(
+        "--published",
+        type=int,
+        default=0,
+        help="PostgreSQL: events published before the shapes and not yet vacuumed (a running "
+        "platform's outbox between two vacuums; autovacuum off on the table for the run)",
+    )
     parser.add_argument(
         "--emitters-notify",
         action="store_true",
