@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -274,8 +275,11 @@ def claim_statement(ids: list[int] | None, limit: int) -> tuple[str, dict[str, A
 #: bitmap scan, which the planner chose for the claim and the idle poll's check, never does and
 #: visits every one, with its heap page, each time. And on a large outbox the claim's estimated
 #: cost passes `jit_above_cost`: compiling it then took 56 of a claim's 59 ms, every claim.
-#: bench/outbox_dead_rows.py, bench/RESULTS.md §19: with 200,000 events published since the
-#: last vacuum a claim + settle took 85 ms, 5 ms with these settings.
+#: The planner picks index scans itself when its statistics are fresh; these settings keep it
+#: from bitmap scans and JIT when they are not (bench/outbox_dead_rows.py, RESULTS.md §19). While
+#: a long transaction holds back the horizon (pg_dump, a long report) no entry can be marked,
+#: and an index scan then visits each dead one's row: dearer than a bitmap scan, whose pages it
+#: reads once. Keeping such transactions off the primary, and vacuum frequent, keeps it cheap.
 _INDEX_SCANS = (
     "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), "
     "set_config('jit', 'off', true)"
@@ -308,7 +312,10 @@ def _exists(queryset: QuerySet) -> bool:
     """`queryset.exists()`, planned with index scans on PostgreSQL (`INDEX_SCANS_SQL`)."""
     if connection.vendor != "postgresql":
         return queryset.exists()
-    sql, params = queryset.order_by().values("pk")[:1].query.sql_with_params()
+    try:
+        sql, params = queryset.order_by().values("pk")[:1].query.sql_with_params()
+    except EmptyResultSet:  # a filter that matches nothing (`id__in=[]`), as exists() says
+        return False
     with connection.cursor() as cursor:
         _execute_planned(cursor, sql, params)
         return cursor.fetchone() is not None

@@ -72,6 +72,12 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out():
     assert outbox.claim() == []  # published rows are never claimed
 
 
+def test_a_claim_of_no_ids_claims_nothing():
+    fire()
+    assert outbox.claim(ids=[]) == []
+    assert StoredEvent.objects.filter(lease_until__isnull=False).count() == 0
+
+
 def test_concurrent_claims_never_share_a_row():
     """Eight claimers at once (as eight server processes would): each row goes to one."""
     rows = fire(40)
