@@ -8,7 +8,7 @@
 Every stored event leaves three versions of its row (inserted, numbered by the claim, published
 by the settle), and until a vacuum the indexes the claim reads keep an entry for each old one.
 For each N of `--published` the outbox table is emptied and filled with N events published as
-they are (bench/e2e.py's `--published` rows: autovacuum off on the table), then `--claims`
+they are (bench/e2e.py's `--published` rows: analyzed, not vacuumed), then `--claims`
 rounds each store `--batch` events and claim and settle them, and as many idle checks run
 (`claim()` with nothing to claim). Three plans, in alternating rounds, each on a table of its own
 filling:
@@ -45,7 +45,13 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 
-from bench.e2e import PUBLISHED_SQL  # noqa: E402
+from bench.e2e import (  # noqa: E402
+    ANALYZE_SQL,
+    NOT_VACUUMED_SQL,
+    PUBLISH_SQL,
+    PUBLISHED_MARKER,
+    STORE_SQL,
+)
 from notifications.events import outbox  # noqa: E402
 from notifications.models import EventTarget, StoredEvent  # noqa: E402
 
@@ -70,19 +76,22 @@ def backend_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def refill(published: int) -> None:
-    """An outbox of `published` events published and not vacuumed, nothing else."""
+def refill(published: int, stats: str) -> None:
+    """An outbox of `published` events published and not vacuumed, nothing else; its
+    statistics taken after they were published (`stats="after"`), or while they were still
+    waiting (`"backlog"`: an autoanalyze during an outage, which then waits for a tenth of the
+    table to change before it looks again)."""
+    table = StoredEvent._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"TRUNCATE {EventTarget._meta.db_table}, {StoredEvent._meta.db_table} "
-            "RESTART IDENTITY CASCADE"
-        )
+        cursor.execute(f"TRUNCATE {EventTarget._meta.db_table}, {table} RESTART IDENTITY CASCADE")
+        cursor.execute(NOT_VACUUMED_SQL)
         if published:
-            cursor.execute(PUBLISHED_SQL.format(n=published))
-        else:
-            cursor.execute(
-                f"ALTER TABLE {StoredEvent._meta.db_table} SET (autovacuum_enabled = false)"
-            )
+            cursor.execute(STORE_SQL.format(n=published, marker=PUBLISHED_MARKER))
+            if stats == "backlog":
+                cursor.execute(ANALYZE_SQL)
+            cursor.execute(PUBLISH_SQL.format(n=published, marker=PUBLISHED_MARKER))
+        if stats == "after" or not published:
+            cursor.execute(ANALYZE_SQL)
 
 
 def store(n: int) -> None:
@@ -93,9 +102,10 @@ def store(n: int) -> None:
     EventTarget.objects.bulk_create(EventTarget(event=row, group="tenant.0") for row in rows)
 
 
-def measure(plan: str, published: int, claims: int, batch: int, pid: int) -> dict:
+def measure(plan: str, published: int, args: argparse.Namespace, pid: int) -> dict:
+    claims, batch = args.claims, args.batch
     outbox.CLAIM_LOCK_SQL, outbox.INDEX_SCANS_SQL = PLANS[plan]
-    refill(published)
+    refill(published, args.stats)
     claim_ms, check_ms, cpu = [], [], 0.0
     for _ in range(claims):
         store(batch)
@@ -137,16 +147,23 @@ def main(args: argparse.Namespace) -> dict:
         for _round in range(args.rounds):
             for n in sizes:
                 for plan in PLANS:  # alternating: drift in the load hits both plans alike
-                    runs[plan][n].append(measure(plan, n, args.claims, args.batch, pid))
+                    runs[plan][n].append(measure(plan, n, args, pid))
     finally:
         outbox.CLAIM_LOCK_SQL, outbox.INDEX_SCANS_SQL = product
-        refill(0)
+        refill(0, "after")
         with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {StoredEvent._meta.db_table} RESET (autovacuum_enabled)")
+            cursor.execute(
+                f"ALTER TABLE {StoredEvent._meta.db_table} RESET (autovacuum_vacuum_threshold, "
+                "autovacuum_vacuum_insert_threshold)"
+            )
     load1 = os.getloadavg()
     summary: dict = {"batch": args.batch, "claims": args.claims, "rounds": args.rounds}
+    summary["stats"] = args.stats
     summary["load"] = [round(x, 2) for x in (*load0, *load1)]
-    print(f"load before {load0[0]:.2f}, after {load1[0]:.2f}; batches of {args.batch} events")
+    print(
+        f"load before {load0[0]:.2f}, after {load1[0]:.2f}; batches of {args.batch} events; "
+        f"statistics taken {args.stats}"
+    )
     for n in sizes:
         figures = {}
         for plan in PLANS:
@@ -180,4 +197,11 @@ if __name__ == "__main__":
     parser.add_argument("--claims", type=int, default=100, help="claim rounds per measurement")
     parser.add_argument("--batch", type=int, default=8, help="events per claim")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--stats",
+        choices=("after", "backlog"),
+        default="after",
+        help="the table's statistics: taken after the events were published, or while they "
+        "were still waiting (as an autoanalyze during an outage leaves them)",
+    )
     print(json.dumps(main(parser.parse_args()), separators=(",", ":")), flush=True)
