@@ -1,11 +1,13 @@
-"""The outbox claim on PostgreSQL costs the same however many events were published before it.
+"""The outbox claim on PostgreSQL keeps its cost when the planner's statistics do not describe
+the outbox (here: none, the table is new).
 
 Every stored event is inserted, numbered and published: three versions of its row, and until a
-vacuum the indexes of unnumbered and unpublished rows keep an entry for each old one. A claim
-whose plan used a bitmap scan visited all of them, with their heap pages, every time (it never
-marks them dead); `outbox.CLAIM_LOCK_SQL` plans the claim with index scans, which do. And on a
-large outbox the claim's estimated cost passed `jit_above_cost`: compiling it took most of each
-claim's time; it runs without JIT.
+vacuum the indexes of unnumbered and unpublished rows keep an entry for each old one. Without
+statistics the planner chose bitmap scans, which visit all of them with their heap pages every
+time (they never mark them dead); `outbox.CLAIM_LOCK_SQL` plans the claim with index scans,
+which do. And a poor estimate passed `jit_above_cost`: compiling took most of each claim's
+time; it runs without JIT. (bench/outbox_dead_rows.py measures all three states of the
+statistics, bench/RESULTS.md §19.)
 """
 
 from __future__ import annotations
