@@ -268,21 +268,23 @@ def claim_statement(ids: list[int] | None, limit: int) -> tuple[str, dict[str, A
     return sql, params
 
 
-#: The plan of the outbox's scans on PostgreSQL, for the transaction: index scans only, no JIT.
-#: The outbox is a queue: every row is inserted, numbered and published (two non-HOT updates),
-#: so until a vacuum its indexes of unnumbered and unpublished rows hold an entry for each old
-#: row version. A plain index scan marks the dead ones it meets and later scans skip them; a
-#: bitmap scan, which the planner chose for the claim and the idle poll's check, never does and
-#: visits every one, with its heap page, each time. And on a large outbox the claim's estimated
-#: cost passes `jit_above_cost`: compiling it then took 56 of a claim's 59 ms, every claim.
-#: The planner picks index scans itself when its statistics are fresh; these settings keep it
-#: from bitmap scans and JIT when they are not (bench/outbox_dead_rows.py, RESULTS.md §19). While
-#: a long transaction holds back the horizon (pg_dump, a long report) no entry can be marked,
-#: and an index scan then visits each dead one's row: dearer than a bitmap scan, whose pages it
-#: reads once. Keeping such transactions off the primary, and vacuum frequent, keeps it cheap.
+#: The plan of the outbox's scans on PostgreSQL, for the transaction: index scans and nested
+#: loops only, no JIT. The outbox is a queue: every row is inserted, numbered and published (two
+#: non-HOT updates), so until a vacuum its indexes of unnumbered and unpublished rows hold an
+#: entry for each old row version. A plain index scan marks the dead ones it meets and later
+#: scans skip them; a bitmap scan never does and visits every one, with its heap page, each
+#: time. A poor estimate passed `jit_above_cost` (compiling took 56 of a claim's 59 ms), and
+#: with statistics taken during a backlog the planner merge-joined the batch to the whole
+#: primary key. With fresh statistics it picks these plans itself; the settings keep it there
+#: when they are not, as the claim's partial indexes (models.StoredEvent.Meta) keep its scans
+#: on them (bench/outbox_dead_rows.py, bench/RESULTS.md §19). While a long transaction holds
+#: back the horizon (pg_dump, a long report) no entry can be marked, and an index scan then
+#: visits each dead one's row: dearer than a bitmap scan, which reads each page once. Keeping
+#: such transactions off the primary, and vacuum frequent, keeps it cheap.
 _INDEX_SCANS = (
     "set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true), "
-    "set_config('jit', 'off', true)"
+    "set_config('jit', 'off', true), set_config('enable_mergejoin', 'off', true), "
+    "set_config('enable_hashjoin', 'off', true)"
 )
 INDEX_SCANS_SQL = f"SELECT {_INDEX_SCANS}"
 #: The claim's lock, and the plan settings of `INDEX_SCANS_SQL`.

@@ -6,8 +6,9 @@ vacuum the indexes of unnumbered and unpublished rows keep an entry for each old
 statistics the planner chose bitmap scans, which visit all of them with their heap pages every
 time (they never mark them dead); `outbox.CLAIM_LOCK_SQL` plans the claim with index scans,
 which do. And a poor estimate passed `jit_above_cost`: compiling took most of each claim's
-time; it runs without JIT. (bench/outbox_dead_rows.py measures all three states of the
-statistics, bench/RESULTS.md §19.)
+time; it runs without JIT. Statistics taken during a backlog made it walk the table: it has
+partial indexes of its own and joins by nested loops. (bench/outbox_dead_rows.py measures the
+three states of the statistics, bench/RESULTS.md §19.)
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ def test_an_idle_polls_check_does_not_revisit_the_rows_published_before_it(
     outbox.claim()
     after_many = check_buffers()
 
-    # Measured: 1 buffer, then 24 (the index pages of the dead entries); 209 with bitmap scans
+    # Measured: 1 buffer, then 70 (the index pages of the dead entries); 209 with bitmap scans
     # allowed (their heap pages too).
-    assert after_many - after_few < 4000 / 100, (after_few, after_many)
+    assert after_many - after_few < 4000 / 40, (after_few, after_many)
 
 
 def test_a_claim_is_never_jit_compiled():
@@ -150,3 +151,20 @@ def test_a_claim_is_never_jit_compiled():
 
     assert "JIT" in plan("SELECT pg_advisory_xact_lock(%(lock)s)")  # PostgreSQL's default
     assert "JIT" not in plan(outbox.CLAIM_LOCK_SQL)
+
+
+def test_a_claim_stays_on_its_indexes_after_statistics_taken_during_a_backlog(
+    nothing_holds_the_horizon,
+):
+    """An ANALYZE while 4,000 events waited (an outage) tells the planner most rows are
+    unnumbered and few numbered; autoanalyze looks again only a tenth of the table later."""
+    store(4000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {StoredEvent._meta.db_table}")
+    publish_all()
+    store(5)
+    outbox.claim(limit=100, check_first=False)
+    store(5)
+    # Measured: 155 buffers; without the claim's own indexes and nested loops, 11,679 (the
+    # primary key walked for the unnumbered rows and merge-joined for the UPDATE).
+    assert claim_buffers() < 4000 / 10
